@@ -1,0 +1,31 @@
+"""transferkit: transfer learning for every combination of labelled and unlabelled data.
+
+Two tiers share one set of conventions:
+
+* estimators on plain arrays, ``DANN(...).fit(Domain(Xs, ys), Domain(Xt)).predict(X)``;
+* torch-native parts for people who own their loop: :mod:`transferkit.nn`
+  (``grad_reverse``, ``GradientReversal``, backbones with named stages) and
+  :func:`transferkit.train.fit_loop`.
+"""
+
+from transferkit.data import Domain, Task
+from transferkit.methods import DANN, REGISTRY, SourceOnly, get_method
+from transferkit.nn import GradientReversal, ganin_lambda, grad_reverse
+from transferkit.train import FitConfig, fit_loop
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DANN",
+    "REGISTRY",
+    "Domain",
+    "FitConfig",
+    "GradientReversal",
+    "SourceOnly",
+    "Task",
+    "__version__",
+    "fit_loop",
+    "ganin_lambda",
+    "get_method",
+    "grad_reverse",
+]

@@ -1,0 +1,192 @@
+"""Data containers: :class:`Domain` and :class:`Task`, their input checks, and batching.
+
+A :class:`Domain` is a sample of one distribution: features ``X`` and, where known, labels ``y``.
+A :class:`Task` bundles what a transfer method gets (a source and a target domain) with what it
+is judged on (a labelled target test domain). Everything is built from plain NumPy arrays, so a
+user's own data is as welcome as the benchmark loaders' output.
+
+All user input is checked here, once, at the public boundary: the error names the argument, what
+it got, what was expected and what to do about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Domain", "Task", "PairedBatches", "check_array", "check_same_features"]
+
+
+def check_array(X, name: str = "X", *, allow_nd: bool = True) -> np.ndarray:
+    """Return ``X`` as a C-contiguous float32 array, or raise a clear error.
+
+    Accepts NumPy arrays, nested lists, torch tensors and SciPy sparse matrices (densified).
+    Rejects empty arrays, 1-D arrays (one feature per sample must still be a column) and any
+    NaN or infinity.
+    """
+    if X is None:
+        raise ValueError(f"{name} is None; expected an array of shape (n_samples, n_features).")
+    if hasattr(X, "toarray") and hasattr(X, "nnz"):  # scipy.sparse
+        X = X.toarray()
+    elif hasattr(X, "detach") and hasattr(X, "cpu"):  # torch.Tensor
+        X = X.detach().cpu().numpy()
+    try:
+        X = np.asarray(X)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} could not be turned into a numeric array: {exc}") from None
+    if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+        raise TypeError(f"{name} has dtype {X.dtype}; expected numbers (float or int).")
+    if X.ndim < 2:
+        raise ValueError(
+            f"{name} has shape {X.shape}; expected at least 2 dimensions (n_samples, n_features). "
+            "Reshape a single feature with X.reshape(-1, 1), a single sample with X.reshape(1, -1)."
+        )
+    if not allow_nd and X.ndim != 2:
+        raise ValueError(f"{name} has shape {X.shape}; expected a 2-D array (n_samples, n_features).")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} is empty (shape {X.shape}); expected at least one sample.")
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    if not np.isfinite(X).all():
+        n_bad = int((~np.isfinite(X)).reshape(len(X), -1).any(1).sum())
+        raise ValueError(
+            f"{name} contains NaN or infinity in {n_bad} of {len(X)} samples; expected finite "
+            "values. Impute or drop those samples first."
+        )
+    return X
+
+
+def _check_labels(y, n: int, name: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.ravel()
+    if y.ndim != 1:
+        raise ValueError(f"{name} has shape {y.shape}; expected a 1-D array of {n} labels.")
+    if len(y) != n:
+        raise ValueError(f"{name} has {len(y)} labels but X has {n} samples; expected one label per sample.")
+    if y.dtype == object or not np.issubdtype(y.dtype, np.number):
+        raise TypeError(
+            f"{name} has dtype {y.dtype}; expected numeric labels. Encode strings with "
+            "sklearn.preprocessing.LabelEncoder first."
+        )
+    if np.issubdtype(y.dtype, np.floating):
+        if not np.isfinite(y).all():
+            raise ValueError(f"{name} contains NaN or infinity; expected finite labels.")
+    return y
+
+
+@dataclass(frozen=True, eq=False)
+class Domain:
+    """A sample from one domain: features and, optionally, labels.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, ...)
+        Features; images are (n, channels, height, width). Converted to float32.
+    y : array-like of shape (n_samples,), optional
+        Labels. ``None`` for an unlabelled domain.
+    name : str
+        A name used in reports, such as ``"amazon:books"``.
+    """
+
+    X: np.ndarray
+    y: np.ndarray | None = None
+    name: str = "domain"
+
+    def __post_init__(self):
+        X = check_array(self.X, f"{self.name}.X" if self.name != "domain" else "X")
+        object.__setattr__(self, "X", X)
+        if self.y is not None:
+            object.__setattr__(self, "y", _check_labels(self.y, len(X), f"{self.name}.y"))
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def __repr__(self) -> str:
+        lab = "unlabelled" if self.y is None else f"{len(np.unique(self.y))} classes"
+        return f"Domain(name={self.name!r}, n={len(self)}, shape={self.X.shape[1:]}, {lab})"
+
+    @property
+    def labelled(self) -> bool:
+        return self.y is not None
+
+    @property
+    def feature_shape(self) -> tuple[int, ...]:
+        return tuple(self.X.shape[1:])
+
+    def unlabelled(self) -> Domain:
+        """The same samples with the labels removed."""
+        return Domain(self.X, None, self.name)
+
+    def subset(self, index) -> Domain:
+        """The samples at ``index`` (an integer array or boolean mask)."""
+        return Domain(self.X[index], None if self.y is None else self.y[index], self.name)
+
+
+def check_same_features(a: Domain, b: Domain, a_name: str = "source", b_name: str = "target") -> None:
+    """Raise if two domains do not live in the same input space."""
+    if a.feature_shape != b.feature_shape:
+        raise ValueError(
+            f"{a_name} and {b_name} have different feature shapes: {a_name} {a.feature_shape}, "
+            f"{b_name} {b.feature_shape}; expected the same input space. Project both into one "
+            "feature space first (images: resize and match the channel count)."
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Task:
+    """A transfer problem: what a method is trained on and what it is judged on.
+
+    ``source`` is labelled where the method's setting says so; ``target`` is the target training
+    sample (unlabelled for unsupervised adaptation); ``target_test`` carries the labels that
+    only evaluation may see.
+    """
+
+    source: Domain
+    target: Domain
+    target_test: Domain | None = None
+    name: str = ""
+
+    def __post_init__(self):
+        check_same_features(self.source, self.target)
+        if self.target_test is not None:
+            check_same_features(self.target, self.target_test, "target", "target_test")
+
+
+class PairedBatches:
+    """Iterate over (source, target) index batches of two samples of unequal size.
+
+    One epoch walks once through the larger domain; the smaller one is reshuffled and cycled, so
+    every step sees ``batch_size`` samples of each domain (the DANN training scheme).
+
+    Parameters
+    ----------
+    n_source, n_target : int
+        Sizes of the two samples.
+    batch_size : int
+        Samples per domain per step (reduced to the smaller sample size when larger).
+    generator : numpy.random.Generator
+        Source of the shuffles, so an epoch is reproducible for a seed.
+    """
+
+    def __init__(self, n_source: int, n_target: int, batch_size: int, generator: np.random.Generator):
+        if n_source <= 0 or n_target <= 0:
+            raise ValueError(f"cannot pair an empty sample: n_source={n_source}, n_target={n_target}.")
+        self.n_source, self.n_target = n_source, n_target
+        self.batch_size = min(batch_size, n_source, n_target)
+        self.rng = generator
+
+    def __len__(self) -> int:
+        return max(self.n_source, self.n_target) // self.batch_size
+
+    def _cycle(self, n: int) -> Iterator[np.ndarray]:
+        while True:
+            perm = self.rng.permutation(n)
+            for i in range(0, n - self.batch_size + 1, self.batch_size):
+                yield perm[i : i + self.batch_size]
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        s, t = self._cycle(self.n_source), self._cycle(self.n_target)
+        for _ in range(len(self)):
+            yield next(s), next(t)

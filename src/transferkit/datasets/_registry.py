@@ -1,0 +1,296 @@
+"""The domain registry and the public loaders: keys, :func:`load_domain`, :func:`load_task`."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from functools import lru_cache
+
+import numpy as np
+
+from ..data import Domain, Task
+from . import amazon, digits, fashion, landmine, mushroom, newsgroups, school, zsl
+from ._common import SPLITS, DataNotFoundError, DomainInfo, _Spec, data_dir_origin, subsample_index
+from ._common import data_dir as resolve_data_dir
+
+_FAMILIES = (amazon, digits, fashion, landmine, school, newsgroups, mushroom, zsl)
+
+
+@lru_cache(maxsize=1)
+def _registry() -> dict[str, _Spec]:
+    return {spec.info.key: spec for family in _FAMILIES for spec in family.specs()}
+
+
+@lru_cache(maxsize=1)
+def _by_dataset() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for spec in _registry().values():
+        out.setdefault(spec.info.dataset, []).append(spec.info.domain)
+    return out
+
+
+def list_domains() -> list[DomainInfo]:
+    """Every registered domain, in a stable order (family by family, as documented).
+
+    Returns
+    -------
+    list of DomainInfo
+        Use ``info.present()`` to see which can be loaded with the current data directory.
+    """
+    return [spec.info for spec in _registry().values()]
+
+
+def list_datasets() -> list[str]:
+    """The dataset names (the part of a key before the colon), in registry order."""
+    return list(_by_dataset())
+
+
+def _follows(a: str, b: str) -> bool:
+    return a.isdigit() and b.isdigit() and int(b) == int(a) + 1
+
+
+def _compact(names: list[str]) -> str:
+    """Names joined by commas, with runs of three or more consecutive integers shown as ``a..b``."""
+    out, i = [], 0
+    while i < len(names):
+        j = i
+        while j + 1 < len(names) and _follows(names[j], names[j + 1]):
+            j += 1
+        out.extend([f"{names[i]}..{names[j]}"] if j - i >= 2 else names[i : j + 1])
+        i = j + 1
+    return ", ".join(out)
+
+
+def _did_you_mean(got: str, known: list[str]) -> str:
+    if got.isdigit():
+        return ""
+    close = difflib.get_close_matches(got, known, n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def parse_key(key: str) -> tuple[str, str]:
+    """Split and check a domain key ``"DATASET:DOMAIN"``.
+
+    Matching is case-insensitive and ignores surrounding spaces; the canonical (registered)
+    spelling is returned.
+
+    Parameters
+    ----------
+    key : str
+        Such as ``"amazon:books"`` or ``"digits:mnist"``.
+
+    Returns
+    -------
+    (dataset, domain) : tuple of str
+
+    Raises
+    ------
+    ValueError
+        For a malformed key, an unknown dataset or an unknown domain; the message lists the
+        known names.
+    """
+    if not isinstance(key, str):
+        raise TypeError(f"a domain key must be a string 'DATASET:DOMAIN'; got {type(key).__name__} {key!r}.")
+    known = _by_dataset()
+    parts = key.strip().lower().split(":")
+    if len(parts) != 2 or not all(p.strip() for p in parts):
+        raise ValueError(
+            f"malformed domain key {key!r}; expected 'DATASET:DOMAIN' such as 'amazon:books'. "
+            f"Known datasets: {', '.join(known)}."
+        )
+    dataset, domain = (p.strip() for p in parts)
+    if dataset not in known:
+        raise ValueError(
+            f"unknown dataset {dataset!r} in key {key!r}; known datasets: {', '.join(known)}."
+            + _did_you_mean(dataset, list(known))
+        )
+    if domain not in known[dataset]:
+        raise ValueError(
+            f"unknown domain {key!r}; known domains of {dataset!r}: {_compact(known[dataset])}."
+            + _did_you_mean(domain, known[dataset])
+        )
+    return dataset, domain
+
+
+def get_spec(key: str) -> _Spec:
+    """The internal record of a key (checked with :func:`parse_key`)."""
+    dataset, domain = parse_key(key)
+    return _registry()[f"{dataset}:{domain}"]
+
+
+def domain_info(key: str) -> DomainInfo:
+    """The :class:`DomainInfo` of one key."""
+    return get_spec(key).info
+
+
+def require_data(key: str, data_dir: str | os.PathLike | None = None):
+    """The resolved data directory, after checking that ``key``'s files are there.
+
+    Raises
+    ------
+    DataNotFoundError
+        Naming the key, the missing paths, the data directory and the fix.
+    """
+    spec = get_spec(key)
+    root = resolve_data_dir(data_dir)
+    missing = spec.missing(root)
+    if missing:
+        raise DataNotFoundError(spec.info.key, missing, root, data_dir_origin(data_dir), spec.hint)
+    return root
+
+
+def _check_split(split: str) -> str:
+    if not isinstance(split, str) or split not in SPLITS:
+        raise ValueError(f"split={split!r} is not one of {', '.join(map(repr, SPLITS))}.")
+    return split
+
+
+def load_domain(key: str, split: str = "train", data_dir: str | os.PathLike | None = None) -> Domain:
+    """Load one split of a registered benchmark domain.
+
+    Parameters
+    ----------
+    key : str
+        ``"DATASET:DOMAIN"``; see :func:`list_domains`.
+    split : {"train", "test", "all"}
+        Which part. Domains without an official split use a fixed seeded one (see each
+        family's documentation); ``amazon400`` returns all samples for every split.
+    data_dir : str or path-like, optional
+        The data directory (default: :func:`~transferkit.datasets.data_dir`).
+
+    Returns
+    -------
+    Domain
+        ``name`` is the canonical key. Images: float32 (n, C, H, W) in [0, 1]; features:
+        float32 (n, d), dense, unscaled; labels: int64 from 0 (float64 for regression).
+        The arrays are fresh copies, safe to modify.
+
+    Raises
+    ------
+    ValueError
+        Unknown or malformed key, bad ``split``, or a ``zsl:`` key (no image features).
+    DataNotFoundError
+        The domain's files are not in the data directory.
+    """
+    spec = get_spec(key)
+    _check_split(split)
+    if spec.info.kind == "attributes":
+        raise ValueError(
+            f"{spec.info.key!r} has no sample-level data: the image features (res101.mat) are not "
+            "available, only class attributes and splits. Use transferkit.datasets."
+            f"load_zsl_attributes({spec.info.domain!r}) instead."
+        )
+    root = require_data(spec.info.key, data_dir)
+    X, y = spec.load(root, split)
+    return Domain(X, y, name=spec.info.key)
+
+
+# --------------------------------------------------------------------------------------------
+# Tasks
+# --------------------------------------------------------------------------------------------
+def _resize_images(X: np.ndarray, size: tuple[int, int], channels: int) -> np.ndarray:
+    """Bilinear resize (align_corners=False) of (n, C, H, W) images, then repeat 1 -> ``channels``."""
+    if X.shape[2:] != size:
+        import torch
+        import torch.nn.functional as F
+
+        with torch.no_grad():
+            X = F.interpolate(torch.from_numpy(X), size=size, mode="bilinear", align_corners=False).numpy()
+        X = np.clip(X, 0.0, 1.0)
+    if X.shape[1] != channels:
+        X = np.repeat(X, channels, axis=1)
+    return np.ascontiguousarray(X, dtype=np.float32)
+
+
+def harmonise_images(*domains: Domain) -> list[Domain]:
+    """Bring image domains to one shape: the largest height and width, and 3 channels if any has 3.
+
+    Parameters
+    ----------
+    *domains : Domain
+        Image domains, (n, C, H, W) with C in {1, 3}.
+
+    Returns
+    -------
+    list of Domain
+        The same domains (same names and labels), resized bilinearly with ``align_corners=False``
+        and with a 1-channel domain repeated to 3 channels where another has 3.
+
+    Raises
+    ------
+    ValueError
+        When channel counts cannot be matched (neither equal nor 1 vs 3).
+    """
+    shapes = [d.X.shape[1:] for d in domains]
+    channels = {s[0] for s in shapes}
+    if len(channels) > 1 and channels != {1, 3}:
+        raise ValueError(f"cannot match channel counts {sorted(channels)}; expected 1 and 3 only.")
+    size = (max(s[1] for s in shapes), max(s[2] for s in shapes))
+    c = max(channels)
+    return [
+        d if d.X.shape[1:] == (c, *size) else Domain(_resize_images(d.X, size, c), d.y, d.name)
+        for d in domains
+    ]
+
+
+def _subsample(domain: Domain, n: int | None, rng: np.random.Generator, what: str) -> Domain:
+    if n is None:
+        return domain
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 < n <= len(domain):
+        raise ValueError(f"{what}={n!r} must be an integer in 1..{len(domain)} (the size of {domain.name}).")
+    if n == len(domain):
+        return domain
+    return domain.subset(subsample_index(domain.y, int(n), rng, len(domain)))
+
+
+def load_task(
+    source: str,
+    target: str,
+    data_dir: str | os.PathLike | None = None,
+    n_source: int | None = None,
+    n_target: int | None = None,
+    seed: int = 0,
+) -> Task:
+    """A source -> target unsupervised domain adaptation task from two registered domains.
+
+    Parameters
+    ----------
+    source, target : str
+        Domain keys.
+    data_dir : str or path-like, optional
+        The data directory (default: :func:`~transferkit.datasets.data_dir`).
+    n_source, n_target : int, optional
+        Subsample the source / target training parts to this many samples (seeded; stratified
+        by class where labels are discrete, which keeps the class proportions of the full part).
+        The target test part is never subsampled.
+    seed : int
+        Seed of the subsampling.
+
+    Returns
+    -------
+    Task
+        ``source``: the labelled train split of the source; ``target``: the target's train split
+        **without labels**; ``target_test``: the labelled test split of the target. Image domains
+        of different shapes are harmonised (see :func:`harmonise_images`). Named
+        ``"<source>-><target>"``.
+
+    Raises
+    ------
+    ValueError
+        Bad keys, bad sizes, or feature domains of different dimension (from
+        :func:`transferkit.data.check_same_features`).
+    DataNotFoundError
+        Missing data.
+    """
+    for key in (source, target):  # fail on any missing data before the (slower) loading
+        if get_spec(key).info.kind != "attributes":
+            require_data(key, data_dir)
+    src = load_domain(source, "train", data_dir)
+    tgt = load_domain(target, "train", data_dir)
+    tgt_test = load_domain(target, "test", data_dir)
+    src = _subsample(src, n_source, np.random.default_rng([seed, 0]), "n_source")
+    tgt = _subsample(tgt, n_target, np.random.default_rng([seed, 1]), "n_target")
+    kinds = {get_spec(source).info.kind, get_spec(target).info.kind}
+    if kinds == {"images"} and src.feature_shape != tgt.feature_shape:
+        src, tgt, tgt_test = harmonise_images(src, tgt, tgt_test)
+    return Task(src, tgt.unlabelled(), tgt_test, name=f"{src.name}->{tgt.name}")

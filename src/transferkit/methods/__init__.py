@@ -1,0 +1,18 @@
+"""Transfer-learning methods, one per file, and the registry by name."""
+
+from transferkit.methods.base import NeuralTransferMethod, Setting, TransferMethod, as_domain
+from transferkit.methods.dann import DANN
+from transferkit.methods.source_only import SourceOnly
+
+#: Every method by its command-line name.
+REGISTRY: dict[str, type[TransferMethod]] = {cls.name: cls for cls in (SourceOnly, DANN)}
+
+
+def get_method(name: str) -> type[TransferMethod]:
+    """The method class registered as ``name``; a clear error listing the known names otherwise."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown method {name!r}; known methods: {', '.join(sorted(REGISTRY))}.")
+    return REGISTRY[name]
+
+
+__all__ = ["DANN", "REGISTRY", "NeuralTransferMethod", "Setting", "SourceOnly", "TransferMethod", "as_domain", "get_method"]

@@ -1,0 +1,196 @@
+"""Base classes of every method: the setting check and the estimator contract.
+
+A method declares its *setting*, which data it learns from (labelled source? labelled target?),
+the coordinates of the lecture's map. ``fit`` checks the data against it, so target labels
+handed to an unsupervised method are refused rather than silently ignored.
+
+Estimators follow scikit-learn: the constructor only stores hyperparameters (``get_params``,
+``set_params`` and ``sklearn.base.clone`` work), fitted state ends in ``_``, ``fit`` returns
+``self``; the fitted torch network is ``model_``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+from torch import nn
+
+from transferkit.data import Domain, check_array, check_same_features
+from transferkit.nn.backbones import StagedNet, build_backbone
+from transferkit.train.loop import FitConfig, FitResult, fit_loop, resolve_device
+
+__all__ = ["Setting", "TransferMethod", "NeuralTransferMethod", "as_domain"]
+
+QUADRANTS = {
+    (True, True): "labelled source, labelled target",
+    (True, False): "labelled source, unlabelled target",
+    (False, True): "unlabelled source, labelled target",
+    (False, False): "unlabelled source, unlabelled target",
+}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Which labels a method learns from.
+
+    ``target_labels=False`` means the target sample must come without labels; ``target=False``
+    means the method does not use target data at all (a baseline such as source-only).
+    """
+
+    source_labels: bool
+    target_labels: bool
+    target: bool = True
+
+    @property
+    def quadrant(self) -> str:
+        return QUADRANTS[(self.source_labels, self.target_labels)]
+
+
+def as_domain(data, name: str) -> Domain:
+    """Accept a :class:`Domain`, an array ``X`` or a tuple ``(X, y)``."""
+    if isinstance(data, Domain):
+        return data
+    if isinstance(data, tuple) and len(data) == 2:
+        return Domain(data[0], data[1], name)
+    return Domain(data, None, name)
+
+
+class TransferMethod(BaseEstimator):
+    """Base of all methods: the setting check at ``fit`` and the prediction helpers."""
+
+    name: ClassVar[str] = ""
+    setting: ClassVar[Setting]
+    description: ClassVar[str] = ""
+    paper: ClassVar[str] = ""
+
+    def _check_fit_data(self, source, target) -> tuple[Domain, Domain | None]:
+        label = type(self).__name__
+        source = as_domain(source, "source")
+        if self.setting.source_labels and source.y is None:
+            raise ValueError(f"source has no labels; {label} ({self.setting.quadrant}) needs labelled source data.")
+        if not self.setting.source_labels and source.y is not None:
+            raise ValueError(
+                f"source has labels, but {label} learns from unlabelled source data; they would be "
+                "ignored. Pass source.unlabelled()."
+            )
+        if self.setting.source_labels:
+            classes = np.unique(source.y)
+            if len(classes) < 2:
+                raise ValueError(
+                    f"source.y has a single class ({classes.tolist()}); expected at least two classes."
+                )
+        if target is None:
+            if self.setting.target:
+                raise ValueError(f"target is None; {label} ({self.setting.quadrant}) needs target data.")
+            return source, None
+        target = as_domain(target, "target")
+        if self.setting.target_labels and target.y is None:
+            raise ValueError(f"target has no labels; {label} ({self.setting.quadrant}) needs labelled target data.")
+        if not self.setting.target_labels and target.y is not None:
+            raise ValueError(
+                f"target has labels, but {label} learns from unlabelled target data ({self.setting.quadrant}), "
+                "so they would never be used. Pass target.unlabelled() and keep the labelled copy for scoring."
+            )
+        check_same_features(source, target)
+        return source, target
+
+    def _check_is_fitted(self) -> None:
+        if not hasattr(self, "classes_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(source, target) first.")
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted class labels, shape (n_samples,)."""
+        return self.classes_[self.predict_proba(X).argmax(1)]
+
+    def score(self, X, y=None) -> float:
+        """Accuracy on a labelled :class:`Domain` (or on ``X, y``)."""
+        domain = as_domain((X, y) if y is not None else X, "X")
+        if domain.y is None:
+            raise ValueError("score needs labels: pass a labelled Domain or score(X, y).")
+        return float(np.mean(self.predict(domain.X) == domain.y))
+
+
+class NeuralTransferMethod(TransferMethod):
+    """A method trained by :func:`~transferkit.train.fit_loop` on a :class:`StagedNet`.
+
+    Subclasses implement ``_objective(net, n_classes)``, returning the module whose forward
+    computes the paper's training objective.
+    """
+
+    def _fit_config(self, desc: str) -> FitConfig:
+        return FitConfig(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            optimizer=self.optimizer,
+            momentum=self.momentum,
+            weight_decay=self.weight_decay,
+            lr_schedule=self.lr_schedule,
+            seed=self.seed,
+            device=self.device,
+            checkpoint_dir=self.checkpoint_dir,
+            progress=self.verbose,
+            desc=desc,
+        )
+
+    def _build_net(self, input_shape: tuple[int, ...], n_classes: int) -> StagedNet:
+        if isinstance(self.backbone, nn.Module):
+            import copy
+
+            return copy.deepcopy(self.backbone)
+        kwargs = {"hidden": self.hidden} if len(input_shape) == 1 and self.backbone in ("auto", "shallow") else {}
+        return build_backbone(self.backbone, input_shape, n_classes, **kwargs)
+
+    def _objective(self, net: StagedNet, n_classes: int) -> nn.Module:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def fit(self, source, target=None):
+        """Fit on a labelled ``source`` :class:`Domain` and the ``target`` the setting asks for."""
+        source, target = self._check_fit_data(source, target)
+        t0 = time.perf_counter()
+        self.classes_, y_idx = np.unique(source.y, return_inverse=True)
+        self.input_shape_ = source.feature_shape
+        torch.manual_seed(self.seed)
+        net = self._build_net(self.input_shape_, len(self.classes_))
+        objective = self._objective(net, len(self.classes_))
+        arrays_t = {"xt": target.X} if target is not None else None
+        self.fit_result_: FitResult = fit_loop(
+            objective, {"xs": source.X, "ys": y_idx.astype(np.int64)}, arrays_t, self._fit_config(self.name)
+        )
+        self.history_ = self.fit_result_.history
+        self.objective_ = objective
+        self.model_ = net.eval()
+        self.fit_seconds_ = time.perf_counter() - t0
+        return self
+
+    def _batched(self, X, fn, batch_size: int = 1024) -> np.ndarray:
+        self._check_is_fitted()
+        X = check_array(X, "X")
+        if tuple(X.shape[1:]) != tuple(self.input_shape_):
+            raise ValueError(
+                f"X has samples of shape {tuple(X.shape[1:])}; this model was fitted on {tuple(self.input_shape_)}."
+            )
+        device = next(self.model_.parameters()).device
+        if device.type != resolve_device(self.device).type:
+            device = resolve_device(self.device)
+            self.model_.to(device)
+        self.model_.eval()
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(X), batch_size):
+                out.append(fn(torch.from_numpy(X[i : i + batch_size]).to(device)).float().cpu().numpy())
+        return np.concatenate(out)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, shape (n_samples, n_classes), columns ordered as ``classes_``."""
+        return self._batched(X, lambda x: torch.softmax(self.model_(x), 1))
+
+    def transform(self, X) -> np.ndarray:
+        """The learnt features at the adapted stage (``model_.adapt_at``), flattened."""
+        return self._batched(X, lambda x: self.model_.forward_to(x, self.model_.adapt_at).flatten(1))

@@ -1,0 +1,174 @@
+r"""Domain-adversarial training of neural networks (DANN).
+
+Ganin & Lempitsky, "Unsupervised Domain Adaptation by Backpropagation", ICML 2015;
+Ganin et al., "Domain-Adversarial Training of Neural Networks", JMLR 17(59), 2016.
+
+A feature extractor :math:`G_f`, a label predictor :math:`G_y` and a domain classifier
+:math:`G_d` play for the saddle point of
+
+.. math::
+
+    E(\theta_f, \theta_y, \theta_d) = \frac{1}{n}\sum_{i=1}^{n} L_y^i(\theta_f, \theta_y)
+        - \lambda \Big( \frac{1}{n}\sum_{i=1}^{n} L_d^i(\theta_f, \theta_d)
+        + \frac{1}{n'}\sum_{i=n+1}^{N} L_d^i(\theta_f, \theta_d) \Big),
+
+:math:`G_d` minimising the domain loss and :math:`G_f` maximising it, so the features become
+discriminative for the labels and indistinguishable between domains. A gradient reversal layer
+between :math:`G_f` and :math:`G_d` turns this into one ordinary backward pass. The adaptation
+factor follows :math:`\lambda_p = \lambda_{max}(2/(1+e^{-\gamma p}) - 1)` (Sec. 5.2.2); the
+domain classifier learns at the full rate, as in the authors' Caffe release.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from transferkit.methods.base import NeuralTransferMethod, Setting
+from transferkit.nn.backbones import StagedNet
+from transferkit.nn.discriminator import DomainDiscriminator
+from transferkit.nn.grl import ganin_lambda, grad_reverse
+
+
+def domain_adversarial_loss(d_source: torch.Tensor, d_target: torch.Tensor) -> torch.Tensor:
+    r"""The domain classifier's loss :math:`L_d`: binary cross-entropy, source 0, target 1.
+
+    .. math:: L_d = -\frac{1}{n+n'}\Big(\sum_{i \le n} \log(1-\sigma(d_i)) + \sum_{i > n} \log \sigma(d_i)\Big)
+
+    Takes logits, so it never saturates into a zero gradient.
+    """
+    logits = torch.cat([d_source, d_target])
+    labels = torch.cat([torch.zeros_like(d_source), torch.ones_like(d_target)])
+    return F.binary_cross_entropy_with_logits(logits, labels)
+
+
+class DANNObjective(nn.Module):
+    """:math:`L_y + L_d` with the features fed to :math:`G_d` through :math:`R_{\\lambda_p}`."""
+
+    def __init__(self, net: StagedNet, discriminator: nn.Module, adapt_at: str, lambda_max: float,
+                 lambda_schedule: str, gamma: float):
+        super().__init__()
+        self.net = net
+        self.discriminator = discriminator
+        self.adapt_at = adapt_at
+        self.lambda_max = lambda_max
+        self.lambda_schedule = lambda_schedule
+        self.gamma = gamma
+
+    def grl_lambda(self, progress: float) -> float:
+        """The adaptation factor at this point of training."""
+        if self.lambda_schedule == "constant":
+            return self.lambda_max
+        return self.lambda_max * ganin_lambda(progress, self.gamma)
+
+    def forward(self, batch, progress: float):
+        xs, ys, xt = batch["xs"], batch["ys"], batch["xt"]
+        h_s = self.net.forward_to(xs, self.adapt_at)
+        h_t = self.net.forward_to(xt, self.adapt_at)
+        logits = self.net.forward_from(h_s, self.adapt_at)
+        loss_y = F.cross_entropy(logits, ys)
+        coeff = self.grl_lambda(progress)
+        d_s = self.discriminator(grad_reverse(h_s, coeff))
+        d_t = self.discriminator(grad_reverse(h_t, coeff))
+        loss_d = domain_adversarial_loss(d_s, d_t)
+        with torch.no_grad():
+            domain_acc = 0.5 * ((d_s < 0).float().mean() + (d_t > 0).float().mean())
+        return {
+            "loss": loss_y + loss_d,
+            "loss_y": loss_y.detach(),
+            "loss_d": loss_d.detach(),
+            "grl_lambda": torch.tensor(coeff),
+            "domain_acc": domain_acc,
+            "source_acc": (logits.argmax(1) == ys).float().mean(),
+        }
+
+
+class DANN(NeuralTransferMethod):
+    """Domain-adversarial neural network (gradient reversal).
+
+    Parameters
+    ----------
+    backbone : str or StagedNet
+        ``"auto"`` (shallow net for vectors, the paper's CNN for 28x28 images, LeNet for smaller),
+        a name from :data:`transferkit.nn.BACKBONES`, or a :class:`StagedNet` of your own.
+    hidden : int
+        Hidden width of the shallow network (50 in the paper).
+    adapt_at : str, optional
+        The stage whose output is aligned; default the backbone's ``adapt_at``.
+    disc_hidden : tuple of int
+        Hidden widths of the domain classifier; ``(100,)`` as in the paper's digits network.
+    lambda_max : float
+        Final adaptation factor :math:`\\lambda` (1 in the paper's schedule).
+    lambda_schedule : {"ganin", "constant"}
+        Ramp :math:`\\lambda` from 0 with Ganin's schedule, or hold it constant.
+    gamma : float
+        Steepness of the ramp (10).
+    epochs, batch_size, lr, optimizer, momentum, weight_decay, lr_schedule
+        Training; ``lr_schedule="ganin"`` with SGD momentum 0.9 is the paper's recipe.
+    seed : int
+        Seeds initialisation and batch order: the same seed gives the same model.
+    device : str
+        ``"auto"`` uses CUDA when available.
+    checkpoint_dir : str, optional
+        Save atomic checkpoints there and resume from the newest good one.
+    verbose : bool
+        Show progress on stderr.
+    """
+
+    name = "dann"
+    setting = Setting(source_labels=True, target_labels=False)
+    description = "domain-adversarial training: a gradient reversal layer makes features domain-invariant"
+    paper = "Ganin et al., Domain-Adversarial Training of Neural Networks, JMLR 2016"
+
+    def __init__(
+        self,
+        backbone="auto",
+        hidden: int = 50,
+        adapt_at: str | None = None,
+        disc_hidden: tuple[int, ...] = (100,),
+        lambda_max: float = 1.0,
+        lambda_schedule: str = "ganin",
+        gamma: float = 10.0,
+        epochs: int = 30,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        optimizer: str = "adam",
+        momentum: float = 0.9,
+        weight_decay: float = 0.0,
+        lr_schedule: str = "constant",
+        seed: int = 0,
+        device: str = "auto",
+        checkpoint_dir: str | None = None,
+        verbose: bool = False,
+    ):
+        self.backbone = backbone
+        self.hidden = hidden
+        self.adapt_at = adapt_at
+        self.disc_hidden = disc_hidden
+        self.lambda_max = lambda_max
+        self.lambda_schedule = lambda_schedule
+        self.gamma = gamma
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.seed = seed
+        self.device = device
+        self.checkpoint_dir = checkpoint_dir
+        self.verbose = verbose
+
+    def _objective(self, net: StagedNet, n_classes: int) -> nn.Module:
+        if self.lambda_schedule not in ("ganin", "constant"):
+            raise ValueError(f"lambda_schedule={self.lambda_schedule!r}; expected 'ganin' or 'constant'.")
+        if not (self.lambda_max >= 0):
+            raise ValueError(f"lambda_max={self.lambda_max!r}; expected a non-negative number.")
+        adapt_at = self.adapt_at or net.adapt_at
+        width = net.stage_dims.get(adapt_at)
+        if width is None:
+            raise ValueError(f"adapt_at={adapt_at!r}: its width is unknown; stages with known widths: {list(net.stage_dims)}")
+        self.discriminator_ = DomainDiscriminator(width, tuple(self.disc_hidden))
+        return DANNObjective(net, self.discriminator_, adapt_at, self.lambda_max, self.lambda_schedule, self.gamma)

@@ -1,0 +1,198 @@
+"""Backbones with ordered, named stages (the timm convention, without forward hooks).
+
+Every network here is a :class:`StagedNet`: an ordered list of named stages followed by a
+classifier head. That makes "copy the first N layers", "adapt the features after stage k" and
+"tap several layers for multi-layer MMD" one-liners::
+
+    net = dann_digits_net(n_classes=10, in_channels=3)
+    net.stage_names                  # ('conv1', 'conv2', 'fc1', 'fc2')
+    h = net.forward_to(x, "conv2")   # features the DANN domain classifier sees
+    logits = net.forward_from(h, "conv2")
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+__all__ = [
+    "StagedNet",
+    "shallow_net",
+    "dann_digits_net",
+    "lenet",
+    "build_backbone",
+    "BACKBONES",
+]
+
+
+class StagedNet(nn.Module):
+    """A network made of named stages and a classifier head.
+
+    Parameters
+    ----------
+    stages : OrderedDict[str, nn.Module]
+        Run in order; the output of the last one is the penultimate feature vector.
+    head : nn.Module
+        The classifier applied to the features.
+    feature_dim : int
+        Width of the last stage's output.
+    adapt_at : str, optional
+        The stage whose output domain-adaptation methods align by default (for the DANN digits
+        network: the convolutional features, as in Ganin et al. 2016). Defaults to the last stage.
+    stage_dims : dict, optional
+        Output width of each (flattened) stage, for building discriminators at any stage.
+    """
+
+    def __init__(
+        self,
+        stages: OrderedDict[str, nn.Module],
+        head: nn.Module,
+        feature_dim: int,
+        adapt_at: str | None = None,
+        stage_dims: dict[str, int] | None = None,
+    ):
+        super().__init__()
+        self.stages = nn.ModuleDict(stages)
+        self.head = head
+        self.feature_dim = int(feature_dim)
+        self.adapt_at = adapt_at or next(reversed(stages))
+        self.stage_dims = dict(stage_dims or {self.adapt_at: feature_dim})
+        if self.adapt_at not in self.stages:
+            raise ValueError(f"adapt_at={self.adapt_at!r} is not a stage; stages: {list(self.stages)}")
+
+    @property
+    def stage_names(self) -> tuple[str, ...]:
+        return tuple(self.stages.keys())
+
+    def _index(self, stage: str) -> int:
+        try:
+            return self.stage_names.index(stage)
+        except ValueError:
+            raise ValueError(f"unknown stage {stage!r}; this network's stages: {list(self.stage_names)}") from None
+
+    def forward_to(self, x: torch.Tensor, stage: str) -> torch.Tensor:
+        """Run the stages up to and including ``stage``."""
+        last = self._index(stage)
+        for i, module in enumerate(self.stages.values()):
+            x = module(x)
+            if i == last:
+                break
+        return x
+
+    def forward_from(self, h: torch.Tensor, stage: str) -> torch.Tensor:
+        """Continue from the output of ``stage`` to the logits."""
+        first = self._index(stage) + 1
+        for module in list(self.stages.values())[first:]:
+            h = module(h)
+        return self.head(h)
+
+    def forward_taps(self, x: torch.Tensor, taps: Sequence[str]) -> dict[str, torch.Tensor]:
+        """The outputs of the stages named in ``taps`` and the logits (under key ``"logits"``)."""
+        for t in taps:
+            self._index(t)
+        out: dict[str, torch.Tensor] = {}
+        for name, module in self.stages.items():
+            x = module(x)
+            if name in taps:
+                out[name] = x
+        out["logits"] = self.head(x)
+        return out
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        for module in self.stages.values():
+            x = module(x)
+        return x
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def reset_classifier(self, n_classes: int) -> None:
+        """Replace the head with a freshly initialised linear layer for ``n_classes``."""
+        self.head = nn.Linear(self.feature_dim, n_classes)
+
+
+def shallow_net(in_features: int, n_classes: int = 2, hidden: int = 50, activation: str = "relu") -> StagedNet:
+    """The DANN paper's shallow network for the Amazon reviews: ``in -> hidden -> classes``.
+
+    Ganin et al. (JMLR 2016, Sec. 5.1.1) use one hidden layer of 50 sigmoid units; ``activation``
+    may be ``"sigmoid"`` for that exact form or ``"relu"``.
+    """
+    act = {"relu": nn.ReLU(), "sigmoid": nn.Sigmoid()}.get(activation)
+    if act is None:
+        raise ValueError(f"activation={activation!r}; expected 'relu' or 'sigmoid'.")
+    stages = OrderedDict(hidden=nn.Sequential(nn.Linear(in_features, hidden), act))
+    return StagedNet(stages, nn.Linear(hidden, n_classes), hidden, stage_dims={"hidden": hidden})
+
+
+def _conv_out(in_shape: tuple[int, int, int], body: nn.Module) -> int:
+    with torch.no_grad():
+        return int(body(torch.zeros(1, *in_shape)).flatten(1).shape[1])
+
+
+def dann_digits_net(n_classes: int = 10, in_shape: tuple[int, int, int] = (3, 28, 28)) -> StagedNet:
+    """The DANN paper's MNIST architecture (Ganin et al., JMLR 2016, Fig. 4, left).
+
+    Feature extractor conv5x5(32)-pool-conv5x5(48)-pool; label predictor fc(100)-fc(100)-fc(10).
+    The domain classifier (fc(100)-fc(1)) attaches after ``conv2``, which is ``adapt_at``.
+    """
+    c = in_shape[0]
+    conv1 = nn.Sequential(nn.Conv2d(c, 32, 5), nn.ReLU(), nn.MaxPool2d(2))
+    conv2 = nn.Sequential(nn.Conv2d(32, 48, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
+    d = _conv_out(in_shape, nn.Sequential(conv1, conv2))
+    stages = OrderedDict(
+        conv1=conv1,
+        conv2=conv2,
+        fc1=nn.Sequential(nn.Linear(d, 100), nn.ReLU()),
+        fc2=nn.Sequential(nn.Linear(100, 100), nn.ReLU()),
+    )
+    return StagedNet(
+        stages, nn.Linear(100, n_classes), 100, adapt_at="conv2",
+        stage_dims={"conv2": d, "fc1": 100, "fc2": 100},
+    )
+
+
+def lenet(n_classes: int = 10, in_shape: tuple[int, int, int] = (1, 28, 28)) -> StagedNet:
+    """LeNet as used for digit adaptation (conv5x5(20)-pool-conv5x5(50)-pool-fc(500)).
+
+    Small inputs (16x16 USPS) use padding 2 so the two 5x5 convolutions still fit.
+    """
+    c, h, _ = in_shape
+    pad = 2 if h < 24 else 0
+    conv1 = nn.Sequential(nn.Conv2d(c, 20, 5, padding=pad), nn.ReLU(), nn.MaxPool2d(2))
+    conv2 = nn.Sequential(nn.Conv2d(20, 50, 5, padding=pad), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
+    d = _conv_out(in_shape, nn.Sequential(conv1, conv2))
+    stages = OrderedDict(conv1=conv1, conv2=conv2, fc1=nn.Sequential(nn.Linear(d, 500), nn.ReLU()))
+    return StagedNet(stages, nn.Linear(500, n_classes), 500, stage_dims={"conv2": d, "fc1": 500})
+
+
+BACKBONES = {"shallow": shallow_net, "dann-digits": dann_digits_net, "lenet": lenet}
+
+
+def build_backbone(name: str, input_shape: tuple[int, ...], n_classes: int, **kwargs) -> StagedNet:
+    """Build a backbone by name for inputs of ``input_shape`` (without the batch axis).
+
+    ``"auto"`` picks the shallow network for feature vectors, the DANN digits CNN for images of
+    28x28 and more, and LeNet for smaller images (16x16 USPS).
+    """
+    if name == "auto":
+        if len(input_shape) == 1:
+            name = "shallow"
+        else:  # the DANN CNN needs 28x28 inputs to keep spatial extent; LeNet pads small digits
+            name = "dann-digits" if len(input_shape) == 3 and input_shape[1] >= 28 else "lenet"
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; known: 'auto', {', '.join(map(repr, BACKBONES))}.")
+    if name == "shallow":
+        if len(input_shape) != 1:
+            raise ValueError(f"backbone 'shallow' needs feature vectors; got inputs of shape {input_shape}.")
+        return shallow_net(input_shape[0], n_classes, **kwargs)
+    if len(input_shape) != 3:
+        raise ValueError(
+            f"backbone {name!r} needs images of shape (channels, height, width); got {input_shape}."
+        )
+    return BACKBONES[name](n_classes, tuple(input_shape), **kwargs)

@@ -1,0 +1,106 @@
+"""Atomic checkpoints that load without executing code.
+
+A checkpoint is written to a temporary file in the same folder, flushed to disk and renamed over
+the final name, so a crash leaves either the old file or the new one, never half of one. Loading
+uses ``torch.load(weights_only=True)``: tensors and plain containers only, no pickled code.
+The manager keeps the last ``keep`` checkpoints, so a file damaged after the fact is skipped with
+a warning and the previous good one is used.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+
+__all__ = ["CheckpointError", "CheckpointManager", "load_checkpoint", "save_checkpoint"]
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint could not be read (corrupt, truncated, or not a transferkit checkpoint)."""
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
+    """Write ``state`` to ``path`` atomically (temp file, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable
+        dfd = os.open(path.parent, os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Load a checkpoint written by :func:`save_checkpoint`; never executes code.
+
+    Raises
+    ------
+    CheckpointError
+        If the file is missing, truncated, corrupt or holds anything but tensors and plain data.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist.")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for damaged zips and unsafe pickles
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is corrupt, truncated or unsafe and was not loaded "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). "
+            "Delete it to resume from an earlier checkpoint, or start afresh."
+        ) from None
+    if not isinstance(state, dict) or "format" not in state:
+        raise CheckpointError(f"checkpoint {str(path)!r} is not a transferkit checkpoint (no 'format' key).")
+    return state
+
+
+class CheckpointManager:
+    """Numbered checkpoints ``ckpt-<step>.pt`` in one folder, keeping the newest ``keep``."""
+
+    _pattern = re.compile(r"^ckpt-(\d+)\.pt$")
+
+    def __init__(self, directory: str | os.PathLike, keep: int = 2):
+        if keep < 1:
+            raise ValueError(f"keep={keep}; expected at least 1.")
+        self.directory = Path(directory)
+        self.keep = keep
+
+    def paths(self) -> list[Path]:
+        """Existing checkpoints, oldest first."""
+        if not self.directory.is_dir():
+            return []
+        found = [(int(m.group(1)), p) for p in self.directory.iterdir() if (m := self._pattern.match(p.name))]
+        return [p for _, p in sorted(found)]
+
+    def save(self, state: dict, step: int) -> Path:
+        path = save_checkpoint(self.directory / f"ckpt-{step:09d}.pt", state)
+        for old in self.paths()[: -self.keep]:
+            old.unlink(missing_ok=True)
+        return path
+
+    def load_latest(self) -> dict | None:
+        """The newest checkpoint that loads; damaged ones are skipped with a warning and kept."""
+        for path in reversed(self.paths()):
+            try:
+                return load_checkpoint(path)
+            except CheckpointError as exc:
+                warnings.warn(f"{exc} Falling back to the previous checkpoint.", stacklevel=2)
+        return None

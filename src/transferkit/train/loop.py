@@ -1,0 +1,322 @@
+"""The one training loop.
+
+Device placement, backward, the optimiser step, the learning-rate schedule, data-parallel
+training, checkpoints and progress live here and nowhere else. A method only writes a
+:class:`torch.nn.Module` whose ``forward(batch, progress)`` returns its objective::
+
+    class SourceOnlyObjective(nn.Module):
+        def forward(self, batch, progress):
+            loss = F.cross_entropy(self.net(batch["xs"]), batch["ys"])
+            return {"loss": loss}
+
+    result = fit_loop(SourceOnlyObjective(net), {"xs": Xs, "ys": ys}, {"xt": Xt}, FitConfig())
+
+``progress`` runs from 0 to 1 over training, so every schedule (learning rate, the GRL
+coefficient) is an explicit function of it, logged, and restored exactly on resume.
+
+Under ``torchrun`` the same call trains data-parallel (DDP; gloo on CPU, NCCL on GPUs): every
+rank draws the same global batch and takes its slice, so a run on N processes follows the
+one-process run up to floating-point noise.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from transferkit.data import PairedBatches
+from transferkit.train import distributed
+from transferkit.train.checkpoint import CheckpointManager
+from transferkit.train.schedules import lr_at
+
+__all__ = ["FitConfig", "FitResult", "fit_loop", "resolve_device"]
+
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass
+class FitConfig:
+    """How to train; every field is a plain value, so a config is logged and compared as is.
+
+    ``lr_schedule="ganin"`` is :math:`\\mu_0 / (1 + \\alpha p)^\\beta`. ``checkpoint_every`` counts
+    optimiser steps (0: at the end of every epoch only).
+    """
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    lr_schedule: str = "constant"
+    lr_alpha: float = 10.0
+    lr_beta: float = 0.75
+    seed: int = 0
+    device: str = "auto"
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = 0
+    resume: bool = True
+    progress: bool = True
+    desc: str = "train"
+
+    def validate(self) -> None:
+        for name in ("epochs", "batch_size"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name}={v!r}; expected a positive integer.")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr={self.lr!r}; expected a positive finite number.")
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"optimizer={self.optimizer!r}; expected 'adam' or 'sgd'.")
+        lr_at(self.lr_schedule, 0.0, 1.0)  # raises on an unknown schedule name
+
+
+@dataclass
+class FitResult:
+    """What a training run produced: per-epoch averages of every logged scalar, and timing."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    steps: int = 0
+    seconds: float = 0.0
+    resumed_at_step: int | None = None
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``"auto"``: the local CUDA device when present (the rank's own under torchrun), else CPU."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", distributed.local_rank())
+        return torch.device("cpu")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device={device!r}; expected 'auto', 'cpu', 'cuda' or 'cuda:N'.") from None
+
+
+def _param_groups(module: nn.Module, base_lr: float) -> list[dict]:
+    groups = module.param_groups() if hasattr(module, "param_groups") else [{"params": module.parameters()}]
+    out = []
+    for g in groups:
+        params = [p for p in g["params"] if p.requires_grad]
+        if params:
+            mult = float(g.get("lr_mult", 1.0))
+            out.append({"params": params, "lr": base_lr * mult, "lr_mult": mult})
+    if not out:
+        raise ValueError("the model has no trainable parameters (all frozen?); nothing to fit.")
+    return out
+
+
+def _make_optimizer(module: nn.Module, cfg: FitConfig) -> torch.optim.Optimizer:
+    groups = _param_groups(module, cfg.lr)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _to_tensor(a: np.ndarray, device: torch.device) -> torch.Tensor:
+    t = torch.from_numpy(np.ascontiguousarray(a))
+    if t.is_floating_point():
+        t = t.float()
+    elif t.dtype != torch.bool:
+        t = t.long()
+    return t.to(device, non_blocking=True)
+
+
+def _rng_state(np_state: dict) -> dict:
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "python": random.getstate(),
+        "numpy_epoch": np_state,
+    }
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if torch.cuda.is_available() and state["cuda"]:
+        torch.cuda.set_rng_state_all(state["cuda"])
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+
+
+def fit_loop(
+    module: nn.Module,
+    source: dict[str, np.ndarray],
+    target: dict[str, np.ndarray] | None,
+    config: FitConfig,
+    on_epoch_end: Callable[[int, nn.Module, dict[str, float]], dict[str, float] | None] | None = None,
+) -> FitResult:
+    """Train ``module`` by minimising the ``"loss"`` its forward returns.
+
+    Parameters
+    ----------
+    module : nn.Module
+        ``forward(batch: dict[str, Tensor], progress: float) -> dict[str, Tensor]`` with a scalar
+        ``"loss"``; other scalar entries are averaged per epoch into the history. An optional
+        ``param_groups()`` returns ``[{"params": ..., "lr_mult": m}, ...]``.
+    source, target : dict of str to ndarray
+        Arrays indexed together per domain (e.g. ``{"xs": X, "ys": y}`` and ``{"xt": X}``); one
+        epoch walks once through the larger domain while the smaller one is cycled. ``target``
+        may be ``None`` for single-domain training.
+    config : FitConfig
+    on_epoch_end : callable, optional
+        ``f(epoch, module, epoch_log)`` called on every rank after each epoch (module in eval
+        mode); a returned dict is merged into that epoch's history entry (diagnostics).
+
+    Returns
+    -------
+    FitResult
+    """
+    config.validate()
+    n_s = _common_length(source, "source")
+    n_t = _common_length(target, "target") if target else n_s
+    rank, world = distributed.init_from_env()
+    device = resolve_device(config.device)
+    module.to(device)
+    train_module = distributed.wrap(module, device)
+    optimizer = _make_optimizer(module, config)
+
+    torch.manual_seed(config.seed)
+    random.seed(config.seed)
+    np_rng = np.random.default_rng(config.seed)
+    batches = PairedBatches(n_s, n_t, config.batch_size, np_rng)
+    steps_per_epoch = len(batches)
+    total_steps = steps_per_epoch * config.epochs
+    if world > 1 and batches.batch_size % world:
+        raise ValueError(
+            f"batch_size={batches.batch_size} is not divisible by the {world} processes; "
+            "choose a multiple so every rank gets an equal share of each batch."
+        )
+
+    manager = CheckpointManager(config.checkpoint_dir) if config.checkpoint_dir else None
+    result = FitResult()
+    start_step, epoch_acc, epoch_np_state = 0, {}, np_rng.bit_generator.state
+    fingerprint = {k: v for k, v in asdict(config).items() if k not in ("progress", "resume", "device", "desc")}
+    if manager and config.resume:
+        state = manager.load_latest()
+        if state is not None:
+            if state.get("config") != fingerprint:
+                raise ValueError(
+                    f"the checkpoint in {config.checkpoint_dir!r} was written with another configuration "
+                    f"({state.get('config')}); expected {fingerprint}. Use a fresh checkpoint_dir or resume=False."
+                )
+            module.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            start_step = int(state["step"])
+            result.history = [dict(h) for h in state["history"]]
+            epoch_acc = dict(state["epoch_acc"])
+            epoch_np_state = state["rng"]["numpy_epoch"]
+            _set_rng_state(state["rng"])
+            result.resumed_at_step = start_step
+
+    def checkpoint(step: int, acc: dict, np_state: dict) -> None:
+        if manager is None or rank != 0:
+            return
+        manager.save(
+            {
+                "format": CHECKPOINT_FORMAT,
+                "config": fingerprint,
+                "model": module.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "step": step,
+                "history": result.history,
+                "epoch_acc": acc,
+                "rng": _rng_state(np_state),
+            },
+            step,
+        )
+
+    show = config.progress and rank == 0
+    bar = _progress_bar(total_steps, start_step, config.desc, show)
+    t0 = time.perf_counter()
+    step = start_step
+    for epoch in range(start_step // steps_per_epoch, config.epochs):
+        skip = step - epoch * steps_per_epoch  # > 0 only in the epoch a run resumes in
+        np_rng.bit_generator.state = epoch_np_state
+        module.train()
+        for i, (idx_s, idx_t) in enumerate(batches):
+            if i < skip:  # replay the shuffle up to where the checkpoint was taken
+                continue
+            p = step / total_steps
+            lr = lr_at(config.lr_schedule, p, config.lr, config.lr_alpha, config.lr_beta)
+            for g in optimizer.param_groups:
+                g["lr"] = lr * g.get("lr_mult", 1.0)
+            batch = {k: _to_tensor(v[distributed.shard(idx_s, rank, world)], device) for k, v in source.items()}
+            if target:
+                batch.update(
+                    {k: _to_tensor(v[distributed.shard(idx_t, rank, world)], device) for k, v in target.items()}
+                )
+            out = train_module(batch, p)
+            loss = out["loss"]
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"the loss became {loss.item()} at step {step} (epoch {epoch}); lower lr={config.lr:g} "
+                    "or check the inputs' scale."
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            for k, v in out.items():
+                epoch_acc[k] = epoch_acc.get(k, 0.0) + float(v.detach() if torch.is_tensor(v) else v)
+            epoch_acc["_n"] = epoch_acc.get("_n", 0.0) + 1
+            epoch_acc["lr"] = lr
+            bar.update(1)
+            if config.checkpoint_every and step % config.checkpoint_every == 0 and step % steps_per_epoch:
+                checkpoint(step, epoch_acc, epoch_np_state)
+        n = epoch_acc.pop("_n", 1.0)
+        log = {"epoch": epoch + 1, "lr": epoch_acc.pop("lr", lr)}
+        log.update({k: v / n for k, v in epoch_acc.items()})
+        if on_epoch_end is not None:
+            module.eval()
+            with torch.no_grad():
+                extra = on_epoch_end(epoch, module, log)
+            log.update(extra or {})
+        result.history.append(log)
+        bar.set_postfix({k: f"{v:.3g}" for k, v in log.items() if k not in ("epoch", "lr")}, refresh=False)
+        epoch_acc, epoch_np_state = {}, np_rng.bit_generator.state
+        checkpoint(step, epoch_acc, epoch_np_state)
+    bar.close()
+    module.eval()
+    result.steps = step
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _common_length(arrays: dict[str, np.ndarray] | None, name: str) -> int:
+    if not arrays:
+        raise ValueError(f"{name} has no arrays; expected e.g. {{'x{name[0]}': X}}.")
+    lengths = {k: len(v) for k, v in arrays.items()}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"{name} arrays differ in length: {lengths}; expected one row per sample in each.")
+    n = next(iter(lengths.values()))
+    if n == 0:
+        raise ValueError(f"{name} is empty; expected at least one sample.")
+    return n
+
+
+class _NoBar:
+    def update(self, n=1):
+        pass
+
+    def set_postfix(self, *a, **k):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress_bar(total: int, initial: int, desc: str, show: bool):
+    if not show:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, file=sys.stderr, unit="step", leave=False, dynamic_ncols=True)
