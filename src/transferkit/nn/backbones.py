@@ -160,7 +160,8 @@ def dann_digits_net(n_classes: int = 10, in_shape: tuple[int, int, int] = (3, 28
 def lenet(n_classes: int = 10, in_shape: tuple[int, int, int] = (1, 28, 28)) -> StagedNet:
     """LeNet as used for digit adaptation (conv5x5(20)-pool-conv5x5(50)-pool-fc(500)).
 
-    Small inputs (16x16 USPS) use padding 2 so the two 5x5 convolutions still fit.
+    Small inputs (16x16 USPS) use padding 2 so the two 5x5 convolutions still fit. Adaptation
+    methods align the convolutional features (``adapt_at="conv2"``), as DANN does for digits.
     """
     c, h, _ = in_shape
     pad = 2 if h < 24 else 0
@@ -168,7 +169,7 @@ def lenet(n_classes: int = 10, in_shape: tuple[int, int, int] = (1, 28, 28)) -> 
     conv2 = nn.Sequential(nn.Conv2d(20, 50, 5, padding=pad), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
     d = _conv_out(in_shape, nn.Sequential(conv1, conv2))
     stages = OrderedDict(conv1=conv1, conv2=conv2, fc1=nn.Sequential(nn.Linear(d, 500), nn.ReLU()))
-    return StagedNet(stages, nn.Linear(500, n_classes), 500, stage_dims={"conv2": d, "fc1": 500})
+    return StagedNet(stages, nn.Linear(500, n_classes), 500, adapt_at="conv2", stage_dims={"conv2": d, "fc1": 500})
 
 
 BACKBONES = {"shallow": shallow_net, "dann-digits": dann_digits_net, "lenet": lenet}

@@ -13,7 +13,7 @@ __all__ = ["markdown_table", "mean_std", "to_json"]
 
 def _fmt(v) -> str:
     if isinstance(v, float):
-        return "nan" if math.isnan(v) else f"{v:.4f}" if abs(v) < 10 else f"{v:.1f}"
+        return "nan" if math.isnan(v) else f"{v:.4g}"
     return str(v)
 
 

@@ -281,7 +281,7 @@ def fit_loop(
                 extra = on_epoch_end(epoch, module, log)
             log.update(extra or {})
         result.history.append(log)
-        bar.set_postfix({k: f"{v:.3g}" for k, v in log.items() if k not in ("epoch", "lr")}, refresh=False)
+        bar.set_postfix({k: f"{log[k]:.3g}" for k in ("loss", "domain_acc") if k in log}, refresh=False)
         epoch_acc, epoch_np_state = {}, np_rng.bit_generator.state
         checkpoint(step, epoch_acc, epoch_np_state)
     bar.close()

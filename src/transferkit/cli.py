@@ -1,0 +1,336 @@
+"""The ``transferkit`` command: a thin shell over the estimators.
+
+    transferkit methods                      the map of methods, by what is labelled
+    transferkit datasets                     known datasets and domains, and which are present
+    transferkit run METHOD --source D:S --target D:T [--json]
+    transferkit demo [--out DIR]             source-only vs DANN on embedded digits, with a report
+    transferkit bench NAME [--json]          reproduce a paper table
+
+With ``--json`` stdout carries exactly one JSON document; progress and warnings go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+from transferkit import __version__
+
+EXAMPLES = """examples:
+  transferkit methods
+  transferkit datasets
+  transferkit run dann --source amazon:books --target amazon:kitchen --json
+  transferkit run source-only --source digits:mnist --target digits:mnistm --epochs 10
+  transferkit run dann --source demo:mnist --target demo:usps --set lambda_max=0.3 --plot --out runs/demo
+  transferkit demo --out transferkit-demo
+
+data: real benchmark files are read from $TRANSFERKIT_DATA (default ~/.cache/transferkit/data);
+the demo: domains ship with the package and need nothing.
+"""
+
+PREPROCESS = ("none", "binary", "log1p", "standardize")
+
+
+class UsageError(Exception):
+    """A user error to report in one line, without a traceback."""
+
+
+def _parse_value(text: str):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _overrides(pairs: Sequence[str], params: dict) -> dict:
+    out = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise UsageError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set lambda_max=0.3")
+        if key not in params:
+            raise UsageError(f"--set {key}: not a hyperparameter of this method; known: {', '.join(sorted(params))}")
+        out[key] = _parse_value(value)
+    return out
+
+
+def preprocess(name: str, source, target, target_test):
+    """Apply a feature transform fitted on the training data only (source and unlabelled target)."""
+    import numpy as np
+
+    from transferkit.data import Domain
+
+    if name == "none":
+        return source, target, target_test
+    if name == "binary":
+        f = lambda X: (X > 0).astype(np.float32)  # noqa: E731
+    elif name == "log1p":
+        if min(d.X.min() for d in (source, target, target_test)) < 0:
+            raise UsageError("--preprocess log1p needs non-negative features (counts); these have negative values.")
+        f = np.log1p
+    elif name == "standardize":
+        train = np.concatenate([source.X, target.X])
+        mu, sd = train.mean(0), train.std(0) + 1e-8
+        f = lambda X: (X - mu) / sd  # noqa: E731
+    else:
+        raise UsageError(f"--preprocess {name!r}: expected one of {', '.join(PREPROCESS)}")
+    return tuple(Domain(f(d.X), d.y, d.name) for d in (source, target, target_test))
+
+
+# ----------------------------------------------------------------------------------------- commands
+
+
+def cmd_methods(args) -> int:
+    from transferkit.methods import REGISTRY
+    from transferkit.methods.base import QUADRANTS
+
+    if args.json:
+        from transferkit.report import to_json
+
+        rows = [
+            {
+                "name": name, "class": cls.__name__, "quadrant": cls.setting.quadrant,
+                "source_labels": cls.setting.source_labels, "target_labels": cls.setting.target_labels,
+                "uses_target": cls.setting.target, "description": cls.description, "paper": cls.paper,
+            }
+            for name, cls in REGISTRY.items()
+        ]
+        print(to_json(rows))
+        return 0
+    for key, quadrant in QUADRANTS.items():
+        members = [(n, c) for n, c in REGISTRY.items() if (c.setting.source_labels, c.setting.target_labels) == key]
+        print(f"{quadrant}:")
+        if not members:
+            print("  (none yet)")
+        for name, cls in members:
+            note = "" if cls.setting.target else "  [baseline: ignores target data]"
+            print(f"  {name:<14} {cls.description}{note}")
+            print(f"  {'':<14} {cls.paper}")
+        print()
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    from transferkit.datasets import data_dir, list_domains
+
+    root = data_dir()
+    infos = list_domains()
+    if args.json:
+        from transferkit.report import to_json
+
+        print(to_json([{**info.__dict__, "present": info.present()} for info in infos]))
+        return 0
+    print(f"data directory: {root}  (set TRANSFERKIT_DATA to change it)\n")
+    by_dataset: dict[str, list] = {}
+    for info in infos:
+        by_dataset.setdefault(info.dataset, []).append(info)
+    for dataset, members in by_dataset.items():
+        present = [i for i in members if i.present()]
+        status = "present" if len(present) == len(members) else f"{len(present)}/{len(members)} present"
+        if not present:
+            status = "missing"
+        first = members[0]
+        names = [i.domain for i in members]
+        shown = ", ".join(names) if len(names) <= 6 else f"{', '.join(names[:4])}, ... {names[-1]} ({len(names)})"
+        print(f"{dataset:<11} [{status}] {first.kind}: {shown}")
+        print(f"{'':<11} {first.source}")
+    return 0
+
+
+def _load_run_data(args):
+    from transferkit.datasets import load_task
+
+    task = load_task(args.source, args.target, n_source=args.n_source, n_target=args.n_target, seed=args.seed)
+    return preprocess(args.preprocess, task.source, task.target, task.target_test)
+
+
+def run_method(args) -> dict:
+    """Fit one method on one task; return the run record (also used by `bench`)."""
+    import numpy as np
+
+    from transferkit.methods import get_method
+
+    cls = get_method(args.method)
+    if args.target_labels and not cls.setting.target_labels:
+        raise UsageError(
+            f"--target-labels {args.target_labels}: {cls.name} learns from unlabelled target data "
+            f"({cls.setting.quadrant}), so target labels would never be used; drop the flag."
+        )
+    source, target, target_test = _load_run_data(args)
+    params = cls().get_params()
+    overrides = _overrides(args.set, params)
+    for flag in ("epochs", "lr", "batch_size"):
+        if getattr(args, flag) is not None:
+            overrides[flag] = getattr(args, flag)
+    overrides.update(seed=args.seed, verbose=not args.quiet, device=args.device)
+    if "checkpoint_dir" in params and args.checkpoint_dir:
+        overrides["checkpoint_dir"] = args.checkpoint_dir
+    est = cls(**{**params, **overrides})
+    t0 = time.perf_counter()
+    est.fit(source, target if cls.setting.target else None)
+    seconds = time.perf_counter() - t0
+    acc = est.score(target_test)
+    record = {
+        "method": cls.name,
+        "source": args.source,
+        "target": args.target,
+        "seed": args.seed,
+        "target_accuracy": acc,
+        "seconds": round(seconds, 3),
+        "version": __version__,
+        "preprocess": args.preprocess,
+        "n_source": len(source),
+        "n_target": len(target),
+        "n_target_test": len(target_test),
+        "hyperparameters": {k: v for k, v in est.get_params().items() if k not in ("verbose",)},
+        "history": getattr(est, "history_", None),
+    }
+    if args.out:
+        from transferkit.report import to_json
+
+        os.makedirs(args.out, exist_ok=True)
+        with open(os.path.join(args.out, "run.json"), "w") as f:
+            f.write(to_json(record))
+        if args.plot and hasattr(est, "transform"):
+            from transferkit.report import plot_tsne
+
+            rng = np.random.default_rng(0)
+            i_s = rng.choice(len(source), min(1000, len(source)), replace=False)
+            i_t = rng.choice(len(target_test), min(1000, len(target_test)), replace=False)
+            xs, xt = source.X[i_s], target_test.X[i_t]
+            plot_tsne(
+                [("input space", xs, xt), (f"{cls.name} features", est.transform(xs), est.transform(xt))],
+                os.path.join(args.out, "tsne.png"),
+                labels=(source.y[i_s], target_test.y[i_t]),
+                domain_names=(args.source, args.target),
+            )
+    return record
+
+
+def cmd_run(args) -> int:
+    record = run_method(args)
+    if args.json:
+        from transferkit.report import to_json
+
+        record = {k: v for k, v in record.items() if k != "history"}
+        from transferkit.train.distributed import is_main_process
+
+        if is_main_process():
+            print(to_json(record))
+    else:
+        print(
+            f"{record['method']}: {record['source']} -> {record['target']}  "
+            f"target accuracy {record['target_accuracy']:.4f}  ({record['seconds']:.1f} s, seed {record['seed']})"
+        )
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from transferkit.demo import run_demo
+
+    run_demo(out=args.out, seed=args.seed, quick=args.quick, verbose=not args.quiet)
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from transferkit.bench import BENCHMARKS, run_benchmark
+
+    if args.name is None or args.name == "list":
+        for name, b in BENCHMARKS.items():
+            print(f"{name:<16} {b.description}")
+        return 0
+    run_benchmark(args.name, seeds=args.seeds, out=args.out, as_json=args.json, quick=args.quick)
+    return 0
+
+
+# ----------------------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="transferkit",
+        description="Transfer learning for every combination of labelled and unlabelled source and target data.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"transferkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("methods", help="list every method by what is labelled (the lecture's map)")
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    p.set_defaults(func=cmd_methods)
+
+    p = sub.add_parser("datasets", help="list known datasets/domains and whether their files are present")
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    p.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser(
+        "run",
+        help="train one method on a source -> target pair and report target accuracy",
+        description="Train METHOD on the labelled train split of --source and the unlabelled train split of "
+        "--target; report accuracy on the target's test split.",
+        epilog="example: transferkit run dann --source amazon:books --target amazon:kitchen --json\n"
+        "list methods with `transferkit methods`, domains with `transferkit datasets`.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("method", help="method name, e.g. dann or source-only (see `transferkit methods`)")
+    p.add_argument("--source", required=True, metavar="DATASET:DOMAIN", help="labelled source domain, e.g. amazon:books")
+    p.add_argument("--target", required=True, metavar="DATASET:DOMAIN", help="target domain, e.g. amazon:kitchen")
+    p.add_argument("--target-labels", type=int, default=0, metavar="K",
+                   help="labelled target examples per class (only for methods that use target labels)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (initialisation, batches, subsampling)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (method default otherwise)")
+    p.add_argument("--lr", type=float, default=None, help="initial learning rate")
+    p.add_argument("--batch-size", type=int, default=None, help="samples per domain per step")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any hyperparameter, e.g. --set lambda_max=0.3")
+    p.add_argument("--preprocess", choices=PREPROCESS, default="none",
+                   help="feature transform fitted on training data (binary suits bag-of-words counts)")
+    p.add_argument("--n-source", type=int, default=None, help="subsample the source to N examples")
+    p.add_argument("--n-target", type=int, default=None, help="subsample the unlabelled target to N examples")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    p.add_argument("--checkpoint-dir", default=None, help="checkpoint there atomically; rerun to resume")
+    p.add_argument("--out", default=None, help="write run.json (and plots) into this folder")
+    p.add_argument("--plot", action="store_true", help="with --out: t-SNE of source/target before and after")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout, nothing else")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="source-only vs DANN on embedded digits (offline, < 3 minutes), with a report")
+    p.add_argument("--out", default="transferkit-demo", help="report folder (default: ./transferkit-demo)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="a few epochs only (for smoke tests)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("bench", help="reproduce a paper table (`transferkit bench list`)")
+    p.add_argument("name", nargs="?", default=None, help="benchmark name; omit or `list` to list them")
+    p.add_argument("--seeds", type=int, default=5, help="seeds per configuration")
+    p.add_argument("--out", default=None, help="folder for the JSON results and the table")
+    p.add_argument("--quick", action="store_true", help="one pair, one seed, few epochs (smoke test)")
+    p.add_argument("--json", action="store_true", help="print a JSON list of run records on stdout")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args)
+    except (UsageError, ValueError, TypeError, FileNotFoundError) as exc:
+        # user errors: one clear line, no traceback (set TRANSFERKIT_DEBUG=1 to see it)
+        if os.environ.get("TRANSFERKIT_DEBUG"):
+            raise
+        print(f"transferkit: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
