@@ -106,6 +106,7 @@ class TransferMethod(BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """Predicted class labels, shape (n_samples,)."""
+        self._check_is_fitted()
         return self.classes_[self.predict_proba(X).argmax(1)]
 
     def score(self, X, y=None) -> float:

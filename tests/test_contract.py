@@ -1,0 +1,102 @@
+"""The estimator contract, for every registered method."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from transferkit import REGISTRY, Domain
+
+FAST = {"epochs": 2, "batch_size": 32}
+
+
+def _make(cls, **kw):
+    params = cls().get_params()
+    return cls(**{k: v for k, v in {**FAST, **kw}.items() if k in params})
+
+
+def _fit(est, task):
+    target = task.target if type(est).setting.target else None
+    return est.fit(task.source, target)
+
+
+@pytest.fixture(params=sorted(REGISTRY))
+def cls(request):
+    return REGISTRY[request.param]
+
+
+def test_setting_is_declared(cls):
+    assert cls.name and cls.description and cls.paper
+    assert cls.setting.quadrant.startswith(("labelled", "unlabelled"))
+
+
+def test_clone_and_params_round_trip(cls):
+    est = _make(cls, seed=3)
+    params = est.get_params()
+    twin = clone(est)
+    assert twin.get_params() == params
+    est.set_params(seed=4)
+    assert est.get_params()["seed"] == 4
+    assert not any(k.endswith("_") for k in vars(twin)), "constructor must store hyperparameters only"
+
+
+def test_fit_returns_self_and_predicts(cls, blobs):
+    est = _make(cls)
+    assert _fit(est, blobs) is est
+    pred = est.predict(blobs.target_test.X)
+    assert pred.shape == (len(blobs.target_test),)
+    assert set(np.unique(pred)) <= set(np.unique(blobs.source.y))
+    proba = est.predict_proba(blobs.target_test.X)
+    assert proba.shape == (len(blobs.target_test), len(np.unique(blobs.source.y)))
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-5)
+    assert 0 <= est.score(blobs.target_test) <= 1
+    assert hasattr(est, "model_")
+
+
+def test_string_labels_are_kept(cls, blobs):
+    names = np.array(["cat", "dog", "alpaca"])
+    with pytest.raises(TypeError, match="LabelEncoder"):
+        Domain(blobs.source.X, names[blobs.source.y])
+    y = blobs.source.y + 10
+    est = _make(cls)
+    src = Domain(blobs.source.X, y, "source")
+    est.fit(src, blobs.target if cls.setting.target else None)
+    assert set(np.unique(est.predict(blobs.target_test.X))) <= {10, 11, 12}
+
+
+def test_not_fitted_error(cls, blobs):
+    with pytest.raises(NotFittedError, match="not fitted"):
+        _make(cls).predict(blobs.target_test.X)
+
+
+def test_same_seed_same_predictions(cls, blobs):
+    a = _fit(_make(cls, seed=7), blobs).predict_proba(blobs.target_test.X)
+    b = _fit(_make(cls, seed=7), blobs).predict_proba(blobs.target_test.X)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_wrong_setting_errors(cls, blobs):
+    est = _make(cls)
+    with pytest.raises(ValueError, match="source has no labels"):
+        est.fit(blobs.source.unlabelled(), blobs.target)
+    if cls.setting.target and not cls.setting.target_labels:
+        with pytest.raises(ValueError, match="target has labels"):
+            est.fit(blobs.source, blobs.target_test)
+        with pytest.raises(ValueError, match="target is None"):
+            est.fit(blobs.source, None)
+
+
+def test_bad_shape_and_single_class_errors(cls, blobs):
+    est = _make(cls)
+    wide = Domain(np.zeros((10, 3)), None, "target")
+    if cls.setting.target:
+        with pytest.raises(ValueError, match=r"different feature shapes: source \(2,\), target \(3,\)"):
+            est.fit(blobs.source, wide)
+    one_class = Domain(blobs.source.X, np.zeros(len(blobs.source), dtype=int), "source")
+    with pytest.raises(ValueError, match="single class"):
+        est.fit(one_class, blobs.target if cls.setting.target else None)
+    _fit(est, blobs)
+    with pytest.raises(ValueError, match=r"fitted on \(2,\)"):
+        est.predict(np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        est.predict(np.array([[0.0, np.nan]]))

@@ -1,0 +1,96 @@
+"""DANN: the domain loss reaches the feature extractor, reversed and scaled by lambda."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
+
+from transferkit import DANN, SourceOnly
+from transferkit.methods.dann import DANNObjective, domain_adversarial_loss
+from transferkit.nn import DomainDiscriminator, build_backbone, ganin_lambda
+
+
+def test_domain_loss_matches_numpy_binary_cross_entropy():
+    rng = np.random.default_rng(0)
+    ds, dt = rng.normal(size=7), rng.normal(size=5)
+    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    # L_d = -(sum_source log(1 - sigma(d)) + sum_target log sigma(d)) / (n + n')
+    expected = -(np.log(1 - sig(ds)).sum() + np.log(sig(dt)).sum()) / 12
+    got = domain_adversarial_loss(torch.tensor(ds), torch.tensor(dt))
+    assert float(got) == pytest.approx(expected, rel=1e-10)
+
+
+def _objective(lambda_max=1.0, schedule="ganin"):
+    torch.manual_seed(0)
+    net = build_backbone("shallow", (6,), 3, hidden=8)
+    disc = DomainDiscriminator(8, (5,))
+    return DANNObjective(net, disc, "hidden", lambda_max, schedule, 10.0)
+
+
+@pytest.mark.parametrize("progress,lambda_max", [(0.1, 1.0), (0.5, 1.0), (0.9, 0.3)])
+def test_feature_gradient_is_label_gradient_minus_lambda_times_domain_gradient(progress, lambda_max):
+    obj = _objective(lambda_max)
+    g = torch.Generator().manual_seed(1)
+    batch = {"xs": torch.randn(10, 6, generator=g), "ys": torch.randint(0, 3, (10,), generator=g),
+             "xt": torch.randn(10, 6, generator=g) + 2.0}
+    feats = list(obj.net.stages["hidden"].parameters())
+
+    def grads(loss):
+        return [t.detach().clone() for t in torch.autograd.grad(loss, feats, retain_graph=True)]
+
+    g_total = grads(obj(batch, progress)["loss"])
+    # the two parts of the objective, computed without any gradient reversal
+    h_s = obj.net.forward_to(batch["xs"], "hidden")
+    h_t = obj.net.forward_to(batch["xt"], "hidden")
+    g_y = grads(F.cross_entropy(obj.net.forward_from(h_s, "hidden"), batch["ys"]))
+    g_d = grads(domain_adversarial_loss(obj.discriminator(h_s), obj.discriminator(h_t)))
+    lam = lambda_max * ganin_lambda(progress)
+    assert obj.grl_lambda(progress) == pytest.approx(lam)
+    assert sum(float(t.abs().sum()) for t in g_d) > 1e-6, "the domain loss sends no gradient to the features"
+    for gt, gy, gd in zip(g_total, g_y, g_d, strict=True):
+        torch.testing.assert_close(gt, gy - lam * gd, rtol=1e-5, atol=1e-7)
+
+
+def test_discriminator_descends_the_domain_loss_unreversed():
+    obj = _objective()
+    batch = {"xs": torch.randn(8, 6), "ys": torch.randint(0, 3, (8,)), "xt": torch.randn(8, 6)}
+    params = list(obj.discriminator.parameters())
+    g_total = torch.autograd.grad(obj(batch, 0.7)["loss"], params)
+    h_s = obj.net.forward_to(batch["xs"], "hidden").detach()
+    h_t = obj.net.forward_to(batch["xt"], "hidden").detach()
+    g_d = torch.autograd.grad(domain_adversarial_loss(obj.discriminator(h_s), obj.discriminator(h_t)), params)
+    for a, b in zip(g_total, g_d, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_domain_loss_changes_the_model(blobs):
+    """The failure seen in other libraries: DANN identical to DANN without its domain loss."""
+    kw = dict(epochs=5, hidden=16, seed=0)
+    with_d = DANN(**kw).fit(blobs.source, blobs.target)
+    without = DANN(lambda_max=0.0, **kw).fit(blobs.source, blobs.target)
+    p1 = with_d.predict_proba(blobs.target_test.X)
+    p0 = without.predict_proba(blobs.target_test.X)
+    assert not np.allclose(p1, p0, atol=1e-4)
+
+
+def _domain_separability(model, source, target):
+    fs, ft = model.transform(source.X), model.transform(target.X)
+    X = np.concatenate([fs, ft])
+    d = np.r_[np.zeros(len(fs)), np.ones(len(ft))]
+    return cross_val_score(LogisticRegression(max_iter=2000), X, d, cv=3).mean()
+
+
+def test_dann_makes_features_less_domain_separable_than_source_only():
+    from transferkit.datasets import make_blobs_shift
+
+    blobs = make_blobs_shift(n_classes=3, n_source=400, n_target=400, n_features=2, seed=0)
+    kw = dict(epochs=150, hidden=32, seed=0)
+    so = SourceOnly(**kw).fit(blobs.source)
+    dann = DANN(**kw).fit(blobs.source, blobs.target)
+    sep_so = _domain_separability(so, blobs.source, blobs.target)
+    sep_dann = _domain_separability(dann, blobs.source, blobs.target)
+    assert sep_dann < sep_so - 0.05, (sep_so, sep_dann)
+    assert dann.history_[-1]["grl_lambda"] > 0.9
+    assert dann.history_[0]["grl_lambda"] < dann.history_[-1]["grl_lambda"]
