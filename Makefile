@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TORCH_VERSION := 2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint system-deps clean
 
 # torch goes in first, pinned, so installing the package never resolves another torch build.
 $(STAMP): pyproject.toml
@@ -20,12 +20,19 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+# Real-data benchmarks (needs TRANSFERKIT_DATA); tables go to benchmarks/out/.
+bench: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q -m slow
 	$(BIN)/python benchmarks/run_all.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
+
+# Debian packages some loaders use (Fashion-MNIST); needs root, skipped with a note otherwise.
+system-deps:
+	@if dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; \
+	else echo "note: not root; Fashion-MNIST tests will be skipped (apt-get install dataset-fashion-mnist)"; fi
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info

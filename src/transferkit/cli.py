@@ -317,6 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from transferkit.train.checkpoint import CheckpointError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -324,7 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return args.func(args)
-    except (UsageError, ValueError, TypeError, FileNotFoundError) as exc:
+    except (UsageError, ValueError, TypeError, FileNotFoundError, CheckpointError) as exc:
         # user errors: one clear line, no traceback (set TRANSFERKIT_DEBUG=1 to see it)
         if os.environ.get("TRANSFERKIT_DEBUG"):
             raise

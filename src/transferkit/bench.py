@@ -1,0 +1,173 @@
+"""``transferkit bench``: reproduce paper tables with fixed, printed protocols.
+
+Each benchmark is a list of runs (method, hyperparameters, source -> target pair, seed), each run
+the same code path as ``transferkit run``. Results are written as JSON records (one per run) and
+a Markdown table that puts our mean ± std next to the paper's number, with the paper named.
+Hyperparameters are fixed per benchmark, identical for every pair, and printed in the table:
+no per-pair choice looks at target labels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from transferkit.report import markdown_table, mean_std, to_json
+
+AMAZON = ("books", "dvd", "electronics", "kitchen")
+
+#: Ganin et al., JMLR 2016, Table 1 (raw 5000-d features): (DANN, NN) target accuracy per pair.
+AMAZON_PAPER = {
+    ("books", "dvd"): (0.784, 0.790), ("books", "electronics"): (0.733, 0.747),
+    ("books", "kitchen"): (0.779, 0.778), ("dvd", "books"): (0.723, 0.720),
+    ("dvd", "electronics"): (0.754, 0.732), ("dvd", "kitchen"): (0.783, 0.778),
+    ("electronics", "books"): (0.713, 0.709), ("electronics", "dvd"): (0.738, 0.733),
+    ("electronics", "kitchen"): (0.854, 0.854), ("kitchen", "books"): (0.709, 0.708),
+    ("kitchen", "dvd"): (0.740, 0.739), ("kitchen", "electronics"): (0.843, 0.841),
+}
+
+
+@dataclass
+class Benchmark:
+    """A named protocol: which methods, with which settings, on which pairs."""
+
+    name: str
+    description: str
+    pairs: list[tuple[str, str]]
+    methods: dict[str, tuple[str, dict]]  # column label -> (registered method, hyperparameters)
+    preprocess: str = "none"
+    paper: dict[str, dict[tuple[str, str], float]] = field(default_factory=dict)  # column -> pair -> number
+    paper_name: str = ""
+    oracle_column: str | None = None  # a "train on target" column, which uses target labels by design
+    quick_epochs: int = 1
+
+
+#: The recipe shared by the Amazon runs (shallow network, one hidden layer of 50 ReLU units).
+AMAZON_RECIPE = dict(epochs=30, batch_size=64, lr=1e-3, optimizer="adam", hidden=50)
+
+#: The DANN paper's recipe for digits: SGD, momentum 0.9, annealed rate (JMLR 2016, Sec. 5.2.2).
+DIGITS_RECIPE = dict(epochs=30, batch_size=64, lr=0.01, optimizer="sgd", momentum=0.9, lr_schedule="ganin")
+
+BENCHMARKS: dict[str, Benchmark] = {
+    "amazon": Benchmark(
+        name="amazon",
+        description="Amazon reviews, 12 pairs, raw 5000-d features: source-only vs DANN (Ganin et al. 2016, Table 1)",
+        pairs=[(f"amazon:{a}", f"amazon:{b}") for a in AMAZON for b in AMAZON if a != b],
+        methods={
+            "source-only": ("source-only", AMAZON_RECIPE),
+            "DANN": ("dann", {**AMAZON_RECIPE, "lambda_schedule": "constant", "lambda_max": 0.1}),
+        },
+        preprocess="binary",
+        paper={
+            "DANN": {(f"amazon:{a}", f"amazon:{b}"): v[0] for (a, b), v in AMAZON_PAPER.items()},
+            "source-only": {(f"amazon:{a}", f"amazon:{b}"): v[1] for (a, b), v in AMAZON_PAPER.items()},
+        },
+        paper_name="Ganin et al., JMLR 2016, Table 1 (DANN / NN, raw features)",
+    ),
+    "mnistm": Benchmark(
+        name="mnistm",
+        description="MNIST -> MNIST-M (rebuilt): source-only, DANN, train-on-target (Ganin et al. 2016, Table 2)",
+        pairs=[("digits:mnist", "digits:mnistm")],
+        methods={
+            "source-only": ("source-only", DIGITS_RECIPE),
+            "DANN": ("dann", DIGITS_RECIPE),
+            "train on target": ("source-only", DIGITS_RECIPE),
+        },
+        paper={
+            "source-only": {("digits:mnist", "digits:mnistm"): 0.5225},
+            "DANN": {("digits:mnist", "digits:mnistm"): 0.7666},
+            "train on target": {("digits:mnist", "digits:mnistm"): 0.9596},
+        },
+        paper_name="Ganin et al., JMLR 2016, Table 2 (MNIST -> MNIST-M)",
+        oracle_column="train on target",
+    ),
+}
+
+
+def _run_args(method: str, source: str, target: str, seed: int, params: dict, bench: Benchmark, quick: bool):
+    sets = [f"{k}={v!r}" for k, v in params.items() if k not in ("epochs", "lr", "batch_size")]
+    return argparse.Namespace(
+        method=method, source=source, target=target, target_labels=0, seed=seed,
+        epochs=bench.quick_epochs if quick else params.get("epochs"), lr=params.get("lr"),
+        batch_size=params.get("batch_size"), set=sets, preprocess=bench.preprocess, n_source=None,
+        n_target=None, device="auto", checkpoint_dir=None, out=None, plot=False, json=False, quiet=True,
+    )
+
+
+def run_benchmark(name: str, seeds: int = 5, out: str | None = None, as_json: bool = False, quick: bool = False):
+    """Run benchmark ``name`` over ``seeds`` seeds; write ``out/NAME.json`` and ``out/NAME.md``."""
+    from transferkit.cli import run_method
+
+    if name not in BENCHMARKS:
+        raise ValueError(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}.")
+    bench = BENCHMARKS[name]
+    pairs = bench.pairs[:1] if quick else bench.pairs
+    seed_list = list(range(1 if quick else seeds))
+    records = []
+    total = len(pairs) * len(bench.methods) * len(seed_list)
+    t0 = time.perf_counter()
+    for source, target in pairs:
+        for column, (method, params) in bench.methods.items():
+            for seed in seed_list:
+                args = _run_args(method, source, target, seed, params, bench, quick)
+                if column == bench.oracle_column:  # trained on the labelled target train split
+                    args.source = target
+                rec = run_method(args)
+                rec.update(column=column, source=source, target=target, oracle=column == bench.oracle_column)
+                records.append(rec)
+                print(
+                    f"[{len(records)}/{total}] {column:<16} {source} -> {target} seed {seed}: "
+                    f"{rec['target_accuracy']:.4f} ({rec['seconds']:.1f} s, {time.perf_counter() - t0:.0f} s total)",
+                    file=sys.stderr, flush=True,
+                )
+    table = summarise(bench, records)
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / f"{name}.json").write_text(to_json(records))
+        (Path(out) / f"{name}.md").write_text(table + "\n")
+    if as_json:
+        print(to_json([{k: v for k, v in r.items() if k != "history"} for r in records]))
+    else:
+        print(table)
+    return records
+
+
+def summarise(bench: Benchmark, records: list[dict]) -> str:
+    """Markdown: per pair, mean ± std of every column next to the paper's number; then the average."""
+    columns = list(bench.methods)
+    rows, per_col = [], {c: [] for c in columns}
+    pairs = sorted({(r["source"], r["target"]) for r in records}, key=bench.pairs.index)
+    for pair in pairs:
+        row = {"source -> target": f"{pair[0]} -> {pair[1]}"}
+        for c in columns:
+            accs = [r["target_accuracy"] for r in records if (r["source"], r["target"]) == pair and r["column"] == c]
+            secs = [r["seconds"] for r in records if (r["source"], r["target"]) == pair and r["column"] == c]
+            per_col[c].append(np.mean(accs))
+            row[c] = mean_std(accs)
+            if c in bench.paper:
+                row[f"{c} (paper)"] = f"{bench.paper[c].get(pair, float('nan')):.3f}"
+            row[f"{c} s/run"] = f"{np.mean(secs):.1f}"
+        rows.append(row)
+    if len(pairs) > 1:
+        avg = {"source -> target": f"**average of {len(pairs)}**"}
+        for c in columns:
+            avg[c] = f"**{np.mean(per_col[c]):.4f}**"
+            if c in bench.paper:
+                avg[f"{c} (paper)"] = f"{np.mean([bench.paper[c][p] for p in pairs]):.3f}"
+            avg[f"{c} s/run"] = ""
+        rows.append(avg)
+    n_seeds = len({r["seed"] for r in records})
+    lines = [
+        f"{bench.description}; mean ± std over {n_seeds} seed(s); preprocess={bench.preprocess}.",
+        f"Paper columns: {bench.paper_name}.",
+    ]
+    for c, (method, params) in bench.methods.items():
+        lines.append(f"- {c}: `{method}` {params}")
+    if bench.oracle_column:
+        lines.append(f"- '{bench.oracle_column}' is trained on labelled target data: an upper bound, not adaptation.")
+    return "\n".join(lines) + "\n\n" + markdown_table(rows)

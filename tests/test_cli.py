@@ -1,0 +1,117 @@
+"""The command line: listings, a JSON run, the demo, and one-line errors for bad input."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from transferkit import __version__
+from transferkit.cli import main
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def run_cli(args, capsys):
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_methods_lists_every_registered_method_by_quadrant(capsys):
+    from transferkit import REGISTRY
+
+    code, out, _ = run_cli(["methods"], capsys)
+    assert code == 0
+    assert "labelled source, unlabelled target:" in out
+    assert "unlabelled source, unlabelled target:" in out
+    for name, cls in REGISTRY.items():
+        assert name in out and cls.paper in out
+    code, out, _ = run_cli(["methods", "--json"], capsys)
+    rows = json.loads(out)
+    assert {r["name"] for r in rows} == set(REGISTRY)
+    assert next(r for r in rows if r["name"] == "dann")["target_labels"] is False
+
+
+def test_datasets_lists_domains_and_presence(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFERKIT_DATA", str(tmp_path))
+    code, out, _ = run_cli(["datasets"], capsys)
+    assert code == 0
+    assert str(tmp_path) in out and "TRANSFERKIT_DATA" in out
+    assert "amazon" in out and "missing" in out
+    code, out, _ = run_cli(["datasets", "--json"], capsys)
+    rows = {r["key"]: r for r in json.loads(out)}
+    assert rows["demo:mnist"]["present"] is True
+    assert rows["amazon:books"]["present"] is False
+
+
+def test_run_json_prints_one_object_with_the_required_fields():
+    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "transferkit.cli", "run", "dann", "--source", "demo:mnist", "--target",
+           "demo:usps", "--epochs", "1", "--seed", "3", "--json", "--set", "lambda_max=0.5"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)  # stdout is exactly one JSON document
+    for key in ("method", "source", "target", "seed", "target_accuracy", "seconds", "version", "hyperparameters"):
+        assert key in record
+    assert record["method"] == "dann" and record["seed"] == 3 and record["version"] == __version__
+    assert 0 <= record["target_accuracy"] <= 1
+    assert record["hyperparameters"]["lambda_max"] == 0.5 and record["hyperparameters"]["epochs"] == 1
+    assert "step" in proc.stderr, "progress goes to stderr"
+
+
+def test_run_writes_report_with_plot(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, _ = run_cli(["run", "source-only", "--source", "demo:mnist", "--target", "demo:usps",
+                              "--epochs", "1", "-q", "--out", str(out), "--plot", "--n-source", "200"], capsys)
+    assert code == 0 and "target accuracy" in stdout
+    assert json.loads((out / "run.json").read_text())["n_source"] == 200
+    assert (out / "tsne.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["run", "dan", "--source", "demo:mnist", "--target", "demo:usps"], "unknown method 'dan'; known methods: dann"),
+        (["run", "dann", "--source", "demo:mnst", "--target", "demo:usps"], "demo:mnst"),
+        (["run", "dann", "--source", "imagenet:dogs", "--target", "demo:usps"], "imagenet"),
+        (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--target-labels", "5"],
+         "target labels would never be used"),
+        (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--set", "lamda=1"],
+         "not a hyperparameter"),
+        (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--set", "epochs"], "KEY=VALUE"),
+        (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--epochs", "0"], "epochs=0"),
+    ],
+)
+def test_bad_input_gives_one_clear_line(args, message, capsys):
+    code, out, err = run_cli(args, capsys)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err and out == ""
+
+
+def test_missing_data_directory_says_how_to_fix(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TRANSFERKIT_DATA", str(tmp_path / "nowhere"))
+    code, _, err = run_cli(["run", "dann", "--source", "amazon:books", "--target", "amazon:kitchen"], capsys)
+    assert code == 2 and "TRANSFERKIT_DATA" in err
+
+
+def test_demo_quick_writes_the_report(tmp_path, capsys):
+    code, out, _ = run_cli(["demo", "--quick", "-q", "--out", str(tmp_path)], capsys)
+    assert code == 0
+    assert "| source-only |" in out and "| DANN |" in out
+    report = (tmp_path / "report.md").read_text()
+    assert "tsne.png" in report
+    for png in ("tsne.png", "curves.png", "samples.png"):
+        assert (tmp_path / png).stat().st_size > 1000
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert [r["method"] for r in results["rows"]][:2] == ["source-only", "DANN"]
+
+
+def test_help_of_every_command_shows_an_example(capsys):
+    for cmd in (["--help"], ["run", "--help"]):
+        with pytest.raises(SystemExit):
+            main(cmd)
+        assert "transferkit run dann --source amazon:books" in capsys.readouterr().out
