@@ -49,12 +49,37 @@ def test_datasets_lists_domains_and_presence(capsys, tmp_path, monkeypatch):
 
 def test_run_json_prints_one_object_with_the_required_fields():
     env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "transferkit.cli", "run", "dann", "--source", "demo:mnist", "--target",
-           "demo:usps", "--epochs", "1", "--seed", "3", "--json", "--set", "lambda_max=0.5"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "transferkit.cli",
+        "run",
+        "dann",
+        "--source",
+        "demo:mnist",
+        "--target",
+        "demo:usps",
+        "--epochs",
+        "1",
+        "--seed",
+        "3",
+        "--json",
+        "--set",
+        "lambda_max=0.5",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     record = json.loads(proc.stdout)  # stdout is exactly one JSON document
-    for key in ("method", "source", "target", "seed", "target_accuracy", "seconds", "version", "hyperparameters"):
+    for key in (
+        "method",
+        "source",
+        "target",
+        "seed",
+        "target_accuracy",
+        "seconds",
+        "version",
+        "hyperparameters",
+    ):
         assert key in record
     assert record["method"] == "dann" and record["seed"] == 3 and record["version"] == __version__
     assert 0 <= record["target_accuracy"] <= 1
@@ -64,8 +89,25 @@ def test_run_json_prints_one_object_with_the_required_fields():
 
 def test_run_writes_report_with_plot(tmp_path, capsys):
     out = tmp_path / "run"
-    code, stdout, _ = run_cli(["run", "source-only", "--source", "demo:mnist", "--target", "demo:usps",
-                              "--epochs", "1", "-q", "--out", str(out), "--plot", "--n-source", "200"], capsys)
+    code, stdout, _ = run_cli(
+        [
+            "run",
+            "source-only",
+            "--source",
+            "demo:mnist",
+            "--target",
+            "demo:usps",
+            "--epochs",
+            "1",
+            "-q",
+            "--out",
+            str(out),
+            "--plot",
+            "--n-source",
+            "200",
+        ],
+        capsys,
+    )
     assert code == 0 and "target accuracy" in stdout
     assert json.loads((out / "run.json").read_text())["n_source"] == 200
     assert (out / "tsne.png").stat().st_size > 1000
@@ -74,13 +116,20 @@ def test_run_writes_report_with_plot(tmp_path, capsys):
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["run", "dan", "--source", "demo:mnist", "--target", "demo:usps"], "unknown method 'dan'; known methods: dann"),
+        (
+            ["run", "dan", "--source", "demo:mnist", "--target", "demo:usps"],
+            "unknown method 'dan'; known methods: dann",
+        ),
         (["run", "dann", "--source", "demo:mnst", "--target", "demo:usps"], "demo:mnst"),
         (["run", "dann", "--source", "imagenet:dogs", "--target", "demo:usps"], "imagenet"),
-        (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--target-labels", "5"],
-         "target labels would never be used"),
-        (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--set", "lamda=1"],
-         "not a hyperparameter"),
+        (
+            ["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--target-labels", "5"],
+            "target labels would never be used",
+        ),
+        (
+            ["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--set", "lamda=1"],
+            "not a hyperparameter",
+        ),
         (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--set", "epochs"], "KEY=VALUE"),
         (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--epochs", "0"], "epochs=0"),
     ],

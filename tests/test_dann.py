@@ -33,8 +33,11 @@ def _objective(lambda_max=1.0, schedule="ganin"):
 def test_feature_gradient_is_label_gradient_minus_lambda_times_domain_gradient(progress, lambda_max):
     obj = _objective(lambda_max)
     g = torch.Generator().manual_seed(1)
-    batch = {"xs": torch.randn(10, 6, generator=g), "ys": torch.randint(0, 3, (10,), generator=g),
-             "xt": torch.randn(10, 6, generator=g) + 2.0}
+    batch = {
+        "xs": torch.randn(10, 6, generator=g),
+        "ys": torch.randint(0, 3, (10,), generator=g),
+        "xt": torch.randn(10, 6, generator=g) + 2.0,
+    }
     feats = list(obj.net.stages["hidden"].parameters())
 
     def grads(loss):

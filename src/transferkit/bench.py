@@ -23,12 +23,18 @@ AMAZON = ("books", "dvd", "electronics", "kitchen")
 
 #: Ganin et al., JMLR 2016, Table 1 (raw 5000-d features): (DANN, NN) target accuracy per pair.
 AMAZON_PAPER = {
-    ("books", "dvd"): (0.784, 0.790), ("books", "electronics"): (0.733, 0.747),
-    ("books", "kitchen"): (0.779, 0.778), ("dvd", "books"): (0.723, 0.720),
-    ("dvd", "electronics"): (0.754, 0.732), ("dvd", "kitchen"): (0.783, 0.778),
-    ("electronics", "books"): (0.713, 0.709), ("electronics", "dvd"): (0.738, 0.733),
-    ("electronics", "kitchen"): (0.854, 0.854), ("kitchen", "books"): (0.709, 0.708),
-    ("kitchen", "dvd"): (0.740, 0.739), ("kitchen", "electronics"): (0.843, 0.841),
+    ("books", "dvd"): (0.784, 0.790),
+    ("books", "electronics"): (0.733, 0.747),
+    ("books", "kitchen"): (0.779, 0.778),
+    ("dvd", "books"): (0.723, 0.720),
+    ("dvd", "electronics"): (0.754, 0.732),
+    ("dvd", "kitchen"): (0.783, 0.778),
+    ("electronics", "books"): (0.713, 0.709),
+    ("electronics", "dvd"): (0.738, 0.733),
+    ("electronics", "kitchen"): (0.854, 0.854),
+    ("kitchen", "books"): (0.709, 0.708),
+    ("kitchen", "dvd"): (0.740, 0.739),
+    ("kitchen", "electronics"): (0.843, 0.841),
 }
 
 
@@ -92,14 +98,30 @@ BENCHMARKS: dict[str, Benchmark] = {
 def _run_args(method: str, source: str, target: str, seed: int, params: dict, bench: Benchmark, quick: bool):
     sets = [f"{k}={v!r}" for k, v in params.items() if k not in ("epochs", "lr", "batch_size")]
     return argparse.Namespace(
-        method=method, source=source, target=target, target_labels=0, seed=seed,
-        epochs=bench.quick_epochs if quick else params.get("epochs"), lr=params.get("lr"),
-        batch_size=params.get("batch_size"), set=sets, preprocess=bench.preprocess, n_source=None,
-        n_target=None, device="auto", checkpoint_dir=None, out=None, plot=False, json=False, quiet=True,
+        method=method,
+        source=source,
+        target=target,
+        target_labels=0,
+        seed=seed,
+        epochs=bench.quick_epochs if quick else params.get("epochs"),
+        lr=params.get("lr"),
+        batch_size=params.get("batch_size"),
+        set=sets,
+        preprocess=bench.preprocess,
+        n_source=None,
+        n_target=None,
+        device="auto",
+        checkpoint_dir=None,
+        out=None,
+        plot=False,
+        json=False,
+        quiet=True,
     )
 
 
-def run_benchmark(name: str, seeds: int = 5, out: str | None = None, as_json: bool = False, quick: bool = False):
+def run_benchmark(
+    name: str, seeds: int = 5, out: str | None = None, as_json: bool = False, quick: bool = False
+):
     """Run benchmark ``name`` over ``seeds`` seeds; write ``out/NAME.json`` and ``out/NAME.md``."""
     from transferkit.cli import run_method
 
@@ -123,7 +145,8 @@ def run_benchmark(name: str, seeds: int = 5, out: str | None = None, as_json: bo
                 print(
                     f"[{len(records)}/{total}] {column:<16} {source} -> {target} seed {seed}: "
                     f"{rec['target_accuracy']:.4f} ({rec['seconds']:.1f} s, {time.perf_counter() - t0:.0f} s total)",
-                    file=sys.stderr, flush=True,
+                    file=sys.stderr,
+                    flush=True,
                 )
     table = summarise(bench, records)
     if out:
@@ -145,7 +168,11 @@ def summarise(bench: Benchmark, records: list[dict]) -> str:
     for pair in pairs:
         row = {"source -> target": f"{pair[0]} -> {pair[1]}"}
         for c in columns:
-            accs = [r["target_accuracy"] for r in records if (r["source"], r["target"]) == pair and r["column"] == c]
+            accs = [
+                r["target_accuracy"]
+                for r in records
+                if (r["source"], r["target"]) == pair and r["column"] == c
+            ]
             secs = [r["seconds"] for r in records if (r["source"], r["target"]) == pair and r["column"] == c]
             per_col[c].append(np.mean(accs))
             row[c] = mean_std(accs)
@@ -169,5 +196,7 @@ def summarise(bench: Benchmark, records: list[dict]) -> str:
     for c, (method, params) in bench.methods.items():
         lines.append(f"- {c}: `{method}` {params}")
     if bench.oracle_column:
-        lines.append(f"- '{bench.oracle_column}' is trained on labelled target data: an upper bound, not adaptation.")
+        lines.append(
+            f"- '{bench.oracle_column}' is trained on labelled target data: an upper bound, not adaptation."
+        )
     return "\n".join(lines) + "\n\n" + markdown_table(rows)

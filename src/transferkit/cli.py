@@ -53,7 +53,9 @@ def _overrides(pairs: Sequence[str], params: dict) -> dict:
         if not sep:
             raise UsageError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set lambda_max=0.3")
         if key not in params:
-            raise UsageError(f"--set {key}: not a hyperparameter of this method; known: {', '.join(sorted(params))}")
+            raise UsageError(
+                f"--set {key}: not a hyperparameter of this method; known: {', '.join(sorted(params))}"
+            )
         out[key] = _parse_value(value)
     return out
 
@@ -70,7 +72,9 @@ def preprocess(name: str, source, target, target_test):
         f = lambda X: (X > 0).astype(np.float32)  # noqa: E731
     elif name == "log1p":
         if min(d.X.min() for d in (source, target, target_test)) < 0:
-            raise UsageError("--preprocess log1p needs non-negative features (counts); these have negative values.")
+            raise UsageError(
+                "--preprocess log1p needs non-negative features (counts); these have negative values."
+            )
         f = np.log1p
     elif name == "standardize":
         train = np.concatenate([source.X, target.X])
@@ -93,16 +97,23 @@ def cmd_methods(args) -> int:
 
         rows = [
             {
-                "name": name, "class": cls.__name__, "quadrant": cls.setting.quadrant,
-                "source_labels": cls.setting.source_labels, "target_labels": cls.setting.target_labels,
-                "uses_target": cls.setting.target, "description": cls.description, "paper": cls.paper,
+                "name": name,
+                "class": cls.__name__,
+                "quadrant": cls.setting.quadrant,
+                "source_labels": cls.setting.source_labels,
+                "target_labels": cls.setting.target_labels,
+                "uses_target": cls.setting.target,
+                "description": cls.description,
+                "paper": cls.paper,
             }
             for name, cls in REGISTRY.items()
         ]
         print(to_json(rows))
         return 0
     for key, quadrant in QUADRANTS.items():
-        members = [(n, c) for n, c in REGISTRY.items() if (c.setting.source_labels, c.setting.target_labels) == key]
+        members = [
+            (n, c) for n, c in REGISTRY.items() if (c.setting.source_labels, c.setting.target_labels) == key
+        ]
         print(f"{quadrant}:")
         if not members:
             print("  (none yet)")
@@ -135,7 +146,9 @@ def cmd_datasets(args) -> int:
             status = "missing"
         first = members[0]
         names = [i.domain for i in members]
-        shown = ", ".join(names) if len(names) <= 6 else f"{', '.join(names[:4])}, ... {names[-1]} ({len(names)})"
+        shown = (
+            ", ".join(names) if len(names) <= 6 else f"{', '.join(names[:4])}, ... {names[-1]} ({len(names)})"
+        )
         print(f"{dataset:<11} [{status}] {first.kind}: {shown}")
         print(f"{'':<11} {first.source}")
     return 0
@@ -278,17 +291,32 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("method", help="method name, e.g. dann or source-only (see `transferkit methods`)")
-    p.add_argument("--source", required=True, metavar="DATASET:DOMAIN", help="labelled source domain, e.g. amazon:books")
-    p.add_argument("--target", required=True, metavar="DATASET:DOMAIN", help="target domain, e.g. amazon:kitchen")
-    p.add_argument("--target-labels", type=int, default=0, metavar="K",
-                   help="labelled target examples per class (only for methods that use target labels)")
+    p.add_argument(
+        "--source", required=True, metavar="DATASET:DOMAIN", help="labelled source domain, e.g. amazon:books"
+    )
+    p.add_argument(
+        "--target", required=True, metavar="DATASET:DOMAIN", help="target domain, e.g. amazon:kitchen"
+    )
+    p.add_argument(
+        "--target-labels",
+        type=int,
+        default=0,
+        metavar="K",
+        help="labelled target examples per class (only for methods that use target labels)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (initialisation, batches, subsampling)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (method default otherwise)")
     p.add_argument("--lr", type=float, default=None, help="initial learning rate")
     p.add_argument("--batch-size", type=int, default=None, help="samples per domain per step")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any hyperparameter, e.g. --set lambda_max=0.3")
-    p.add_argument("--preprocess", choices=PREPROCESS, default="none",
-                   help="feature transform fitted on training data (binary suits bag-of-words counts)")
+    p.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="any hyperparameter, e.g. --set lambda_max=0.3"
+    )
+    p.add_argument(
+        "--preprocess",
+        choices=PREPROCESS,
+        default="none",
+        help="feature transform fitted on training data (binary suits bag-of-words counts)",
+    )
     p.add_argument("--n-source", type=int, default=None, help="subsample the source to N examples")
     p.add_argument("--n-target", type=int, default=None, help="subsample the unlabelled target to N examples")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
@@ -299,7 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("demo", help="source-only vs DANN on embedded digits (offline, < 3 minutes), with a report")
+    p = sub.add_parser(
+        "demo", help="source-only vs DANN on embedded digits (offline, < 3 minutes), with a report"
+    )
     p.add_argument("--out", default="transferkit-demo", help="report folder (default: ./transferkit-demo)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="a few epochs only (for smoke tests)")

@@ -15,4 +15,13 @@ def get_method(name: str) -> type[TransferMethod]:
     return REGISTRY[name]
 
 
-__all__ = ["DANN", "REGISTRY", "NeuralTransferMethod", "Setting", "SourceOnly", "TransferMethod", "as_domain", "get_method"]
+__all__ = [
+    "DANN",
+    "REGISTRY",
+    "NeuralTransferMethod",
+    "Setting",
+    "SourceOnly",
+    "TransferMethod",
+    "as_domain",
+    "get_method",
+]

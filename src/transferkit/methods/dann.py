@@ -46,8 +46,15 @@ def domain_adversarial_loss(d_source: torch.Tensor, d_target: torch.Tensor) -> t
 class DANNObjective(nn.Module):
     """:math:`L_y + L_d` with the features fed to :math:`G_d` through :math:`R_{\\lambda_p}`."""
 
-    def __init__(self, net: StagedNet, discriminator: nn.Module, adapt_at: str, lambda_max: float,
-                 lambda_schedule: str, gamma: float):
+    def __init__(
+        self,
+        net: StagedNet,
+        discriminator: nn.Module,
+        adapt_at: str,
+        lambda_max: float,
+        lambda_schedule: str,
+        gamma: float,
+    ):
         super().__init__()
         self.net = net
         self.discriminator = discriminator
@@ -169,6 +176,10 @@ class DANN(NeuralTransferMethod):
         adapt_at = self.adapt_at or net.adapt_at
         width = net.stage_dims.get(adapt_at)
         if width is None:
-            raise ValueError(f"adapt_at={adapt_at!r}: its width is unknown; stages with known widths: {list(net.stage_dims)}")
+            raise ValueError(
+                f"adapt_at={adapt_at!r}: its width is unknown; stages with known widths: {list(net.stage_dims)}"
+            )
         self.discriminator_ = DomainDiscriminator(width, tuple(self.disc_hidden))
-        return DANNObjective(net, self.discriminator_, adapt_at, self.lambda_max, self.lambda_schedule, self.gamma)
+        return DANNObjective(
+            net, self.discriminator_, adapt_at, self.lambda_max, self.lambda_schedule, self.gamma
+        )

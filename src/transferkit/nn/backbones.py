@@ -71,7 +71,9 @@ class StagedNet(nn.Module):
         try:
             return self.stage_names.index(stage)
         except ValueError:
-            raise ValueError(f"unknown stage {stage!r}; this network's stages: {list(self.stage_names)}") from None
+            raise ValueError(
+                f"unknown stage {stage!r}; this network's stages: {list(self.stage_names)}"
+            ) from None
 
     def forward_to(self, x: torch.Tensor, stage: str) -> torch.Tensor:
         """Run the stages up to and including ``stage``."""
@@ -117,7 +119,9 @@ class StagedNet(nn.Module):
         self.head = nn.Linear(self.feature_dim, n_classes)
 
 
-def shallow_net(in_features: int, n_classes: int = 2, hidden: int = 50, activation: str = "relu") -> StagedNet:
+def shallow_net(
+    in_features: int, n_classes: int = 2, hidden: int = 50, activation: str = "relu"
+) -> StagedNet:
     """The DANN paper's shallow network for the Amazon reviews: ``in -> hidden -> classes``.
 
     Ganin et al. (JMLR 2016, Sec. 5.1.1) use one hidden layer of 50 sigmoid units; ``activation``
@@ -152,7 +156,10 @@ def dann_digits_net(n_classes: int = 10, in_shape: tuple[int, int, int] = (3, 28
         fc2=nn.Sequential(nn.Linear(100, 100), nn.ReLU()),
     )
     return StagedNet(
-        stages, nn.Linear(100, n_classes), 100, adapt_at="conv2",
+        stages,
+        nn.Linear(100, n_classes),
+        100,
+        adapt_at="conv2",
         stage_dims={"conv2": d, "fc1": 100, "fc2": 100},
     )
 
@@ -169,7 +176,9 @@ def lenet(n_classes: int = 10, in_shape: tuple[int, int, int] = (1, 28, 28)) -> 
     conv2 = nn.Sequential(nn.Conv2d(20, 50, 5, padding=pad), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
     d = _conv_out(in_shape, nn.Sequential(conv1, conv2))
     stages = OrderedDict(conv1=conv1, conv2=conv2, fc1=nn.Sequential(nn.Linear(d, 500), nn.ReLU()))
-    return StagedNet(stages, nn.Linear(500, n_classes), 500, adapt_at="conv2", stage_dims={"conv2": d, "fc1": 500})
+    return StagedNet(
+        stages, nn.Linear(500, n_classes), 500, adapt_at="conv2", stage_dims={"conv2": d, "fc1": 500}
+    )
 
 
 BACKBONES = {"shallow": shallow_net, "dann-digits": dann_digits_net, "lenet": lenet}

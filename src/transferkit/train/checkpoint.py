@@ -90,10 +90,22 @@ class CheckpointManager:
         found = [(int(m.group(1)), p) for p in self.directory.iterdir() if (m := self._pattern.match(p.name))]
         return [p for _, p in sorted(found)]
 
+    def clear(self) -> None:
+        """Remove every checkpoint and leftover temporary file in the folder."""
+        for p in self.paths():
+            p.unlink(missing_ok=True)
+        self._remove_stale_temps()
+
+    def _remove_stale_temps(self) -> None:
+        if self.directory.is_dir():  # left behind by a process killed in the middle of a save
+            for p in self.directory.glob(".ckpt-*.tmp"):
+                p.unlink(missing_ok=True)
+
     def save(self, state: dict, step: int) -> Path:
         path = save_checkpoint(self.directory / f"ckpt-{step:09d}.pt", state)
         for old in self.paths()[: -self.keep]:
             old.unlink(missing_ok=True)
+        self._remove_stale_temps()
         return path
 
     def load_latest(self) -> dict | None:

@@ -22,9 +22,11 @@ one-process run up to floating-point noise.
 from __future__ import annotations
 
 import math
+import os
 import random
 import sys
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -68,15 +70,40 @@ class FitConfig:
     desc: str = "train"
 
     def validate(self) -> None:
-        for name in ("epochs", "batch_size"):
+        """Check every field and coerce NumPy scalars and paths to plain Python values."""
+        for name in ("epochs", "batch_size", "seed", "checkpoint_every"):
             v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name}={v!r}; expected a positive integer.")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise ValueError(f"{name}={v!r}; expected an integer.")
+            setattr(self, name, int(v))
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)!r}; expected a positive integer.")
+        if self.checkpoint_every < 0:
+            raise ValueError(
+                f"checkpoint_every={self.checkpoint_every!r}; expected 0 (each epoch) or more steps."
+            )
+        for name in ("lr", "momentum", "weight_decay", "lr_alpha", "lr_beta"):
+            v = getattr(self, name)
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, (int, float, np.integer, np.floating))
+                or not math.isfinite(v)
+            ):
+                raise ValueError(f"{name}={v!r}; expected a finite number.")
+            setattr(self, name, float(v))
+        if self.lr <= 0:
             raise ValueError(f"lr={self.lr!r}; expected a positive finite number.")
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"optimizer={self.optimizer!r}; expected 'adam' or 'sgd'.")
         lr_at(self.lr_schedule, 0.0, 1.0)  # raises on an unknown schedule name
+        if self.checkpoint_dir is not None:
+            self.checkpoint_dir = os.fspath(self.checkpoint_dir)
+
+    def fingerprint(self) -> dict:
+        """The fields that determine the trained weights (what a resumed run must share)."""
+        skip = ("progress", "resume", "device", "desc", "checkpoint_dir", "checkpoint_every")
+        return {k: v for k, v in asdict(self).items() if k not in skip}
 
 
 @dataclass
@@ -199,14 +226,20 @@ def fit_loop(
     manager = CheckpointManager(config.checkpoint_dir) if config.checkpoint_dir else None
     result = FitResult()
     start_step, epoch_acc, epoch_np_state = 0, {}, np_rng.bit_generator.state
-    fingerprint = {k: v for k, v in asdict(config).items() if k not in ("progress", "resume", "device", "desc")}
+    fingerprint = {
+        **config.fingerprint(),
+        "data": _data_fingerprint(source, target),
+        "steps_per_epoch": steps_per_epoch,
+    }
+    if manager and not config.resume and rank == 0:
+        manager.clear()  # a fresh run must not mix its checkpoints with an earlier run's
     if manager and config.resume:
         state = manager.load_latest()
         if state is not None:
             if state.get("config") != fingerprint:
                 raise ValueError(
-                    f"the checkpoint in {config.checkpoint_dir!r} was written with another configuration "
-                    f"({state.get('config')}); expected {fingerprint}. Use a fresh checkpoint_dir or resume=False."
+                    f"the checkpoint in {config.checkpoint_dir!r} was written by another run (other settings or "
+                    f"data): {_diff(state.get('config'), fingerprint)}. Use a fresh checkpoint_dir or resume=False."
                 )
             module.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
@@ -249,10 +282,15 @@ def fit_loop(
             lr = lr_at(config.lr_schedule, p, config.lr, config.lr_alpha, config.lr_beta)
             for g in optimizer.param_groups:
                 g["lr"] = lr * g.get("lr_mult", 1.0)
-            batch = {k: _to_tensor(v[distributed.shard(idx_s, rank, world)], device) for k, v in source.items()}
+            batch = {
+                k: _to_tensor(v[distributed.shard(idx_s, rank, world)], device) for k, v in source.items()
+            }
             if target:
                 batch.update(
-                    {k: _to_tensor(v[distributed.shard(idx_t, rank, world)], device) for k, v in target.items()}
+                    {
+                        k: _to_tensor(v[distributed.shard(idx_t, rank, world)], device)
+                        for k, v in target.items()
+                    }
                 )
             out = train_module(batch, p)
             loss = out["loss"]
@@ -291,6 +329,24 @@ def fit_loop(
     return result
 
 
+def _data_fingerprint(source: dict[str, np.ndarray], target: dict[str, np.ndarray] | None) -> dict:
+    """Shapes and a CRC of (a prefix of) every array: resuming on other data is refused."""
+    out = {}
+    for k, v in {**source, **(target or {})}.items():
+        a = np.ascontiguousarray(v)
+        out[k] = [list(a.shape), str(a.dtype), zlib.crc32(a.reshape(-1)[: 1 << 18].tobytes())]
+    return out
+
+
+def _diff(old: dict | None, new: dict) -> str:
+    if not isinstance(old, dict):
+        return "no configuration recorded"
+    keys = sorted(set(old) | set(new))
+    return "; ".join(
+        f"{k}: checkpoint {old.get(k)!r} vs now {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)
+    )
+
+
 def _common_length(arrays: dict[str, np.ndarray] | None, name: str) -> int:
     if not arrays:
         raise ValueError(f"{name} has no arrays; expected e.g. {{'x{name[0]}': X}}.")
@@ -319,4 +375,6 @@ def _progress_bar(total: int, initial: int, desc: str, show: bool):
         return _NoBar()
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, desc=desc, file=sys.stderr, unit="step", leave=False, dynamic_ncols=True)
+    return tqdm(
+        total=total, initial=initial, desc=desc, file=sys.stderr, unit="step", leave=False, dynamic_ncols=True
+    )
