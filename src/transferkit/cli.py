@@ -150,7 +150,11 @@ def cmd_datasets(args) -> int:
             ", ".join(names) if len(names) <= 6 else f"{', '.join(names[:4])}, ... {names[-1]} ({len(names)})"
         )
         print(f"{dataset:<11} [{status}] {first.kind}: {shown}")
-        print(f"{'':<11} {first.source}")
+        for origin in dict.fromkeys(i.source for i in members):
+            print(f"{'':<11} {origin}")
+    if not all(i.present() for i in infos):
+        print("\nmissing files: set TRANSFERKIT_DATA to the folder holding the datasets' folders "
+              "(amazon_reviews_dann/, mnist_small/, ...); `transferkit run` names the exact file it looked for.")
     return 0
 
 
@@ -225,15 +229,15 @@ def run_method(args) -> dict:
 
 
 def cmd_run(args) -> int:
+    from transferkit.train.distributed import is_main_process
+
     record = run_method(args)
+    if not is_main_process():  # under torchrun every rank trains; one reports
+        return 0
     if args.json:
         from transferkit.report import to_json
 
-        record = {k: v for k, v in record.items() if k != "history"}
-        from transferkit.train.distributed import is_main_process
-
-        if is_main_process():
-            print(to_json(record))
+        print(to_json({k: v for k, v in record.items() if k != "history"}))
     else:
         print(
             f"{record['method']}: {record['source']} -> {record['target']}  "
@@ -355,7 +359,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return args.func(args)
+        code = args.func(args)
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+        return code
+    except BrokenPipeError:  # e.g. `transferkit datasets | head`
+        sys.stderr.close()
+        return 0
     except (UsageError, ValueError, TypeError, FileNotFoundError, CheckpointError) as exc:
         # user errors: one clear line, no traceback (set TRANSFERKIT_DEBUG=1 to see it)
         if os.environ.get("TRANSFERKIT_DEBUG"):
