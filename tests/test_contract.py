@@ -100,3 +100,10 @@ def test_bad_shape_and_single_class_errors(cls, blobs):
         est.predict(np.zeros((4, 3)))
     with pytest.raises(ValueError, match="NaN or infinity"):
         est.predict(np.array([[0.0, np.nan]]))
+
+
+def test_empty_target_is_refused(cls, blobs):
+    if not cls.setting.target:
+        pytest.skip("method does not use target data")
+    with pytest.raises(ValueError, match=r"target\.X is empty"):
+        _make(cls).fit(blobs.source, np.zeros((0, 2)))
