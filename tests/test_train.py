@@ -160,9 +160,7 @@ def _config(checkpoint_dir=None, **kw) -> FitConfig:
 
 
 def _dann(**kw) -> DANN:
-    base = dict(
-        backbone="shallow", hidden=16, disc_hidden=(16,), epochs=3, batch_size=32, lr=5e-3, device="cpu"
-    )
+    base = dict(backbone="shallow", hidden=16, disc_hidden=(16,), epochs=3, batch_size=32, lr=5e-3, device="cpu")
     base.update(kw)
     return DANN(**base)
 
@@ -210,9 +208,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
     # starts now too, but waits (imports done) for a "go" once the first one is dead.
     ref = _popen(cmd(tmp_path / "ref.pt", False), tmp_path / "ref.log")
     resumed_log = tmp_path / "resumed.log"
-    resumed = _popen(
-        cmd(tmp_path / "resumed.pt", True) + ["--wait-stdin"], resumed_log, stdin=subprocess.PIPE
-    )
+    resumed = _popen(cmd(tmp_path / "resumed.pt", True) + ["--wait-stdin"], resumed_log, stdin=subprocess.PIPE)
     victim = _popen(cmd(tmp_path / "killed.pt", True), tmp_path / "killed.log")
     try:
         deadline = time.monotonic() + 120

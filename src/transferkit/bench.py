@@ -119,9 +119,7 @@ def _run_args(method: str, source: str, target: str, seed: int, params: dict, be
     )
 
 
-def run_benchmark(
-    name: str, seeds: int = 5, out: str | None = None, as_json: bool = False, quick: bool = False
-):
+def run_benchmark(name: str, seeds: int = 5, out: str | None = None, as_json: bool = False, quick: bool = False):
     """Run benchmark ``name`` over ``seeds`` seeds; write ``out/NAME.json`` and ``out/NAME.md``."""
     from transferkit.cli import run_method
 
@@ -168,11 +166,7 @@ def summarise(bench: Benchmark, records: list[dict]) -> str:
     for pair in pairs:
         row = {"source -> target": f"{pair[0]} -> {pair[1]}"}
         for c in columns:
-            accs = [
-                r["target_accuracy"]
-                for r in records
-                if (r["source"], r["target"]) == pair and r["column"] == c
-            ]
+            accs = [r["target_accuracy"] for r in records if (r["source"], r["target"]) == pair and r["column"] == c]
             secs = [r["seconds"] for r in records if (r["source"], r["target"]) == pair and r["column"] == c]
             per_col[c].append(np.mean(accs))
             row[c] = mean_std(accs)
@@ -196,7 +190,5 @@ def summarise(bench: Benchmark, records: list[dict]) -> str:
     for c, (method, params) in bench.methods.items():
         lines.append(f"- {c}: `{method}` {params}")
     if bench.oracle_column:
-        lines.append(
-            f"- '{bench.oracle_column}' is trained on labelled target data: an upper bound, not adaptation."
-        )
+        lines.append(f"- '{bench.oracle_column}' is trained on labelled target data: an upper bound, not adaptation.")
     return "\n".join(lines) + "\n\n" + markdown_table(rows)

@@ -53,9 +53,7 @@ def _overrides(pairs: Sequence[str], params: dict) -> dict:
         if not sep:
             raise UsageError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set lambda_max=0.3")
         if key not in params:
-            raise UsageError(
-                f"--set {key}: not a hyperparameter of this method; known: {', '.join(sorted(params))}"
-            )
+            raise UsageError(f"--set {key}: not a hyperparameter of this method; known: {', '.join(sorted(params))}")
         out[key] = _parse_value(value)
     return out
 
@@ -72,9 +70,7 @@ def preprocess(name: str, source, target, target_test):
         f = lambda X: (X > 0).astype(np.float32)  # noqa: E731
     elif name == "log1p":
         if min(d.X.min() for d in (source, target, target_test)) < 0:
-            raise UsageError(
-                "--preprocess log1p needs non-negative features (counts); these have negative values."
-            )
+            raise UsageError("--preprocess log1p needs non-negative features (counts); these have negative values.")
         f = np.log1p
     elif name == "standardize":
         train = np.concatenate([source.X, target.X])
@@ -111,9 +107,7 @@ def cmd_methods(args) -> int:
         print(to_json(rows))
         return 0
     for key, quadrant in QUADRANTS.items():
-        members = [
-            (n, c) for n, c in REGISTRY.items() if (c.setting.source_labels, c.setting.target_labels) == key
-        ]
+        members = [(n, c) for n, c in REGISTRY.items() if (c.setting.source_labels, c.setting.target_labels) == key]
         print(f"{quadrant}:")
         if not members:
             print("  (none yet)")
@@ -146,15 +140,15 @@ def cmd_datasets(args) -> int:
             status = "missing"
         first = members[0]
         names = [i.domain for i in members]
-        shown = (
-            ", ".join(names) if len(names) <= 6 else f"{', '.join(names[:4])}, ... {names[-1]} ({len(names)})"
-        )
+        shown = ", ".join(names) if len(names) <= 6 else f"{', '.join(names[:4])}, ... {names[-1]} ({len(names)})"
         print(f"{dataset:<11} [{status}] {first.kind}: {shown}")
         for origin in dict.fromkeys(i.source for i in members):
             print(f"{'':<11} {origin}")
     if not all(i.present() for i in infos):
-        print("\nmissing files: set TRANSFERKIT_DATA to the folder holding the datasets' folders "
-              "(amazon_reviews_dann/, mnist_small/, ...); `transferkit run` names the exact file it looked for.")
+        print(
+            "\nmissing files: set TRANSFERKIT_DATA to the folder holding the datasets' folders "
+            "(amazon_reviews_dann/, mnist_small/, ...); `transferkit run` names the exact file it looked for."
+        )
     return 0
 
 
@@ -277,11 +271,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"transferkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("methods", help="list every method by what is labelled (the lecture's map)")
+    def leaf(name: str, help: str, example: str, **kw):
+        return sub.add_parser(
+            name,
+            help=help,
+            description=help,
+            epilog=f"example:\n  {example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            **kw,
+        )
+
+    p = leaf("methods", "list every method by what is labelled (the lecture's map)", "transferkit methods --json")
     p.add_argument("--json", action="store_true", help="print the list as JSON")
     p.set_defaults(func=cmd_methods)
 
-    p = sub.add_parser("datasets", help="list known datasets/domains and whether their files are present")
+    p = leaf(
+        "datasets",
+        "list known datasets/domains and whether their files are present",
+        "TRANSFERKIT_DATA=/path/to/data transferkit datasets",
+    )
     p.add_argument("--json", action="store_true", help="print the list as JSON")
     p.set_defaults(func=cmd_datasets)
 
@@ -298,9 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--source", required=True, metavar="DATASET:DOMAIN", help="labelled source domain, e.g. amazon:books"
     )
-    p.add_argument(
-        "--target", required=True, metavar="DATASET:DOMAIN", help="target domain, e.g. amazon:kitchen"
-    )
+    p.add_argument("--target", required=True, metavar="DATASET:DOMAIN", help="target domain, e.g. amazon:kitchen")
     p.add_argument(
         "--target-labels",
         type=int,
@@ -312,9 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="training epochs (method default otherwise)")
     p.add_argument("--lr", type=float, default=None, help="initial learning rate")
     p.add_argument("--batch-size", type=int, default=None, help="samples per domain per step")
-    p.add_argument(
-        "--set", action="append", metavar="KEY=VALUE", help="any hyperparameter, e.g. --set lambda_max=0.3"
-    )
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any hyperparameter, e.g. --set lambda_max=0.3")
     p.add_argument(
         "--preprocess",
         choices=PREPROCESS,
@@ -331,16 +335,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser(
-        "demo", help="source-only vs DANN on embedded digits (offline, < 3 minutes), with a report"
+    p = leaf(
+        "demo",
+        "source-only vs DANN on embedded digits (offline, < 3 minutes), with a report",
+        "transferkit demo --out transferkit-demo   # then open transferkit-demo/report.md",
     )
     p.add_argument("--out", default="transferkit-demo", help="report folder (default: ./transferkit-demo)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of all three trainings")
     p.add_argument("--quick", action="store_true", help="a few epochs only (for smoke tests)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("bench", help="reproduce a paper table (`transferkit bench list`)")
+    p = leaf(
+        "bench",
+        "reproduce a paper table (`transferkit bench list`)",
+        "transferkit bench amazon --seeds 5 --out benchmarks/out",
+    )
     p.add_argument("name", nargs="?", default=None, help="benchmark name; omit or `list` to list them")
     p.add_argument("--seeds", type=int, default=5, help="seeds per configuration")
     p.add_argument("--out", default=None, help="folder for the JSON results and the table")

@@ -46,9 +46,7 @@ def _plot_samples(source_x: np.ndarray, target_x: np.ndarray, path: Path) -> Non
     plt.close(fig)
 
 
-def run_demo(
-    out: str | Path = "transferkit-demo", seed: int = 0, quick: bool = False, verbose: bool = True
-) -> dict:
+def run_demo(out: str | Path = "transferkit-demo", seed: int = 0, quick: bool = False, verbose: bool = True) -> dict:
     """Run the demo and write its report into ``out``; return the results."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -84,9 +82,7 @@ def run_demo(
     rng = np.random.default_rng(seed)
     n = 1 if quick else 500
     i_s = rng.choice(len(source_test), min(n * 2 if not quick else 60, len(source_test)), replace=False)
-    i_t = rng.choice(
-        len(task.target_test), min(n * 2 if not quick else 60, len(task.target_test)), replace=False
-    )
+    i_t = rng.choice(len(task.target_test), min(n * 2 if not quick else 60, len(task.target_test)), replace=False)
     xs, xt = source_test.X[i_s], task.target_test.X[i_t]
     so, dann = models["source-only"], models["DANN"]
     plot_tsne(

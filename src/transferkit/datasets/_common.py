@@ -252,9 +252,7 @@ def fixed_split(
     return np.flatnonzero(~is_test), np.flatnonzero(is_test)
 
 
-def split_index(
-    y: np.ndarray, split: str, test_fraction: float, seed: int = 0, stratify: bool = True
-) -> np.ndarray:
+def split_index(y: np.ndarray, split: str, test_fraction: float, seed: int = 0, stratify: bool = True) -> np.ndarray:
     """Indices of ``split`` ("train", "test" or "all") under :func:`fixed_split`."""
     if split == "all":
         return np.arange(len(y))

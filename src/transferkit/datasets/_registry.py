@@ -227,10 +227,7 @@ def harmonise_images(*domains: Domain) -> list[Domain]:
         raise ValueError(f"cannot match channel counts {sorted(channels)}; expected 1 and 3 only.")
     size = (max(s[1] for s in shapes), max(s[2] for s in shapes))
     c = max(channels)
-    return [
-        d if d.X.shape[1:] == (c, *size) else Domain(_resize_images(d.X, size, c), d.y, d.name)
-        for d in domains
-    ]
+    return [d if d.X.shape[1:] == (c, *size) else Domain(_resize_images(d.X, size, c), d.y, d.name) for d in domains]
 
 
 def _subsample(domain: Domain, n: int | None, rng: np.random.Generator, what: str) -> Domain:

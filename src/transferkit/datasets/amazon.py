@@ -80,8 +80,7 @@ def specs() -> list[_Spec]:
             kind="features",
             n_classes=2,
             description=(
-                f"Amazon {d} reviews, 400-d term frequencies; no split: train = test = all "
-                "(transductive protocol)"
+                f"Amazon {d} reviews, 400-d term frequencies; no split: train = test = all (transductive protocol)"
             ),
             source="Blitzer et al. ACL 2007, 400-word version of Chen et al. ICML 2012",
         )

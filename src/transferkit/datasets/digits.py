@@ -133,9 +133,7 @@ def build_mnistm(digits_uint8: np.ndarray, backgrounds: Sequence[np.ndarray], se
     """
     digits = np.asarray(digits_uint8)
     if digits.dtype != np.uint8 or digits.ndim != 3:
-        raise ValueError(
-            f"digits_uint8 has dtype {digits.dtype} and shape {digits.shape}; expected uint8 (n, h, w)."
-        )
+        raise ValueError(f"digits_uint8 has dtype {digits.dtype} and shape {digits.shape}; expected uint8 (n, h, w).")
     if len(backgrounds) == 0:
         raise ValueError("backgrounds is empty; expected at least one (H, W, 3) uint8 photo.")
     n, h, w = digits.shape
@@ -313,8 +311,7 @@ def specs() -> list[_Spec]:
             ),
             _load_mnistm,
             _mnistm_requires,
-            f"set TRANSFERKIT_DATA to the folder holding both mnist_small/ and {_BSDS}/ "
-            "(or pass data_dir=...).",
+            f"set TRANSFERKIT_DATA to the folder holding both mnist_small/ and {_BSDS}/ (or pass data_dir=...).",
         ),
     ]
     pair = (("mnist", 2000, _MNIST_SRC), ("usps", 1800, _USPS_SRC))

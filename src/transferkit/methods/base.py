@@ -73,9 +73,7 @@ class TransferMethod(BaseEstimator):
         label = type(self).__name__
         source = as_domain(source, "source")
         if self.setting.source_labels and source.y is None:
-            raise ValueError(
-                f"source has no labels; {label} ({self.setting.quadrant}) needs labelled source data."
-            )
+            raise ValueError(f"source has no labels; {label} ({self.setting.quadrant}) needs labelled source data.")
         if not self.setting.source_labels and source.y is not None:
             raise ValueError(
                 f"source has labels, but {label} learns from unlabelled source data; they would be "
@@ -84,18 +82,14 @@ class TransferMethod(BaseEstimator):
         if self.setting.source_labels:
             classes = np.unique(source.y)
             if len(classes) < 2:
-                raise ValueError(
-                    f"source.y has a single class ({classes.tolist()}); expected at least two classes."
-                )
+                raise ValueError(f"source.y has a single class ({classes.tolist()}); expected at least two classes.")
         if target is None:
             if self.setting.target:
                 raise ValueError(f"target is None; {label} ({self.setting.quadrant}) needs target data.")
             return source, None
         target = as_domain(target, "target")
         if self.setting.target_labels and target.y is None:
-            raise ValueError(
-                f"target has no labels; {label} ({self.setting.quadrant}) needs labelled target data."
-            )
+            raise ValueError(f"target has no labels; {label} ({self.setting.quadrant}) needs labelled target data.")
         if not self.setting.target_labels and target.y is not None:
             raise ValueError(
                 f"target has labels, but {label} learns from unlabelled target data ({self.setting.quadrant}), "
@@ -106,9 +100,7 @@ class TransferMethod(BaseEstimator):
 
     def _check_is_fitted(self) -> None:
         if not hasattr(self, "classes_"):
-            raise NotFittedError(
-                f"this {type(self).__name__} is not fitted yet; call fit(source, target) first."
-            )
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(source, target) first.")
 
     def predict(self, X) -> np.ndarray:
         """Predicted class labels, shape (n_samples,)."""
@@ -151,9 +143,7 @@ class NeuralTransferMethod(TransferMethod):
             import copy
 
             return copy.deepcopy(self.backbone)
-        kwargs = (
-            {"hidden": self.hidden} if len(input_shape) == 1 and self.backbone in ("auto", "shallow") else {}
-        )
+        kwargs = {"hidden": self.hidden} if len(input_shape) == 1 and self.backbone in ("auto", "shallow") else {}
         return build_backbone(self.backbone, input_shape, n_classes, **kwargs)
 
     def _objective(self, net: StagedNet, n_classes: int) -> nn.Module:  # pragma: no cover - abstract

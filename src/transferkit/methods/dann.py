@@ -180,6 +180,4 @@ class DANN(NeuralTransferMethod):
                 f"adapt_at={adapt_at!r}: its width is unknown; stages with known widths: {list(net.stage_dims)}"
             )
         self.discriminator_ = DomainDiscriminator(width, tuple(self.disc_hidden))
-        return DANNObjective(
-            net, self.discriminator_, adapt_at, self.lambda_max, self.lambda_schedule, self.gamma
-        )
+        return DANNObjective(net, self.discriminator_, adapt_at, self.lambda_max, self.lambda_schedule, self.gamma)

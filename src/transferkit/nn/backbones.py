@@ -71,9 +71,7 @@ class StagedNet(nn.Module):
         try:
             return self.stage_names.index(stage)
         except ValueError:
-            raise ValueError(
-                f"unknown stage {stage!r}; this network's stages: {list(self.stage_names)}"
-            ) from None
+            raise ValueError(f"unknown stage {stage!r}; this network's stages: {list(self.stage_names)}") from None
 
     def forward_to(self, x: torch.Tensor, stage: str) -> torch.Tensor:
         """Run the stages up to and including ``stage``."""
@@ -119,9 +117,7 @@ class StagedNet(nn.Module):
         self.head = nn.Linear(self.feature_dim, n_classes)
 
 
-def shallow_net(
-    in_features: int, n_classes: int = 2, hidden: int = 50, activation: str = "relu"
-) -> StagedNet:
+def shallow_net(in_features: int, n_classes: int = 2, hidden: int = 50, activation: str = "relu") -> StagedNet:
     """The DANN paper's shallow network for the Amazon reviews: ``in -> hidden -> classes``.
 
     Ganin et al. (JMLR 2016, Sec. 5.1.1) use one hidden layer of 50 sigmoid units; ``activation``
@@ -176,9 +172,7 @@ def lenet(n_classes: int = 10, in_shape: tuple[int, int, int] = (1, 28, 28)) -> 
     conv2 = nn.Sequential(nn.Conv2d(20, 50, 5, padding=pad), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
     d = _conv_out(in_shape, nn.Sequential(conv1, conv2))
     stages = OrderedDict(conv1=conv1, conv2=conv2, fc1=nn.Sequential(nn.Linear(d, 500), nn.ReLU()))
-    return StagedNet(
-        stages, nn.Linear(500, n_classes), 500, adapt_at="conv2", stage_dims={"conv2": d, "fc1": 500}
-    )
+    return StagedNet(stages, nn.Linear(500, n_classes), 500, adapt_at="conv2", stage_dims={"conv2": d, "fc1": 500})
 
 
 BACKBONES = {"shallow": shallow_net, "dann-digits": dann_digits_net, "lenet": lenet}
@@ -202,7 +196,5 @@ def build_backbone(name: str, input_shape: tuple[int, ...], n_classes: int, **kw
             raise ValueError(f"backbone 'shallow' needs feature vectors; got inputs of shape {input_shape}.")
         return shallow_net(input_shape[0], n_classes, **kwargs)
     if len(input_shape) != 3:
-        raise ValueError(
-            f"backbone {name!r} needs images of shape (channels, height, width); got {input_shape}."
-        )
+        raise ValueError(f"backbone {name!r} needs images of shape (channels, height, width); got {input_shape}.")
     return BACKBONES[name](n_classes, tuple(input_shape), **kwargs)

@@ -80,16 +80,10 @@ class FitConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)!r}; expected a positive integer.")
         if self.checkpoint_every < 0:
-            raise ValueError(
-                f"checkpoint_every={self.checkpoint_every!r}; expected 0 (each epoch) or more steps."
-            )
+            raise ValueError(f"checkpoint_every={self.checkpoint_every!r}; expected 0 (each epoch) or more steps.")
         for name in ("lr", "momentum", "weight_decay", "lr_alpha", "lr_beta"):
             v = getattr(self, name)
-            if (
-                isinstance(v, bool)
-                or not isinstance(v, (int, float, np.integer, np.floating))
-                or not math.isfinite(v)
-            ):
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
                 raise ValueError(f"{name}={v!r}; expected a finite number.")
             setattr(self, name, float(v))
         if self.lr <= 0:
@@ -282,15 +276,10 @@ def fit_loop(
             lr = lr_at(config.lr_schedule, p, config.lr, config.lr_alpha, config.lr_beta)
             for g in optimizer.param_groups:
                 g["lr"] = lr * g.get("lr_mult", 1.0)
-            batch = {
-                k: _to_tensor(v[distributed.shard(idx_s, rank, world)], device) for k, v in source.items()
-            }
+            batch = {k: _to_tensor(v[distributed.shard(idx_s, rank, world)], device) for k, v in source.items()}
             if target:
                 batch.update(
-                    {
-                        k: _to_tensor(v[distributed.shard(idx_t, rank, world)], device)
-                        for k, v in target.items()
-                    }
+                    {k: _to_tensor(v[distributed.shard(idx_t, rank, world)], device) for k, v in target.items()}
                 )
             out = train_module(batch, p)
             loss = out["loss"]
@@ -342,9 +331,7 @@ def _diff(old: dict | None, new: dict) -> str:
     if not isinstance(old, dict):
         return "no configuration recorded"
     keys = sorted(set(old) | set(new))
-    return "; ".join(
-        f"{k}: checkpoint {old.get(k)!r} vs now {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)
-    )
+    return "; ".join(f"{k}: checkpoint {old.get(k)!r} vs now {new.get(k)!r}" for k in keys if old.get(k) != new.get(k))
 
 
 def _common_length(arrays: dict[str, np.ndarray] | None, name: str) -> int:
@@ -375,6 +362,4 @@ def _progress_bar(total: int, initial: int, desc: str, show: bool):
         return _NoBar()
     from tqdm.auto import tqdm
 
-    return tqdm(
-        total=total, initial=initial, desc=desc, file=sys.stderr, unit="step", leave=False, dynamic_ncols=True
-    )
+    return tqdm(total=total, initial=initial, desc=desc, file=sys.stderr, unit="step", leave=False, dynamic_ncols=True)
