@@ -1,0 +1,97 @@
+"""MMD and CORAL against NumPy versions of their formulas."""
+
+import numpy as np
+import pytest
+import torch
+
+from transferkit.nn.divergences import DEFAULT_BANDWIDTH_MULTIPLIERS, coral_loss, gaussian_kernel, mmd2
+
+
+def np_kernel(a, b, sigmas2):
+    d2 = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
+    return np.mean([np.exp(-d2 / (2 * s)) for s in sigmas2], axis=0)
+
+
+def np_mmd2(x, y, sigmas2, estimator):
+    kxx, kyy, kxy = np_kernel(x, x, sigmas2), np_kernel(y, y, sigmas2), np_kernel(x, y, sigmas2)
+    n, m = len(x), len(y)
+    if estimator == "biased":
+        return kxx.mean() + kyy.mean() - 2 * kxy.mean()
+    return (kxx.sum() - np.trace(kxx)) / (n * (n - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.mean()
+
+
+@pytest.fixture
+def samples():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(12, 4)), rng.normal(loc=0.7, size=(9, 4))
+
+
+@pytest.mark.parametrize("estimator", ["biased", "unbiased"])
+def test_mmd2_matches_numpy(samples, estimator):
+    x, y = samples
+    sig = [0.5, 2.0, 8.0]
+    got = mmd2(torch.tensor(x), torch.tensor(y), bandwidths=sig, estimator=estimator)
+    assert float(got) == pytest.approx(np_mmd2(x, y, sig, estimator), rel=1e-9)
+
+
+def test_default_bandwidths_are_multiples_of_mean_pooled_distance(samples):
+    x, y = samples
+    z = np.concatenate([x, y])
+    d2 = ((z[:, None] - z[None]) ** 2).sum(-1)
+    base = d2.sum() / (len(z) ** 2 - len(z))
+    sig = [base * m for m in DEFAULT_BANDWIDTH_MULTIPLIERS]
+    got = mmd2(torch.tensor(x), torch.tensor(y))
+    assert float(got) == pytest.approx(np_mmd2(x, y, sig, "unbiased"), rel=1e-9)
+
+
+def test_linear_time_estimator_matches_numpy():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(10, 3)), rng.normal(size=(10, 3)) + 1
+    sig = [1.0, 4.0]
+    k = lambda a, b: np.mean([np.exp(-((a - b) ** 2).sum(1) / (2 * s)) for s in sig], axis=0)  # noqa: E731
+    x1, x2, y1, y2 = x[0::2], x[1::2], y[0::2], y[1::2]
+    expected = np.mean(k(x1, x2) + k(y1, y2) - k(x1, y2) - k(x2, y1))
+    got = mmd2(torch.tensor(x), torch.tensor(y), bandwidths=sig, estimator="linear")
+    assert float(got) == pytest.approx(expected, rel=1e-9)
+
+
+def test_linear_kernel_is_squared_mean_difference(samples):
+    x, y = samples
+    expected = ((x.mean(0) - y.mean(0)) ** 2).sum()
+    assert float(mmd2(torch.tensor(x), torch.tensor(y), kernel="linear")) == pytest.approx(expected, rel=1e-12)
+
+
+def test_mmd_detects_shift_and_is_near_zero_without_one():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(400, 2, generator=g), torch.randn(400, 2, generator=g)
+    assert abs(float(mmd2(a, b))) < 0.01
+    assert float(mmd2(a, b + 1.5)) > 0.1
+    assert float(mmd2(a, b + 1.5, estimator="linear")) > 0.1
+
+
+def test_kernel_matrix_matches_numpy(samples):
+    x, y = samples
+    got = gaussian_kernel(torch.tensor(x), torch.tensor(y), [1.0, 3.0]).numpy()
+    np.testing.assert_allclose(got, np_kernel(x, y, [1.0, 3.0]), rtol=1e-9)
+
+
+def test_coral_matches_numpy(samples):
+    x, y = samples
+    d = x.shape[1]
+    expected = ((np.cov(x, rowvar=False) - np.cov(y, rowvar=False)) ** 2).sum() / (4 * d * d)
+    assert float(coral_loss(torch.tensor(x), torch.tensor(y))) == pytest.approx(expected, rel=1e-9)
+
+
+def test_divergences_send_gradients_and_refuse_bad_shapes():
+    x = torch.randn(6, 3, requires_grad=True)
+    y = torch.randn(6, 3) + 1
+    (mmd2(x, y) + coral_loss(x, y)).backward()
+    assert x.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="same d"):
+        mmd2(torch.zeros(3, 2), torch.zeros(3, 4))
+    with pytest.raises(ValueError, match="estimator="):
+        mmd2(x, y, estimator="quadratic")
+    with pytest.raises(ValueError, match="equal sample sizes"):
+        mmd2(torch.zeros(4, 2), torch.zeros(6, 2), estimator="linear")
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        coral_loss(torch.zeros(1, 2), torch.zeros(3, 2))
