@@ -24,6 +24,7 @@ __all__ = [
     "dann_digits_net",
     "lenet",
     "build_backbone",
+    "add_bottleneck",
     "BACKBONES",
 ]
 
@@ -173,6 +174,24 @@ def lenet(n_classes: int = 10, in_shape: tuple[int, int, int] = (1, 28, 28)) -> 
     d = _conv_out(in_shape, nn.Sequential(conv1, conv2))
     stages = OrderedDict(conv1=conv1, conv2=conv2, fc1=nn.Sequential(nn.Linear(d, 500), nn.ReLU()))
     return StagedNet(stages, nn.Linear(500, n_classes), 500, adapt_at="conv2", stage_dims={"conv2": d, "fc1": 500})
+
+
+def add_bottleneck(net: StagedNet, width: int = 256) -> StagedNet:
+    """A copy of ``net`` with an adaptation layer ``fc(width)-ReLU`` before a new head.
+
+    The DDC design (Tzeng et al. 2014): a narrow layer between the features and the classifier,
+    whose outputs the discrepancy is measured on. It becomes the network's ``adapt_at`` stage;
+    the other stages are shared (not copied) with ``net``.
+    """
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise ValueError(f"bottleneck width={width!r}; expected a positive integer.")
+    stages = OrderedDict(net.stages.items())
+    stages["bottleneck"] = nn.Sequential(nn.Flatten(), nn.Linear(net.feature_dim, width), nn.ReLU())
+    head_out = net.head.out_features if isinstance(net.head, nn.Linear) else None
+    if head_out is None:
+        raise ValueError("add_bottleneck needs a network whose head is one nn.Linear layer.")
+    dims = {**net.stage_dims, "bottleneck": width}
+    return StagedNet(stages, nn.Linear(width, head_out), width, adapt_at="bottleneck", stage_dims=dims)
 
 
 BACKBONES = {"shallow": shallow_net, "dann-digits": dann_digits_net, "lenet": lenet}

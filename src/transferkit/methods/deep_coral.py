@@ -1,0 +1,83 @@
+r"""Deep CORAL: correlation alignment of the last layer's activations.
+
+Sun & Saenko, "Deep CORAL: Correlation Alignment for Deep Domain Adaptation", ECCV 2016
+Workshops (TASK-CV).
+
+.. math::
+
+    \ell = \ell_{CLASS} + \lambda\, \ell_{CORAL}, \qquad
+    \ell_{CORAL} = \frac{1}{4d^2} \lVert C_S - C_T \rVert_F^2,
+
+with :math:`C_S, C_T` the feature covariances of a source and a target batch, applied to the
+last classification layer (fc8) in the paper; :math:`\lambda` is chosen so that the two losses
+are of similar size at the end of training.
+"""
+
+from __future__ import annotations
+
+from transferkit.methods.alignment import AlignmentMethod
+from transferkit.methods.base import Setting
+from transferkit.nn.backbones import StagedNet
+from transferkit.nn.divergences import coral_loss
+
+
+class DeepCORAL(AlignmentMethod):
+    """Deep CORAL: match second-order statistics of source and target activations.
+
+    Parameters
+    ----------
+    taps : sequence of str, optional
+        Layers to align; default ``("logits",)`` as in the paper.
+    lambda_max : float
+        Weight of the CORAL loss (1).
+    Other parameters are those of :class:`~transferkit.methods.dann.DANN`.
+    """
+
+    name = "deep-coral"
+    setting = Setting(source_labels=True, target_labels=False)
+    description = "aligns the covariances of source and target activations of the last layer"
+    paper = "Sun & Saenko, Deep CORAL: Correlation Alignment for Deep Domain Adaptation, ECCV-W 2016"
+
+    def __init__(
+        self,
+        backbone="auto",
+        hidden: int = 50,
+        bottleneck: int = 0,
+        taps: tuple[str, ...] | None = None,
+        lambda_max: float = 1.0,
+        lambda_schedule: str = "constant",
+        epochs: int = 30,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        optimizer: str = "adam",
+        momentum: float = 0.9,
+        weight_decay: float = 0.0,
+        lr_schedule: str = "constant",
+        seed: int = 0,
+        device: str = "auto",
+        checkpoint_dir: str | None = None,
+        verbose: bool = False,
+    ):
+        self.backbone = backbone
+        self.hidden = hidden
+        self.bottleneck = bottleneck
+        self.taps = taps
+        self.lambda_max = lambda_max
+        self.lambda_schedule = lambda_schedule
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.seed = seed
+        self.device = device
+        self.checkpoint_dir = checkpoint_dir
+        self.verbose = verbose
+
+    def _discrepancy(self):
+        return coral_loss
+
+    def _default_taps(self, net: StagedNet) -> tuple[str, ...]:
+        return ("logits",)
