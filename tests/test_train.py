@@ -694,3 +694,26 @@ def test_mismatched_array_lengths_raise():
         fit_loop(Classifier(), {"xs": source["xs"][:0], "ys": source["ys"][:0]}, target, cfg)
     with pytest.raises(ValueError, match="source has no arrays"):
         fit_loop(Classifier(), {}, target, cfg)
+
+
+def test_grad_clip_bounds_every_step():
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 2)
+
+    class Obj(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, batch, progress):
+            return {"loss": 1e3 * torch.nn.functional.cross_entropy(self.net(batch["xs"]), batch["ys"])}
+
+    before = torch.cat([p.detach().flatten().clone() for p in net.parameters()])
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32)
+    y = np.arange(8) % 2
+    cfg = FitConfig(epochs=1, batch_size=8, lr=1.0, optimizer="sgd", momentum=0.0, grad_clip=1e-3, progress=False)
+    fit_loop(Obj(), {"xs": x, "ys": y}, None, cfg)
+    after = torch.cat([p.detach().flatten() for p in net.parameters()])
+    assert float((after - before).norm()) <= 1e-3 + 1e-7
+    with pytest.raises(ValueError, match="grad_clip"):
+        FitConfig(grad_clip=-1.0).validate()

@@ -198,6 +198,7 @@ def run_method(args) -> dict:
         "n_target": len(target),
         "n_target_test": len(target_test),
         "hyperparameters": {k: v for k, v in est.get_params().items() if k not in ("verbose",)},
+        "warnings": getattr(est, "warnings_", []),
         "history": getattr(est, "history_", None),
     }
     if args.out:

@@ -12,6 +12,7 @@ Estimators follow scikit-learn: the constructor only stores hyperparameters (``g
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -23,6 +24,7 @@ from torch import nn
 
 from transferkit.data import Domain, check_array, check_same_features
 from transferkit.nn.backbones import StagedNet, build_backbone
+from transferkit.train.diagnostics import training_warnings
 from transferkit.train.loop import FitConfig, FitResult, fit_loop, resolve_device
 
 __all__ = ["Setting", "TransferMethod", "NeuralTransferMethod", "as_domain"]
@@ -163,6 +165,9 @@ class NeuralTransferMethod(TransferMethod):
             objective, {"xs": source.X, "ys": y_idx.astype(np.int64)}, arrays_t, self._fit_config(self.name)
         )
         self.history_ = self.fit_result_.history
+        self.warnings_ = training_warnings(self.history_)
+        for message in self.warnings_:
+            warnings.warn(f"{type(self).__name__}: {message}", RuntimeWarning, stacklevel=2)
         self.objective_ = objective
         self.model_ = net.eval()
         self.fit_seconds_ = time.perf_counter() - t0

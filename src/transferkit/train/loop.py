@@ -68,6 +68,7 @@ class FitConfig:
     resume: bool = True
     progress: bool = True
     desc: str = "train"
+    grad_clip: float = 0.0
 
     def validate(self) -> None:
         """Check every field and coerce NumPy scalars and paths to plain Python values."""
@@ -81,13 +82,15 @@ class FitConfig:
                 raise ValueError(f"{name}={getattr(self, name)!r}; expected a positive integer.")
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every={self.checkpoint_every!r}; expected 0 (each epoch) or more steps.")
-        for name in ("lr", "momentum", "weight_decay", "lr_alpha", "lr_beta"):
+        for name in ("lr", "momentum", "weight_decay", "lr_alpha", "lr_beta", "grad_clip"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
                 raise ValueError(f"{name}={v!r}; expected a finite number.")
             setattr(self, name, float(v))
         if self.lr <= 0:
             raise ValueError(f"lr={self.lr!r}; expected a positive finite number.")
+        if self.grad_clip < 0:
+            raise ValueError(f"grad_clip={self.grad_clip!r}; expected 0 (off) or a positive gradient-norm bound.")
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"optimizer={self.optimizer!r}; expected 'adam' or 'sgd'.")
         lr_at(self.lr_schedule, 0.0, 1.0)  # raises on an unknown schedule name
@@ -290,6 +293,8 @@ def fit_loop(
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if config.grad_clip:  # bounds the step when the adversarial game spikes
+                torch.nn.utils.clip_grad_norm_(module.parameters(), config.grad_clip)
             optimizer.step()
             step += 1
             for k, v in out.items():

@@ -1,0 +1,32 @@
+"""Warnings read off a training history: runs that diverged or whose adversary won outright."""
+
+from __future__ import annotations
+
+__all__ = ["training_warnings"]
+
+
+def training_warnings(history: list[dict[str, float]], drop: float = 0.25, domain_win: float = 0.99) -> list[str]:
+    """Messages for the failure modes a user would otherwise not notice.
+
+    - *diverged*: the training accuracy on the source fell by more than ``drop`` from its best
+      epoch (an unstable adversarial game can wreck the features late in training);
+    - *discriminator wins*: the domain classifier separates the domains with accuracy
+      ``>= domain_win`` over the last three epochs, so the features are not domain-invariant.
+    """
+    out = []
+    acc = [(h["epoch"], h["source_acc"]) for h in history if "source_acc" in h]
+    if acc:
+        best_epoch, best = max(acc, key=lambda t: t[1])
+        last_epoch, last = acc[-1]
+        if best - last > drop:
+            out.append(
+                f"training diverged: source accuracy fell from {best:.3f} (epoch {best_epoch}) to {last:.3f} "
+                f"(epoch {last_epoch}); try a smaller lr or lambda_max, or FitConfig.grad_clip."
+            )
+    dom = [h["domain_acc"] for h in history if "domain_acc" in h][-3:]
+    if len(dom) == 3 and min(dom) >= domain_win:
+        out.append(
+            f"the domain classifier wins outright (accuracy {min(dom):.3f} or more over the last 3 epochs): "
+            "the features still tell the domains apart; try a larger lambda_max or more epochs."
+        )
+    return out

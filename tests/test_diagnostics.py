@@ -1,0 +1,45 @@
+"""Training warnings: a diverged run and a winning discriminator are reported, healthy runs are not."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from transferkit import DANN
+from transferkit.train.diagnostics import training_warnings
+
+
+def _history(source_acc, domain_acc):
+    return [
+        {"epoch": i + 1, "source_acc": s, "domain_acc": d}
+        for i, (s, d) in enumerate(zip(source_acc, domain_acc, strict=True))
+    ]
+
+
+def test_divergence_is_reported_with_the_epochs():
+    h = _history([0.5, 0.9, 0.98, 0.7, 0.2], [0.6] * 5)
+    (msg,) = training_warnings(h)
+    assert "diverged" in msg and "0.980 (epoch 3)" in msg and "0.200 (epoch 5)" in msg
+
+
+def test_winning_discriminator_is_reported():
+    (msg,) = training_warnings(_history([0.9] * 4, [0.9, 0.995, 0.999, 1.0]))
+    assert "wins outright" in msg
+
+
+def test_healthy_run_has_no_warnings():
+    assert training_warnings(_history([0.5, 0.8, 0.9, 0.88], [0.8, 0.7, 0.6, 0.55])) == []
+
+
+def test_estimator_emits_and_keeps_warnings(blobs, monkeypatch):
+    import transferkit.methods.base as base
+
+    monkeypatch.setattr(base, "training_warnings", lambda h: ["training diverged: test"])
+    with pytest.warns(RuntimeWarning, match="DANN: training diverged"):
+        model = DANN(epochs=1).fit(blobs.source, blobs.target)
+    assert model.warnings_ == ["training diverged: test"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        monkeypatch.setattr(base, "training_warnings", training_warnings)
+        assert DANN(epochs=2).fit(blobs.source, blobs.target).warnings_ == []
+    assert np.isfinite(model.score(blobs.target_test))
