@@ -117,8 +117,8 @@ def test_run_writes_report_with_plot(tmp_path, capsys):
     "args,message",
     [
         (
-            ["run", "dan", "--source", "demo:mnist", "--target", "demo:usps"],
-            "unknown method 'dan'; known methods: dann",
+            ["run", "dnn", "--source", "demo:mnist", "--target", "demo:usps"],
+            "unknown method 'dnn'; known methods: dan, dann",
         ),
         (["run", "dann", "--source", "demo:mnst", "--target", "demo:usps"], "demo:mnst"),
         (["run", "dann", "--source", "imagenet:dogs", "--target", "demo:usps"], "imagenet"),
