@@ -132,6 +132,7 @@ class NeuralTransferMethod(TransferMethod):
             optimizer=self.optimizer,
             momentum=self.momentum,
             weight_decay=self.weight_decay,
+            grad_clip=self.grad_clip,
             lr_schedule=self.lr_schedule,
             seed=self.seed,
             device=self.device,

@@ -66,6 +66,7 @@ class DAN(AlignmentMethod):
         optimizer: str = "adam",
         momentum: float = 0.9,
         weight_decay: float = 0.0,
+        grad_clip: float = 0.0,
         lr_schedule: str = "constant",
         seed: int = 0,
         device: str = "auto",
@@ -85,6 +86,7 @@ class DAN(AlignmentMethod):
         self.optimizer = optimizer
         self.momentum = momentum
         self.weight_decay = weight_decay
+        self.grad_clip = grad_clip
         self.lr_schedule = lr_schedule
         self.seed = seed
         self.device = device

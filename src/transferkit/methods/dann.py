@@ -113,6 +113,9 @@ class DANN(NeuralTransferMethod):
         Steepness of the ramp (10).
     epochs, batch_size, lr, optimizer, momentum, weight_decay, lr_schedule
         Training; ``lr_schedule="ganin"`` with SGD momentum 0.9 is the paper's recipe.
+    grad_clip : float
+        Bound on the gradient norm of each step (0: off); keeps the adversarial game from
+        spiking (see benchmarks/RESULTS.md, MNIST -> MNIST-M).
     seed : int
         Seeds initialisation and batch order: the same seed gives the same model.
     device : str
@@ -143,6 +146,7 @@ class DANN(NeuralTransferMethod):
         optimizer: str = "adam",
         momentum: float = 0.9,
         weight_decay: float = 0.0,
+        grad_clip: float = 0.0,
         lr_schedule: str = "constant",
         seed: int = 0,
         device: str = "auto",
@@ -162,6 +166,7 @@ class DANN(NeuralTransferMethod):
         self.optimizer = optimizer
         self.momentum = momentum
         self.weight_decay = weight_decay
+        self.grad_clip = grad_clip
         self.lr_schedule = lr_schedule
         self.seed = seed
         self.device = device

@@ -63,6 +63,7 @@ class DDC(AlignmentMethod):
         optimizer: str = "adam",
         momentum: float = 0.9,
         weight_decay: float = 0.0,
+        grad_clip: float = 0.0,
         lr_schedule: str = "constant",
         seed: int = 0,
         device: str = "auto",
@@ -81,6 +82,7 @@ class DDC(AlignmentMethod):
         self.optimizer = optimizer
         self.momentum = momentum
         self.weight_decay = weight_decay
+        self.grad_clip = grad_clip
         self.lr_schedule = lr_schedule
         self.seed = seed
         self.device = device
