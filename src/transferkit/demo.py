@@ -112,22 +112,25 @@ def run_demo(out: str | Path = "transferkit-demo", seed: int = 0, quick: bool = 
     }
     (out / "results.json").write_text(to_json(results))
     gain = rows[1]["target accuracy"] - rows[0]["target accuracy"]
+    shown = ", ".join(f"{k}={v}" for k, v in recipe.items() if k != "verbose")
     (out / "report.md").write_text(
         f"""# transferkit demo: does unlabelled target data help?
 
 Source: labelled MNIST digits ({len(task.source)}); target: unlabelled USPS digits ({len(task.target)});
 accuracy on {len(task.target_test)} held-out labelled USPS digits. Both 16x16 (the pair of Long et al., ICCV 2013).
-Same LeNet and recipe for every run: {recipe}.
+Same LeNet and recipe for every run: {shown}.
 
 {table}
 
-DANN changes target accuracy by {gain:+.1%} over source-only, without a single target label.
+DANN changes target accuracy by {100 * gain:+.1f} percentage points over source-only, without a single
+target label.
 
 ![source and target digits](samples.png)
 
 ## Features before and after adaptation
 
-t-SNE of the features the classifier sees, source in blue and target in red. Before adaptation
+t-SNE of the convolutional features (LeNet's `conv2`, where DANN's domain classifier looks), source
+in blue and target in red, each digit drawn as its class. Before adaptation
 the two domains occupy different places; the domain classifier behind the gradient reversal layer
 pulls them together, class by class.
 
