@@ -164,3 +164,34 @@ def test_help_of_every_command_shows_an_example(capsys):
         with pytest.raises(SystemExit):
             main(cmd)
         assert "transferkit run dann --source amazon:books" in capsys.readouterr().out
+
+
+def test_run_on_msda_features(capsys, tmp_path):
+    from transferkit.datasets._registry import domain_info
+
+    if not domain_info("amazon400:books").present():
+        pytest.skip("amazon400 data not present")
+    code, out, _ = run_cli(
+        [
+            "run",
+            "dann",
+            "--source",
+            "amazon400:books",
+            "--target",
+            "amazon400:dvd",
+            "--features",
+            "msda",
+            "--epochs",
+            "1",
+            "-q",
+            "--json",
+        ],
+        capsys,
+    )
+    assert code == 0
+    record = json.loads(out)
+    assert record["features"] == "msda" and 0 <= record["target_accuracy"] <= 1
+    code, _, err = run_cli(
+        ["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--features", "msda"], capsys
+    )
+    assert code == 2 and "needs feature vectors" in err

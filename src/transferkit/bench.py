@@ -47,6 +47,7 @@ class Benchmark:
     pairs: list[tuple[str, str]]
     methods: dict[str, tuple[str, dict]]  # column label -> (registered method, hyperparameters)
     preprocess: str = "none"
+    features: str = "none"
     paper: dict[str, dict[tuple[str, str], float]] = field(default_factory=dict)  # column -> pair -> number
     paper_name: str = ""
     oracle_column: str | None = None  # a "train on target" column, which uses target labels by design
