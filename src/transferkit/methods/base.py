@@ -27,7 +27,7 @@ from transferkit.nn.backbones import StagedNet, build_backbone
 from transferkit.train.diagnostics import training_warnings
 from transferkit.train.loop import FitConfig, FitResult, fit_loop, resolve_device
 
-__all__ = ["Setting", "TransferMethod", "NeuralTransferMethod", "as_domain"]
+__all__ = ["Setting", "TransferMethod", "NeuralTransferMethod", "as_domain", "store_params"]
 
 QUADRANTS = {
     (True, True): "labelled source, labelled target",
@@ -52,6 +52,13 @@ class Setting:
     @property
     def quadrant(self) -> str:
         return QUADRANTS[(self.source_labels, self.target_labels)]
+
+
+def store_params(estimator, params: dict) -> None:
+    """Store constructor arguments unchanged, as scikit-learn expects (``store_params(self, locals())``)."""
+    for key, value in params.items():
+        if key not in ("self", "__class__"):
+            setattr(estimator, key, value)
 
 
 def as_domain(data, name: str) -> Domain:

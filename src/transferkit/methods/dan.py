@@ -24,7 +24,7 @@ from __future__ import annotations
 from functools import partial
 
 from transferkit.methods.alignment import AlignmentMethod
-from transferkit.methods.base import Setting
+from transferkit.methods.base import Setting, store_params
 from transferkit.nn.backbones import StagedNet
 from transferkit.nn.divergences import mmd2
 
@@ -73,25 +73,7 @@ class DAN(AlignmentMethod):
         checkpoint_dir: str | None = None,
         verbose: bool = False,
     ):
-        self.backbone = backbone
-        self.hidden = hidden
-        self.bottleneck = bottleneck
-        self.taps = taps
-        self.mmd_estimator = mmd_estimator
-        self.lambda_max = lambda_max
-        self.lambda_schedule = lambda_schedule
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.grad_clip = grad_clip
-        self.lr_schedule = lr_schedule
-        self.seed = seed
-        self.device = device
-        self.checkpoint_dir = checkpoint_dir
-        self.verbose = verbose
+        store_params(self, locals())
 
     def _discrepancy(self):
         if self.mmd_estimator not in ("unbiased", "linear", "biased"):

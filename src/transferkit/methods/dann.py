@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from transferkit.methods.base import NeuralTransferMethod, Setting
+from transferkit.methods.base import NeuralTransferMethod, Setting, store_params
 from transferkit.nn.backbones import StagedNet
 from transferkit.nn.discriminator import DomainDiscriminator
 from transferkit.nn.grl import ganin_lambda, grad_reverse
@@ -153,25 +153,7 @@ class DANN(NeuralTransferMethod):
         checkpoint_dir: str | None = None,
         verbose: bool = False,
     ):
-        self.backbone = backbone
-        self.hidden = hidden
-        self.adapt_at = adapt_at
-        self.disc_hidden = disc_hidden
-        self.lambda_max = lambda_max
-        self.lambda_schedule = lambda_schedule
-        self.gamma = gamma
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.grad_clip = grad_clip
-        self.lr_schedule = lr_schedule
-        self.seed = seed
-        self.device = device
-        self.checkpoint_dir = checkpoint_dir
-        self.verbose = verbose
+        store_params(self, locals())
 
     def _objective(self, net: StagedNet, n_classes: int) -> nn.Module:
         if self.lambda_schedule not in ("ganin", "constant"):

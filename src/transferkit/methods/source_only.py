@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import nn
 
-from transferkit.methods.base import NeuralTransferMethod, Setting
+from transferkit.methods.base import NeuralTransferMethod, Setting, store_params
 from transferkit.nn.backbones import StagedNet
 
 
@@ -59,20 +59,7 @@ class SourceOnly(NeuralTransferMethod):
         checkpoint_dir: str | None = None,
         verbose: bool = False,
     ):
-        self.backbone = backbone
-        self.hidden = hidden
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.grad_clip = grad_clip
-        self.lr_schedule = lr_schedule
-        self.seed = seed
-        self.device = device
-        self.checkpoint_dir = checkpoint_dir
-        self.verbose = verbose
+        store_params(self, locals())
 
     def _objective(self, net: StagedNet, n_classes: int) -> nn.Module:
         return SourceOnlyObjective(net)
