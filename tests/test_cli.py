@@ -118,7 +118,7 @@ def test_run_writes_report_with_plot(tmp_path, capsys):
     [
         (
             ["run", "dnn", "--source", "demo:mnist", "--target", "demo:usps"],
-            "unknown method 'dnn'; known methods: dan, dann",
+            "unknown method 'dnn'; known methods: ",
         ),
         (["run", "dann", "--source", "demo:mnst", "--target", "demo:usps"], "demo:mnst"),
         (["run", "dann", "--source", "imagenet:dogs", "--target", "demo:usps"], "imagenet"),

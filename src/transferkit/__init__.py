@@ -9,13 +9,14 @@ Two tiers share one set of conventions:
 """
 
 from transferkit.data import Domain, Task
-from transferkit.methods import DAN, DANN, DDC, REGISTRY, DeepCORAL, SourceOnly, get_method
+from transferkit.methods import CORAL, DAN, DANN, DDC, REGISTRY, DeepCORAL, SourceOnly, get_method
 from transferkit.nn import GradientReversal, ganin_lambda, grad_reverse
 from transferkit.train import FitConfig, fit_loop
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CORAL",
     "DAN",
     "DANN",
     "DDC",

@@ -1,6 +1,7 @@
 """Transfer-learning methods, one per file, and the registry by name."""
 
 from transferkit.methods.base import NeuralTransferMethod, Setting, TransferMethod, as_domain
+from transferkit.methods.coral import CORAL
 from transferkit.methods.dan import DAN
 from transferkit.methods.dann import DANN
 from transferkit.methods.ddc import DDC
@@ -8,7 +9,7 @@ from transferkit.methods.deep_coral import DeepCORAL
 from transferkit.methods.source_only import SourceOnly
 
 #: Every method by its command-line name.
-REGISTRY: dict[str, type[TransferMethod]] = {cls.name: cls for cls in (SourceOnly, DANN, DDC, DAN, DeepCORAL)}
+REGISTRY: dict[str, type[TransferMethod]] = {cls.name: cls for cls in (SourceOnly, DANN, DDC, DAN, DeepCORAL, CORAL)}
 
 
 def get_method(name: str) -> type[TransferMethod]:
