@@ -195,3 +195,19 @@ def test_run_on_msda_features(capsys, tmp_path):
         ["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--features", "msda"], capsys
     )
     assert code == 2 and "needs feature vectors" in err
+
+
+def test_few_labelled_target_for_tradaboost(capsys):
+    from transferkit.datasets._registry import domain_info
+
+    if not domain_info("mushroom:tapering").present():
+        pytest.skip("mushroom data not present")
+    args = ["run", "tradaboost", "--source", "mushroom:enlarging", "--target", "mushroom:tapering", "-q", "--json"]
+    code, out, _ = run_cli([*args, "--target-labels", "5", "--set", "n_estimators=5"], capsys)
+    assert code == 0
+    record = json.loads(out)
+    assert record["n_target"] == 10 and record["target_labels_per_class"] == 5
+    code, _, err = run_cli(args, capsys)
+    assert code == 2 and "--target-labels K" in err
+    code, _, err = run_cli([*args, "--target-labels", "5", "--epochs", "3"], capsys)
+    assert code == 2 and "--epochs" in err

@@ -15,14 +15,28 @@ def _make(cls, **kw):
     return cls(**{k: v for k, v in {**FAST, **kw}.items() if k in params})
 
 
+def _target(cls, task):
+    """What the method's setting asks for: labelled target, unlabelled target, or none."""
+    if not cls.setting.target:
+        return None
+    return task.target_test if cls.setting.target_labels else task.target
+
+
 def _fit(est, task):
-    target = task.target if type(est).setting.target else None
-    return est.fit(task.source, target)
+    return est.fit(task.source, _target(type(est), task))
 
 
 @pytest.fixture(params=sorted(REGISTRY))
 def cls(request):
     return REGISTRY[request.param]
+
+
+@pytest.fixture
+def blobs(cls):
+    """The shifted-blobs task, two-class for methods defined for two classes only."""
+    from transferkit.datasets import make_blobs_shift
+
+    return make_blobs_shift(n_classes=getattr(cls, "max_classes", 3), n_source=300, n_target=300, seed=0)
 
 
 def test_setting_is_declared(cls):
@@ -60,7 +74,10 @@ def test_string_labels_are_kept(cls, blobs):
     y = blobs.source.y + 10
     est = _make(cls)
     src = Domain(blobs.source.X, y, "source")
-    est.fit(src, blobs.target if cls.setting.target else None)
+    tgt = _target(cls, blobs)
+    if tgt is not None and tgt.y is not None:
+        tgt = Domain(tgt.X, tgt.y + 10, "target")
+    est.fit(src, tgt)
     assert set(np.unique(est.predict(blobs.target_test.X))) <= {10, 11, 12}
 
 
@@ -78,7 +95,10 @@ def test_same_seed_same_predictions(cls, blobs):
 def test_wrong_setting_errors(cls, blobs):
     est = _make(cls)
     with pytest.raises(ValueError, match="source has no labels"):
-        est.fit(blobs.source.unlabelled(), blobs.target)
+        est.fit(blobs.source.unlabelled(), _target(cls, blobs))
+    if cls.setting.target_labels:
+        with pytest.raises(ValueError, match="target has no labels"):
+            est.fit(blobs.source, blobs.target)
     if cls.setting.target and not cls.setting.target_labels:
         with pytest.raises(ValueError, match="target has labels"):
             est.fit(blobs.source, blobs.target_test)
@@ -88,13 +108,13 @@ def test_wrong_setting_errors(cls, blobs):
 
 def test_bad_shape_and_single_class_errors(cls, blobs):
     est = _make(cls)
-    wide = Domain(np.zeros((10, 3)), None, "target")
+    wide = Domain(np.zeros((10, 3)), np.arange(10) % 2 if cls.setting.target_labels else None, "target")
     if cls.setting.target:
         with pytest.raises(ValueError, match=r"different feature shapes: source \(2,\), target \(3,\)"):
             est.fit(blobs.source, wide)
     one_class = Domain(blobs.source.X, np.zeros(len(blobs.source), dtype=int), "source")
     with pytest.raises(ValueError, match="single class"):
-        est.fit(one_class, blobs.target if cls.setting.target else None)
+        est.fit(one_class, _target(cls, blobs))
     _fit(est, blobs)
     with pytest.raises(ValueError, match=r"fitted on \(2,\)"):
         est.predict(np.zeros((4, 3)))

@@ -9,7 +9,7 @@ Two tiers share one set of conventions:
 """
 
 from transferkit.data import Domain, Task
-from transferkit.methods import CORAL, DAN, DANN, DDC, REGISTRY, DeepCORAL, SourceOnly, get_method
+from transferkit.methods import CORAL, DAN, DANN, DDC, REGISTRY, DeepCORAL, SourceOnly, TrAdaBoost, get_method
 from transferkit.nn import GradientReversal, ganin_lambda, grad_reverse
 from transferkit.train import FitConfig, fit_loop
 
@@ -27,6 +27,7 @@ __all__ = [
     "GradientReversal",
     "SourceOnly",
     "Task",
+    "TrAdaBoost",
     "__version__",
     "fit_loop",
     "ganin_lambda",

@@ -179,6 +179,27 @@ def _load_run_data(args):
     return learn_features(getattr(args, "features", "none"), *data)
 
 
+def _few_labelled(args, target):
+    """K labelled examples per class from the target's train split (seeded); never from its test split."""
+    import numpy as np
+
+    from transferkit.data import Domain
+    from transferkit.datasets import load_domain
+
+    if args.n_target is not None:
+        raise UsageError("--n-target cannot be combined with --target-labels; the K examples are drawn per class.")
+    y = load_domain(args.target, "train").y  # same rows, same order as the unlabelled target split
+    rng = np.random.default_rng(args.seed)
+    idx = []
+    for c in np.unique(y):
+        members = np.flatnonzero(y == c)
+        if len(members) < args.target_labels:
+            raise UsageError(f"--target-labels {args.target_labels}: class {c} has only {len(members)} examples.")
+        idx.extend(rng.choice(members, args.target_labels, replace=False))
+    idx = np.sort(np.array(idx))
+    return Domain(target.X[idx], y[idx], target.name)
+
+
 def run_method(args) -> dict:
     """Fit one method on one task; return the run record (also used by `bench`)."""
     import numpy as np
@@ -191,13 +212,23 @@ def run_method(args) -> dict:
             f"--target-labels {args.target_labels}: {cls.name} learns from unlabelled target data "
             f"({cls.setting.quadrant}), so target labels would never be used; drop the flag."
         )
+    if cls.setting.target_labels and args.target_labels < 1:
+        raise UsageError(
+            f"{cls.name} learns from a few labelled target examples ({cls.setting.quadrant}); "
+            "say how many per class with --target-labels K."
+        )
     source, target, target_test = _load_run_data(args)
+    if cls.setting.target_labels:
+        target = _few_labelled(args, target)
     params = cls().get_params()
     overrides = _overrides(args.set, params)
     for flag in ("epochs", "lr", "batch_size"):
         if getattr(args, flag) is not None:
+            if flag not in params:
+                raise UsageError(f"--{flag.replace('_', '-')}: {cls.name} has no such hyperparameter (not a network).")
             overrides[flag] = getattr(args, flag)
-    overrides.update(seed=args.seed, verbose=not args.quiet, device=args.device)
+    run_settings = {"seed": args.seed, "verbose": not args.quiet, "device": args.device}
+    overrides.update({k: v for k, v in run_settings.items() if k in params})
     if "checkpoint_dir" in params and args.checkpoint_dir:
         overrides["checkpoint_dir"] = args.checkpoint_dir
     est = cls(**{**params, **overrides})
@@ -217,6 +248,7 @@ def run_method(args) -> dict:
         "features": getattr(args, "features", "none"),
         "n_source": len(source),
         "n_target": len(target),
+        "target_labels_per_class": args.target_labels,
         "n_target_test": len(target_test),
         "hyperparameters": {k: v for k, v in est.get_params().items() if k not in ("verbose",)},
         "warnings": getattr(est, "warnings_", []),
