@@ -24,6 +24,10 @@ def draw(domain: Domain, k: int, seed: int) -> Domain:
     return domain.subset(np.sort(idx))
 
 
+def _svm(seed: int) -> LinearSVC:
+    return LinearSVC(dual="auto", max_iter=5000, random_state=seed)
+
+
 def main(ks=(5, 10, 50), seeds=range(5), n_estimators=100) -> str:
     source = load_domain("mushroom:enlarging", "train")
     target_pool = load_domain("mushroom:tapering", "train")
@@ -33,9 +37,8 @@ def main(ks=(5, 10, 50), seeds=range(5), n_estimators=100) -> str:
         acc = {"target only": [], "pooled": [], "TrAdaBoost": []}
         for seed in seeds:
             target = draw(target_pool, k, seed)
-            svm = lambda: LinearSVC(dual="auto", max_iter=5000, random_state=seed)  # noqa: E731
-            acc["target only"].append(svm().fit(target.X, target.y).score(test.X, test.y))
-            pooled = svm().fit(np.concatenate([source.X, target.X]), np.concatenate([source.y, target.y]))
+            acc["target only"].append(_svm(seed).fit(target.X, target.y).score(test.X, test.y))
+            pooled = _svm(seed).fit(np.concatenate([source.X, target.X]), np.concatenate([source.y, target.y]))
             acc["pooled"].append(pooled.score(test.X, test.y))
             model = TrAdaBoost(n_estimators=n_estimators, seed=seed).fit(source, target)
             acc["TrAdaBoost"].append(model.score(test))
