@@ -43,3 +43,19 @@ def test_estimator_emits_and_keeps_warnings(blobs, monkeypatch):
         monkeypatch.setattr(base, "training_warnings", training_warnings)
         assert DANN(epochs=2).fit(blobs.source, blobs.target).warnings_ == []
     assert np.isfinite(model.score(blobs.target_test))
+
+
+def test_collapse_is_reported():
+    h = [{"epoch": 1, "target_top_class_share": 0.4}, {"epoch": 2, "target_top_class_share": 0.97}]
+    (msg,) = training_warnings(h)
+    assert "collapsed" in msg and "97%" in msg
+
+
+def test_per_epoch_diagnostics_are_logged_and_need_no_target_labels(blobs):
+    model = DANN(epochs=3, diagnostics=True).fit(blobs.source, blobs.target)
+    for h in model.history_:
+        assert 0.0 <= h["a_distance"] <= 2.0
+        assert 0.0 <= h["target_entropy"] <= np.log(3) + 1e-6
+        assert 1 / 3 - 1e-9 <= h["target_top_class_share"] <= 1.0
+        assert np.isfinite(h["mmd"])
+    assert "a_distance" not in DANN(epochs=1).fit(blobs.source, blobs.target).history_[0]

@@ -169,8 +169,17 @@ class NeuralTransferMethod(TransferMethod):
         net = self._build_net(self.input_shape_, len(self.classes_))
         objective = self._objective(net, len(self.classes_))
         arrays_t = {"xt": target.X} if target is not None else None
+        callback = None
+        if getattr(self, "diagnostics", False) and target is not None:
+            from transferkit.train.epoch_diagnostics import EpochDiagnostics
+
+            callback = EpochDiagnostics(net, source.X, target.X, len(self.classes_), seed=self.seed)
         self.fit_result_: FitResult = fit_loop(
-            objective, {"xs": source.X, "ys": y_idx.astype(np.int64)}, arrays_t, self._fit_config(self.name)
+            objective,
+            {"xs": source.X, "ys": y_idx.astype(np.int64)},
+            arrays_t,
+            self._fit_config(self.name),
+            on_epoch_end=callback,
         )
         self.history_ = self.fit_result_.history
         self.warnings_ = training_warnings(self.history_)

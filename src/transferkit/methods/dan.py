@@ -67,6 +67,7 @@ class DAN(AlignmentMethod):
         momentum: float = 0.9,
         weight_decay: float = 0.0,
         grad_clip: float = 0.0,
+        diagnostics: bool = False,
         lr_schedule: str = "constant",
         seed: int = 0,
         device: str = "auto",

@@ -116,6 +116,10 @@ class DANN(NeuralTransferMethod):
     grad_clip : float
         Bound on the gradient norm of each step (0: off); keeps the adversarial game from
         spiking (see benchmarks/RESULTS.md, MNIST -> MNIST-M).
+    diagnostics : bool
+        Log per epoch, on fixed subsets of the training inputs (no labels): the proxy A-distance
+        and MMD between source and target features, the entropy of target predictions and the
+        share of the most predicted class; a collapse to one class raises a warning.
     seed : int
         Seeds initialisation and batch order: the same seed gives the same model.
     device : str
@@ -147,6 +151,7 @@ class DANN(NeuralTransferMethod):
         momentum: float = 0.9,
         weight_decay: float = 0.0,
         grad_clip: float = 0.0,
+        diagnostics: bool = False,
         lr_schedule: str = "constant",
         seed: int = 0,
         device: str = "auto",

@@ -10,6 +10,8 @@ def training_warnings(history: list[dict[str, float]], drop: float = 0.25, domai
 
     - *diverged*: the training accuracy on the source fell by more than ``drop`` from its best
       epoch (an unstable adversarial game can wreck the features late in training);
+    - *collapse*: one class takes 95% or more of the target predictions (needs the per-epoch
+      diagnostics, ``diagnostics=True``);
     - *discriminator wins*: the domain classifier separates the domains with accuracy
       ``>= domain_win`` over the last three epochs, so the features are not domain-invariant.
     """
@@ -23,6 +25,12 @@ def training_warnings(history: list[dict[str, float]], drop: float = 0.25, domai
                 f"training diverged: source accuracy fell from {best:.3f} (epoch {best_epoch}) to {last:.3f} "
                 f"(epoch {last_epoch}); try a smaller lr or lambda_max, or FitConfig.grad_clip."
             )
+    share = [h["target_top_class_share"] for h in history if "target_top_class_share" in h]
+    if share and share[-1] >= 0.95:
+        out.append(
+            f"the run collapsed: {share[-1]:.0%} of the target predictions fall in one class; "
+            "the features may have lost the class structure (try a smaller lambda_max)."
+        )
     dom = [h["domain_acc"] for h in history if "domain_acc" in h][-3:]
     if len(dom) == 3 and min(dom) >= domain_win:
         out.append(
