@@ -111,6 +111,16 @@ class TransferMethod(BaseEstimator):
         if not hasattr(self, "classes_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(source, target) first.")
 
+    def _check_X(self, X) -> np.ndarray:
+        """``X`` as checked float32, refused unless the model is fitted on samples of that shape."""
+        self._check_is_fitted()
+        X = check_array(X, "X")
+        if tuple(X.shape[1:]) != tuple(self.input_shape_):
+            raise ValueError(
+                f"X has samples of shape {tuple(X.shape[1:])}; this model was fitted on {tuple(self.input_shape_)}."
+            )
+        return X
+
     def predict(self, X) -> np.ndarray:
         """Predicted class labels, shape (n_samples,)."""
         self._check_is_fitted()
@@ -191,12 +201,7 @@ class NeuralTransferMethod(TransferMethod):
         return self
 
     def _batched(self, X, fn, batch_size: int = 1024) -> np.ndarray:
-        self._check_is_fitted()
-        X = check_array(X, "X")
-        if tuple(X.shape[1:]) != tuple(self.input_shape_):
-            raise ValueError(
-                f"X has samples of shape {tuple(X.shape[1:])}; this model was fitted on {tuple(self.input_shape_)}."
-            )
+        X = self._check_X(X)
         device = next(self.model_.parameters()).device
         if device.type != resolve_device(self.device).type:
             device = resolve_device(self.device)

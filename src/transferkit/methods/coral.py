@@ -21,7 +21,6 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 
-from transferkit.data import check_array
 from transferkit.methods.base import Setting, TransferMethod, store_params
 
 
@@ -76,15 +75,6 @@ class CORAL(TransferMethod):
         self.classes_ = self.model_.classes_
         self.input_shape_ = source.feature_shape
         return self
-
-    def _check_X(self, X) -> np.ndarray:
-        self._check_is_fitted()
-        X = check_array(X, "X")
-        if tuple(X.shape[1:]) != tuple(self.input_shape_):
-            raise ValueError(
-                f"X has samples of shape {tuple(X.shape[1:])}; this model was fitted on {tuple(self.input_shape_)}."
-            )
-        return X
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities of the classifier on the (unchanged) target-space features."""

@@ -118,14 +118,7 @@ class TrAdaBoost(TransferMethod):
 
     def decision_function(self, X) -> np.ndarray:
         r"""The vote margin :math:`\sum_{t \ge \lceil N/2 \rceil} \ln(1/\beta_t)(h_t(x) - \tfrac12)`; >= 0: class 1."""
-        self._check_is_fitted()
-        from transferkit.data import check_array
-
-        X = check_array(X, "X")
-        if tuple(X.shape[1:]) != tuple(self.input_shape_):
-            raise ValueError(
-                f"X has samples of shape {tuple(X.shape[1:])}; this model was fitted on {tuple(self.input_shape_)}."
-            )
+        X = self._check_X(X)
         start = math.ceil(len(self.estimators_) / 2) - 1  # rounds ceil(N/2) .. N, 1-based
         alpha = np.log(1.0 / self.betas_[start:])
         votes = np.stack([h.predict(X.astype(np.float64)) for h in self.estimators_[start:]], axis=1)
