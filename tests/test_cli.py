@@ -132,6 +132,28 @@ def test_run_writes_report_with_plot(tmp_path, capsys):
         ),
         (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--set", "epochs"], "KEY=VALUE"),
         (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--epochs", "0"], "epochs=0"),
+        (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--grid", "lambda_max=1,2"], "--select"),
+        (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--select", "dev"], "nothing to choose"),
+        (
+            ["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--select", "dve", "--grid", "lr=1"],
+            "unknown validator 'dve'",
+        ),
+        (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--grid", "lamda=1"], "--grid lamda"),
+        (
+            [
+                "run",
+                "source-only",
+                "--source",
+                "demo:mnist",
+                "--target",
+                "demo:usps",
+                "--select",
+                "dev",
+                "--grid",
+                "lr=1",
+            ],
+            "nothing to adapt",
+        ),
     ],
 )
 def test_bad_input_gives_one_clear_line(args, message, capsys):
@@ -211,3 +233,19 @@ def test_few_labelled_target_for_tradaboost(capsys):
     assert code == 2 and "--target-labels K" in err
     code, _, err = run_cli([*args, "--target-labels", "5", "--epochs", "3"], capsys)
     assert code == 2 and "--epochs" in err
+
+
+@pytest.mark.parametrize("validator", ["dev", "oracle"])
+def test_run_select_chooses_among_the_grid_and_flags_the_oracle(validator, capsys):
+    args = ["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--epochs", "1", "--n-source", "300"]
+    args += ["--n-target", "300", "-q", "--json", "--select", validator, "--grid", "lambda_max=0.0,1.0"]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    selection = json.loads(out)["selection"]
+    assert [c["params"]["lambda_max"] for c in selection["candidates"]] == [0.0, 1.0]
+    scores = [c[validator] for c in selection["candidates"]]
+    assert selection["best_params"] == selection["candidates"][scores.index(max(scores))]["params"]
+    assert selection["uses_target_labels"] == (validator == "oracle")
+    assert ("ORACLE" in err) == (validator == "oracle") and ("ORACLE" in selection.get("note", "")) == (
+        validator == "oracle"
+    )

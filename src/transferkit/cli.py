@@ -26,6 +26,7 @@ EXAMPLES = """examples:
   transferkit run dann --source amazon:books --target amazon:kitchen --json
   transferkit run source-only --source digits:mnist --target digits:mnistm --epochs 10
   transferkit run dann --source demo:mnist --target demo:usps --set lambda_max=0.3 --plot --out runs/demo
+  transferkit run dann --source amazon:books --target amazon:dvd --select dev --grid lambda_max=0.03,0.1,0.3
   transferkit demo --out transferkit-demo
 
 data: real benchmark files are read from $TRANSFERKIT_DATA (default ~/.cache/transferkit/data);
@@ -200,6 +201,53 @@ def _few_labelled(args, target):
     return Domain(target.X[idx], y[idx], target.name)
 
 
+def _grid(args, params: dict) -> dict:
+    """``--grid KEY=V1,V2,...`` (repeatable) as a parameter grid; only with ``--select``."""
+    grid = {}
+    for item in getattr(args, "grid", None) or ():
+        key, sep, values = item.partition("=")
+        if not sep or not values:
+            raise UsageError(f"--grid {item!r}: expected KEY=V1,V2,..., e.g. --grid lambda_max=0.03,0.1,0.3")
+        if key not in params:
+            raise UsageError(f"--grid {key}: not a hyperparameter of this method; known: {', '.join(sorted(params))}")
+        grid[key] = [_parse_value(v) for v in values.split(",")]
+    if grid and not getattr(args, "select", None):
+        raise UsageError("--grid needs --select VALIDATOR to choose among the candidates (e.g. --select dev).")
+    return grid
+
+
+def _select(args, cls, est, grid, source, target, target_test):
+    """Choose ``grid``'s candidate by the validator ``--select`` names; refit it on the whole source."""
+    from transferkit.metrics.validators import get_validator
+    from transferkit.selection import ORACLE_NOTE, select
+
+    validator = get_validator(args.select)
+    if not grid:
+        raise UsageError(f"--select {args.select}: nothing to choose among; give candidates with --grid KEY=V1,V2,...")
+    if not cls.setting.target or cls.setting.target_labels:
+        raise UsageError(
+            f"--select: the validators score adaptation to an unlabelled target; {cls.name} "
+            f"({cls.setting.quadrant}{'' if cls.setting.target else ', ignores the target'}) has nothing to adapt."
+        )
+    if validator.uses_target_labels:
+        print(f"transferkit: warning: {ORACLE_NOTE}", file=sys.stderr)
+    import warnings
+
+    with warnings.catch_warnings():  # the oracle's warning is printed above, in one line
+        warnings.simplefilter("ignore", UserWarning)
+        result = select(
+            est,
+            grid,
+            source,
+            target,
+            args.select,
+            target_test=target_test if validator.uses_target_labels else None,
+            seed=args.seed,
+            verbose=not args.quiet,
+        )
+    return result.best_estimator_, result.to_dict()
+
+
 def run_method(args) -> dict:
     """Fit one method on one task; return the run record (also used by `bench`)."""
     import numpy as np
@@ -232,8 +280,13 @@ def run_method(args) -> dict:
     if "checkpoint_dir" in params and args.checkpoint_dir:
         overrides["checkpoint_dir"] = args.checkpoint_dir
     est = cls(**{**params, **overrides})
+    grid = _grid(args, params)
     t0 = time.perf_counter()
-    est.fit(source, target if cls.setting.target else None)
+    selection = None
+    if getattr(args, "select", None):
+        est, selection = _select(args, cls, est, grid, source, target, target_test)
+    else:
+        est.fit(source, target if cls.setting.target else None)
     seconds = time.perf_counter() - t0
     acc = est.score(target_test)
     record = {
@@ -252,6 +305,7 @@ def run_method(args) -> dict:
         "n_target_test": len(target_test),
         "hyperparameters": {k: v for k, v in est.get_params().items() if k not in ("verbose",)},
         "warnings": getattr(est, "warnings_", []),
+        "selection": selection,
         "history": getattr(est, "history_", None),
     }
     if args.out:
@@ -287,6 +341,14 @@ def cmd_run(args) -> int:
 
         print(to_json({k: v for k, v in record.items() if k != "history"}))
     else:
+        selection = record.get("selection")
+        if selection:
+            print(f"selected by {selection['validator']} (higher is better):")
+            for c in selection["candidates"]:
+                mark = "*" if c["params"] == selection["best_params"] else " "
+                print(f"  {mark} {c['params']}  {c[selection['validator']]:.4f}")
+            if selection["uses_target_labels"]:
+                print(f"  {selection['note']}")
         print(
             f"{record['method']}: {record['source']} -> {record['target']}  "
             f"target accuracy {record['target_accuracy']:.4f}  ({record['seconds']:.1f} s, seed {record['seed']})"
@@ -384,6 +446,19 @@ def build_parser() -> argparse.ArgumentParser:
         choices=FEATURES,
         default="none",
         help="learn features on unlabelled source+target first: msda (Chen et al. 2012, 5 layers, p=0.5)",
+    )
+    p.add_argument(
+        "--select",
+        metavar="VALIDATOR",
+        default=None,
+        help="choose among --grid candidates without target labels: source, iwv, dev, entropy, reverse "
+        "(oracle reads target labels: an upper bound, flagged in every output)",
+    )
+    p.add_argument(
+        "--grid",
+        action="append",
+        metavar="KEY=V1,V2",
+        help="candidate values for --select, e.g. --grid lambda_max=0.03,0.1,0.3 (repeatable)",
     )
     p.add_argument("--n-source", type=int, default=None, help="subsample the source to N examples")
     p.add_argument("--n-target", type=int, default=None, help="subsample the unlabelled target to N examples")
