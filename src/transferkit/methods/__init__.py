@@ -7,11 +7,12 @@ from transferkit.methods.dann import DANN
 from transferkit.methods.ddc import DDC
 from transferkit.methods.deep_coral import DeepCORAL
 from transferkit.methods.source_only import SourceOnly
+from transferkit.methods.tca import TCA
 from transferkit.methods.tradaboost import TrAdaBoost
 
 #: Every method by its command-line name.
 REGISTRY: dict[str, type[TransferMethod]] = {
-    cls.name: cls for cls in (SourceOnly, DANN, DDC, DAN, DeepCORAL, CORAL, TrAdaBoost)
+    cls.name: cls for cls in (SourceOnly, DANN, DDC, DAN, DeepCORAL, CORAL, TrAdaBoost, TCA)
 }
 
 
@@ -28,6 +29,7 @@ __all__ = [
     "NeuralTransferMethod",
     "Setting",
     "SourceOnly",
+    "TCA",
     "TransferMethod",
     "as_domain",
     "get_method",

@@ -1,0 +1,199 @@
+"""TCA: the solved subspace against the paper's objective, the MMD matrix, the mechanism, Nyström."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics.pairwise import rbf_kernel
+
+from transferkit import Domain
+from transferkit.datasets import make_covariate_shift
+from transferkit.methods import tca as tca_module
+from transferkit.methods.tca import TCA, median_gamma, mmd_matrix, tca_objective
+from transferkit.metrics.divergence import mmd
+
+
+def _pair(n_s=40, n_t=30, d=3, seed=0):
+    rng = np.random.default_rng(seed)
+    Xs = rng.normal(size=(n_s, d))
+    Xt = rng.normal(size=(n_t, d)) * np.linspace(1.5, 0.7, d) + np.linspace(1.0, -0.5, d)
+    return Domain(Xs, (Xs[:, 0] > 0).astype(int)), Domain(Xt)
+
+
+def _problem(model, source, target):
+    """K, L, H of the pooled sample, as the paper writes them."""
+    X = np.concatenate([source.X, target.X]).astype(np.float64)
+    n_s, n = len(source), len(X)
+    K = rbf_kernel(X, gamma=model.gamma_)
+    return K, mmd_matrix(n_s, n - n_s), np.eye(n) - np.ones((n, n)) / n
+
+
+def _feasible(W, B):
+    """W rescaled to satisfy W^T B W = I."""
+    s, Q = np.linalg.eigh(W.T @ B @ W)
+    return W @ (Q / np.sqrt(s)) @ Q.T
+
+
+def _residual(K, L, H, mu, W, lam):
+    """Relative residual of K H K W = (K L K + mu I) W diag(lam)."""
+    lhs = K @ H @ K @ W
+    return np.linalg.norm(lhs - (K @ L @ K + mu * np.eye(len(K))) @ W * lam) / np.linalg.norm(lhs)
+
+
+def test_mmd_matrix_matches_the_definition_and_gives_the_mmd():
+    n_s, n_t = 4, 3
+    L = mmd_matrix(n_s, n_t)
+    ref = np.empty((n_s + n_t, n_s + n_t))
+    for i in range(n_s + n_t):
+        for j in range(n_s + n_t):
+            si, sj = i < n_s, j < n_s
+            ref[i, j] = 1 / n_s**2 if si and sj else 1 / n_t**2 if not (si or sj) else -1 / (n_s * n_t)
+    np.testing.assert_allclose(L, ref, rtol=1e-15)
+    # tr(K L) is the biased squared MMD: mean k(s, s') + mean k(t, t') - 2 mean k(s, t)
+    X = np.random.default_rng(0).normal(size=(n_s + n_t, 2))
+    K = rbf_kernel(X, gamma=0.5)
+    biased = K[:n_s, :n_s].mean() + K[n_s:, n_s:].mean() - 2 * K[:n_s, n_s:].mean()
+    np.testing.assert_allclose(np.trace(K @ L), biased, rtol=1e-12)
+
+
+def test_median_gamma_matches_brute_force():
+    X = np.random.default_rng(1).normal(size=(50, 4))
+    d2 = [np.sum((X[i] - X[j]) ** 2) for i in range(50) for j in range(i + 1, 50)]
+    np.testing.assert_allclose(median_gamma(X), 1 / np.median(d2), rtol=1e-10)
+
+
+def test_solution_solves_the_paper_objective():
+    source, target = _pair()
+    mu, m = 0.5, 4
+    model = TCA(n_components=m, mu=mu, kernel="rbf", approximation="exact").fit(source, target)
+    K, L, H = _problem(model, source, target)
+    W, lam = model.projection_, model.eigenvalues_
+    assert _residual(K, L, H, mu, W, lam) < 1e-8
+    np.testing.assert_allclose(W.T @ K @ H @ K @ W, np.eye(m), atol=1e-8)  # the constraint
+    # on the feasible set the objective is sum(1 / lambda) at the solution; random feasible W do worse
+    best = tca_objective(K, len(source), W, mu)
+    np.testing.assert_allclose(best, np.trace(W.T @ (K @ L @ K + mu * np.eye(len(K))) @ W), rtol=1e-10)
+    np.testing.assert_allclose(best, np.sum(1 / lam), rtol=1e-8)
+    rng = np.random.default_rng(0)
+    others = [tca_objective(K, len(source), _feasible(rng.normal(size=W.shape), K @ H @ K), mu) for _ in range(200)]
+    assert best < min(others)
+    # transform is k(x, X_train) W: the training embedding is K W
+    Z = model.transform(np.concatenate([source.X, target.X]))
+    np.testing.assert_allclose(Z, K @ W, rtol=1e-4, atol=1e-5)
+
+
+def test_symmetric_solver_on_the_nonsymmetric_product_fails_the_checks():
+    """SKADA 0.6 hands (KLK + mu I)^-1 KHK to numpy's eigh, which reads one triangle only.
+
+    The product is far from symmetric when mu is small against KLK (here 0.1); the checks that pass
+    for our solution (residual ~1e-9, objective below every random feasible W) then fail.
+    """
+    source, target = _pair()
+    mu, m = 0.1, 4
+    model = TCA(n_components=m, mu=mu, kernel="rbf", approximation="exact").fit(source, target)
+    K, L, H = _problem(model, source, target)
+    A, B = K @ L @ K + mu * np.eye(len(K)), K @ H @ K
+    vals, vecs = np.linalg.eigh(np.linalg.solve(A, B))
+    top = np.argsort(np.abs(vals))[::-1][:m]
+    W_bad = _feasible(vecs[:, top], B)
+    assert _residual(K, L, H, mu, model.projection_, model.eigenvalues_) < 1e-8
+    assert _residual(K, L, H, mu, W_bad, vals[top]) > 0.5
+    assert tca_objective(K, len(source), W_bad, mu) > 1.2 * tca_objective(K, len(source), model.projection_, mu)
+
+
+def test_tca_removes_a_covariate_shift():
+    task = make_covariate_shift(n_source=300, n_target=300, seed=0)
+    source_only = LogisticRegression().fit(task.source.X, task.source.y).score(task.target_test.X, task.target_test.y)
+    model = TCA(kernel="linear", n_components=1, mu=1.0).fit(task.source, task.target)
+    raw = mmd(task.source.X, task.target.X)
+    mapped = mmd(model.transform(task.source.X), model.transform(task.target.X))
+    assert mapped < raw / 20
+    assert model.score(task.target_test) > source_only + 0.1
+    # without the MMD term (mu -> infinity: kernel PCA) the leading component is the shifted one
+    pca_like = TCA(kernel="linear", n_components=1, mu=1e12).fit(task.source, task.target)
+    assert mmd(pca_like.transform(task.source.X), pca_like.transform(task.target.X)) > raw / 2
+
+
+def test_nystroem_with_every_sample_as_landmark_is_exact():
+    source, target = _pair()
+    n = len(source) + len(target)
+    exact = TCA(n_components=4, mu=0.5, approximation="exact").fit(source, target)
+    full = TCA(n_components=4, mu=0.5, approximation="nystroem", n_landmarks=n).fit(source, target)
+    assert (exact.approximation_, full.approximation_) == ("exact", "nystroem")
+    np.testing.assert_allclose(full.eigenvalues_, exact.eigenvalues_, rtol=1e-6)
+    Ze, Zn = exact.transform(target.X), full.transform(target.X)
+    np.testing.assert_allclose(np.abs(Zn), np.abs(Ze), rtol=1e-3, atol=1e-4)  # components up to sign
+
+
+def test_nystroem_is_close_with_fewer_landmarks():
+    task = make_covariate_shift(n_source=400, n_target=400, n_features=5, seed=3)
+    kw = dict(n_components=3, mu=1.0, kernel="rbf")
+    exact = TCA(approximation="exact", **kw).fit(task.source, task.target)
+    approx = TCA(approximation="nystroem", n_landmarks=200, **kw).fit(task.source, task.target)
+    np.testing.assert_allclose(approx.eigenvalues_, exact.eigenvalues_, rtol=0.05)
+    # the embedded subspaces nearly coincide: canonical correlations near 1
+    X = np.concatenate([task.source.X, task.target.X])
+    Qe, Qn = np.linalg.qr(exact.transform(X))[0], np.linalg.qr(approx.transform(X))[0]
+    assert np.linalg.svd(Qe.T @ Qn, compute_uv=False).min() > 0.99
+    assert approx.score(task.target_test) > exact.score(task.target_test) - 0.02
+
+
+def test_auto_switches_to_nystroem_beyond_the_exact_limit(monkeypatch):
+    source, target = _pair()
+    assert TCA(n_components=2).fit(source, target).approximation_ == "exact"
+    monkeypatch.setattr(tca_module, "EXACT_MAX_SAMPLES", 50)
+    model = TCA(n_components=2, n_landmarks=30, seed=1).fit(source, target)
+    assert model.approximation_ == "nystroem" and model.basis_.shape == (30, 3)
+    twin = TCA(n_components=2, n_landmarks=30, seed=1).fit(source, target)
+    np.testing.assert_array_equal(twin.transform(target.X), model.transform(target.X))
+
+
+def test_primal_solves_the_d_by_d_problem():
+    source, target = _pair()
+    X = np.concatenate([source.X, target.X]).astype(np.float64)
+    model = TCA(kernel="primal", n_components=2, mu=0.1).fit(source, target)
+    A, lam = model.projection_, model.eigenvalues_
+    e = np.concatenate([np.full(len(source), 1 / len(source)), np.full(len(target), -1 / len(target))])
+    Xc = X - X.mean(0)
+    lhs = Xc.T @ Xc @ A
+    np.testing.assert_allclose(lhs, (np.outer(X.T @ e, X.T @ e) + 0.1 * np.eye(3)) @ A * lam, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(model.transform(target.X), target.X @ A, rtol=1e-5)
+
+
+def test_images_are_flattened():
+    source, target = _pair(d=4)
+    src = Domain(source.X.reshape(-1, 1, 2, 2), source.y)
+    model = TCA(n_components=2).fit(src, Domain(target.X.reshape(-1, 1, 2, 2)))
+    assert model.transform(target.X.reshape(-1, 1, 2, 2)).shape == (len(target), 2)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"mu": 0}, r"mu=0; expected a positive"),
+        ({"mu": -1.0}, r"mu=-1.0; expected a positive"),
+        ({"gamma": 0.0}, r"gamma=0.0; expected a positive"),
+        ({"gamma": -2}, r"gamma=-2; expected a positive"),
+        ({"kernel": "sigmoid"}, r"kernel='sigmoid'; expected one of"),
+        ({"approximation": "rff"}, r"approximation='rff'; expected one of"),
+        ({"kernel": "primal", "approximation": "nystroem"}, r"approximation='nystroem'"),
+        ({"n_components": 0}, r"n_components=0; expected an integer >= 1"),
+        ({"n_landmarks": 0}, r"n_landmarks=0; expected an integer >= 1"),
+        ({"n_components": 70}, r"n_components=70 exceeds n_s \+ n_t - 1 = 40 \+ 30 - 1"),
+        ({"kernel": "primal", "n_components": 4}, r"n_components=4 exceeds min\(n_features"),
+        ({"kernel": "linear", "n_components": 4}, r"n_components=4 but only 3 transfer components"),
+        ({"approximation": "nystroem", "n_landmarks": 5, "n_components": 6}, r"n_components=6 exceeds min\("),
+    ],
+)
+def test_bad_parameters_name_the_argument(params, match):
+    source, target = _pair()
+    with pytest.raises(ValueError, match=match):
+        TCA(**params).fit(source, target)
+
+
+def test_too_small_target_and_wrong_width():
+    source, target = _pair()
+    with pytest.raises(ValueError, match="target has 1 sample.*at least 2 target samples"):
+        TCA(n_components=2).fit(source, target.X[:1])
+    model = TCA(n_components=2).fit(source, target)
+    with pytest.raises(ValueError, match=r"X has samples of shape \(4,\); this model was fitted on \(3,\)"):
+        model.transform(np.zeros((5, 4)))
