@@ -9,11 +9,16 @@ from transferkit.methods.deep_coral import DeepCORAL
 from transferkit.methods.source_only import SourceOnly
 from transferkit.methods.tca import TCA
 from transferkit.methods.tradaboost import TrAdaBoost
+from transferkit.methods.tradaboost_r2 import TrAdaBoostR2, TwoStageTrAdaBoostR2
 
 #: Every method by its command-line name.
 REGISTRY: dict[str, type[TransferMethod]] = {
     cls.name: cls for cls in (SourceOnly, DANN, DDC, DAN, DeepCORAL, CORAL, TrAdaBoost, TCA)
 }
+
+#: Regression methods by name (``task = "regression"``), kept apart from REGISTRY: its estimator contract
+#: and the command line's accuracy report assume class labels.
+REGRESSORS: dict[str, type[TransferMethod]] = {cls.name: cls for cls in (TrAdaBoostR2, TwoStageTrAdaBoostR2)}
 
 
 def get_method(name: str) -> type[TransferMethod]:
@@ -26,11 +31,14 @@ def get_method(name: str) -> type[TransferMethod]:
 __all__ = [
     "DANN",
     "REGISTRY",
+    "REGRESSORS",
     "NeuralTransferMethod",
     "Setting",
     "SourceOnly",
     "TCA",
+    "TrAdaBoostR2",
     "TransferMethod",
+    "TwoStageTrAdaBoostR2",
     "as_domain",
     "get_method",
 ]

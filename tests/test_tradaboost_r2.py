@@ -1,0 +1,193 @@
+"""TrAdaBoost.R2 and two-stage TrAdaBoost.R2 (Pardoe & Stone 2010): formulas, mechanisms, contract."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsRegressor
+from sklearn.tree import DecisionTreeRegressor
+
+from transferkit import Domain
+from transferkit.methods import REGISTRY, REGRESSORS, TrAdaBoostR2, TwoStageTrAdaBoostR2
+from transferkit.methods.tradaboost_r2 import adjusted_error, weighted_median
+
+
+def _shift(seed=0, n=400, m=20):
+    """Target y = sin(2 x0) + x1 / 2; in the quarter of the source with x1 > 1 the sign of y is flipped."""
+    rng = np.random.default_rng(seed)
+
+    def f(X):
+        return np.sin(2 * X[:, 0]) + 0.5 * X[:, 1]
+
+    Xs, Xt, Xte = rng.uniform(-2, 2, (n, 2)), rng.uniform(-2, 2, (m, 2)), rng.uniform(-2, 2, (2000, 2))
+    bad = Xs[:, 1] > 1
+    ys = np.where(bad, -f(Xs), f(Xs)) + 0.1 * rng.normal(size=n)
+    yt = f(Xt) + 0.1 * rng.normal(size=m)
+    return Domain(Xs, ys), Domain(Xt, yt), Domain(Xte, f(Xte)), bad
+
+
+def _tree(depth=3):
+    return DecisionTreeRegressor(max_depth=depth, random_state=0)
+
+
+def _mse(model, X, y):
+    return float(np.mean((model.predict(X) - y) ** 2))
+
+
+def test_adjusted_error_is_druckers():
+    r = np.array([0.0, 0.5, 1.0, 2.0])
+    np.testing.assert_allclose(adjusted_error(r, "linear"), r / 2)
+    np.testing.assert_allclose(adjusted_error(r, "square"), (r / 2) ** 2)
+    np.testing.assert_allclose(adjusted_error(r, "exponential"), 1 - np.exp(-r / 2))
+    np.testing.assert_array_equal(adjusted_error(np.zeros(3), "linear"), 0)
+
+
+def test_weighted_median_is_the_smallest_value_holding_half_the_weight():
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 5, size=(200, 7)).astype(float)  # ties included
+    weights = rng.uniform(0.1, 2, size=7)
+    expected = [min(v for v in row if weights[row <= v].sum() >= 0.5 * weights.sum()) for row in values]
+    np.testing.assert_array_equal(weighted_median(values, weights), expected)
+
+
+def _reference(Xs, ys, Xt, yt, N, make_learner, loss):
+    """Algorithm 3 of Pardoe & Stone (2010) in NumPy: weights and beta_t of every round."""
+    X, y = np.concatenate([Xs, Xt]), np.concatenate([ys, yt])
+    n = len(Xs)
+    w = np.ones(len(y))
+    beta = 1 / (1 + np.sqrt(2 * np.log(n) / N))
+    weights, betas = [w], []
+    for _ in range(N):
+        h = make_learner().fit(X, y, sample_weight=w / w.mean())
+        r = np.abs(h.predict(X) - y)
+        e = {"linear": r / r.max(), "square": (r / r.max()) ** 2, "exponential": 1 - np.exp(-r / r.max())}[loss]
+        eps = np.sum(w[n:] * e[n:]) / np.sum(w[n:])
+        beta_t = eps / (1 - eps)
+        w = np.concatenate([w[:n] * beta ** e[:n], w[n:] * beta_t ** -e[n:]])
+        weights.append(w)
+        betas.append(beta_t)
+    return np.array(weights), np.array(betas)
+
+
+@pytest.mark.parametrize("loss", ["linear", "square", "exponential"])
+def test_rounds_follow_algorithm_3(loss):
+    source, target, _, _ = _shift()
+    model = TrAdaBoostR2(_tree(), n_estimators=6, loss=loss).fit(source, target)
+    W, B = _reference(source.X, source.y, target.X, target.y, 6, _tree, loss)
+    np.testing.assert_allclose(model.betas_, B, rtol=1e-10)
+    np.testing.assert_allclose(model.weights_, W, rtol=1e-10)
+
+
+def test_prediction_is_the_weighted_median_of_the_second_half():
+    source, target, test, _ = _shift()
+    model = TrAdaBoostR2(_tree(), n_estimators=9).fit(source, target)
+    start = math.ceil(9 / 2) - 1
+    values = np.stack([h.predict(test.X) for h in model.estimators_[start:]], 1)
+    expected = weighted_median(values, np.log(1 / model.betas_[start:]))
+    np.testing.assert_array_equal(model.predict(test.X), expected)
+    far = DecisionTreeRegressor(max_depth=1).fit(test.X, test.y + 1e3)
+    model.estimators_[:start] = [far] * start  # the first rounds do not vote
+    np.testing.assert_array_equal(model.predict(test.X), expected)
+
+
+def test_conflicting_source_fades_and_beats_target_only_and_pooled():
+    ours, only, pooled, fade = [], [], [], []
+    for seed in range(5):
+        source, target, test, bad = _shift(seed)
+        model = TrAdaBoostR2(_tree(), n_estimators=50).fit(source, target)
+        w = model.weights_[-1][: len(source)]
+        fade.append(w[bad].mean() / w[~bad].mean())
+        ours.append(_mse(model, test.X, test.y))
+        only.append(_mse(_tree().fit(target.X, target.y), test.X, test.y))
+        both = _tree().fit(np.concatenate([source.X, target.X]), np.concatenate([source.y, target.y]))
+        pooled.append(_mse(both, test.X, test.y))
+    assert np.mean(fade) < 0.8
+    assert np.mean(ours) < 0.85 * np.mean(only) and np.mean(ours) < 0.6 * np.mean(pooled), (ours, only, pooled)
+
+
+def test_stops_and_warns_when_the_target_error_reaches_one_half():
+    source, target, _, _ = _shift()
+    far = Domain(target.X, target.y + 100.0)  # the pooled fit misses every target example by the most
+    with pytest.warns(RuntimeWarning, match="kept alone"):
+        model = TrAdaBoostR2(_tree(), n_estimators=10).fit(source, far)
+    assert len(model.estimators_) == 1 and model.errors_[0] >= 0.5
+
+
+def test_degenerate_when_the_learner_fits_everything_exactly():
+    source, target, _, _ = _shift()
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        model = TrAdaBoostR2(DecisionTreeRegressor(random_state=0), n_estimators=5).fit(source, target)
+    assert len(model.degenerate_) == 2 and len(record) == 2
+    assert "predict the same" in model.degenerate_[0] and "epsilon_t = 0" in model.degenerate_[1]
+
+
+def test_two_stage_fades_the_source_on_schedule_and_freezes_it_inside_adaboost_r2():
+    seen = []
+
+    class Spy(DecisionTreeRegressor):
+        def fit(self, X, y, sample_weight=None):
+            seen.append(sample_weight[:n].copy())
+            return super().fit(X, y, sample_weight=sample_weight)
+
+    source, target, _, _ = _shift()
+    n, m, S, N = len(source), len(target), 4, 3
+    model = TwoStageTrAdaBoostR2(Spy(max_depth=3, random_state=0), n_steps=S, n_estimators=N, n_folds=2)
+    model.fit(source, target)
+    share = model.weights_[:, n:].sum(1)
+    np.testing.assert_allclose(share, m / (n + m) + np.arange(S) / (S - 1) * (1 - m / (n + m)), rtol=1e-6)
+    per_step = 2 * N + N + 1  # AdaBoost.R2' on 2 folds and on all data, then one learner for the source step
+    assert len(seen) == S * per_step
+    for s in range(S):
+        calls = seen[s * per_step : (s + 1) * per_step - 1]  # inside AdaBoost.R2': the source never moves
+        for k in range(0, len(calls), N):
+            for sw in calls[k + 1 : k + N]:
+                np.testing.assert_allclose(sw, calls[k], rtol=1e-12)
+    assert model.best_step_ == int(np.argmin(model.cv_errors_))
+
+
+def test_two_stage_beats_pooled():
+    source, target, test, _ = _shift()
+    model = TwoStageTrAdaBoostR2(_tree(), n_steps=6, n_estimators=5, n_folds=3).fit(source, target)
+    pooled = _tree().fit(np.concatenate([source.X, target.X]), np.concatenate([source.y, target.y]))
+    assert _mse(model, test.X, test.y) < _mse(pooled, test.X, test.y) - 0.3
+
+
+@pytest.mark.parametrize("cls", [TrAdaBoostR2, TwoStageTrAdaBoostR2])
+def test_regression_contract(cls):
+    """What tests/test_contract.py checks for classifiers, for the two regressors it cannot take."""
+    assert cls.name in REGRESSORS and cls.name not in REGISTRY and cls.task == "regression"
+    source, target, test, _ = _shift(n=120, m=12)
+    fast = {"n_estimators": 3, "n_steps": 3, "n_folds": 2}
+    est = cls(**{k: v for k, v in fast.items() if k in cls().get_params()}, seed=3)
+    twin = clone(est)
+    assert twin.get_params() == est.get_params() and not any(k.endswith("_") for k in vars(twin))
+    with pytest.raises(NotFittedError, match="not fitted"):
+        est.predict(test.X)
+    assert est.fit(source, target) is est
+    pred = est.predict(test.X)
+    assert pred.shape == (len(test),) and pred.dtype == np.float64
+    np.testing.assert_array_equal(clone(est).fit(source, target).predict(test.X), pred)
+    assert est.score(test) == pytest.approx(1 - np.sum((test.y - pred) ** 2) / np.sum((test.y - test.y.mean()) ** 2))
+    with pytest.raises(ValueError, match=r"fitted on \(2,\)"):
+        est.predict(np.zeros((4, 3)))
+
+
+def test_errors():
+    source, target, _, _ = _shift()
+    with pytest.raises(TypeError, match=r"KNeighborsRegressor\(\) cannot take sample weights"):
+        TrAdaBoostR2(KNeighborsRegressor()).fit(source, target)
+    with pytest.raises(TypeError, match=r"LogisticRegression\(\) is a classifier.*TrAdaBoost"):
+        TrAdaBoostR2(LogisticRegression()).fit(source, target)
+    with pytest.raises(ValueError, match="loss='huber'"):
+        TrAdaBoostR2(loss="huber").fit(source, target)
+    with pytest.raises(ValueError, match="target has no labels"):
+        TrAdaBoostR2().fit(source, target.unlabelled())
+    with pytest.raises(ValueError, match="n_folds=30"):
+        TwoStageTrAdaBoostR2(n_folds=30).fit(source, target)
+    with pytest.raises(ValueError, match="n_steps=1"):
+        TwoStageTrAdaBoostR2(n_steps=1).fit(source, target)
