@@ -52,6 +52,7 @@ class Benchmark:
     paper_name: str = ""
     oracle_column: str | None = None  # a "train on target" column, which uses target labels by design
     quick_epochs: int = 1
+    sizes: dict[str, int] = field(default_factory=dict)  # domain -> sample size drawn per seed (else all)
 
 
 #: The recipe shared by the Amazon runs (shallow network, one hidden layer of 50 ReLU units).
@@ -62,6 +63,18 @@ AMAZON_RECIPE = dict(epochs=30, batch_size=64, lr=1e-3, optimizer="adam", hidden
 DIGITS_RECIPE = dict(
     epochs=30, batch_size=64, lr=0.01, optimizer="sgd", momentum=0.9, lr_schedule="ganin", grad_clip=5.0
 )
+
+#: LeNet for MNIST <-> USPS at the ADDA sizes (Tzeng et al., CVPR 2017: 2000 MNIST, 1800 USPS images);
+#: the digits recipe, 50 epochs of the smaller samples (about 1,500 steps).
+LENET_RECIPE = dict(DIGITS_RECIPE, epochs=50, backbone="lenet")
+
+#: Tzeng et al., CVPR 2017 (ADDA), Table 2: source only and gradient reversal (DANN) with LeNet.
+ADDA_PAPER = {
+    "source-only": {("digits:mnist", "digits:usps"): 0.752, ("digits:usps", "digits:mnist"): 0.571},
+    "DANN": {("digits:mnist", "digits:usps"): 0.771, ("digits:usps", "digits:mnist"): 0.730},
+}
+
+DEEP_METHODS = {"source-only": "source-only", "DANN": "dann", "DDC": "ddc", "DAN": "dan", "Deep CORAL": "deep-coral"}
 
 BENCHMARKS: dict[str, Benchmark] = {
     "amazon": Benchmark(
@@ -108,6 +121,22 @@ BENCHMARKS: dict[str, Benchmark] = {
         paper_name="Ganin et al., JMLR 2016, Table 2 (MNIST -> MNIST-M)",
         oracle_column="train on target",
     ),
+    "digits": Benchmark(
+        name="digits",
+        description="MNIST <-> USPS with LeNet at the ADDA sizes (2000 / 1800): every deep method",
+        pairs=[("digits:mnist", "digits:usps"), ("digits:usps", "digits:mnist")],
+        methods={label: (method, LENET_RECIPE) for label, method in DEEP_METHODS.items()},
+        paper=ADDA_PAPER,
+        paper_name="Tzeng et al., CVPR 2017 (ADDA), Table 2: source only and gradient reversal, LeNet",
+        sizes={"digits:mnist": 2000, "digits:usps": 1800},
+    ),
+    "mnistm-align": Benchmark(
+        name="mnistm-align",
+        description="MNIST -> MNIST-M (rebuilt): DDC, DAN and Deep CORAL with the DANN paper's CNN and recipe",
+        pairs=[("digits:mnist", "digits:mnistm")],
+        methods={label: (DEEP_METHODS[label], DIGITS_RECIPE) for label in ("DDC", "DAN", "Deep CORAL")},
+        paper_name="no published numbers for these methods on MNIST-M with this network; compare with `bench mnistm`",
+    ),
 }
 
 
@@ -124,8 +153,8 @@ def _run_args(method: str, source: str, target: str, seed: int, params: dict, be
         batch_size=params.get("batch_size"),
         set=sets,
         preprocess=bench.preprocess,
-        n_source=None,
-        n_target=None,
+        n_source=bench.sizes.get(source),
+        n_target=bench.sizes.get(target),
         device="auto",
         checkpoint_dir=None,
         out=None,
