@@ -49,7 +49,7 @@ import math
 import warnings
 
 import numpy as np
-from sklearn.base import clone, is_regressor
+from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.svm import LinearSVC
 from sklearn.utils.validation import has_fit_parameter
 
@@ -63,9 +63,8 @@ def check_base_learner(estimator, default, role: str = "classifier", proba: bool
     est = default if estimator is None else estimator
     if not (hasattr(est, "fit") and hasattr(est, "predict") and hasattr(est, "get_params")):
         raise TypeError(f"estimator={est!r} is not a scikit-learn {role} (fit, predict, get_params).")
-    if (role == "classifier") == is_regressor(est):
-        other = "TrAdaBoostR2" if role == "classifier" else "TrAdaBoost"
-        kind = "regressor" if role == "classifier" else "classifier"
+    kind, other = ("regressor", "TrAdaBoostR2") if role == "classifier" else ("classifier", "TrAdaBoost")
+    if (is_regressor if kind == "regressor" else is_classifier)(est):
         raise TypeError(f"estimator={est!r} is a {kind}; expected a {role} (use {other} for a {kind}).")
     if not has_fit_parameter(est, "sample_weight"):
         raise TypeError(
