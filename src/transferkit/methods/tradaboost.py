@@ -206,8 +206,9 @@ class TrAdaBoost(TransferMethod):
         found = []
         if N > 1 and same_output:
             found.append(
-                f"all {N} round hypotheses give the same output on the {n_train} training examples, so the "
-                f"ensemble is one {type(self.estimators_[0]).__name__} fitted on the pooled data."
+                f"all {N} round hypotheses give the same output on the {n_train} training examples: boosting "
+                f"never changed a decision, and the vote is in effect one {type(self.estimators_[0]).__name__} "
+                "fitted on the pooled data."
             )
         if np.all(eps == 0):
             found.append(
