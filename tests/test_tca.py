@@ -64,11 +64,17 @@ def test_median_gamma_matches_brute_force():
 def test_solution_solves_the_paper_objective():
     source, target = _pair()
     mu, m = 0.5, 4
-    model = TCA(n_components=m, mu=mu, kernel="rbf", approximation="exact").fit(source, target)
+    model = TCA(n_components=m, mu=mu, kernel="rbf", approximation="exact", whiten=True).fit(source, target)
     K, L, H = _problem(model, source, target)
     W, lam = model.projection_, model.eigenvalues_
     assert _residual(K, L, H, mu, W, lam) < 1e-8
     np.testing.assert_allclose(W.T @ K @ H @ K @ W, np.eye(m), atol=1e-8)  # the constraint
+    assert np.all(np.diff(lam) < 0)
+    # by default the same components keep their variance lambda_i on the pooled sample
+    default = TCA(n_components=m, mu=mu, kernel="rbf", approximation="exact").fit(source, target)
+    np.testing.assert_allclose(default.projection_, W * np.sqrt(lam), rtol=1e-10)
+    V = default.projection_
+    np.testing.assert_allclose(V.T @ K @ H @ K @ V, np.diag(lam), rtol=1e-8, atol=1e-8 * lam[0])
     # on the feasible set the objective is sum(1 / lambda) at the solution; random feasible W do worse
     best = tca_objective(K, len(source), W, mu)
     np.testing.assert_allclose(best, np.trace(W.T @ (K @ L @ K + mu * np.eye(len(K))) @ W), rtol=1e-10)
@@ -89,7 +95,7 @@ def test_symmetric_solver_on_the_nonsymmetric_product_fails_the_checks():
     """
     source, target = _pair()
     mu, m = 0.1, 4
-    model = TCA(n_components=m, mu=mu, kernel="rbf", approximation="exact").fit(source, target)
+    model = TCA(n_components=m, mu=mu, kernel="rbf", approximation="exact", whiten=True).fit(source, target)
     K, L, H = _problem(model, source, target)
     A, B = K @ L @ K + mu * np.eye(len(K)), K @ H @ K
     vals, vecs = np.linalg.eigh(np.linalg.solve(A, B))

@@ -25,9 +25,15 @@ product is not symmetric, so it is solved here as the symmetric-definite general
 
     K H K\, w = \lambda\, (K L K + \mu I)\, w,
 
-rescaled so that :math:`W^\top K H K W = I`. A sample is embedded by :math:`k(x, X)\,W`. Because
-:math:`L = e e^\top` with :math:`e_i = 1/n_s` on the source and :math:`-1/n_t` on the target,
-:math:`KLK = (Ke)(Ke)^\top` is rank one.
+scaled to meet the constraint. A sample is embedded by :math:`k(x, X)\,W`. The subspace does not
+depend on how each column is scaled, but distance-based classifiers do: the constraint gives every
+component unit variance on the pooled sample (``whiten=True``), which weighs a component of tiny
+eigenvalue as much as the leading one; by default column :math:`i` is scaled by
+:math:`\sqrt{\lambda_i}`, so that :math:`W^\top K H K W = \mathrm{diag}(\lambda)`, as PCA's components
+keep their variance.
+
+Because :math:`L = e e^\top` with :math:`e_i = 1/n_s` on the source and :math:`-1/n_t` on the
+target, :math:`KLK = (Ke)(Ke)^\top` is rank one.
 
 **Scale.** The exact problem costs :math:`O(n^2)` memory and :math:`O(n^3)` time. With a Nyström
 approximation :math:`K \approx \tilde K = C W_r^{+} C^\top` on :math:`r` random landmarks
@@ -115,8 +121,14 @@ def transfer_components(scatter: np.ndarray, delta: np.ndarray, mu: float, n_com
     p = len(delta)
     rhs = np.outer(delta, delta)
     rhs[np.diag_indices(p)] += mu
+    # both matrices are symmetric: their transposes are the Fortran-ordered arrays LAPACK works in, no copy
     lam, V = scipy.linalg.eigh(
-        scatter, rhs, subset_by_index=[p - n_components, p - 1], driver="gvx", overwrite_a=overwrite, overwrite_b=True
+        scatter.T,
+        rhs.T,
+        subset_by_index=[p - n_components, p - 1],
+        driver="gvx",
+        overwrite_a=overwrite,
+        overwrite_b=True,
     )
     lam, V = lam[::-1], V[:, ::-1]
     return lam, V / np.sqrt(np.clip(lam, np.finfo(float).tiny, None))  # eigh gives V^T rhs V = I
@@ -146,6 +158,9 @@ class TCA(TransferMethod):
         pooled sample; for ``poly``: ``1 / n_features``.
     degree, coef0 : int, float
         The polynomial kernel :math:`(\\gamma \\langle x, y \\rangle + c_0)^{d}`.
+    whiten : bool
+        True: the paper's scale, :math:`W^\\top K H K W = I`. False (default): component :math:`i` keeps
+        the variance :math:`\\lambda_i` (same subspace; see the module docstring).
     approximation : {"auto", "exact", "nystroem"}
         ``"auto"``: exact up to :data:`EXACT_MAX_SAMPLES` pooled samples, Nyström beyond.
     n_landmarks : int
@@ -173,6 +188,7 @@ class TCA(TransferMethod):
         gamma: float | None = None,
         degree: int = 2,
         coef0: float = 1.0,
+        whiten: bool = False,
         approximation: str = "auto",
         n_landmarks: int = 1000,
         seed: int = 0,
@@ -270,7 +286,8 @@ class TCA(TransferMethod):
                 f"(numerical rank of the centred {self.kernel} kernel on {d} features); "
                 f"expected n_components <= {rank}."
             )
-        self.eigenvalues_, self.projection_, self.approximation_ = lam, P, mode
+        self.eigenvalues_, self.approximation_ = lam, mode
+        self.projection_ = P if self.whiten else P * np.sqrt(lam)
         self.input_shape_ = source.feature_shape
         est = clone(self.estimator) if self.estimator is not None else LogisticRegression(max_iter=2000)
         if "random_state" in est.get_params():
