@@ -133,7 +133,7 @@ def test_run_writes_report_with_plot(tmp_path, capsys):
         (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--set", "epochs"], "KEY=VALUE"),
         (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--epochs", "0"], "epochs=0"),
         (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--grid", "lambda_max=1,2"], "--select"),
-        (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--select", "dev"], "nothing to choose"),
+        (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--select", "oracle"], "--grid candidates only"),
         (
             ["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--select", "dve", "--grid", "lr=1"],
             "unknown validator 'dve'",
@@ -249,3 +249,10 @@ def test_run_select_chooses_among_the_grid_and_flags_the_oracle(validator, capsy
     assert ("ORACLE" in err) == (validator == "oracle") and ("ORACLE" in selection.get("note", "")) == (
         validator == "oracle"
     )
+
+
+def test_run_select_without_grid_chooses_the_epoch(capsys):
+    args = ["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--epochs", "2", "--n-source", "300"]
+    code, out, err = run_cli(args + ["--n-target", "300", "-q", "--select", "entropy"], capsys)
+    assert code == 0, err
+    assert "selected by entropy" in out and "{'epoch': 1}" in out and "{'epoch': 2}" in out

@@ -158,3 +158,51 @@ def test_split_source_errors_name_the_argument():
         split_source(tiny, 0.2, 0)
     with pytest.raises(ValueError, match="grid names 'lam'"):
         score_grid(Threshold(), {"lam": [1]}, source, source.unlabelled(), ["source"])
+
+
+class Scripted:
+    """A stand-in validator: fixed scores per epoch, and a record of what it was shown."""
+
+    def __init__(self, scores):
+        self.scores, self.seen = list(scores), []
+
+    def __call__(self, evidence, seed):
+        self.seen.append(evidence.target_proba.copy())
+        return self.scores[len(self.seen) - 1]
+
+
+def _blobs():
+    from transferkit.datasets import make_blobs_shift
+
+    task = make_blobs_shift(n_source=300, n_target=200, seed=0)
+    return task.source, task.target.unlabelled()
+
+
+def test_select_epoch_returns_the_weights_of_the_best_epoch(monkeypatch, tmp_path):
+    from transferkit.methods import DANN
+    from transferkit.metrics.validators import Validator
+
+    scripted = Scripted([0.3, 0.9, 0.1])
+    monkeypatch.setitem(VALIDATORS, "scripted", Validator("scripted", scripted, False, "test"))
+    source, target = _blobs()
+    params = dict(epochs=3, select_epoch="scripted", checkpoint_dir=str(tmp_path), seed=1)
+    model = DANN(**params).fit(source, target)
+    assert model.selected_epoch_ == 2
+    assert [h["select_scripted"] for h in model.history_] == [0.3, 0.9, 0.1]
+    proba = model.predict_proba(target.X)
+    np.testing.assert_allclose(proba, scripted.seen[1], atol=1e-6)  # epoch 2's network, not the last one
+    assert not np.allclose(proba, scripted.seen[2], atol=1e-4)
+    # the best weights travel in the checkpoint: a rerun resumes the finished run and returns the same epoch
+    again = DANN(**params).fit(source, target)
+    assert again.selected_epoch_ == 2 and len(scripted.seen) == 3  # nothing retrained, nothing rescored
+    np.testing.assert_allclose(again.predict_proba(target.X), proba, atol=1e-6)
+
+
+def test_select_epoch_refuses_the_oracle_and_a_missing_target():
+    from transferkit.methods import DANN
+
+    source, target = _blobs()
+    with pytest.raises(ValueError, match="select_epoch='oracle' reads target labels"):
+        DANN(epochs=1, select_epoch="oracle").fit(source, target)
+    with pytest.raises(ValueError, match="unknown validator 'dve'"):
+        DANN(epochs=1, select_epoch="dve").fit(source, target)

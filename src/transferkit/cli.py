@@ -223,7 +223,23 @@ def _select(args, cls, est, grid, source, target, target_test):
 
     validator = get_validator(args.select)
     if not grid:
-        raise UsageError(f"--select {args.select}: nothing to choose among; give candidates with --grid KEY=V1,V2,...")
+        if "select_epoch" not in est.get_params():
+            raise UsageError(
+                f"--select {args.select}: {cls.name} trains no epochs to choose among; give candidates "
+                "with --grid KEY=V1,V2,..."
+            )
+        if validator.uses_target_labels:
+            raise UsageError(
+                "--select oracle chooses among --grid candidates only; an epoch is never chosen on target labels."
+            )
+        est.set_params(select_epoch=args.select).fit(source, target)
+        scores = [h[f"select_{args.select}"] for h in est.history_]
+        return est, {
+            "validator": args.select,
+            "uses_target_labels": False,
+            "best_params": {"epoch": est.selected_epoch_},
+            "candidates": [{"params": {"epoch": i + 1}, args.select: v} for i, v in enumerate(scores)],
+        }
     if not cls.setting.target or cls.setting.target_labels:
         raise UsageError(
             f"--select: the validators score adaptation to an unlabelled target; {cls.name} "
@@ -451,8 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--select",
         metavar="VALIDATOR",
         default=None,
-        help="choose among --grid candidates without target labels: source, iwv, dev, entropy, reverse "
-        "(oracle reads target labels: an upper bound, flagged in every output)",
+        help="choose without target labels: source, iwv, dev, entropy, reverse; among --grid candidates, or "
+        "else the best epoch of a network (oracle reads target labels: --grid only, flagged in every output)",
     )
     p.add_argument(
         "--grid",

@@ -61,6 +61,20 @@ def store_params(estimator, params: dict) -> None:
             setattr(estimator, key, value)
 
 
+def _chain(callbacks: list):
+    """One ``on_epoch_end`` callback that runs ``callbacks`` in order and merges what they log."""
+    if not callbacks:
+        return None
+
+    def on_epoch_end(epoch, module, log):
+        extra = {}
+        for callback in callbacks:
+            extra.update(callback(epoch, module, {**log, **extra}) or {})
+        return extra
+
+    return on_epoch_end
+
+
 def as_domain(data, name: str) -> Domain:
     """Accept a :class:`Domain`, an array ``X`` or a tuple ``(X, y)``."""
     if isinstance(data, Domain):
@@ -173,25 +187,42 @@ class NeuralTransferMethod(TransferMethod):
         """Fit on a labelled ``source`` :class:`Domain` and the ``target`` the setting asks for."""
         source, target = self._check_fit_data(source, target)
         t0 = time.perf_counter()
-        self.classes_, y_idx = np.unique(source.y, return_inverse=True)
+        self.classes_ = np.unique(source.y)
+        select_epoch = getattr(self, "select_epoch", None)
+        if select_epoch is not None:
+            source, source_val = self._hold_out(source, target, select_epoch)
+        y_idx = np.searchsorted(self.classes_, source.y)
         self.input_shape_ = source.feature_shape
         torch.manual_seed(self.seed)
         net = self._build_net(self.input_shape_, len(self.classes_))
         objective = self._objective(net, len(self.classes_))
         arrays_t = {"xt": target.X} if target is not None else None
-        callback = None
+        callbacks = []
         if getattr(self, "diagnostics", False) and target is not None:
             from transferkit.train.epoch_diagnostics import EpochDiagnostics
 
-            callback = EpochDiagnostics(net, source.X, target.X, len(self.classes_), seed=self.seed)
+            callbacks.append(EpochDiagnostics(net, source.X, target.X, len(self.classes_), seed=self.seed))
+        selector = None
+        if select_epoch is not None:
+            from transferkit.metrics.validators import get_validator
+            from transferkit.train.epoch_selection import BestWeights, EpochSelector
+
+            objective.add_module("best_weights", BestWeights(net))  # checkpointed with the objective
+            y_val = np.searchsorted(self.classes_, source_val.y)
+            selector = EpochSelector(
+                net, get_validator(select_epoch), source_val.X, y_val, target.X, objective.best_weights, seed=self.seed
+            )
+            callbacks.append(selector)
         self.fit_result_: FitResult = fit_loop(
             objective,
             {"xs": source.X, "ys": y_idx.astype(np.int64)},
             arrays_t,
             self._fit_config(self.name),
-            on_epoch_end=callback,
+            on_epoch_end=_chain(callbacks),
         )
         self.history_ = self.fit_result_.history
+        if selector is not None:
+            self.selected_epoch_ = selector.restore()
         self.warnings_ = training_warnings(self.history_)
         for message in self.warnings_:
             warnings.warn(f"{type(self).__name__}: {message}", RuntimeWarning, stacklevel=2)
@@ -199,6 +230,20 @@ class NeuralTransferMethod(TransferMethod):
         self.model_ = net.eval()
         self.fit_seconds_ = time.perf_counter() - t0
         return self
+
+    def _hold_out(self, source: Domain, target: Domain | None, validator: str):
+        """Split off the labelled source sample that ``select_epoch`` validates on."""
+        from transferkit.metrics.validators import get_validator
+        from transferkit.selection import split_source
+
+        if get_validator(validator).uses_target_labels:
+            raise ValueError(
+                f"select_epoch={validator!r} reads target labels, which an estimator never sees; choose a "
+                "label-free validator, or compare with the oracle through transferkit.selection.score_grid."
+            )
+        if target is None:
+            raise ValueError(f"select_epoch={validator!r} scores adaptation to a target; this fit has no target.")
+        return split_source(source, self.select_fraction, self.seed)
 
     def _batched(self, X, fn, batch_size: int = 1024) -> np.ndarray:
         X = self._check_X(X)

@@ -120,6 +120,13 @@ class DANN(NeuralTransferMethod):
         Log per epoch, on fixed subsets of the training inputs (no labels): the proxy A-distance
         and MMD between source and target features, the entropy of target predictions and the
         share of the most predicted class; a collapse to one class raises a warning.
+    select_epoch : str or None
+        A label-free validator (``"dev"``, ``"iwv"``, ``"entropy"``, ``"reverse"``, ``"source"``;
+        see :mod:`transferkit.metrics.validators`) that scores the network after every epoch on a
+        held-out ``select_fraction`` of the source and the unlabelled target; the weights of the
+        best epoch are kept (``selected_epoch_``, scores in ``history_``). ``None``: the last epoch.
+    select_fraction : float
+        The share of the labelled source held out for ``select_epoch`` (not trained on).
     seed : int
         Seeds initialisation and batch order: the same seed gives the same model.
     device : str
@@ -152,6 +159,8 @@ class DANN(NeuralTransferMethod):
         weight_decay: float = 0.0,
         grad_clip: float = 0.0,
         diagnostics: bool = False,
+        select_epoch: str | None = None,
+        select_fraction: float = 0.2,
         lr_schedule: str = "constant",
         seed: int = 0,
         device: str = "auto",

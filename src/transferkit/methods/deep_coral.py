@@ -54,6 +54,8 @@ class DeepCORAL(AlignmentMethod):
         weight_decay: float = 0.0,
         grad_clip: float = 0.0,
         diagnostics: bool = False,
+        select_epoch: str | None = None,
+        select_fraction: float = 0.2,
         lr_schedule: str = "constant",
         seed: int = 0,
         device: str = "auto",
