@@ -78,3 +78,19 @@ def test_fitting_shrinks_the_discrepancy_it_penalises(cls, measure, kw):
     gap_aligned, gap_free = _gap(aligned, source, target, measure), _gap(free, source, target, measure)
     assert gap_aligned < 0.7 * gap_free, (gap_aligned, gap_free)
     assert np.isfinite(aligned.history_[-1]["discrepancy"])
+
+
+def test_too_few_target_samples_and_bad_kernels_are_refused():
+    import numpy as np
+
+    from transferkit import Domain
+    from transferkit.methods import CORAL, DAN, DeepCORAL
+
+    rng = np.random.default_rng(0)
+    source = Domain(rng.normal(size=(40, 4)).astype("float32"), np.arange(40) % 2, "s")
+    one = Domain(rng.normal(size=(1, 4)).astype("float32"), None, "t")
+    for cls in (DAN, DeepCORAL, CORAL):
+        with pytest.raises(ValueError, match="target has 1 sample.*needs at least 2"):
+            cls().fit(source, one)
+    with pytest.raises(ValueError, match="kernel_multipliers=.*positive"):
+        DAN(kernel_multipliers=(1.0, 0.0), epochs=1).fit(source, source.unlabelled())

@@ -95,3 +95,24 @@ def test_divergences_send_gradients_and_refuse_bad_shapes():
         mmd2(torch.zeros(4, 2), torch.zeros(6, 2), estimator="linear")
     with pytest.raises(ValueError, match="at least 2 samples"):
         coral_loss(torch.zeros(1, 2), torch.zeros(3, 2))
+
+
+@pytest.mark.parametrize(
+    "kwargs,name",
+    [
+        ({"bandwidths": (0.0, 1.0)}, "bandwidths"),
+        ({"bandwidths": (-1.0,)}, "bandwidths"),
+        ({"bandwidths": ()}, "bandwidths"),
+        ({"multipliers": (1.0, float("inf"))}, "multipliers"),
+        ({"multipliers": "wide"}, "multipliers"),
+    ],
+)
+def test_kernel_bandwidths_must_be_positive(kwargs, name):
+    x, y = torch.randn(8, 3), torch.randn(8, 3)
+    with pytest.raises(ValueError, match=f"{name}=.*positive"):
+        mmd2(x, y, **kwargs)
+
+
+def test_identical_points_give_zero_not_nan():
+    x = torch.ones(6, 3)
+    assert torch.isfinite(mmd2(x, x.clone(), estimator="biased"))

@@ -91,6 +91,8 @@ class TransferMethod(BaseEstimator):
     setting: ClassVar[Setting]
     description: ClassVar[str] = ""
     paper: ClassVar[str] = ""
+    #: The fewest target samples the method's statistics are defined for (a covariance needs 2).
+    min_target_samples: ClassVar[int] = 1
 
     def _check_fit_data(self, source, target) -> tuple[Domain, Domain | None]:
         label = type(self).__name__
@@ -111,6 +113,11 @@ class TransferMethod(BaseEstimator):
                 raise ValueError(f"target is None; {label} ({self.setting.quadrant}) needs target data.")
             return source, None
         target = as_domain(target, "target")
+        if len(target) < self.min_target_samples:
+            raise ValueError(
+                f"target has {len(target)} sample(s); {label} needs at least {self.min_target_samples} "
+                "to estimate its statistics of the target distribution."
+            )
         if self.setting.target_labels and target.y is None:
             raise ValueError(f"target has no labels; {label} ({self.setting.quadrant}) needs labelled target data.")
         if not self.setting.target_labels and target.y is not None:

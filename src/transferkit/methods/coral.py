@@ -51,6 +51,7 @@ class CORAL(TransferMethod):
         Passed to the estimator's ``random_state`` when it has one.
     """
 
+    min_target_samples = 2  # a covariance needs two samples
     name = "coral"
     setting = Setting(source_labels=True, target_labels=False)
     description = "closed-form correlation alignment: source whitened and re-coloured with target covariance"

@@ -26,7 +26,7 @@ from functools import partial
 from transferkit.methods.alignment import AlignmentMethod
 from transferkit.methods.base import Setting, store_params
 from transferkit.nn.backbones import StagedNet
-from transferkit.nn.divergences import mmd2
+from transferkit.nn.divergences import DEFAULT_BANDWIDTH_MULTIPLIERS, check_bandwidths, mmd2
 
 
 class DAN(AlignmentMethod):
@@ -39,6 +39,9 @@ class DAN(AlignmentMethod):
         the backbone's ``adapt_at`` and the logits (fc6-fc8 in the paper's AlexNet).
     mmd_estimator : {"unbiased", "linear", "biased"}
         The quadratic-time U-statistic, or the linear-time estimator of the paper.
+    kernel_multipliers : sequence of float
+        The Gaussian kernel family: squared bandwidths as multiples of the mean squared pairwise
+        distance of each batch (the paper spreads its family geometrically around such a scale).
     bottleneck : int
         Optional adaptation layer before the classifier (0: none, as in the paper).
     lambda_max : float
@@ -46,6 +49,7 @@ class DAN(AlignmentMethod):
     Other parameters are those of :class:`~transferkit.methods.dann.DANN`.
     """
 
+    min_target_samples = 2  # the MMD estimators need two samples per domain
     name = "dan"
     setting = Setting(source_labels=True, target_labels=False)
     description = "multi-kernel MMD between source and target on several task-specific layers"
@@ -58,6 +62,7 @@ class DAN(AlignmentMethod):
         bottleneck: int = 0,
         taps: tuple[str, ...] | None = None,
         mmd_estimator: str = "unbiased",
+        kernel_multipliers: tuple[float, ...] = DEFAULT_BANDWIDTH_MULTIPLIERS,
         lambda_max: float = 1.0,
         lambda_schedule: str = "constant",
         epochs: int = 30,
@@ -81,7 +86,10 @@ class DAN(AlignmentMethod):
     def _discrepancy(self):
         if self.mmd_estimator not in ("unbiased", "linear", "biased"):
             raise ValueError(f"mmd_estimator={self.mmd_estimator!r}; expected 'unbiased', 'linear' or 'biased'.")
-        return partial(mmd2, kernel="gaussian", estimator=self.mmd_estimator)
+        check_bandwidths(self.kernel_multipliers, "kernel_multipliers")
+        return partial(
+            mmd2, kernel="gaussian", estimator=self.mmd_estimator, multipliers=tuple(self.kernel_multipliers)
+        )
 
     def _default_taps(self, net: StagedNet) -> tuple[str, ...]:
         names = net.stage_names

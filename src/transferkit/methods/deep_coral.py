@@ -33,6 +33,7 @@ class DeepCORAL(AlignmentMethod):
     Other parameters are those of :class:`~transferkit.methods.dann.DANN`.
     """
 
+    min_target_samples = 2  # a covariance needs two samples
     name = "deep-coral"
     setting = Setting(source_labels=True, target_labels=False)
     description = "aligns the covariances of source and target activations of the last layer"

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["gaussian_kernel", "mmd2", "coral_loss", "DEFAULT_BANDWIDTH_MULTIPLIERS"]
+__all__ = ["gaussian_kernel", "mmd2", "coral_loss", "check_bandwidths", "DEFAULT_BANDWIDTH_MULTIPLIERS"]
 
 #: Bandwidths of the multi-kernel family, as multiples of the base bandwidth (DAN uses a family of
 #: Gaussian kernels spread geometrically around the median/mean distance).
@@ -55,6 +55,16 @@ def gaussian_kernel(
     return torch.exp(-d2.unsqueeze(0) / (2.0 * s2)).mean(0)
 
 
+def check_bandwidths(values, name: str) -> None:
+    """Kernel bandwidths must be positive finite numbers, and at least one of them."""
+    try:
+        vals = [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={values!r}; expected a sequence of positive numbers.") from None
+    if not vals or not all(v > 0 and v < float("inf") for v in vals):
+        raise ValueError(f"{name}={list(values)!r}; expected one or more positive, finite numbers.")
+
+
 def _base_sigma2(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The mean squared pairwise distance of the pooled sample (detached): the kernel scale."""
     z = torch.cat([x, y]).detach()
@@ -68,6 +78,7 @@ def mmd2(
     kernel: str = "gaussian",
     bandwidths: Sequence[float] | None = None,
     estimator: str = "unbiased",
+    multipliers: Sequence[float] = DEFAULT_BANDWIDTH_MULTIPLIERS,
 ) -> torch.Tensor:
     r"""Squared MMD between samples ``x`` (n, d) and ``y`` (m, d).
 
@@ -78,7 +89,10 @@ def mmd2(
         ``"gaussian"`` uses the multi-kernel family of DAN.
     bandwidths : sequence of float, optional
         Squared bandwidths :math:`\sigma_u^2`. Default: the mean squared pairwise distance of the
-        pooled sample times :data:`DEFAULT_BANDWIDTH_MULTIPLIERS`.
+        pooled sample times ``multipliers``.
+    multipliers : sequence of float
+        The kernel family as multiples of that data-driven scale (used when ``bandwidths`` is None);
+        default :data:`DEFAULT_BANDWIDTH_MULTIPLIERS`.
     estimator : {"unbiased", "biased", "linear"}
         ``"unbiased"``: the U-statistic (diagonal terms dropped), O(n²).
         ``"biased"``: the V-statistic. ``"linear"``: Gretton et al.'s linear-time unbiased estimator
@@ -102,10 +116,12 @@ def mmd2(
     if kernel != "gaussian":
         raise ValueError(f"kernel={kernel!r}; expected 'gaussian' or 'linear'.")
     if bandwidths is None:
-        base = _base_sigma2(x, y)
-        sigmas2 = base * torch.tensor(DEFAULT_BANDWIDTH_MULTIPLIERS, dtype=x.dtype, device=x.device)
+        check_bandwidths(multipliers, "multipliers")
+        base = _base_sigma2(x, y).clamp_min(torch.finfo(x.dtype).tiny)  # identical points: any scale will do
+        sigmas2 = base * torch.tensor(tuple(multipliers), dtype=x.dtype, device=x.device)
     else:
-        sigmas2 = torch.as_tensor(bandwidths, dtype=x.dtype, device=x.device)
+        check_bandwidths(bandwidths, "bandwidths")
+        sigmas2 = torch.as_tensor(tuple(bandwidths), dtype=x.dtype, device=x.device)
 
     if estimator == "linear":
         if len(x) != len(y) or len(x) < 2:
