@@ -65,8 +65,8 @@ DIGITS_RECIPE = dict(
 )
 
 #: LeNet for MNIST <-> USPS at the ADDA sizes (Tzeng et al., CVPR 2017: 2000 MNIST, 1800 USPS images);
-#: the digits recipe, 50 epochs of the smaller samples (about 1,500 steps).
-LENET_RECIPE = dict(DIGITS_RECIPE, epochs=50, backbone="lenet")
+#: the digits recipe, 30 epochs of the smaller samples (about 940 steps).
+LENET_RECIPE = dict(DIGITS_RECIPE, epochs=30, backbone="lenet")
 
 #: Tzeng et al., CVPR 2017 (ADDA), Table 2: source only and gradient reversal (DANN) with LeNet.
 ADDA_PAPER = {
