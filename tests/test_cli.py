@@ -21,17 +21,18 @@ def run_cli(args, capsys):
 
 
 def test_methods_lists_every_registered_method_by_quadrant(capsys):
-    from transferkit import REGISTRY
+    from transferkit import REGISTRY, REGRESSORS
 
     code, out, _ = run_cli(["methods"], capsys)
     assert code == 0
     assert "labelled source, unlabelled target:" in out
     assert "unlabelled source, unlabelled target:" in out
-    for name, cls in REGISTRY.items():
+    for name, cls in {**REGISTRY, **REGRESSORS}.items():
         assert name in out and cls.paper in out
     code, out, _ = run_cli(["methods", "--json"], capsys)
     rows = json.loads(out)
-    assert {r["name"] for r in rows} == set(REGISTRY)
+    assert {r["name"] for r in rows} == set(REGISTRY) | set(REGRESSORS)
+    assert next(r for r in rows if r["name"] == "tradaboost-r2")["task"] == "regression"
     assert next(r for r in rows if r["name"] == "dann")["target_labels"] is False
 
 
@@ -133,7 +134,10 @@ def test_run_writes_report_with_plot(tmp_path, capsys):
         (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--set", "epochs"], "KEY=VALUE"),
         (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--epochs", "0"], "epochs=0"),
         (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--grid", "lambda_max=1,2"], "--select"),
-        (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--select", "oracle"], "--grid candidates only"),
+        (
+            ["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--select", "oracle"],
+            "--grid candidates only",
+        ),
         (
             ["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--select", "dve", "--grid", "lr=1"],
             "unknown validator 'dve'",
@@ -256,3 +260,16 @@ def test_run_select_without_grid_chooses_the_epoch(capsys):
     code, out, err = run_cli(args + ["--n-target", "300", "-q", "--select", "entropy"], capsys)
     assert code == 0, err
     assert "selected by entropy" in out and "{'epoch': 1}" in out and "{'epoch': 2}" in out
+
+
+def test_run_regression_reports_r2_and_rmse(capsys):
+    from transferkit.datasets._registry import domain_info
+
+    if not domain_info("school:1").present():
+        pytest.skip("School data not present (set TRANSFERKIT_DATA)")
+    args = ["run", "tradaboost-r2", "--source", "school:1", "--target", "school:2", "--target-labels", "10"]
+    code, out, err = run_cli(args + ["--json", "--set", "n_estimators=5"], capsys)
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["n_target"] == 10 and "target_accuracy" not in record
+    assert record["target_r2"] <= 1.0 and record["target_rmse"] > 0

@@ -9,8 +9,23 @@ Two tiers share one set of conventions:
 """
 
 from transferkit.data import Domain, Task
-from transferkit.methods import CORAL, DAN, DANN, DDC, REGISTRY, DeepCORAL, SourceOnly, TrAdaBoost, get_method
+from transferkit.methods import (
+    CORAL,
+    DAN,
+    DANN,
+    DDC,
+    REGISTRY,
+    REGRESSORS,
+    TCA,
+    DeepCORAL,
+    SourceOnly,
+    TrAdaBoost,
+    TrAdaBoostR2,
+    TwoStageTrAdaBoostR2,
+    get_method,
+)
 from transferkit.nn import GradientReversal, ganin_lambda, grad_reverse
+from transferkit.selection import select
 from transferkit.train import FitConfig, fit_loop
 
 __version__ = "0.1.0"
@@ -22,15 +37,20 @@ __all__ = [
     "DDC",
     "DeepCORAL",
     "REGISTRY",
+    "REGRESSORS",
+    "TCA",
     "Domain",
     "FitConfig",
     "GradientReversal",
     "SourceOnly",
     "Task",
     "TrAdaBoost",
+    "TrAdaBoostR2",
+    "TwoStageTrAdaBoostR2",
     "__version__",
     "fit_loop",
     "ganin_lambda",
     "get_method",
     "grad_reverse",
+    "select",
 ]

@@ -87,8 +87,10 @@ def preprocess(name: str, source, target, target_test):
 
 
 def cmd_methods(args) -> int:
-    from transferkit.methods import REGISTRY
+    from transferkit.methods import REGISTRY, REGRESSORS
     from transferkit.methods.base import QUADRANTS
+
+    REGISTRY = {**REGISTRY, **REGRESSORS}  # noqa: N806 - every method, classifiers and regressors
 
     if args.json:
         from transferkit.report import to_json
@@ -101,6 +103,7 @@ def cmd_methods(args) -> int:
                 "source_labels": cls.setting.source_labels,
                 "target_labels": cls.setting.target_labels,
                 "uses_target": cls.setting.target,
+                "task": getattr(cls, "task", "classification"),
                 "description": cls.description,
                 "paper": cls.paper,
             }
@@ -115,6 +118,7 @@ def cmd_methods(args) -> int:
             print("  (none yet)")
         for name, cls in members:
             note = "" if cls.setting.target else "  [baseline: ignores target data]"
+            note += "  [regression]" if getattr(cls, "task", "") == "regression" else ""
             print(f"  {name:<14} {cls.description}{note}")
             print(f"  {'':<14} {cls.paper}")
         print()
@@ -180,8 +184,9 @@ def _load_run_data(args):
     return learn_features(getattr(args, "features", "none"), *data)
 
 
-def _few_labelled(args, target):
-    """K labelled examples per class from the target's train split (seeded); never from its test split."""
+def _few_labelled(args, target, regression: bool = False):
+    """K labelled examples per class (K in all for regression) from the target's train split, seeded;
+    never from its test split."""
     import numpy as np
 
     from transferkit.data import Domain
@@ -191,6 +196,11 @@ def _few_labelled(args, target):
         raise UsageError("--n-target cannot be combined with --target-labels; the K examples are drawn per class.")
     y = load_domain(args.target, "train").y  # same rows, same order as the unlabelled target split
     rng = np.random.default_rng(args.seed)
+    if regression:
+        if args.target_labels > len(y):
+            raise UsageError(f"--target-labels {args.target_labels}: the target has only {len(y)} examples.")
+        idx = np.sort(rng.choice(len(y), args.target_labels, replace=False))
+        return Domain(target.X[idx], y[idx], target.name)
     idx = []
     for c in np.unique(y):
         members = np.flatnonzero(y == c)
@@ -282,8 +292,9 @@ def run_method(args) -> dict:
             "say how many per class with --target-labels K."
         )
     source, target, target_test = _load_run_data(args)
+    regression = getattr(cls, "task", "classification") == "regression"
     if cls.setting.target_labels:
-        target = _few_labelled(args, target)
+        target = _few_labelled(args, target, regression)
     params = cls().get_params()
     overrides = _overrides(args.set, params)
     for flag in ("epochs", "lr", "batch_size"):
@@ -304,13 +315,17 @@ def run_method(args) -> dict:
     else:
         est.fit(source, target if cls.setting.target else None)
     seconds = time.perf_counter() - t0
-    acc = est.score(target_test)
+    if regression:  # R² and RMSE in place of accuracy
+        residual = est.predict(target_test.X) - target_test.y
+        scores = {"target_r2": est.score(target_test), "target_rmse": float(np.sqrt(np.mean(residual**2)))}
+    else:
+        scores = {"target_accuracy": est.score(target_test)}
     record = {
         "method": cls.name,
         "source": args.source,
         "target": args.target,
         "seed": args.seed,
-        "target_accuracy": acc,
+        **scores,
         "seconds": round(seconds, 3),
         "version": __version__,
         "preprocess": args.preprocess,
@@ -365,9 +380,13 @@ def cmd_run(args) -> int:
                 print(f"  {mark} {c['params']}  {c[selection['validator']]:.4f}")
             if selection["uses_target_labels"]:
                 print(f"  {selection['note']}")
+        if "target_r2" in record:
+            score = f"target R² {record['target_r2']:.4f}, RMSE {record['target_rmse']:.4g}"
+        else:
+            score = f"target accuracy {record['target_accuracy']:.4f}"
         print(
             f"{record['method']}: {record['source']} -> {record['target']}  "
-            f"target accuracy {record['target_accuracy']:.4f}  ({record['seconds']:.1f} s, seed {record['seed']})"
+            f"{score}  ({record['seconds']:.1f} s, seed {record['seed']})"
         )
     return 0
 

@@ -22,15 +22,20 @@ REGRESSORS: dict[str, type[TransferMethod]] = {cls.name: cls for cls in (TrAdaBo
 
 
 def get_method(name: str) -> type[TransferMethod]:
-    """The method class registered as ``name``; a clear error listing the known names otherwise."""
-    if name not in REGISTRY:
-        raise ValueError(f"unknown method {name!r}; known methods: {', '.join(sorted(REGISTRY))}.")
-    return REGISTRY[name]
+    """The method registered as ``name`` (classifier or regressor); a clear error listing the names otherwise."""
+    known = {**REGISTRY, **REGRESSORS}
+    if name not in known:
+        raise ValueError(f"unknown method {name!r}; known methods: {', '.join(sorted(known))}.")
+    return known[name]
 
 
 __all__ = [
     "DANN",
     "REGISTRY",
+    "REGRESSORS",
+    "TCA",
+    "TrAdaBoostR2",
+    "TwoStageTrAdaBoostR2",
     "REGRESSORS",
     "NeuralTransferMethod",
     "Setting",
