@@ -132,6 +132,7 @@ def test_run_writes_report_with_plot(tmp_path, capsys):
             "not a hyperparameter",
         ),
         (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--set", "epochs"], "KEY=VALUE"),
+        (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--plot"], "add --out DIR"),
         (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--epochs", "0"], "epochs=0"),
         (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--grid", "lambda_max=1,2"], "--select"),
         (

@@ -291,6 +291,8 @@ def run_method(args) -> dict:
             f"{cls.name} learns from a few labelled target examples ({cls.setting.quadrant}); "
             "say how many per class with --target-labels K."
         )
+    if args.plot and not args.out:
+        raise UsageError("--plot writes pictures into the --out folder; add --out DIR.")
     source, target, target_test = _load_run_data(args)
     regression = getattr(cls, "task", "classification") == "regression"
     if cls.setting.target_labels:
@@ -345,6 +347,8 @@ def run_method(args) -> dict:
         os.makedirs(args.out, exist_ok=True)
         with open(os.path.join(args.out, "run.json"), "w") as f:
             f.write(to_json(record))
+        if args.plot and not hasattr(est, "transform"):
+            print(f"transferkit: warning: --plot: {cls.name} learns no feature space; no t-SNE.", file=sys.stderr)
         if args.plot and hasattr(est, "transform"):
             from transferkit.report import plot_tsne
 
