@@ -250,52 +250,91 @@ def _ms(values) -> str:
     return f"{v.mean():.4f} ± {v.std(ddof=1) if len(v) > 1 else 0.0:.4f}"
 
 
-def summarise(records: list[dict]) -> str:
-    """One Markdown table per comparison: accuracy, wall and CPU seconds per fit, and the speed-up.
+#: The tables: per method, our columns and SKADA's; the speed-up is taken against the last SKADA column.
+TABLES = {
+    "DANN": (("dann",), ("skada-dann-default", "skada-dann-repaired")),
+    "DAN": (("dan", "dan-hidden"), ("skada-dan",)),
+    "Deep CORAL": (("coral",), ("skada-coral",)),
+}
+LABELS = {
+    "dann": "ours",
+    "skada-dann-default": "SKADA as shipped",
+    "skada-dann-repaired": "SKADA, head repaired",
+    "dan": "ours (hidden + logits)",
+    "dan-hidden": "ours (hidden)",
+    "skada-dan": "SKADA (hidden)",
+    "coral": "ours (logits)",
+    "skada-coral": "SKADA (logits)",
+}
 
-    The speed-up is SKADA's seconds over ours (2.0 means ours trains twice as fast); the average
-    row's speed-up is the ratio of the mean times.
+
+def summarise(records: list[dict]) -> str:
+    """Markdown, one table per method: target accuracy (mean ± std over seeds), seconds per fit as
+    wall (CPU), and the speed-up, SKADA's mean seconds over ours (2.0x: ours trains twice as fast).
+
+    The average row averages the per-pair means; a column measured on fewer pairs than the table
+    says over how many it averages.
     """
     pairs = [p for p in ALL_PAIRS if any((r["source"], r["target"]) == p for r in records)]
+
+    def cell(method, pair):
+        rs = [r for r in records if r["method"] == method and (r["source"], r["target"]) == pair]
+        if not rs:
+            return None
+        keys = ("accuracy", "fit_seconds", "fit_cpu_seconds")
+        return {"accs": [r["accuracy"] for r in rs], **{k: float(np.mean([r[k] for r in rs])) for k in keys}}
+
     blocks = []
-    for comp, (ours, theirs_list) in COMPARISONS.items():
-        for theirs in theirs_list or (None,):
-            o_all = [r for r in records if r["method"] == ours]
-            t_all = [r for r in records if r["method"] == theirs]
-            if not o_all or (theirs and not t_all):
+    for title, (ours, theirs) in TABLES.items():
+        methods = [m for m in (*ours, *theirs) if any(r["method"] == m for r in records)]
+        if not methods:
+            continue
+        mine, ref = methods[0], theirs[-1] if theirs[-1] in methods else None
+        head = ["pair", *(LABELS[m] for m in methods), *(f"{LABELS[m]} s/run" for m in methods)]
+        if ref:
+            head.append("speed-up")
+        rows, per = [], {m: [] for m in methods}
+        for p in pairs:
+            cells = {m: cell(m, p) for m in methods}
+            if cells[mine] is None:
                 continue
-            head = ["pair", "ours acc", "ours s/run", "ours CPU s"]
-            if theirs:
-                head += ["SKADA acc", "SKADA s/run", "SKADA CPU s", "speed-up (wall)", "speed-up (CPU)"]
-            rows, means = [], []
-            for p in pairs:
-                o = [r for r in o_all if (r["source"], r["target"]) == p]
-                t = [r for r in t_all if (r["source"], r["target"]) == p]
-                if not o or (theirs and not t):
-                    continue
-                m = [np.mean([r[k] for r in o]) for k in ("accuracy", "fit_seconds", "fit_cpu_seconds")]
-                row = [f"{SHORT[p[0]]}->{SHORT[p[1]]}", _ms([r["accuracy"] for r in o]), f"{m[1]:.2f}", f"{m[2]:.2f}"]
-                if theirs:
-                    m += [np.mean([r[k] for r in t]) for k in ("accuracy", "fit_seconds", "fit_cpu_seconds")]
-                    row += [_ms([r["accuracy"] for r in t]), f"{m[4]:.2f}", f"{m[5]:.2f}"]
-                    row += [f"{m[4] / m[1]:.2f}x", f"{m[5] / m[2]:.2f}x"]
-                rows.append(row)
-                means.append(m)
-            if len(means) > 1:
-                a = np.mean(means, axis=0)
-                row = [f"**average of {len(means)}**", f"**{a[0]:.4f}**", f"{a[1]:.2f}", f"{a[2]:.2f}"]
-                if theirs:
-                    row += [
-                        f"**{a[3]:.4f}**",
-                        f"{a[4]:.2f}",
-                        f"{a[5]:.2f}",
-                        f"**{a[4] / a[1]:.2f}x**",
-                        f"{a[5] / a[2]:.2f}x",
-                    ]
-                rows.append(row)
-            title = f"{comp}: ours `{ours}`" + (f" vs SKADA `{theirs}`" if theirs else " (ours only)")
-            table = [head, ["---"] * len(head), *rows]
-            blocks.append(title + "\n\n" + "\n".join("| " + " | ".join(r) + " |" for r in table))
+            row = [f"{SHORT[p[0]]}->{SHORT[p[1]]}"]
+            row += [_ms(c["accs"]) if c else "n/a" for c in cells.values()]
+            row += [f"{c['fit_seconds']:.1f} ({c['fit_cpu_seconds']:.1f})" if c else "n/a" for c in cells.values()]
+            if ref and cells[ref]:
+                c0, c1 = cells[mine], cells[ref]
+                sw, sc = c1["fit_seconds"] / c0["fit_seconds"], c1["fit_cpu_seconds"] / c0["fit_cpu_seconds"]
+                row.append(f"{sw:.2f}x ({sc:.2f}x)")
+            elif ref:
+                row.append("n/a")
+            rows.append(row)
+            for m, c in cells.items():
+                if c:
+                    per[m].append(c)
+        if len(rows) > 1:
+            n = len(rows)
+            row = [f"**average of {n}**"]
+            for m in methods:
+                note = "" if len(per[m]) == n else f" ({len(per[m])} pairs)"
+                row.append(f"**{np.mean([c['accuracy'] for c in per[m]]):.4f}**{note}")
+            for m in methods:
+                row.append(
+                    f"{np.mean([c['fit_seconds'] for c in per[m]]):.1f} "
+                    f"({np.mean([c['fit_cpu_seconds'] for c in per[m]]):.1f})"
+                )
+            if ref:
+                both = [(a, b) for a, b in zip(per[mine], per[ref], strict=False)] if len(per[ref]) == n else []
+                if both:
+                    sw = np.mean([b["fit_seconds"] for _, b in both]) / np.mean([a["fit_seconds"] for a, _ in both])
+                    sc = np.mean([b["fit_cpu_seconds"] for _, b in both]) / np.mean(
+                        [a["fit_cpu_seconds"] for a, _ in both]
+                    )
+                    row.append(f"**{sw:.2f}x** ({sc:.2f}x)")
+                else:
+                    row.append("n/a")
+            rows.append(row)
+        table = [head, ["---"] * len(head), *rows]
+        blocks.append(f"{title}\n\n" + "\n".join("| " + " | ".join(r) + " |" for r in table))
     return "\n\n".join(blocks)
 
 
@@ -306,7 +345,7 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--comparisons", nargs="+", choices=list(COMPARISONS), default=list(COMPARISONS))
-    ap.add_argument("--out", default=None, help="folder for skada_compare.json / .md")
+    ap.add_argument("--out", default=None, help="folder for skada_compare_PAIRS.json / .md")
     ap.add_argument("--check", action="store_true", help="only print the domain-head gradient check")
     ap.add_argument("--summarise", nargs="+", metavar="JSON", help="only print the tables of earlier runs' files")
     args = ap.parse_args(argv)
