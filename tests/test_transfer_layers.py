@@ -26,6 +26,15 @@ from transferkit.train.loop import FitConfig, fit_loop
 D, K = 6, 3
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The networks here are tiny: a second intra-op thread only adds contention on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def bn_net(seed: int, n_classes: int = K) -> StagedNet:
     """Three stages (two with BatchNorm, the first with Dropout too) and a linear head."""
     torch.manual_seed(seed)
