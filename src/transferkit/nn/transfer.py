@@ -31,6 +31,26 @@ each layer its own learning rate, :math:`\eta^{l-1} = \eta^{l} / 2.6` from the t
 the ``[{"params": ..., "lr_mult": m}]`` groups :func:`~transferkit.train.fit_loop` reads from an
 objective's ``param_groups()``.
 
+Put together in a training objective for :func:`~transferkit.train.fit_loop`::
+
+    target = build_backbone("lenet", shape, n_classes)                 # fresh
+    copied = transfer_layers(source, target, first=2)                 # conv1, conv2 from the source
+    schedule = GradualUnfreezing.per_epoch(layer_names(target), epochs=10)
+    mults = discriminative_lr_mults(layer_names(target), decay=2.6)
+
+    class Objective(nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net, self.l2sp = net, L2SP(net, copied)              # anchors: buffers, checkpointed
+
+        def param_groups(self):
+            return layerwise_param_groups(self.net, mults)
+
+        def forward(self, batch, progress):
+            schedule.apply(self.net, progress)                        # here, not in __init__
+            loss = F.cross_entropy(self.net(batch["xs"]), batch["ys"]) + self.l2sp(self.net)
+            return {"loss": loss}
+
 References
 ----------
 J. Yosinski, J. Clune, Y. Bengio, H. Lipson, "How transferable are features in deep neural
@@ -385,6 +405,7 @@ class GradualUnfreezing:
 
         The points fall exactly on epoch boundaries: :func:`~transferkit.train.fit_loop`'s progress
         at the first step of epoch :math:`e` is :math:`e / \\text{epochs}`, which is the threshold.
+        A loop that counts epochs asks for ``apply(model, e / epochs)`` at the start of epoch ``e``.
         """
         for arg, v in (("epochs", epochs), ("epochs_per_layer", epochs_per_layer)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
