@@ -126,7 +126,7 @@ def test_speaker_catalogue_is_fixed_and_varied():
     assert speaker("en", 3) == speaker("en", 3)
     voices = [speaker("en", i) for i in range(len(VARIANTS))]
     assert len({v.variant for v in voices}) == len(VARIANTS)  # no variant repeats within the first 39
-    assert all(25 <= v.pitch <= 75 and 140 <= v.speed <= 200 for v in voices)
+    assert all(25 <= v.pitch <= 75 and 140 <= v.speed <= 200 and 0.85 <= v.tract <= 1.2 for v in voices)
     assert speaker("de", 0).voice.startswith("de+") and speaker("zh", 0).voice.startswith("cmn+")
     assert [speaker("de", i).variant for i in range(5)] != [v.variant for v in voices[:5]]
     with pytest.raises(ValueError, match="language='xx'"):
@@ -213,6 +213,19 @@ def test_utterances_of_one_voice_differ_less_than_voices_do(two_voices):
     within = [np.abs(voice[i] - first[d.speaker[i], d.y[i]]).mean() for i in np.flatnonzero(d.utterance > 0)]
     between = [np.abs(first[0, c] - first[1, c]).mean() for c in range(10)]
     assert np.mean(between) > 1.5 * np.mean(within)
+
+
+@needs_espeak
+def test_vocal_tract_factor_scales_every_frequency_and_the_duration():
+    exe = spoken.espeak_executable()
+    w1, w2 = (spoken._synthesise(exe, "en-us", 50, 175, a, "7").astype(float) for a in (1.0, 1.25))
+    assert len(w2) / len(w1) == pytest.approx(0.8, abs=0.002)
+    n = 1 << 16
+    f = np.fft.rfftfreq(n, 1 / 16000)
+    band = (f > 100) & (f < 6000)
+    log1, log2 = (np.log(np.abs(np.fft.rfft(w, n)) + 1e-3) for w in (w1, w2))
+    warped = np.interp(f[band] * 1.25, f, log2)  # spectrum 2 read at 1.25 f should be spectrum 1 at f
+    assert np.corrcoef(log1[band], warped)[0, 1] > 0.95 > 0.5 > np.corrcoef(log1[band], log2[band])[0, 1]
 
 
 @needs_espeak

@@ -8,9 +8,11 @@ the formant synthesiser espeak-ng (the digit character, so each language says it
 
 .. math::
 
-    \text{speaker} = (\text{language}, \text{variant}, \text{pitch}, \text{speed}),
+    \text{speaker} = (\text{language}, \text{variant}, \text{pitch}, \text{speed}, \alpha),
 
-drawn once and for all from a seeded catalogue (:func:`speaker`); 39 espeak-ng voice variants
+drawn once and for all from a seeded catalogue (:func:`speaker`), where :math:`\alpha \in [0.85, 1.2]`
+scales every frequency as a shorter or longer vocal tract would (Ko et al. 2015's speed
+perturbation, one factor per speaker); 39 espeak-ng voice variants
 (formant sets, pitch ranges, glottal sources, the Klatt synthesiser) are permuted per language,
 so speakers ``0..38`` of a language all have different variants and the held-out speakers of the
 registry (``en-speaker-20..24``) have variants no training speaker uses. Each utterance jitters
@@ -46,18 +48,19 @@ Registry keys
     One held-out English voice each, 20 utterances of every digit (200 samples), half test.
     ``--source spoken:en --target spoken:en-speaker-20`` is "many voices -> a new voice".
 
-All use ``seed=0``, 10 % max shift and SNR 15-35 dB. The raw audio (16 kHz int16) is
-synthesised once per speaker and cached atomically in
-:func:`~transferkit.datasets.cache_dir` (``spoken_v<V>_<lang>_spk<i>-<variant>-p<pitch>-s<speed>
-_u<utterances>_seed<seed>.npz``); features are computed from the cache at every load, so feature
-settings change without new synthesis. Needs the ``espeak-ng`` program only to fill the cache
-(Debian/Ubuntu: ``apt-get install espeak-ng``).
+All use ``seed=0``, shifts of up to 0.1 s and SNR 15-35 dB. The raw audio (16 kHz int16) is
+synthesised once per speaker and cached atomically in :func:`~transferkit.datasets.cache_dir`
+(``spoken_v<V>_<lang>_spk<i>-<variant>-p<pitch>-s<speed>-t<tract>_u<utterances>_seed<seed>.npz``);
+features are computed from the cache at every load, so feature settings change without new
+synthesis. Needs the ``espeak-ng`` program only to fill the cache (Debian/Ubuntu:
+``apt-get install espeak-ng``).
 
 References
 ----------
 Young et al., *The HTK Book*, Sec. 5.4 (mel filterbank). Davis & Mermelstein, IEEE TASSP 1980
 (log-mel features). Huang et al., ICASSP 2013 (multilingual DNN with shared hidden layers).
-Jackson et al., Free Spoken Digit Dataset (the recorded analogue). eSpeak NG,
+Ko et al., Interspeech 2015 (speed perturbation). Jackson et al., Free Spoken Digit Dataset
+(the recorded analogue). eSpeak NG,
 https://github.com/espeak-ng/espeak-ng.
 """
 
@@ -70,6 +73,7 @@ import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 
@@ -108,6 +112,7 @@ VARIANTS = (
 )  # fmt: skip
 CATALOGUE_SEED = 0
 PITCH_RANGE, SPEED_RANGE = (25, 75), (140, 200)  # espeak -p (0..99) and -s (words per minute)
+TRACT_RANGE = (0.85, 1.2)  # vocal-tract factor: every frequency scaled by it (log-uniform)
 SPEED_JITTER, PITCH_JITTER = 0.08, 5
 ESPEAK_HINT = (
     "install the speech synthesiser espeak-ng (Debian/Ubuntu: apt-get install espeak-ng; macOS: brew install "
@@ -225,13 +230,20 @@ def _speech_span(wave: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Speaker:
-    """One synthetic voice: an espeak-ng language voice, a variant, a pitch (0..99) and a speed (wpm)."""
+    """One synthetic voice.
+
+    ``variant``, ``pitch`` (0..99) and ``speed`` (words per minute) are espeak-ng's; ``tract`` scales
+    every frequency of the synthesised signal (formants, pitch) and divides its duration, as a
+    shorter (> 1) or longer (< 1) vocal tract would: the speed perturbation of Ko et al. (2015),
+    one fixed factor per speaker.
+    """
 
     language: str
     index: int
     variant: str
     pitch: int
     speed: int
+    tract: float
 
     @property
     def voice(self) -> str:
@@ -240,7 +252,7 @@ class Speaker:
 
     @property
     def tag(self) -> str:
-        return f"spk{self.index}-{self.variant}-p{self.pitch}-s{self.speed}"
+        return f"spk{self.index}-{self.variant}-p{self.pitch}-s{self.speed}-t{self.tract:.2f}"
 
 
 def _check_language(language) -> str:
@@ -259,7 +271,7 @@ def speaker(language: str, index: int) -> Speaker:
 
     Variants follow a per-language permutation of :data:`VARIANTS`, so indices ``0..38`` of one
     language all differ in variant; pitch and speed are uniform in ``PITCH_RANGE`` and
-    ``SPEED_RANGE``.
+    ``SPEED_RANGE``, the vocal-tract factor log-uniform in ``TRACT_RANGE`` (two decimals).
     """
     _check_language(language)
     if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
@@ -268,7 +280,8 @@ def speaker(language: str, index: int) -> Speaker:
     rng = _stream(CATALOGUE_SEED, language, int(index))
     pitch = int(rng.integers(PITCH_RANGE[0], PITCH_RANGE[1] + 1))
     speed = int(rng.integers(SPEED_RANGE[0], SPEED_RANGE[1] + 1))
-    return Speaker(language, int(index), VARIANTS[order[index % len(VARIANTS)]], pitch, speed)
+    tract = round(float(np.exp(rng.uniform(*np.log(TRACT_RANGE)))), 2)
+    return Speaker(language, int(index), VARIANTS[order[index % len(VARIANTS)]], pitch, speed, tract)
 
 
 def espeak_executable() -> str | None:
@@ -297,8 +310,8 @@ def _parse_wav(raw: bytes) -> tuple[int, np.ndarray]:
     raise RuntimeError("espeak-ng's WAV stream has no fmt/data chunk.")
 
 
-def _synthesise(exe: str, voice: str, pitch: int, speed: int, text: str) -> np.ndarray:
-    """One utterance as int16 samples at 16 kHz."""
+def _synthesise(exe: str, voice: str, pitch: int, speed: int, tract: float, text: str) -> np.ndarray:
+    """One utterance as int16 samples at 16 kHz, every frequency scaled by ``tract``."""
     from scipy.signal import resample_poly
 
     cmd = [exe, "-v", voice, "-p", str(pitch), "-s", str(speed), "-z", "--stdout", text]
@@ -306,8 +319,10 @@ def _synthesise(exe: str, voice: str, pitch: int, speed: int, text: str) -> np.n
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr.decode(errors='replace')}")
     rate, samples = _parse_wav(done.stdout)
-    g = np.gcd(rate, SAMPLE_RATE)
-    wave = resample_poly(samples.astype(np.float64), SAMPLE_RATE // g, rate // g)
+    # read as if sampled at rate * tract (frequencies x tract), resampled to 16 kHz; a ratio with a
+    # small denominator keeps the polyphase filter short (factor exact to < 0.01 %)
+    ratio = Fraction(SAMPLE_RATE / (rate * tract)).limit_denominator(1000)
+    wave = resample_poly(samples.astype(np.float64), ratio.numerator, ratio.denominator)
     return np.clip(np.round(wave), -32768, 32767).astype(np.int16)
 
 
@@ -350,7 +365,7 @@ def _ensure_audio(language, speakers, utterances, seed, workers, progress) -> No
             params = [_jitter(spk, d, u, seed) for d, u in jobs]
 
             def one(i, spk=spk, params=params):
-                wave = _synthesise(exe, spk.voice, params[i][1], params[i][0], str(jobs[i][0]))
+                wave = _synthesise(exe, spk.voice, params[i][1], params[i][0], spk.tract, str(jobs[i][0]))
                 bar.update(1)
                 return wave
 
