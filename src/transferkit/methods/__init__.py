@@ -6,6 +6,7 @@ from transferkit.methods.dan import DAN
 from transferkit.methods.dann import DANN
 from transferkit.methods.ddc import DDC
 from transferkit.methods.deep_coral import DeepCORAL
+from transferkit.methods.finetune import FineTune, TargetOnly
 from transferkit.methods.source_only import SourceOnly
 from transferkit.methods.tca import TCA
 from transferkit.methods.tradaboost import TrAdaBoost
@@ -13,7 +14,7 @@ from transferkit.methods.tradaboost_r2 import TrAdaBoostR2, TwoStageTrAdaBoostR2
 
 #: Every method by its command-line name.
 REGISTRY: dict[str, type[TransferMethod]] = {
-    cls.name: cls for cls in (SourceOnly, DANN, DDC, DAN, DeepCORAL, CORAL, TrAdaBoost, TCA)
+    cls.name: cls for cls in (SourceOnly, DANN, DDC, DAN, DeepCORAL, CORAL, TrAdaBoost, TCA, FineTune, TargetOnly)
 }
 
 #: Regression methods by name (``task = "regression"``), kept apart from REGISTRY: its estimator contract
@@ -31,9 +32,11 @@ def get_method(name: str) -> type[TransferMethod]:
 
 __all__ = [
     "DANN",
+    "FineTune",
     "REGISTRY",
     "REGRESSORS",
     "TCA",
+    "TargetOnly",
     "TrAdaBoostR2",
     "TwoStageTrAdaBoostR2",
     "REGRESSORS",
