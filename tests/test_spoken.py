@@ -15,7 +15,9 @@ import transferkit.datasets as D
 from transferkit.datasets import _common, spoken
 from transferkit.datasets.spoken import (
     LANGUAGES,
+    OUT_OF_RANGE,
     VARIANTS,
+    Speaker,
     SpokenDigits,
     hz_to_mel,
     load_spoken_digits,
@@ -133,6 +135,11 @@ def test_speaker_catalogue_is_fixed_and_varied():
         speaker("xx", 0)
     with pytest.raises(ValueError, match="speaker index"):
         speaker("en", -1)
+    child, deep = OUT_OF_RANGE["child"], OUT_OF_RANGE["deep"]
+    assert child.tract > 1.2 and child.pitch > 75 and deep.tract < 0.85 and deep.pitch < 25  # outside the catalogue
+    for bad, match in [({"variant": "Mr serious"}, "variant="), ({"pitch": 100}, "pitch="), ({"tract": 3.0}, "tract=")]:
+        with pytest.raises(ValueError, match=match):
+            Speaker(**{**child.__dict__, **bad})
 
 
 @pytest.mark.parametrize(
@@ -141,7 +148,8 @@ def test_speaker_catalogue_is_fixed_and_varied():
         ({"language": "klingon"}, "language="),
         ({"speakers": 0}, "speakers="),
         ({"speakers": [1, 1]}, "distinct"),
-        ({"speakers": "ab"}, r"speakers\[i\]"),
+        ({"speakers": [0, speaker("de", 0)]}, "language='en'"),
+        ({"speakers": [-1]}, r"speakers\[i\]"),
         ({"utterances": 0}, "utterances="),
         ({"snr_db": (30, 10)}, "snr_db="),
         ({"max_shift": -1.0}, "max_shift="),
@@ -151,6 +159,11 @@ def test_speaker_catalogue_is_fixed_and_varied():
 def test_bad_arguments_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
         load_spoken_digits(**kwargs)
+
+
+def test_speakers_must_be_a_count_or_a_sequence():
+    with pytest.raises(TypeError, match="speakers="):
+        load_spoken_digits("en", "ab")
 
 
 def test_missing_espeak_is_a_data_not_found_error_with_the_fix(tmp_path, monkeypatch):
@@ -195,7 +208,7 @@ def test_features_shape_dtype_order(two_voices):
 @needs_espeak
 def test_same_seed_same_features_independent_of_what_else_is_loaded(two_voices, tmp_path, monkeypatch):
     monkeypatch.setenv("TRANSFERKIT_CACHE", str(tmp_path))  # an empty cache: synthesised again
-    again = load_spoken_digits("en", [1], 2, progress=False)
+    again = load_spoken_digits("en", [speaker("en", 1)], 2, progress=False)  # a Speaker or its index: the same
     same = (two_voices.speaker == 1) & (two_voices.utterance < 2)
     assert np.array_equal(again.X, two_voices.X[same]) and np.array_equal(again.y, two_voices.y[same])
     other_seed = load_spoken_digits("en", [1], 2, seed=1, progress=False)
@@ -269,18 +282,19 @@ def test_speaker_split_is_many_voices_to_a_new_voice(two_voices):
 # --------------------------------------------------------------------------------------------
 def test_registry_keys_and_split_by_utterance(monkeypatch):
     keys = [i.key for i in D.list_domains() if i.dataset == "spoken"]
-    assert keys == [f"spoken:{lang}" for lang in LANGUAGES] + [f"spoken:en-speaker-{i}" for i in range(20, 25)]
+    held = [f"spoken:en-speaker-{i}" for i in range(20, 25)] + ["spoken:en-child", "spoken:en-deep"]
+    assert keys == [f"spoken:{lang}" for lang in LANGUAGES] + held
     assert len(LANGUAGES) >= 4
     calls = []
 
     def fake(language, speakers, utterances, **kw):  # tiny stand-in: the registry wiring only
-        calls.append((language, speakers, utterances))
+        calls.append((language, tuple(s.index for s in speakers), utterances))
         n = len(speakers) * 10 * utterances
-        spk = np.repeat(speakers, 10 * utterances)
+        spk = np.repeat([s.index for s in speakers], 10 * utterances)
         y = np.tile(np.repeat(np.arange(10), utterances), len(speakers))
         utt = np.tile(np.arange(utterances), 10 * len(speakers))
         X = np.random.default_rng(0).random((n, 1, 4, 5)).astype(np.float32)
-        return SpokenDigits(X, y, spk, utt, language, tuple(speaker(language, s) for s in speakers))
+        return SpokenDigits(X, y, spk, utt, language, tuple(speakers))
 
     monkeypatch.setattr(spoken, "load_spoken_digits", fake)
     monkeypatch.setattr(spoken.shutil, "which", lambda name: "/usr/bin/espeak-ng")
@@ -292,6 +306,8 @@ def test_registry_keys_and_split_by_utterance(monkeypatch):
         held = D.load_domain("spoken:en-speaker-22", "test")
         assert calls[-1] == ("en", (22,), 20) and len(held) == 100
         assert np.array_equal(np.bincount(held.y), [10] * 10)
+        D.load_domain("spoken:en-child", "train")
+        assert calls[-1] == ("en", (OUT_OF_RANGE["child"].index,), 20)
         tr.X[:] = -1  # fresh copies: the in-process cache is untouched
         assert D.load_domain("spoken:fr", "train").X.min() >= 0
     finally:

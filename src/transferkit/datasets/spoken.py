@@ -45,8 +45,11 @@ Registry keys
     / ``test`` split by utterance: 3 of the 10 repetitions of every (speaker, digit) are test
     (seed 0). ``zh`` is Mandarin (espeak-ng ``cmn``).
 ``spoken:en-speaker-20`` .. ``spoken:en-speaker-24``
-    One held-out English voice each, 20 utterances of every digit (200 samples), half test.
-    ``--source spoken:en --target spoken:en-speaker-20`` is "many voices -> a new voice".
+    One new English voice of the same catalogue each, 20 utterances of every digit (200 samples),
+    half test. ``--source spoken:en --target spoken:en-speaker-20`` is "many voices -> a new voice".
+``spoken:en-child``, ``spoken:en-deep``
+    The same for two voices outside the catalogue's ranges (:data:`OUT_OF_RANGE`): vocal-tract
+    factor 1.35 and pitch 90 (child-like), 0.75 and pitch 10 (deep); a large speaker shift.
 
 All use ``seed=0``, shifts of up to 0.1 s and SNR 15-35 dB. The raw audio (16 kHz int16) is
 synthesised once per speaker and cached atomically in :func:`~transferkit.datasets.cache_dir`
@@ -84,6 +87,7 @@ from ._common import CACHE_ENV, DataNotFoundError, _Spec, atomic_savez, cache_di
 
 __all__ = [
     "LANGUAGES",
+    "OUT_OF_RANGE",
     "VARIANTS",
     "Speaker",
     "SpokenDigits",
@@ -245,6 +249,20 @@ class Speaker:
     speed: int
     tract: float
 
+    def __post_init__(self):
+        _check_language(self.language)
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant={self.variant!r}; expected one of VARIANTS ({', '.join(VARIANTS[:4])}, ...).")
+        for name, value, lo, hi in (
+            ("index", self.index, 0, None),
+            ("pitch", self.pitch, 0, 99),
+            ("speed", self.speed, 80, 450),
+        ):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= (hi or value):
+                raise ValueError(f"{name}={value!r}; expected an integer in {lo}..{hi or 'inf'}.")
+        if not 0.5 <= self.tract <= 2.0:
+            raise ValueError(f"tract={self.tract!r}; expected a frequency factor in [0.5, 2].")
+
     @property
     def voice(self) -> str:
         """The espeak-ng ``-v`` argument, such as ``"en-us+m3"``."""
@@ -282,6 +300,14 @@ def speaker(language: str, index: int) -> Speaker:
     speed = int(rng.integers(SPEED_RANGE[0], SPEED_RANGE[1] + 1))
     tract = round(float(np.exp(rng.uniform(*np.log(TRACT_RANGE)))), 2)
     return Speaker(language, int(index), VARIANTS[order[index % len(VARIANTS)]], pitch, speed, tract)
+
+
+# Two English voices outside the catalogue's ranges (tract 0.85..1.2, pitch 25..75): a child-like
+# one (short vocal tract, high pitch) and a deep one; the registry's en-child and en-deep.
+OUT_OF_RANGE = {
+    "child": Speaker("en", 1000, "f5", 90, 170, 1.35),
+    "deep": Speaker("en", 1001, "m7", 10, 150, 0.75),
+}
 
 
 def espeak_executable() -> str | None:
@@ -339,14 +365,13 @@ def audio_cache_path(spk: Speaker, utterances: int, seed: int) -> Path:
     return cache_dir() / f"spoken_v{VERSION}_{spk.language}_{spk.tag}_u{utterances}_seed{seed}.npz"
 
 
-def _missing_audio(language: str, speakers: Sequence[int], utterances: int, seed: int) -> list[Speaker]:
-    spks = [speaker(language, i) for i in speakers]
-    return [s for s in spks if not audio_cache_path(s, utterances, seed).exists()]
+def _missing_audio(speakers: Sequence[Speaker], utterances: int, seed: int) -> list[Speaker]:
+    return [s for s in speakers if not audio_cache_path(s, utterances, seed).exists()]
 
 
 def _ensure_audio(language, speakers, utterances, seed, workers, progress) -> None:
     """Synthesise and cache every speaker whose audio is not cached yet."""
-    todo = _missing_audio(language, speakers, utterances, seed)
+    todo = _missing_audio(speakers, utterances, seed)
     if not todo:
         return
     exe = espeak_executable()
@@ -440,15 +465,16 @@ def _check_int(value, name: str, low: int) -> int:
     return int(value)
 
 
-def _speaker_list(speakers) -> tuple[int, ...]:
+def _speaker_list(language: str, speakers) -> tuple[Speaker, ...]:
     if isinstance(speakers, (int, np.integer)) and not isinstance(speakers, bool):
-        return tuple(range(_check_int(speakers, "speakers", 1)))
-    try:
-        out = tuple(_check_int(s, "speakers[i]", 0) for s in speakers)
-    except TypeError:
-        raise TypeError(f"speakers={speakers!r}; expected a count or a sequence of speaker indices.") from None
-    if not out or len(set(out)) != len(out):
-        raise ValueError(f"speakers={speakers!r}; expected a non-empty sequence of distinct indices.")
+        return tuple(speaker(language, i) for i in range(_check_int(speakers, "speakers", 1)))
+    if isinstance(speakers, (str, bytes)) or not isinstance(speakers, Sequence):
+        raise TypeError(f"speakers={speakers!r}; expected a count or a sequence of speaker indices or Speakers.")
+    out = tuple(s if isinstance(s, Speaker) else speaker(language, _check_int(s, "speakers[i]", 0)) for s in speakers)
+    if any(s.language != language for s in out):
+        raise ValueError(f"speakers={speakers!r}: every Speaker must speak language={language!r}.")
+    if not out or len({s.index for s in out}) != len(out):
+        raise ValueError(f"speakers={speakers!r}; expected a non-empty sequence of speakers with distinct indices.")
     return out
 
 
@@ -470,8 +496,9 @@ def load_spoken_digits(
     ----------
     language : str
         One of :data:`LANGUAGES` (``en de fr es it nl zh``).
-    speakers : int or sequence of int
-        A count (speakers ``0..count-1``) or the catalogue indices (:func:`speaker`).
+    speakers : int or sequence of int or Speaker
+        A count (speakers ``0..count-1``), catalogue indices (:func:`speaker`) or voices of one's
+        own (:class:`Speaker`, such as :data:`OUT_OF_RANGE` ones), with distinct indices.
     utterances : int
         Repetitions of every digit per speaker; utterance ``u`` of a speaker is the same whatever
         the other arguments list (its randomness is named by seed, language, speaker, digit, u).
@@ -499,7 +526,7 @@ def load_spoken_digits(
         Audio not cached and ``espeak-ng`` not installed.
     """
     _check_language(language)
-    spk_ids = _speaker_list(speakers)
+    voices = _speaker_list(language, speakers)
     utterances, seed = _check_int(utterances, "utterances", 1), _check_int(seed, "seed", 0)
     n_mels, n_frames = _check_int(n_mels, "n_mels", 1), _check_int(n_frames, "n_frames", 1)
     workers = _check_int(workers, "workers", 1)
@@ -507,11 +534,11 @@ def load_spoken_digits(
         raise ValueError(f"snr_db={snr_db!r}; expected (low, high) in dB with low <= high, or None.")
     if not 0 <= max_shift:
         raise ValueError(f"max_shift={max_shift!r}; expected seconds >= 0.")
-    _ensure_audio(language, spk_ids, utterances, seed, workers, progress)
+    _ensure_audio(language, voices, utterances, seed, workers, progress)
     length = N_FFT + HOP * (n_frames - 1)
     X, y, who, utt = [], [], [], []
-    for i in spk_ids:
-        spk = speaker(language, i)
+    for spk in voices:
+        i = spk.index
         f = read_npz(str(audio_cache_path(spk, utterances, seed)))
         waves = np.empty((len(f["digit"]), length))
         for j, (d, u) in enumerate(zip(f["digit"], f["utterance"], strict=True)):
@@ -526,7 +553,7 @@ def load_spoken_digits(
         who.append(np.full(len(waves), i, np.int64))
         utt.append(f["utterance"])
     c = np.concatenate
-    return SpokenDigits(c(X), c(y), c(who), c(utt), language, tuple(speaker(language, i) for i in spk_ids))
+    return SpokenDigits(c(X), c(y), c(who), c(utt), language, voices)
 
 
 def speaker_split(data: SpokenDigits, target: int, test_fraction: float = 0.5, seed: int = 0) -> Task:
@@ -582,11 +609,11 @@ _SOURCE = "synthesised with espeak-ng (eSpeak NG); HTK log-mel features"
 
 
 @lru_cache(maxsize=4)
-def _registry_data(language: str, speakers: tuple[int, ...], utterances: int) -> SpokenDigits:
+def _registry_data(language: str, speakers: tuple[Speaker, ...], utterances: int) -> SpokenDigits:
     return load_spoken_digits(language, speakers, utterances)
 
 
-def _loader(language: str, speakers: tuple[int, ...], utterances: int, test_fraction: float):
+def _loader(language: str, speakers: tuple[Speaker, ...], utterances: int, test_fraction: float):
     def load(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
         data = _registry_data(language, speakers, utterances)
         if split != "all":
@@ -596,38 +623,31 @@ def _loader(language: str, speakers: tuple[int, ...], utterances: int, test_frac
     return load
 
 
-def _requires(language: str, speakers: tuple[int, ...], utterances: int):
+def _requires(speakers: tuple[Speaker, ...], utterances: int):
     def missing(root: Path) -> list[Path]:
-        if espeak_executable() or not _missing_audio(language, speakers, utterances, 0):
+        if espeak_executable() or not _missing_audio(speakers, utterances, 0):
             return []
         return [Path("espeak-ng")]
 
     return missing
 
 
+def _spec(key: str, voices: tuple[Speaker, ...], utterances: int, test_fraction: float, description: str) -> _Spec:
+    info = make_info(key, "images", 10, description, _SOURCE)
+    load = _loader(voices[0].language, voices, utterances, test_fraction)
+    return _Spec(info, load, _requires(voices, utterances), ESPEAK_HINT)
+
+
 def specs() -> list[_Spec]:
     """The registry records of the spoken digits."""
     out = []
-    everyone = tuple(range(REGISTRY_SPEAKERS))
     for lang in LANGUAGES:
-        info = make_info(
-            f"spoken:{lang}",
-            "images",
-            10,
-            f"{_NAMES[lang]} digits, {REGISTRY_SPEAKERS} voices x {REGISTRY_UTTERANCES} utterances, log-mel 1x40x50; "
-            "3 of 10 utterances test",
-            _SOURCE,
-        )
-        load = _loader(lang, everyone, REGISTRY_UTTERANCES, REGISTRY_TEST_FRACTION)
-        out.append(_Spec(info, load, _requires(lang, everyone, REGISTRY_UTTERANCES), ESPEAK_HINT))
-    for i in HELD_OUT:
-        info = make_info(
-            f"spoken:en-speaker-{i}",
-            "images",
-            10,
-            f"one held-out English voice (catalogue index {i}), {HELD_OUT_UTTERANCES} utterances per digit; half test",
-            _SOURCE,
-        )
-        load = _loader("en", (i,), HELD_OUT_UTTERANCES, HELD_OUT_TEST_FRACTION)
-        out.append(_Spec(info, load, _requires("en", (i,), HELD_OUT_UTTERANCES), ESPEAK_HINT))
+        voices = tuple(speaker(lang, i) for i in range(REGISTRY_SPEAKERS))
+        what = f"{_NAMES[lang]} digits, {REGISTRY_SPEAKERS} voices x {REGISTRY_UTTERANCES} utterances, log-mel 1x40x50"
+        out.append(_spec(f"spoken:{lang}", voices, REGISTRY_UTTERANCES, REGISTRY_TEST_FRACTION, what + "; 3/10 test"))
+    held = [(f"speaker-{i}", speaker("en", i), f"catalogue voice {i}") for i in HELD_OUT]
+    held += [(name, v, f"out-of-range voice (tract {v.tract}, pitch {v.pitch})") for name, v in OUT_OF_RANGE.items()]
+    for name, voice, what in held:
+        what = f"one new English {what}, {HELD_OUT_UTTERANCES} utterances per digit; half test"
+        out.append(_spec(f"spoken:en-{name}", (voice,), HELD_OUT_UTTERANCES, HELD_OUT_TEST_FRACTION, what))
     return out
