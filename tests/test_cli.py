@@ -133,6 +133,17 @@ def test_run_writes_report_with_plot(tmp_path, capsys):
         ),
         (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--set", "epochs"], "KEY=VALUE"),
         (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--plot"], "add --out DIR"),
+        (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--copy", "first:2"], "--copy: dann"),
+        (
+            ["run", "finetune", "--source", "demo:mnist", "--target", "demo:usps", "--target-labels", "1"]
+            + ["--source-model", "/nonexistent/model.pt"],
+            "no such file",
+        ),
+        (
+            ["run", "finetune", "--source", "demo:mnist", "--target", "demo:usps", "--target-labels", "1"]
+            + ["--copy", "first:9", "--epochs", "1", "--set", "source_epochs=1"],
+            "first=9",
+        ),
         (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--epochs", "0"], "epochs=0"),
         (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--grid", "lambda_max=1,2"], "--select"),
         (
@@ -274,3 +285,16 @@ def test_run_regression_reports_r2_and_rmse(capsys):
     record = json.loads(out)
     assert record["n_target"] == 10 and "target_accuracy" not in record
     assert record["target_r2"] <= 1.0 and record["target_rmse"] > 0
+
+
+def test_finetune_from_a_saved_source_model(tmp_path, capsys):
+    common = ["--source", "demo:mnist", "--target", "demo:usps", "-q", "--n-source", "300"]
+    code, _, err = run_cli(["run", "source-only", *common, "--epochs", "1", "--out", str(tmp_path)], capsys)
+    assert code == 0, err
+    assert (tmp_path / "model.pt").exists()
+    args = ["run", "finetune", *common, "--target-labels", "2", "--copy", "first:2", "--freeze", "--epochs", "2"]
+    code, out, err = run_cli(args + ["--source-model", str(tmp_path / "model.pt"), "--json"], capsys)
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["n_target"] == 20 and record["hyperparameters"]["copy"] == "first:2"
+    assert record["hyperparameters"]["freeze"] is True

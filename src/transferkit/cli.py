@@ -27,6 +27,7 @@ EXAMPLES = """examples:
   transferkit run source-only --source digits:mnist --target digits:mnistm --epochs 10
   transferkit run dann --source demo:mnist --target demo:usps --set lambda_max=0.3 --plot --out runs/demo
   transferkit run dann --source amazon:books --target amazon:dvd --select dev --grid lambda_max=0.03,0.1,0.3
+  transferkit run finetune --source digits:mnist --target digits:usps --target-labels 10 --copy first:2 --freeze
   transferkit demo --out transferkit-demo
 
 data: real benchmark files are read from $TRANSFERKIT_DATA (default ~/.cache/transferkit/data);
@@ -304,6 +305,14 @@ def run_method(args) -> dict:
             if flag not in params:
                 raise UsageError(f"--{flag.replace('_', '-')}: {cls.name} has no such hyperparameter (not a network).")
             overrides[flag] = getattr(args, flag)
+    for flag in ("copy", "freeze", "conservative", "source_model"):  # the fine-tuning flags
+        value = getattr(args, flag, None)
+        if value not in (None, False):
+            if flag not in params:
+                raise UsageError(
+                    f"--{flag.replace('_', '-')}: {cls.name} transfers no layers; it applies to `finetune`."
+                )
+            overrides[flag] = value
     run_settings = {"seed": args.seed, "verbose": not args.quiet, "device": args.device}
     overrides.update({k: v for k, v in run_settings.items() if k in params})
     if "checkpoint_dir" in params and args.checkpoint_dir:
@@ -347,6 +356,11 @@ def run_method(args) -> dict:
         os.makedirs(args.out, exist_ok=True)
         with open(os.path.join(args.out, "run.json"), "w") as f:
             f.write(to_json(record))
+        if hasattr(est, "model_") and hasattr(est.model_, "state_dict"):
+            import torch
+
+            # the trained network, reusable as `run finetune --source-model OUT/model.pt`
+            torch.save({k: v.cpu() for k, v in est.model_.state_dict().items()}, os.path.join(args.out, "model.pt"))
         if args.plot and not hasattr(est, "transform"):
             print(f"transferkit: warning: --plot: {cls.name} learns no feature space; no t-SNE.", file=sys.stderr)
         if args.plot and hasattr(est, "transform"):
@@ -498,6 +512,25 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="KEY=V1,V2",
         help="candidate values for --select, e.g. --grid lambda_max=0.03,0.1,0.3 (repeatable)",
+    )
+    p.add_argument(
+        "--copy",
+        default=None,
+        metavar="SPEC",
+        help="finetune: layers copied from the source network: all, none, first:N, last:N, names:a,b",
+    )
+    p.add_argument("--freeze", action="store_true", help="finetune: freeze the copied layers")
+    p.add_argument(
+        "--conservative",
+        default=None,
+        choices=("l2sp", "lwf", "l2sp+lwf"),
+        help="finetune: keep close to the source network (L2-SP on weights, LwF on outputs)",
+    )
+    p.add_argument(
+        "--source-model",
+        default=None,
+        metavar="PATH",
+        help="finetune: start from this trained network (a state_dict, e.g. OUT/model.pt of a run, or a checkpoint)",
     )
     p.add_argument("--n-source", type=int, default=None, help="subsample the source to N examples")
     p.add_argument("--n-target", type=int, default=None, help="subsample the unlabelled target to N examples")
