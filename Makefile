@@ -28,11 +28,14 @@ bench: $(STAMP) system-deps
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
-# Debian packages some loaders use (Fashion-MNIST); needs root, skipped with a note otherwise.
+# Debian packages some loaders use (Fashion-MNIST; espeak-ng for spoken digits); needs root, skipped
+# with a note otherwise.
+DEBIAN_PACKAGES := dataset-fashion-mnist espeak-ng
 system-deps:
-	@if dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then :; \
-	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; \
-	else echo "note: not root; Fashion-MNIST tests will be skipped (apt-get install dataset-fashion-mnist)"; fi
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
+	else echo "note: not root; tests needing$$missing will be skipped (apt-get install$$missing)"; fi
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info
