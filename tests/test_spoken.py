@@ -52,7 +52,7 @@ def two_voices(cache):
 # Mel filterbank against the HTK formula
 # --------------------------------------------------------------------------------------------
 def _reference_filterbank(n_mels, freqs, f_min, f_max):
-    """Filter by filter, point by point: the triangles of the HTK Book with edges equally spaced in mel."""
+    """Filter by filter, point by point: triangles linear in Hz between edges equally spaced on the HTK mel scale."""
     mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)
     inv = lambda m: 700.0 * (10.0 ** (m / 2595.0) - 1.0)
     step = (mel(f_max) - mel(f_min)) / (n_mels + 1)

@@ -12,10 +12,10 @@ the formant synthesiser espeak-ng (the digit character, so each language says it
 
 drawn once and for all from a seeded catalogue (:func:`speaker`), where :math:`\alpha \in [0.85, 1.2]`
 scales every frequency as a shorter or longer vocal tract would (Ko et al. 2015's speed
-perturbation, one factor per speaker); 39 espeak-ng voice variants
-(formant sets, pitch ranges, glottal sources, the Klatt synthesiser) are permuted per language,
-so speakers ``0..38`` of a language all have different variants and the held-out speakers of the
-registry (``en-speaker-20..24``) have variants no training speaker uses. Each utterance jitters
+perturbation, one factor per speaker). 39 espeak-ng voice variants (formant sets, pitch ranges,
+glottal sources, the Klatt synthesiser) are permuted per language, so speakers ``0..38`` of a
+language all have different variants and the held-out speakers of the registry
+(``en-speaker-20..24``) have variants no training speaker uses. Each utterance jitters
 the speaker's speed by :math:`\pm 8\%` and pitch by :math:`\pm 5` (espeak units), is placed in a
 fixed window with a random shift of up to ``max_shift`` seconds, and gets white noise at an SNR
 drawn uniformly from ``snr_db``:
@@ -63,8 +63,7 @@ References
 Young et al., *The HTK Book*, Sec. 5.4 (mel filterbank). Davis & Mermelstein, IEEE TASSP 1980
 (log-mel features). Huang et al., ICASSP 2013 (multilingual DNN with shared hidden layers).
 Ko et al., Interspeech 2015 (speed perturbation). Jackson et al., Free Spoken Digit Dataset
-(the recorded analogue). eSpeak NG,
-https://github.com/espeak-ng/espeak-ng.
+(the recorded analogue). eSpeak NG, https://github.com/espeak-ng/espeak-ng.
 """
 
 from __future__ import annotations
