@@ -77,6 +77,9 @@ EXPECTED_KEYS = (
     + [f"newsgroups:{n}" for n in ("comp-vs-sci-1", "comp-vs-sci-2", "rec-vs-talk-1", "rec-vs-talk-2")]
     + ["mushroom:enlarging", "mushroom:tapering"]
     + [f"zsl:{n}" for n in ("apy", "awa1", "awa2", "cub", "sun")]
+    + [f"spoken:{lang}" for lang in ("en", "de", "fr", "es", "it", "nl", "zh")]
+    + [f"spoken:en-speaker-{i}" for i in range(20, 25)]
+    + ["spoken:en-child", "spoken:en-deep"]
 )
 
 
