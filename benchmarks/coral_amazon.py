@@ -30,12 +30,10 @@ command line), ``none``. The paper's ridge of 1 is on the scale of unit-variance
 or term-frequency features (variances below 0.25) it dominates both covariances.
 
 Classifiers: ``LR C=1`` (L2 logistic regression, lbfgs: deterministic, the seed changes nothing);
-``LR C=CV`` (C from {1e-6, 1e-5, ..., 1e4} by 5-fold cross-validated accuracy on the labelled source, after the
-CORAL transform where there is one; the seed shuffles the folds); with ``--features 400`` also
-``SVM C=CV`` (linear SVM, squared hinge, liblinear's primal solver, C chosen the same way; the seed
-shuffles the folds). No choice reads target labels. :math:`A^\star` depends on the pair and the input
-transform only, so it is computed once (by ``CORAL.fit``, timed) and shared by every classifier
-and seed.
+``LR C=CV`` (the same with C from {1e-6, 1e-5, ..., 1e4} by 5-fold cross-validated accuracy on the
+labelled source, after the CORAL transform where there is one; the seed shuffles the folds). No
+choice reads target labels. :math:`A^\star` depends on the pair and the input transform only, so it
+is computed once (by ``CORAL.fit``, timed) and shared by every classifier and seed.
 
     TRANSFERKIT_DATA=../shared/data OMP_NUM_THREADS=1 python benchmarks/coral_amazon.py --features 5000
     TRANSFERKIT_DATA=../shared/data OMP_NUM_THREADS=1 python benchmarks/coral_amazon.py --features 400
@@ -57,8 +55,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
-from sklearn.svm import LinearSVC
+from sklearn.model_selection import StratifiedKFold
 
 from transferkit import CORAL, Domain
 from transferkit.bench import AMAZON
@@ -131,31 +128,18 @@ def folds(seed: int) -> StratifiedKFold:
     return StratifiedKFold(5, shuffle=True, random_state=seed)
 
 
-def classifiers(features: str) -> dict:
-    """Label -> factory(seed) of an unfitted scikit-learn classifier."""
-    out = {
-        "LR C=1": lambda seed: LogisticRegression(C=1.0, max_iter=10000),
-        "LR C=CV": lambda seed: LogisticRegressionCV(
-            Cs=list(CS),
-            cv=folds(seed),
-            scoring="accuracy",
-            l1_ratios=(0.0,),
-            use_legacy_attributes=False,
-            max_iter=10000,
-        ),
-    }
-    if features == "400":
-        out["SVM C=CV"] = lambda seed: GridSearchCV(
-            LinearSVC(dual=False, max_iter=20000), {"C": list(CS)}, cv=folds(seed)
-        )
-    return out
+#: label -> factory(seed) of an unfitted scikit-learn classifier
+CLASSIFIERS = {
+    "LR C=1": lambda seed: LogisticRegression(C=1.0, max_iter=10000),
+    "LR C=CV": lambda seed: LogisticRegressionCV(
+        Cs=list(CS), cv=folds(seed), scoring="accuracy", l1_ratios=(0.0,), use_legacy_attributes=False, max_iter=10000
+    ),
+}
 
 
 def chosen_c(clf) -> float:
     if isinstance(clf, LogisticRegressionCV):
         return float(clf.C_)
-    if isinstance(clf, GridSearchCV):
-        return float(clf.best_params_["C"])
     return float(clf.C)
 
 
@@ -193,7 +177,7 @@ def run_pair(features: str, source: str, target: str, seeds: list[int]) -> list[
         coral_seconds = time.perf_counter() - t0
         coral_acc = coral.score(test)
         Xs_aligned = Xs @ coral.A_
-        for label, make in classifiers(features).items():
+        for label, make in CLASSIFIERS.items():
             for seed in seeds:
                 for method, X_train in (("no adaptation", Xs), ("CORAL", Xs_aligned)):
                     rec = fit_score(make(seed), X_train, src.y, Xt, test.y)
@@ -207,7 +191,7 @@ def run_pair(features: str, source: str, target: str, seeds: list[int]) -> list[
             f"{source} -> {target} [{prep}]: CORAL fit {coral_seconds:.1f} s, peak RSS {peak_rss_mb():.0f} MB; "
             + "; ".join(
                 f"{r['method']}/{r['classifier']} {r['accuracy']:.4f}"
-                for r in records[-2 * len(classifiers(features)) * len(seeds) :]
+                for r in records[-2 * len(CLASSIFIERS) * len(seeds) :]
                 if r["seed"] == seeds[0]
             ),
             file=sys.stderr,
@@ -231,7 +215,7 @@ def select(records, **kw):
 
 
 def pair_table(records: list[dict], features: str, prep: str) -> str:
-    labels = list(classifiers(features))
+    labels = list(CLASSIFIERS)
     percent = features == "400"
     rows, means = [], {}
     for s, t in PAIRS:
@@ -267,7 +251,7 @@ def summary_table(records: list[dict], features: str) -> str:
     percent = features == "400"
     scale = 100 if percent else 1
     for prep in PREPROCESS[features]:
-        for label in classifiers(features):
+        for label in CLASSIFIERS:
             per_pair = {}
             for s, t in PAIRS:
                 recs = select(records, source=s, target=t, preprocess=prep, classifier=label)
