@@ -425,9 +425,11 @@ def plot_layer_sweep(records: Sequence[dict], path: str | Path, title: str = "")
             if condition == "baseB":
                 ax.axhline(np.mean([r["accuracy"] for r in mine]), color="grey", ls=":", lw=1, zorder=1)
                 continue
-            by_n = [(n, np.mean([r["accuracy"] for r in mine if r["n"] == n])) for n in ns]
-            by_n = [(n, m) for n, m in by_n if not math.isnan(m)]
-            ax.plot([n for n, _ in by_n], [m for _, m in by_n], color=style["edgecolor"], lw=1.2, zorder=2)
+            by_n = [
+                (n, np.mean([r["accuracy"] for r in mine if r["n"] == n])) for n in ns if any(r["n"] == n for r in mine)
+            ]
+            xs = [n + _OFFSET[condition] for n, _ in by_n]
+            ax.plot(xs, [m for _, m in by_n], color=style["edgecolor"], lw=1.2, zorder=2)
         ax.set_xticks([0, *ns])
         ax.set_xlabel("layer n at which the network is chopped and retrained")
         ax.set_title(split)
