@@ -102,17 +102,17 @@ def boosts(records: list[dict], split: str, lo: int, hi: int, than: str) -> str:
 
 def report(records: list[dict], seeds: int, epochs: int, n_train: int, seconds: float) -> str:
     L = max(r["n"] for r in records)
+    splits = list(dict.fromkeys(r["split"] for r in records))
+    only = "" if len(splits) == len(SPLITS) else " --splits " + " ".join(splits)
     lines = [
         "## Layer transfer (Yosinski et al. 2014): accuracy on B against the number of copied layers\n",
         f"{seeds} seed(s), {epochs} epoch(s) per network, at most {n_train} training images per task, "
         f"L = {L}; {len(records)} networks in {seconds / 60:.1f} min. Mean ± std over seeds; n = 0 is the "
         "network trained from scratch (baseB; baseA on A's test set).\n",
         "```bash\nTRANSFERKIT_DATA=../shared/data OMP_NUM_THREADS=1 python benchmarks/layer_transfer.py "
-        f"--seeds {seeds} --epochs {epochs} --n-train {n_train}\n```\n",
+        f"--seeds {seeds} --epochs {epochs} --n-train {n_train}{only}\n```\n",
     ]
-    for split in SPLITS:
-        if not any(r["split"] == split for r in records):
-            continue
+    for split in splits:
         lines.append(f"### {split}: {TITLES[split]}\n")
         lines.append(markdown_table(summarize_layer_sweep(records, split)) + "\n")
         ranges = [(1, L), (min(3, L), L), (max(L - 1, 1), L)]
