@@ -138,7 +138,9 @@ class FineTune(TransferMethod):
     Parameters
     ----------
     backbone : str or StagedNet
-        The network of both models (``"auto"``: chosen from the input shape).
+        The network of both models (``"auto"``: chosen from the input shape). A module is copied
+        as given: its current weights are the initialisation of every fit (build a fresh one per
+        seed for seed-to-seed variation).
     copy : str
         Which layers of the source network to copy: ``"all"`` (every stage; the head too when the
         label sets agree), ``"first:N"``, ``"last:N"``, ``"names:a,b"`` (layer names as listed by
