@@ -74,9 +74,6 @@ DANN_LAMBDA = 0.1  # the `bench amazon` setting: constant reversal coefficient
 DAN_LAMBDA = 1.0
 CORAL_LAMBDA = 1.0
 
-#: Reported SKADA timings on this machine (the issue that asked for this comparison).
-REPORTED_SKADA_SECONDS = {"dann": 5.1, "dan": 8.5}
-
 
 class ShallowNet(nn.Module):
     """SKADA's view of our shallow network: same layers, same construction order, named stages.
