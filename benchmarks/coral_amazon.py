@@ -228,7 +228,7 @@ def pair_table(records: list[dict], features: str, prep: str) -> str:
                 accs = [r["accuracy"] for r in select(recs, classifier=label, method=method)]
                 row[f"{method}, {label}"] = cell(accs, percent)
                 means.setdefault((method, label), []).append(np.mean(accs) * (100 if percent else 1))
-        row["CORAL fit s"] = f"{select(recs, method='CORAL')[0]['coral_fit_seconds']:.0f}"
+        row["CORAL fit s"] = f"{select(recs, method='CORAL')[0]['coral_fit_seconds']:.1f}"
         if features == "5000":
             row["source-only net"], row["DANN net"] = (f"{v:.4f}" for v in NETWORKS[(s, t)])
         elif (s, t) in CORAL_PAPER:
@@ -242,7 +242,8 @@ def pair_table(records: list[dict], features: str, prep: str) -> str:
             nets = np.array(list(NETWORKS.values())).mean(0)
             avg["source-only net"], avg["DANN net"] = f"{nets[0]:.4f}", f"{nets[1]:.4f}"
         rows.append(avg)
-    return markdown_table(rows)
+    columns = list(dict.fromkeys(k for r in rows for k in r))  # some columns fill only a few rows
+    return markdown_table(rows, columns)
 
 
 def summary_table(records: list[dict], features: str) -> str:
