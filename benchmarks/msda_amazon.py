@@ -128,6 +128,7 @@ def run(pairs, seeds: int, recipe: dict) -> list[dict]:
                     file=sys.stderr,
                     flush=True,
                 )
+        del source, target, test, est  # ~1 GB of features; free them before the next pair's mSDA
     return records
 
 
