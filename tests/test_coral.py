@@ -41,3 +41,20 @@ def test_errors():
         CORAL(reg=0).fit(Domain(X, y), Domain(X))
     with pytest.raises(ValueError, match="feature vectors"):
         CORAL().fit(Domain(np.zeros((20, 1, 2, 2)) + X[:, :1, None, None], y), Domain(np.zeros((20, 1, 2, 2))))
+
+
+def test_any_classifier_predicts_and_a_missing_predict_proba_is_named():
+    import numpy as np
+    from sklearn.svm import LinearSVC
+
+    from transferkit import TCA, Domain
+    from transferkit.methods import CORAL
+
+    rng = np.random.default_rng(0)
+    Xs, Xt = rng.normal(size=(80, 3)), rng.normal(size=(60, 3)) + 0.5
+    source, target = Domain(Xs, (Xs[:, 0] > 0).astype(int), "s"), Domain(Xt, None, "t")
+    for model in (CORAL(estimator=LinearSVC()), TCA(estimator=LinearSVC(), n_components=2)):
+        model.fit(source, target)
+        assert set(model.predict(Xt)) <= {0, 1}
+        with pytest.raises(AttributeError, match="LinearSVC gives no probabilities"):
+            model.predict_proba(Xt)

@@ -27,7 +27,7 @@ from transferkit.nn.backbones import StagedNet, build_backbone
 from transferkit.train.diagnostics import training_warnings
 from transferkit.train.loop import FitConfig, FitResult, fit_loop, resolve_device
 
-__all__ = ["Setting", "TransferMethod", "NeuralTransferMethod", "as_domain", "store_params"]
+__all__ = ["Setting", "TransferMethod", "FeatureClassifierMethod", "NeuralTransferMethod", "as_domain", "store_params"]
 
 QUADRANTS = {
     (True, True): "labelled source, labelled target",
@@ -153,6 +153,32 @@ class TransferMethod(BaseEstimator):
         if domain.y is None:
             raise ValueError("score needs labels: pass a labelled Domain or score(X, y).")
         return float(np.mean(self.predict(domain.X) == domain.y))
+
+
+class FeatureClassifierMethod(TransferMethod):
+    """A feature transform (``_features``) followed by a scikit-learn classifier ``model_``.
+
+    ``predict`` asks the classifier itself, so any classifier works (a linear SVM as in the CORAL
+    paper); ``predict_proba`` needs one that has it, and says so otherwise.
+    """
+
+    def _features(self, X) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def predict(self, X) -> np.ndarray:
+        """The classifier's labels on the transformed samples."""
+        X = self._check_X(X)  # refuses an unfitted model before model_ is touched
+        return self.model_.predict(self._features(X))
+
+    def predict_proba(self, X) -> np.ndarray:
+        """The classifier's class probabilities on the transformed samples."""
+        X = self._check_X(X)
+        if not hasattr(self.model_, "predict_proba"):
+            raise AttributeError(
+                f"estimator {type(self.model_).__name__} gives no probabilities; use predict, or an estimator "
+                "with predict_proba (e.g. LogisticRegression)."
+            )
+        return self.model_.predict_proba(self._features(X))
 
 
 class NeuralTransferMethod(TransferMethod):

@@ -21,7 +21,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 
-from transferkit.methods.base import Setting, TransferMethod, store_params
+from transferkit.methods.base import FeatureClassifierMethod, Setting, store_params
 
 
 def _sym_power(C: np.ndarray, power: float) -> np.ndarray:
@@ -37,7 +37,7 @@ def coral_transform(Xs: np.ndarray, Xt: np.ndarray, reg: float = 1.0) -> np.ndar
     return _sym_power(Cs, -0.5) @ _sym_power(Ct, 0.5)
 
 
-class CORAL(TransferMethod):
+class CORAL(FeatureClassifierMethod):
     """CORAL: re-colour the source with the target covariance, then train any classifier.
 
     Parameters
@@ -77,9 +77,8 @@ class CORAL(TransferMethod):
         self.input_shape_ = source.feature_shape
         return self
 
-    def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities of the classifier on the (unchanged) target-space features."""
-        return self.model_.predict_proba(self._check_X(X).astype(np.float64))
+    def _features(self, X) -> np.ndarray:
+        return X.astype(np.float64)  # target-space features are used as they are
 
     def transform(self, X) -> np.ndarray:
         """Source-side features re-coloured to the target's covariance (``X @ A_``)."""

@@ -67,7 +67,7 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics.pairwise import linear_kernel, polynomial_kernel, rbf_kernel
 
-from transferkit.methods.base import Setting, TransferMethod, store_params
+from transferkit.methods.base import FeatureClassifierMethod, Setting, store_params
 
 __all__ = ["TCA", "mmd_matrix", "median_gamma", "transfer_components", "tca_objective"]
 
@@ -140,7 +140,7 @@ def tca_objective(K: np.ndarray, n_s: int, W: np.ndarray, mu: float) -> float:
     return float(KWe @ KWe + mu * np.sum(W * W))
 
 
-class TCA(TransferMethod):
+class TCA(FeatureClassifierMethod):
     """TCA: embed both domains in the kernel subspace of Pan et al., then train any classifier.
 
     Parameters
@@ -333,10 +333,8 @@ class TCA(TransferMethod):
             out[rows] = self._kernel(X[rows], self.basis_) @ self.projection_
         return out
 
-    def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities of the estimator on the embedded samples."""
-        X = self._check_X(X)
-        return self.model_.predict_proba(self._embed(X.reshape(len(X), -1).astype(np.float64)))
+    def _features(self, X) -> np.ndarray:
+        return self._embed(X.reshape(len(X), -1).astype(np.float64))
 
     def transform(self, X) -> np.ndarray:
         """The transfer components :math:`k(x, X_{train})\\,W`, shape (n_samples, n_components)."""
