@@ -94,8 +94,8 @@ def standardize(source: Domain, target: Domain, test: Domain) -> tuple[Domain, D
     mu, sd = train.mean(0), train.std(0) + 1e-6
     del train
     for d in (source, target, test):
-        d.X -= mu
-        d.X /= sd
+        np.subtract(d.X, mu, out=d.X)
+        np.divide(d.X, sd, out=d.X)
     return source, target, test
 
 
