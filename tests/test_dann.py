@@ -97,3 +97,27 @@ def test_dann_makes_features_less_domain_separable_than_source_only():
     assert sep_dann < sep_so - 0.05, (sep_so, sep_dann)
     assert dann.history_[-1]["grl_lambda"] > 0.9
     assert dann.history_[0]["grl_lambda"] < dann.history_[-1]["grl_lambda"]
+
+
+def test_one_pass_over_both_domains_equals_two_passes_without_batch_statistics():
+    obj = _objective()
+    assert not obj._per_domain_batches  # the shallow net has no BatchNorm: one pass is allowed
+    g = torch.Generator().manual_seed(2)
+    batch = {"xs": torch.randn(9, 6, generator=g), "ys": torch.arange(9) % 3, "xt": torch.randn(7, 6, generator=g)}
+    torch.manual_seed(0)  # the discriminator has no dropout here, but keep the draw fixed anyway
+    one = obj(batch, 0.5)["loss"]
+    grads_one = torch.autograd.grad(one, list(obj.parameters()))
+    obj._per_domain_batches = True
+    two = obj(batch, 0.5)["loss"]
+    grads_two = torch.autograd.grad(two, list(obj.parameters()))
+    assert one.item() == pytest.approx(two.item(), rel=1e-6)
+    for a, b in zip(grads_one, grads_two, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_batchnorm_networks_keep_per_domain_passes():
+    torch.manual_seed(0)
+    net = build_backbone("dann-digits", (3, 28, 28), 10)
+    obj = DANNObjective(net, DomainDiscriminator(net.feature_dim, (8,)), net.adapt_at, 1.0, "ganin", 10.0)
+    has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules())
+    assert obj._per_domain_batches == has_bn

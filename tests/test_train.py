@@ -717,3 +717,62 @@ def test_grad_clip_bounds_every_step():
     assert float((after - before).norm()) <= 1e-3 + 1e-7
     with pytest.raises(ValueError, match="grad_clip"):
         FitConfig(grad_clip=-1.0).validate()
+
+
+# --------------------------------------------------------------------------------------------
+# Sparse inputs: batched without densifying, the same training as the dense arrays
+# --------------------------------------------------------------------------------------------
+def _sparse_arrays():
+    import scipy.sparse
+
+    source, target = _arrays()
+    rng = np.random.default_rng(5)
+    for arrays, key in ((source, "xs"), (target, "xt")):
+        arrays[key] = arrays[key] * (rng.random(arrays[key].shape) < 0.3)  # mostly zeros
+    sparse_s = {**source, "xs": scipy.sparse.csr_matrix(source["xs"])}
+    sparse_t = {"xt": scipy.sparse.csr_matrix(target["xt"])}
+    return (source, target), (sparse_s, sparse_t)
+
+
+class _SeesBatches(Classifier):
+    def forward(self, batch, progress):
+        self.layouts = {k: v.layout for k, v in batch.items()}
+        return super().forward(batch, progress)
+
+
+def test_sparse_arrays_train_like_dense_ones_and_arrive_sparse():
+    (dense_s, dense_t), (sparse_s, sparse_t) = _sparse_arrays()
+    dense, sparse = _SeesBatches(), _SeesBatches()
+    r_dense = fit_loop(dense, dense_s, dense_t, _config())
+    r_sparse = fit_loop(sparse, sparse_s, sparse_t, _config())
+    assert sparse.layouts["xs"] == sparse.layouts["xt"] == torch.sparse_coo
+    assert dense.layouts["xs"] == torch.strided
+    for k, v in dense.state_dict().items():
+        torch.testing.assert_close(sparse.state_dict()[k], v, rtol=1e-4, atol=1e-5)
+    assert r_sparse.steps == r_dense.steps
+
+
+def test_sparse_run_resumes_exactly(tmp_path):
+    _, (sparse_s, sparse_t) = _sparse_arrays()
+    ref = Classifier()
+    fit_loop(ref, sparse_s, sparse_t, _config())
+    with pytest.raises(Interrupted):
+        fit_loop(Classifier(fail_at=14), sparse_s, sparse_t, _config(tmp_path))
+    resumed = Classifier()
+    result = fit_loop(resumed, sparse_s, sparse_t, _config(tmp_path))
+    assert result.resumed_at_step == 12
+    _assert_same_state(resumed.state_dict(), ref.state_dict())
+
+
+def test_estimators_batch_bag_of_words_sparsely_only_for_their_own_vector_backbones():
+    from transferkit.nn import build_backbone
+
+    rng = np.random.default_rng(0)
+    words = (rng.random((50, 400)) < 0.02).astype(np.float32)
+    dense = rng.standard_normal((50, 400)).astype(np.float32)
+    import scipy.sparse
+
+    assert scipy.sparse.issparse(DANN()._batchable(words))
+    assert not scipy.sparse.issparse(DANN()._batchable(dense))
+    own = build_backbone("shallow", (400,), 2)  # a user's network may not start with a linear layer
+    assert not scipy.sparse.issparse(DANN(backbone=own)._batchable(words))

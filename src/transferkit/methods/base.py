@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+import scipy.sparse
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
@@ -28,6 +29,9 @@ from transferkit.train.diagnostics import training_warnings
 from transferkit.train.loop import FitConfig, FitResult, fit_loop, resolve_device
 
 __all__ = ["Setting", "TransferMethod", "FeatureClassifierMethod", "NeuralTransferMethod", "as_domain", "store_params"]
+
+#: Vector inputs with fewer non-zeros than this fraction train through sparse batches.
+SPARSE_BELOW = 0.05
 
 QUADRANTS = {
     (True, True): "labelled source, labelled target",
@@ -246,9 +250,11 @@ class NeuralTransferMethod(TransferMethod):
                 net, get_validator(select_epoch), source_val.X, y_val, target.X, objective.best_weights, seed=self.seed
             )
             callbacks.append(selector)
+        if arrays_t is not None:
+            arrays_t["xt"] = self._batchable(target.X)
         self.fit_result_: FitResult = fit_loop(
             objective,
-            {"xs": source.X, "ys": y_idx.astype(np.int64)},
+            {"xs": self._batchable(source.X), "ys": y_idx.astype(np.int64)},
             arrays_t,
             self._fit_config(self.name),
             on_epoch_end=_chain(callbacks),
@@ -263,6 +269,17 @@ class NeuralTransferMethod(TransferMethod):
         self.model_ = net.eval()
         self.fit_seconds_ = time.perf_counter() - t0
         return self
+
+    def _batchable(self, X: np.ndarray):
+        """``X`` as the training loop should batch it: sparse when mostly zeros (bag-of-words).
+
+        Only for our vector backbones, whose first operation is a linear layer: it multiplies a
+        sparse batch at the cost of its non-zeros, with the same result as the dense product.
+        """
+        ours = isinstance(self.backbone, str) and self.backbone in ("auto", "shallow")
+        if ours and X.ndim == 2 and np.count_nonzero(X) < SPARSE_BELOW * X.size:
+            return scipy.sparse.csr_matrix(X)
+        return X
 
     def _hold_out(self, source: Domain, target: Domain | None, validator: str):
         """Split off the labelled source sample that ``select_epoch`` validates on."""

@@ -62,6 +62,7 @@ class DANNObjective(nn.Module):
         self.lambda_max = lambda_max
         self.lambda_schedule = lambda_schedule
         self.gamma = gamma
+        self._per_domain_batches = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
 
     def grl_lambda(self, progress: float) -> float:
         """The adaptation factor at this point of training."""
@@ -71,8 +72,11 @@ class DANNObjective(nn.Module):
 
     def forward(self, batch, progress: float):
         xs, ys, xt = batch["xs"], batch["ys"], batch["xt"]
-        h_s = self.net.forward_to(xs, self.adapt_at)
-        h_t = self.net.forward_to(xt, self.adapt_at)
+        if self._per_domain_batches:  # batch statistics stay per domain, as the paper trains
+            h_s = self.net.forward_to(xs, self.adapt_at)
+            h_t = self.net.forward_to(xt, self.adapt_at)
+        else:  # no batch statistics: one pass over both domains is the same computation, cheaper
+            h_s, h_t = self.net.forward_to(torch.cat([xs, xt]), self.adapt_at).split([len(ys), xt.shape[0]])
         logits = self.net.forward_from(h_s, self.adapt_at)
         loss_y = F.cross_entropy(logits, ys)
         coeff = self.grl_lambda(progress)
