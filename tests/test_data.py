@@ -68,3 +68,22 @@ def test_paired_batches_batch_size_capped_and_deterministic():
     assert all(np.array_equal(x[0], y[0]) and np.array_equal(x[1], y[1]) for x, y in zip(a, b, strict=True))
     with pytest.raises(ValueError, match="empty"):
         PairedBatches(0, 5, 4, np.random.default_rng(0))
+
+
+def test_few_shot_draws_k_per_class_reproducibly_and_refuses_what_cannot_be_drawn():
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], [20, 7, 30])
+    d = Domain(rng.standard_normal((len(y), 3)), y, "toy")
+    shot = d.few_shot(5, seed=1)
+    assert np.bincount(shot.y).tolist() == [5, 5, 5]
+    rows = [np.flatnonzero((d.X == x).all(1))[0] for x in shot.X]
+    assert np.array_equal(d.y[rows], shot.y) and rows == sorted(rows)  # real rows, original order
+    assert np.array_equal(d.few_shot(5, seed=1).X, shot.X)
+    assert not np.array_equal(d.few_shot(5, seed=2).X, shot.X)
+    assert len(d.few_shot(7).y) == 21
+    with pytest.raises(ValueError, match=r"k=8 .*class 1 of toy has only 7; expected k <= 7"):
+        d.few_shot(8)
+    with pytest.raises(ValueError, match="positive"):
+        d.few_shot(0)
+    with pytest.raises(ValueError, match="no labels"):
+        d.unlabelled().few_shot(1)

@@ -202,14 +202,10 @@ def _few_labelled(args, target, regression: bool = False):
             raise UsageError(f"--target-labels {args.target_labels}: the target has only {len(y)} examples.")
         idx = np.sort(rng.choice(len(y), args.target_labels, replace=False))
         return Domain(target.X[idx], y[idx], target.name)
-    idx = []
-    for c in np.unique(y):
-        members = np.flatnonzero(y == c)
-        if len(members) < args.target_labels:
-            raise UsageError(f"--target-labels {args.target_labels}: class {c} has only {len(members)} examples.")
-        idx.extend(rng.choice(members, args.target_labels, replace=False))
-    idx = np.sort(np.array(idx))
-    return Domain(target.X[idx], y[idx], target.name)
+    try:
+        return Domain(target.X, y, target.name).few_shot(args.target_labels, seed=args.seed)
+    except ValueError as err:
+        raise UsageError(f"--target-labels {args.target_labels}: {err}") from None
 
 
 def _grid(args, params: dict) -> dict:

@@ -123,6 +123,26 @@ class Domain:
         """The samples at ``index`` (an integer array or boolean mask)."""
         return Domain(self.X[index], None if self.y is None else self.y[index], self.name)
 
+    def few_shot(self, k: int, seed: int = 0) -> Domain:
+        """``k`` labelled examples of every class, drawn without replacement (the k-shot protocol).
+
+        The draw depends only on ``seed``; rows keep their original order.
+        """
+        if self.y is None:
+            raise ValueError(f"{self.name} has no labels; few_shot draws k labelled examples per class.")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k={k!r}; expected a positive number of examples per class.")
+        classes, counts = np.unique(self.y, return_counts=True)
+        if k > counts.min():
+            smallest = classes[counts.argmin()].item()
+            raise ValueError(
+                f"k={k} examples per class, but class {smallest!r} of {self.name} has only {counts.min()}; "
+                f"expected k <= {counts.min()}."
+            )
+        rng = np.random.default_rng(seed)
+        index = np.concatenate([rng.choice(np.flatnonzero(self.y == c), k, replace=False) for c in classes])
+        return self.subset(np.sort(index))
+
 
 def check_same_features(a: Domain, b: Domain, a_name: str = "source", b_name: str = "target") -> None:
     """Raise if two domains do not live in the same input space."""
