@@ -298,3 +298,21 @@ def test_finetune_from_a_saved_source_model(tmp_path, capsys):
     record = json.loads(out)
     assert record["n_target"] == 20 and record["hyperparameters"]["copy"] == "first:2"
     assert record["hyperparameters"]["freeze"] is True
+
+
+def test_bench_layer_transfer_is_listed_and_runs_the_sweep(capsys, monkeypatch, tmp_path):
+    import transferkit.layer_sweep_bench as lsb
+
+    code, out, _ = run_cli(["bench", "list"], capsys)
+    assert code == 0 and "layer-transfer" in out
+    calls = []
+
+    def fake_main(seeds, epochs, n_train, out, quiet=False):
+        calls.append((seeds, epochs, n_train, Path(out), quiet))
+        (Path(out) / "layer_transfer.json").write_text("[]")
+        return ""
+
+    monkeypatch.setattr(lsb, "main", fake_main)
+    assert run_cli(["bench", "layer-transfer", "--seeds", "3", "--out", str(tmp_path)], capsys)[0] == 0
+    assert run_cli(["bench", "layer-transfer", "--quick", "--json", "--out", str(tmp_path)], capsys)[1].strip() == "[]"
+    assert calls == [(3, 7, 5000, tmp_path, False), (1, 1, 500, tmp_path, True)]

@@ -418,6 +418,20 @@ def cmd_bench(args) -> int:
     if args.name is None or args.name == "list":
         for name, b in BENCHMARKS.items():
             print(f"{name:<16} {b.description}")
+        print(
+            f"{'layer-transfer':<16} Yosinski et al. 2014: BnB, BnB+, AnB, AnB+ against n, similar and dissimilar split"
+        )
+        return 0
+    if args.name == "layer-transfer":
+        from pathlib import Path
+
+        from transferkit.layer_sweep_bench import OUT, main
+
+        seeds, epochs, n_train = (1, 1, 500) if args.quick else (args.seeds, 7, 5000)
+        out = Path(args.out) if args.out else OUT
+        main(seeds, epochs, n_train, out, quiet=args.json)
+        if args.json:
+            print((out / "layer_transfer.json").read_text())
         return 0
     run_benchmark(args.name, seeds=args.seeds, out=args.out, as_json=args.json, quick=args.quick)
     return 0
