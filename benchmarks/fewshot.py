@@ -27,17 +27,16 @@ Writes ``fewshot.json`` (every run; a rerun skips the runs already there) and ``
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
 import time
 from pathlib import Path
 
+from _records import Records, epochs_for
 from transferkit import Domain
 from transferkit.datasets import load_domain, load_task
 from transferkit.methods.finetune import FineTune, TargetOnly
 from transferkit.methods.source_only import SourceOnly
-from transferkit.report import markdown_table, mean_std, to_json
+from transferkit.report import markdown_table, mean_std
 
 OUT = Path(__file__).resolve().parent / "out"
 PAIRS = [("digits:mnist", "digits:usps"), ("digits:usps", "digits:mnist"), ("digits:mnist", "fashion:mnist")]
@@ -63,13 +62,7 @@ def load_pair(source: str, target: str) -> dict:
     return {"source": task.source, "target": Domain(task.target.X, y, target), "test": task.target_test}
 
 
-def target_epochs(n: int, steps: int) -> int:
-    """Epochs that make about ``steps`` optimiser steps on ``n`` examples."""
-    per_epoch = max(1, n // min(TARGET_BATCH, n))
-    return max(1, math.ceil(steps / per_epoch))
-
-
-def run_pair(source: str, target: str, ks, draws: int, steps: int, done: set, records: list, save) -> None:
+def run_pair(source: str, target: str, ks, draws: int, steps: int, records: Records) -> None:
     data = load_pair(source, target)
     t0 = time.perf_counter()
     net = SourceOnly(backbone=BACKBONE, seed=0, verbose=False, **SOURCE).fit(data["source"])
@@ -84,12 +77,12 @@ def run_pair(source: str, target: str, ks, draws: int, steps: int, done: set, re
         for draw in range(draws):
             shots = data["target"].few_shot(k, seed=draw)
             for label, kwargs in METHODS.items():
-                key = (source, target, k, draw, label)
-                if key in done:
+                key = dict(source=source, target=target, k=k, draw=draw, method=label)
+                if records.has(key):
                     continue
                 common = dict(
                     backbone=BACKBONE,
-                    epochs=target_epochs(len(shots), steps),
+                    epochs=epochs_for(len(shots), TARGET_BATCH, steps),
                     batch_size=TARGET_BATCH,
                     lr=1e-3,
                     seed=draw,
@@ -102,13 +95,9 @@ def run_pair(source: str, target: str, ks, draws: int, steps: int, done: set, re
                 t1 = time.perf_counter()
                 est.fit(data["source"], shots)
                 acc = float(est.score(data["test"]))
-                records.append(
+                records.add(
                     {
-                        "source": source,
-                        "target": target,
-                        "k": k,
-                        "draw": draw,
-                        "method": label,
+                        **key,
                         "accuracy": acc,
                         "seconds": time.perf_counter() - t1,
                         "steps": est.fit_result_.steps,
@@ -120,7 +109,6 @@ def run_pair(source: str, target: str, ks, draws: int, steps: int, done: set, re
                     file=sys.stderr,
                     flush=True,
                 )
-                save(records)
 
 
 def report(records: list[dict], steps: int) -> str:
@@ -157,23 +145,11 @@ def main(argv=None) -> int:
     parser.add_argument("--pairs", nargs="+", default=[f"{s}>{t}" for s, t in PAIRS], help="SOURCE>TARGET domain keys")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "fewshot.json"
-    records = json.loads(path.read_text())["records"] if path.exists() else []
-    records = [r for r in records if r.get("steps_setting") == args.steps]
-    done = {(r["source"], r["target"], r["k"], r["draw"], r["method"]) for r in records}
-
-    def save(recs):
-        for r in recs:
-            r["steps_setting"] = args.steps
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(to_json({"records": recs}))
-        tmp.replace(path)  # atomic: a killed run keeps what it finished
-
+    records = Records(args.out / "fewshot.json", {"steps": args.steps})
     for pair in args.pairs:
         source, target = pair.split(">")
-        run_pair(source, target, args.ks, args.draws, args.steps, done, records, save)
-    text = report(records, args.steps)
+        run_pair(source, target, args.ks, args.draws, args.steps, records)
+    text = report(records.rows, args.steps)
     (args.out / "fewshot.md").write_text(text)
     print(text)
     return 0
