@@ -316,3 +316,40 @@ def test_bench_layer_transfer_is_listed_and_runs_the_sweep(capsys, monkeypatch, 
     assert run_cli(["bench", "layer-transfer", "--seeds", "3", "--out", str(tmp_path)], capsys)[0] == 0
     assert run_cli(["bench", "layer-transfer", "--quick", "--json", "--out", str(tmp_path)], capsys)[1].strip() == "[]"
     assert calls == [(3, 7, 5000, tmp_path, False), (1, 1, 500, tmp_path, True)]
+
+
+def test_bench_saves_each_run_and_a_rerun_skips_finished_runs(monkeypatch, tmp_path, capsys):
+    import transferkit.bench as bench
+    import transferkit.cli as cli
+
+    demo = bench.Benchmark(
+        name="toy",
+        description="toy",
+        pairs=[("demo:mnist", "demo:usps")],
+        methods={"source-only": ("source-only", {"epochs": 1}), "DANN": ("dann", {"epochs": 1})},
+    )
+    monkeypatch.setitem(bench.BENCHMARKS, "toy", demo)
+    calls = []
+
+    def fake_run(args):
+        calls.append((args.method, args.seed))
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # killed during the third run
+        return {"target_accuracy": 0.5, "seconds": 0.0, "seed": args.seed}
+
+    monkeypatch.setattr(cli, "run_method", fake_run)
+    with pytest.raises(KeyboardInterrupt):
+        bench.run_benchmark("toy", seeds=2, out=str(tmp_path))
+    assert len(json.loads((tmp_path / "toy.partial.json").read_text())) == 2  # both finished runs kept
+    calls.clear()
+    records = bench.run_benchmark("toy", seeds=2, out=str(tmp_path))
+    assert calls == [("dann", 0), ("dann", 1)]  # only what was missing
+    assert len(records) == 4 and len(json.loads((tmp_path / "toy.json").read_text())) == 4
+    calls.clear()
+    assert len(bench.run_benchmark("toy", seeds=2, out=str(tmp_path), methods=["DANN"])) == 2 and not calls
+    with pytest.raises(ValueError, match=r"methods=\['DAN'\]: not columns of 'toy'"):
+        bench.run_benchmark("toy", seeds=2, methods=["DAN"])
+    code, _, err = run_cli(["bench", "toy", "--methods", "DAN"], capsys)
+    assert code != 0 and "its columns: ['source-only', 'DANN']" in err
+    table = (tmp_path / "toy.md").read_text()
+    assert "DANN" in table and "source-only" not in table.split("\n\n")[-1]  # only the columns that ran

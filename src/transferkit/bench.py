@@ -10,6 +10,7 @@ no per-pair choice looks at target labels.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -164,38 +165,65 @@ def _run_args(method: str, source: str, target: str, seed: int, params: dict, be
     )
 
 
-def run_benchmark(name: str, seeds: int = 5, out: str | None = None, as_json: bool = False, quick: bool = False):
-    """Run benchmark ``name`` over ``seeds`` seeds; write ``out/NAME.json`` and ``out/NAME.md``."""
+def run_benchmark(
+    name: str,
+    seeds: int = 5,
+    out: str | None = None,
+    as_json: bool = False,
+    quick: bool = False,
+    methods: list[str] | None = None,
+):
+    """Run benchmark ``name`` over ``seeds`` seeds; write ``out/NAME.json`` and ``out/NAME.md``.
+
+    With ``out``, every finished run is saved at once to ``out/NAME.partial.json`` (atomically), and
+    a rerun of the same command skips the runs found there: a killed benchmark loses at most the
+    run in progress. ``methods`` restricts the columns (labels as in the table).
+    """
     from transferkit.cli import run_method
 
     if name not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}.")
     bench = BENCHMARKS[name]
+    columns = dict(bench.methods)
+    if methods:
+        unknown = [m for m in methods if m not in columns]
+        if unknown:
+            raise ValueError(f"methods={unknown}: not columns of {name!r}; its columns: {list(columns)}.")
+        columns = {m: columns[m] for m in methods}
     pairs = bench.pairs[:1] if quick else bench.pairs
     seed_list = list(range(1 if quick else seeds))
-    records = []
-    total = len(pairs) * len(bench.methods) * len(seed_list)
+    partial = Path(out) / f"{name}.partial.json" if out else None
+    records = _load_partial(partial, quick)
+    done = {(r["column"], r["source"], r["target"], r["seed"]) for r in records}
+    total = len(pairs) * len(columns) * len(seed_list)
     t0 = time.perf_counter()
     for source, target in pairs:
-        for column, (method, params) in bench.methods.items():
+        for column, (method, params) in columns.items():
             for seed in seed_list:
+                if (column, source, target, seed) in done:
+                    continue
                 args = _run_args(method, source, target, seed, params, bench, quick)
                 if column == bench.oracle_column:  # trained on the labelled target train split
                     args.source = target
                 rec = run_method(args)
                 rec.update(column=column, source=source, target=target, oracle=column == bench.oracle_column)
+                rec["quick"] = quick
                 records.append(rec)
+                if partial is not None:
+                    _save_atomic(partial, to_json(records))
                 print(
                     f"[{len(records)}/{total}] {column:<16} {source} -> {target} seed {seed}: "
                     f"{rec['target_accuracy']:.4f} ({rec['seconds']:.1f} s, {time.perf_counter() - t0:.0f} s total)",
                     file=sys.stderr,
                     flush=True,
                 )
+    wanted = {(c, s, t, seed) for s, t in pairs for c in columns for seed in seed_list}
+    records = [r for r in records if (r["column"], r["source"], r["target"], r["seed"]) in wanted]
     table = summarise(bench, records)
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
-        (Path(out) / f"{name}.json").write_text(to_json(records))
-        (Path(out) / f"{name}.md").write_text(table + "\n")
+        _save_atomic(Path(out) / f"{name}.json", to_json(records))
+        _save_atomic(Path(out) / f"{name}.md", table + "\n")
     if as_json:
         print(to_json([{k: v for k, v in r.items() if k != "history"} for r in records]))
     else:
@@ -203,9 +231,24 @@ def run_benchmark(name: str, seeds: int = 5, out: str | None = None, as_json: bo
     return records
 
 
+def _save_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def _load_partial(path: Path | None, quick: bool) -> list[dict]:
+    """The runs a killed invocation of the same benchmark finished (quick and full runs never mix)."""
+    if path is None or not path.exists():
+        return []
+    return [r for r in json.loads(path.read_text()) if r.get("quick") == quick]
+
+
 def summarise(bench: Benchmark, records: list[dict]) -> str:
     """Markdown: per pair, mean ± std of every column next to the paper's number; then the average."""
-    columns = list(bench.methods)
+    present = {r["column"] for r in records}
+    columns = [c for c in bench.methods if c in present]  # a --methods run shows its columns only
     rows, per_col = [], {c: [] for c in columns}
     pairs = sorted({(r["source"], r["target"]) for r in records}, key=bench.pairs.index)
     for pair in pairs:
@@ -232,7 +275,8 @@ def summarise(bench: Benchmark, records: list[dict]) -> str:
         f"{bench.description}; mean ± std over {n_seeds} seed(s); preprocess={bench.preprocess}.",
         f"Paper columns: {bench.paper_name}.",
     ]
-    for c, (method, params) in bench.methods.items():
+    for c in columns:
+        method, params = bench.methods[c]
         lines.append(f"- {c}: `{method}` {params}")
     if bench.oracle_column:
         lines.append(f"- '{bench.oracle_column}' is trained on labelled target data: an upper bound, not adaptation.")

@@ -433,7 +433,11 @@ def cmd_bench(args) -> int:
         if args.json:
             print((out / "layer_transfer.json").read_text())
         return 0
-    run_benchmark(args.name, seeds=args.seeds, out=args.out, as_json=args.json, quick=args.quick)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    try:
+        run_benchmark(args.name, seeds=args.seeds, out=args.out, as_json=args.json, quick=args.quick, methods=methods)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     return 0
 
 
@@ -573,6 +577,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="folder for the JSON results and the table")
     p.add_argument("--quick", action="store_true", help="one pair, one seed, few epochs (smoke test)")
     p.add_argument("--json", action="store_true", help="print a JSON list of run records on stdout")
+    p.add_argument(
+        "--methods", default=None, help="comma-separated columns to run (default: all), e.g. 'DAN,Deep CORAL'"
+    )
     p.set_defaults(func=cmd_bench)
     return parser
 
