@@ -32,3 +32,30 @@ def epochs_for(n: int, batch_size: int, steps: int) -> int:
     """Epochs that make about ``steps`` optimiser steps on ``n`` examples in batches of ``batch_size``."""
     per_epoch = max(1, n // min(batch_size, n))
     return max(1, math.ceil(steps / per_epoch))
+
+
+def mean_table(rows: list[dict], by_row: tuple[str, list], by_column: tuple[str, list], name=str) -> list[dict]:
+    """Mean ± std of ``accuracy`` over the rows that share a (row value, column value): a markdown-ready table.
+
+    ``by_row = (key, values)`` gives one table row per value of ``key``; ``by_column`` one column per
+    value of its key, headed ``name(value)``. A cell with no runs is left empty.
+    """
+    from transferkit.report import mean_std
+
+    (row_key, row_values), (col_key, col_values) = by_row, by_column
+    table = []
+    for rv in row_values:
+        line = {row_key: rv}
+        for cv in col_values:
+            accs = [r["accuracy"] for r in rows if r[row_key] == rv and r[col_key] == cv]
+            line[name(cv)] = mean_std(accs) if accs else ""
+        table.append(line)
+    return table
+
+
+def add_common_arguments(parser, steps: int) -> None:
+    """The options every few-shot benchmark takes: draws, k values, steps per target network, output folder."""
+    parser.add_argument("--draws", type=int, default=5, help="random draws of the k-shot target set")
+    parser.add_argument("--ks", type=int, nargs="+", required=False, help="labelled target examples per class")
+    parser.add_argument("--steps", type=int, default=steps, help="optimiser steps per target network")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "out")

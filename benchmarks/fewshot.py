@@ -29,16 +29,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
-from _records import Records, epochs_for
+from _records import Records, add_common_arguments, epochs_for, mean_table
 from transferkit import Domain
 from transferkit.datasets import load_domain, load_task
 from transferkit.methods.finetune import FineTune, TargetOnly
 from transferkit.methods.source_only import SourceOnly
-from transferkit.report import markdown_table, mean_std
+from transferkit.report import markdown_table
 
-OUT = Path(__file__).resolve().parent / "out"
 PAIRS = [("digits:mnist", "digits:usps"), ("digits:usps", "digits:mnist"), ("digits:mnist", "fashion:mnist")]
 SHORT = {"digits:mnist": "MNIST", "digits:usps": "USPS", "fashion:mnist": "Fashion"}
 KS = (1, 5, 10, 50)
@@ -126,29 +124,20 @@ def report(records: list[dict], steps: int) -> str:
         lines.append(
             f"### {SHORT[source]} -> {SHORT[target]} (source network alone: {rows_p[0]['source_only_accuracy']:.4f})\n"
         )
-        table = []
-        for k in sorted({r["k"] for r in rows_p}):
-            row = {"k": k}
-            for label in METHODS:
-                accs = [r["accuracy"] for r in rows_p if r["k"] == k and r["method"] == label]
-                row[label] = mean_std(accs) if accs else ""
-            table.append(row)
+        table = mean_table(rows_p, ("k", sorted({r["k"] for r in rows_p})), ("method", list(METHODS)))
         lines.append(markdown_table(table) + "\n")
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--draws", type=int, default=5)
-    parser.add_argument("--ks", type=int, nargs="+", default=list(KS))
-    parser.add_argument("--steps", type=int, default=300, help="optimiser steps per target network")
+    add_common_arguments(parser, steps=300)
     parser.add_argument("--pairs", nargs="+", default=[f"{s}>{t}" for s, t in PAIRS], help="SOURCE>TARGET domain keys")
-    parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     records = Records(args.out / "fewshot.json", {"steps": args.steps})
     for pair in args.pairs:
         source, target = pair.split(">")
-        run_pair(source, target, args.ks, args.draws, args.steps, records)
+        run_pair(source, target, args.ks or KS, args.draws, args.steps, records)
     text = report(records.rows, args.steps)
     (args.out / "fewshot.md").write_text(text)
     print(text)

@@ -32,15 +32,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
-from _records import Records, epochs_for
+from _records import Records, add_common_arguments, epochs_for, mean_table
 from transferkit.datasets import load_domain
 from transferkit.methods.finetune import FineTune, TargetOnly
 from transferkit.methods.source_only import SourceOnly
-from transferkit.report import markdown_table, mean_std
+from transferkit.report import markdown_table
 
-OUT = Path(__file__).resolve().parent / "out"
 SOURCE_KEY = "spoken:en"
 TARGETS = ("spoken:en-speaker-20", "spoken:en-child", "spoken:en-deep")
 KS = (1, 2, 5)
@@ -112,26 +110,19 @@ def report(rows: list[dict], steps: int) -> str:
     ]
     for target in dict.fromkeys(r["target"] for r in rows):
         lines.append(f"### {target}\n")
-        table = []
-        for label in METHODS:
-            row = {"method": label}
-            for k in sorted({r["k"] for r in rows}):
-                accs = [r["accuracy"] for r in rows if (r["target"], r["k"], r["method"]) == (target, k, label)]
-                row[f"k = {k}"] = mean_std(accs) if accs else ""
-            table.append(row)
+        mine = [r for r in rows if r["target"] == target]
+        ks = sorted({r["k"] for r in mine})
+        table = mean_table(mine, ("method", list(METHODS)), ("k", ks), name=lambda k: f"k = {k}")
         lines.append(markdown_table(table) + "\n")
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--draws", type=int, default=5)
-    parser.add_argument("--ks", type=int, nargs="+", default=list(KS))
-    parser.add_argument("--steps", type=int, default=200, help="optimiser steps per target network")
-    parser.add_argument("--out", type=Path, default=OUT)
+    add_common_arguments(parser, steps=200)
     args = parser.parse_args(argv)
     records = Records(args.out / "speaker_adaptation.json", {"steps": args.steps})
-    run(args.ks, args.draws, args.steps, records)
+    run(args.ks or KS, args.draws, args.steps, records)
     text = report(records.rows, args.steps)
     (args.out / "speaker_adaptation.md").write_text(text)
     print(text)
