@@ -59,3 +59,12 @@ def test_per_epoch_diagnostics_are_logged_and_need_no_target_labels(blobs):
         assert 1 / 3 - 1e-9 <= h["target_top_class_share"] <= 1.0
         assert np.isfinite(h["mmd"])
     assert "a_distance" not in DANN(epochs=1).fit(blobs.source, blobs.target).history_[0]
+
+
+def test_a_run_that_never_fits_the_source_is_reported_given_the_number_of_classes():
+    flat = _history([0.10, 0.11, 0.113, 0.112], [0.5] * 4)  # ten classes, stuck at chance (log 10 loss)
+    (msg,) = training_warnings(flat, n_classes=10)
+    assert "never fitted the source" in msg and "0.112" in msg and "chance is 0.100" in msg
+    assert training_warnings(flat) == []  # without the number of classes chance is unknown
+    assert training_warnings(_history([0.3, 0.6, 0.9], [0.5] * 3), n_classes=10) == []
+    assert training_warnings(_history([0.55, 0.58, 0.59], [0.5] * 3), n_classes=2)  # binary: near 0.5

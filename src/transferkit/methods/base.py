@@ -262,7 +262,7 @@ class NeuralTransferMethod(TransferMethod):
         self.history_ = self.fit_result_.history
         if selector is not None:
             self.selected_epoch_ = selector.restore()
-        self.warnings_ = training_warnings(self.history_)
+        self.warnings_ = training_warnings(self.history_, n_classes=len(self.classes_))
         for message in self.warnings_:
             warnings.warn(f"{type(self).__name__}: {message}", RuntimeWarning, stacklevel=2)
         self.objective_ = objective

@@ -298,7 +298,7 @@ class FineTune(TransferMethod):
         )
         self.fit_result_ = fit_loop(objective, {"x": target.X, "y": y}, None, config)
         self.history_ = self.fit_result_.history
-        self.warnings_ = training_warnings(self.history_)
+        self.warnings_ = training_warnings(self.history_, n_classes=len(self.classes_))
         for message in self.warnings_:
             warnings.warn(f"{type(self).__name__}: {message}", RuntimeWarning, stacklevel=2)
         self.objective_, self.model_ = objective, net.eval()

@@ -5,9 +5,14 @@ from __future__ import annotations
 __all__ = ["training_warnings"]
 
 
-def training_warnings(history: list[dict[str, float]], drop: float = 0.25, domain_win: float = 0.99) -> list[str]:
+def training_warnings(
+    history: list[dict[str, float]], drop: float = 0.25, domain_win: float = 0.99, n_classes: int | None = None
+) -> list[str]:
     """Messages for the failure modes a user would otherwise not notice.
 
+    - *never fitted*: with ``n_classes`` given, the training accuracy on the source ends within 0.1
+      of chance, 1 / ``n_classes`` (an alignment term switched on before the features exist can
+      flatten them for good);
     - *diverged*: the training accuracy on the source fell by more than ``drop`` from its best
       epoch (an unstable adversarial game can wreck the features late in training);
     - *collapse*: one class takes 95% or more of the target predictions (needs the per-epoch
@@ -17,6 +22,12 @@ def training_warnings(history: list[dict[str, float]], drop: float = 0.25, domai
     """
     out = []
     acc = [(h["epoch"], h["source_acc"]) for h in history if "source_acc" in h]
+    if acc and n_classes and acc[-1][1] <= 1.0 / n_classes + 0.1:
+        out.append(
+            f"the network never fitted the source: source accuracy {acc[-1][1]:.3f} at the end, chance is "
+            f"{1.0 / n_classes:.3f}; an alignment term may have flattened the features before they formed "
+            "(try a smaller lambda_max, lambda_schedule='ganin', or more epochs)."
+        )
     if acc:
         best_epoch, best = max(acc, key=lambda t: t[1])
         last_epoch, last = acc[-1]
