@@ -34,7 +34,7 @@ def test_healthy_run_has_no_warnings():
 def test_estimator_emits_and_keeps_warnings(blobs, monkeypatch):
     import transferkit.methods.base as base
 
-    monkeypatch.setattr(base, "training_warnings", lambda h: ["training diverged: test"])
+    monkeypatch.setattr(base, "training_warnings", lambda h, n_classes=None: ["training diverged: test"])
     with pytest.warns(RuntimeWarning, match="DANN: training diverged"):
         model = DANN(epochs=1).fit(blobs.source, blobs.target)
     assert model.warnings_ == ["training diverged: test"]
