@@ -8,6 +8,7 @@ from transferkit import Domain
 from transferkit.datasets import make_blobs_shift
 from transferkit.methods import FineTune, TargetOnly
 from transferkit.methods.finetune import parse_copy
+from transferkit.nn import layer_names
 
 
 @pytest.fixture(scope="module")
@@ -119,4 +120,14 @@ def test_bad_parameters_are_named(task, params, message):
 def test_parse_copy():
     assert parse_copy("first:2") == {"first": 2} and parse_copy("last:1") == {"last": 1}
     assert parse_copy("names:conv1,fc1") == {"names": ["conv1", "fc1"]}
-    assert parse_copy("none") == {} and parse_copy("all") == {"all": True}
+    assert parse_copy("none") == {} and parse_copy("all") == {"all": True} and parse_copy("body") == {"body": True}
+
+
+def test_copy_body_copies_every_layer_but_the_head(task):
+    source, target, _ = task
+    model = FineTune(copy="body", **FAST).fit(source, target)
+    assert "head" not in model.copied_layers_ and model.copied_layers_ == [
+        n for n in layer_names(model.model_) if n != "head"
+    ]
+    everything = FineTune(copy="all", **FAST).fit(source, target)
+    assert everything.copied_layers_[-1] == "head"  # same label set here: "all" takes the head too

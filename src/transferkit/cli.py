@@ -531,7 +531,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--copy",
         default=None,
         metavar="SPEC",
-        help="finetune: layers copied from the source network: all, none, first:N, last:N, names:a,b",
+        help="finetune: layers copied from the source network: all, body (all but the head), none, first:N, "
+        "last:N, names:a,b",
     )
     p.add_argument("--freeze", action="store_true", help="finetune: freeze the copied layers")
     p.add_argument(

@@ -59,11 +59,13 @@ CONSERVATIVE = ("l2sp", "lwf")
 
 
 def parse_copy(copy_spec) -> dict:
-    """``"all"``, ``"none"``, ``"first:N"``, ``"last:N"`` or ``"names:a,b"`` as transfer_layers arguments."""
+    """``"all"``, ``"body"``, ``"none"``, ``"first:N"``, ``"last:N"`` or ``"names:a,b"`` as keyword arguments."""
     if copy_spec in (None, "none"):
         return {}
     if copy_spec == "all":
         return {"all": True}
+    if copy_spec == "body":
+        return {"body": True}
     kind, sep, value = str(copy_spec).partition(":")
     if sep and kind in ("first", "last"):
         try:
@@ -72,7 +74,7 @@ def parse_copy(copy_spec) -> dict:
             pass
     if sep and kind == "names" and value:
         return {"names": [v for v in value.split(",") if v]}
-    raise ValueError(f"copy={copy_spec!r}; expected 'all', 'none', 'first:N', 'last:N' or 'names:a,b'.")
+    raise ValueError(f"copy={copy_spec!r}; expected 'all', 'body', 'none', 'first:N', 'last:N' or 'names:a,b'.")
 
 
 def load_source_model(path: str | os.PathLike, net: StagedNet) -> StagedNet:
@@ -142,7 +144,8 @@ class FineTune(TransferMethod):
         as given: its current weights are the initialisation of every fit (build a fresh one per
         seed for seed-to-seed variation).
     copy : str
-        Which layers of the source network to copy: ``"all"`` (every stage; the head too when the
+        Which layers of the source network to copy: ``"body"`` (every layer but the head: the
+        target's classes are other classes), ``"all"`` (every stage; the head too when the
         label sets agree), ``"first:N"``, ``"last:N"``, ``"names:a,b"`` (layer names as listed by
         :func:`~transferkit.nn.layer_names`, or dotted module paths), or ``"none"``.
     freeze : bool
@@ -257,7 +260,9 @@ class FineTune(TransferMethod):
         net = self._new_net(self.input_shape_, len(self.classes_))
         copied: list[str] = []
         if spec and old is not None:
-            if spec.get("all"):
+            if spec.get("body"):
+                copied = transfer_layers(old, net, names=[n for n in layer_names(net) if n != "head"])
+            elif spec.get("all"):
                 same_head = old.head.weight.shape == net.head.weight.shape
                 names = [n for n in layer_names(net) if n != "head" or same_head]
                 copied = transfer_layers(old, net, names=names)
