@@ -7,6 +7,7 @@ from transferkit.methods.dann import DANN
 from transferkit.methods.ddc import DDC
 from transferkit.methods.deep_coral import DeepCORAL
 from transferkit.methods.finetune import FineTune, TargetOnly
+from transferkit.methods.multitask import MultiTask
 from transferkit.methods.source_only import SourceOnly
 from transferkit.methods.tca import TCA
 from transferkit.methods.tradaboost import TrAdaBoost
@@ -33,6 +34,7 @@ def get_method(name: str) -> type[TransferMethod]:
 __all__ = [
     "DANN",
     "FineTune",
+    "MultiTask",
     "REGISTRY",
     "REGRESSORS",
     "TCA",

@@ -1,0 +1,153 @@
+"""Multitask learning: shared layers learn from every task, the weightings follow their formulas."""
+
+import numpy as np
+import pytest
+import torch
+
+from transferkit.methods.multitask import MultiTask, MultiTaskNet, MultiTaskObjective, relative_change
+from transferkit.nn.task_weighting import TaskWeighting, pcgrad
+
+FAST = dict(hidden=(16, 8), epochs=30, batch_size=64, lr=1e-2, device="cpu")
+
+
+def _related_tasks(n_small=12, n_large=400, seed=0):
+    """Two binary tasks that share one 2-d projection of 20-d inputs; task 'b' has few labels."""
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((2, 20))
+
+    def task(n, angle):
+        X = rng.standard_normal((n, 20)).astype(np.float32)
+        z = X @ A.T
+        w = np.array([np.cos(angle), np.sin(angle)])
+        return X, (z @ w > 0).astype(int)
+
+    return {"a": task(n_large, 0.0), "b": task(n_small, 0.5)}, {"b": task(2000, 0.5)}
+
+
+def test_shared_layers_receive_the_sum_of_every_tasks_gradient():
+    torch.manual_seed(0)
+    net = MultiTaskNet({"input": 4}, (6, 5), {"a": 2, "b": 1}, {"a": "input", "b": "input"})
+    obj = MultiTaskObjective(
+        net, ["a", "b"], ["classification", "regression"], [4, 4], TaskWeighting(["c", "r"]), False
+    )
+    g = torch.Generator().manual_seed(1)
+    batch = {"x": torch.randn(10, 4, generator=g), "task": torch.tensor([0] * 5 + [1] * 5), "y": torch.randn(10)}
+    batch["y"][:5] = torch.tensor([0.0, 1, 1, 0, 1])
+    losses, present = obj.task_losses(batch)
+    assert present.tolist() == [True, True]
+    shared = net.shared_parameters()
+    per_task = [torch.autograd.grad(losses[k], shared, retain_graph=True) for k in range(2)]
+    total = torch.autograd.grad(obj(batch, 0.0)["loss"], shared)
+    for tot, ga, gb in zip(total, *per_task, strict=True):
+        assert ga.abs().sum() > 0 and gb.abs().sum() > 0  # both tasks reach the shared layers
+        torch.testing.assert_close(tot, ga + gb)
+
+
+def test_a_scarce_task_gains_from_a_related_task():
+    tasks, test = _related_tasks()
+    single = MultiTask(**FAST).fit({"b": tasks["b"]})
+    multi = MultiTask(**FAST).fit(tasks)
+    acc_single = np.mean(single.predict(test["b"][0], "b") == test["b"][1])
+    acc_multi = np.mean(multi.predict(test["b"][0], "b") == test["b"][1])
+    assert acc_multi > acc_single + 0.05, (acc_single, acc_multi)
+
+
+def test_uncertainty_weighting_matches_kendall_et_al():
+    w = TaskWeighting(["classification", "regression"], "uncertainty")
+    with torch.no_grad():
+        w.log_var.copy_(torch.tensor([0.3, -0.7]))
+    losses = torch.tensor([1.2, 0.4])
+    total, _ = w(losses, torch.tensor([True, True]), 0.0)
+    s = np.array([0.3, -0.7])  # s = log sigma^2: 1/sigma^2 L + log sigma; 1/(2 sigma^2) L + log sigma
+    expected = np.exp(-s[0]) * 1.2 + 0.5 * s[0] + 0.5 * np.exp(-s[1]) * 0.4 + 0.5 * s[1]
+    assert total.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_dwa_weights_follow_the_loss_ratios_of_the_two_previous_epochs():
+    w = TaskWeighting(["classification"] * 3, "dwa", epochs=4, temperature=2.0)
+    present = torch.tensor([True, True, True])
+    epoch_losses = [torch.tensor([1.0, 2.0, 3.0]), torch.tensor([0.5, 2.0, 3.3])]
+    for e, losses in enumerate(epoch_losses):
+        w(losses, present, e / 4)  # one batch per epoch
+        assert torch.equal(w.weights(), torch.ones(3))  # w = 1 in the first two epochs
+    w(torch.tensor([9.0, 9.0, 9.0]), present, 2 / 4)  # epoch 2 starts: the history is (e0, e1)
+    r = np.array([0.5 / 1.0, 2.0 / 2.0, 3.3 / 3.0])
+    expected = 3 * np.exp(r / 2) / np.exp(r / 2).sum()
+    np.testing.assert_allclose(w.weights().numpy(), expected, rtol=1e-6)
+
+
+def test_gradnorm_lowers_the_weight_of_the_task_with_the_larger_gradient():
+    torch.manual_seed(0)
+    W = torch.nn.Parameter(torch.randn(3, 3))
+    x = torch.randn(8, 3)
+    h = x @ W.T
+    losses = torch.stack([h.pow(2).mean() * 10.0, h.abs().mean()])  # task 0: much larger gradients
+    w = TaskWeighting(["regression"] * 2, "gradnorm", alpha=1.5)
+    total, _ = w(losses, torch.tensor([True, True]), 0.0, shared=W)
+    total.backward()
+    assert w.theta.grad[0] > 0 > w.theta.grad[1]  # descending: the weight of task 0 goes down
+    assert total.item() == pytest.approx(losses.sum().item(), rel=1e-6)  # weights start equal, at 1
+
+
+def test_pcgrad_projects_conflicting_gradients_like_the_paper():
+    p = torch.nn.Parameter(torch.zeros(2))
+    g1, g2 = np.array([1.0, 0.0]), np.array([-1.0, 1.0])  # g1 . g2 < 0: a conflict
+    losses = [(p * torch.tensor(g1, dtype=torch.float32)).sum(), (p * torch.tensor(g2, dtype=torch.float32)).sum()]
+    extra = pcgrad(losses, [p])
+    (grad,) = torch.autograd.grad(sum(losses) + extra, [p])
+    p1 = g1 - (g1 @ g2) / (g2 @ g2) * g2
+    p2 = g2 - (g2 @ g1) / (g1 @ g1) * g1
+    np.testing.assert_allclose(grad.numpy(), p1 + p2, rtol=1e-6)
+    assert extra.item() == 0.0
+    same = [(p * torch.tensor([1.0, 0.0])).sum(), (p * torch.tensor([1.0, 1.0])).sum()]
+    (grad,) = torch.autograd.grad(sum(same) + pcgrad(same, [p]), [p])
+    np.testing.assert_allclose(grad.numpy(), [2.0, 1.0])  # no conflict: the plain sum
+
+
+@pytest.mark.parametrize("weighting", ["equal", "uncertainty", "dwa", "gradnorm"])
+@pytest.mark.parametrize("use_pcgrad", [False, True])
+def test_every_weighting_trains_mixed_tasks_with_their_own_input_spaces(weighting, use_pcgrad):
+    rng = np.random.default_rng(0)
+    Xa = rng.standard_normal((200, 3)).astype(np.float32)
+    Xb = rng.standard_normal((150, 5)).astype(np.float32)
+    tasks = {"cls": (Xa, (Xa[:, 0] > 0).astype(int) + 3), "reg": (Xb, 50 + 10 * Xb[:, 1])}
+    model = MultiTask(**{**FAST, "epochs": 40}, weighting=weighting, pcgrad=use_pcgrad).fit(
+        tasks, kinds={"cls": "classification", "reg": "regression"}, groups={"cls": "a", "reg": "b"}
+    )
+    assert set(model.predict(Xa, "cls")) <= {3, 4} and np.mean(model.predict(Xa, "cls") == tasks["cls"][1]) > 0.9
+    pred = model.predict(Xb, "reg")  # in the original units
+    assert 1 - np.mean((pred - tasks["reg"][1]) ** 2) / np.var(tasks["reg"][1]) > 0.8
+    assert set(model.task_weights_) == {"cls", "reg"}
+    with pytest.raises(ValueError, match="X has 3 features; task 'reg' was fitted on 5"):
+        model.predict(Xa, "reg")
+
+
+def test_bad_input_is_named():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 3)).astype(np.float32)
+    y = np.arange(20) % 2
+    fitted = MultiTask(**{**FAST, "epochs": 1}).fit({"a": (X, y)})
+    with pytest.raises(ValueError, match=r"task='z' has no head; this model's tasks: \['a'\]"):
+        fitted.predict(X, "z")
+    cases = [
+        (dict(tasks={"a": (X, y + 0.5)}), "not whole numbers"),
+        (dict(tasks={"a": (X, y.astype(str))}, kinds={"a": "regression"}), "expected numbers"),
+        (dict(tasks={"a": (X, y), "b": (X[:, :2], y)}), "give it its own input space"),
+        (dict(tasks={"a": (X, y)}, kinds={"b": "regression"}), r"missing \['a'\], unknown \['b'\]"),
+        (dict(tasks={"a": (X, np.zeros(20))}), "single class"),
+        (dict(tasks={"a": (X, y[:5])}), r"expected \(20,\)"),
+        (dict(tasks={}), "non-empty dict"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(ValueError, match=message):
+            MultiTask(**{**FAST, "epochs": 1}).fit(**kwargs)
+    with pytest.raises(ValueError, match="weighting='sum'"):
+        MultiTask(weighting="sum").fit({"a": (X, y)})
+
+
+def test_relative_change_matches_its_formula():
+    multi, single = {"a": 0.9, "b": 2.0}, {"a": 0.8, "b": 2.5}
+    expected = 100 * ((0.9 - 0.8) / 0.8 - (2.0 - 2.5) / 2.5) / 2  # b: lower is better, so -(-20%) = +20%
+    assert relative_change(multi, single, lower_is_better={"b"}) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="tasks differ"):
+        relative_change({"a": 1.0}, single)
