@@ -8,6 +8,7 @@ from transferkit.methods.ddc import DDC
 from transferkit.methods.deep_coral import DeepCORAL
 from transferkit.methods.finetune import FineTune, TargetOnly
 from transferkit.methods.multitask import MultiTask
+from transferkit.methods.progressive import ProgressiveNetwork
 from transferkit.methods.source_only import SourceOnly
 from transferkit.methods.tca import TCA
 from transferkit.methods.tradaboost import TrAdaBoost
@@ -35,6 +36,7 @@ __all__ = [
     "DANN",
     "FineTune",
     "MultiTask",
+    "ProgressiveNetwork",
     "REGISTRY",
     "REGRESSORS",
     "TCA",

@@ -1,0 +1,287 @@
+r"""Progressive neural networks: a new column per task, lateral connections from the frozen old ones.
+
+Rusu et al., "Progressive Neural Networks", arXiv:1606.04671, 2016. Task :math:`k` gets a fresh
+column; its layer :math:`i` sees its own previous layer and, through an *adapter*, the previous
+layer of every earlier column :math:`j < k`:
+
+.. math::
+
+    h_i^{(k)} = f\Big(W_i^{(k)} h_{i-1}^{(k)}
+        + \sum_{j<k} U_i^{(k:j)}\, \sigma\big(V_i^{(k:j)}\, \alpha_i^{(k:j)} h_{i-1}^{(j)}\big)\Big),
+
+with :math:`\alpha` a learnt scalar (initialised at 1; the paper initialises it at random),
+:math:`V` a projection to a narrower space (a 1x1 convolution for convolutional layers) and
+:math:`\sigma` a ReLU (the paper's adapters, Sec. 2). The output layer is laterally connected
+too. Earlier columns are frozen (no gradient, evaluation mode), so what they compute for their own
+tasks stays bit-identical: no forgetting, by construction. The price is growth: every column adds
+its own parameters and adapters to all earlier columns.
+
+Columns are MLPs (``layers=(64, 64)``) or CNNs (``layers=("c16", "c32", 64)``: 3x3 convolutions
+with 2x2 max-pooling, then fully connected layers).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+from torch import nn
+
+from transferkit.data import check_array
+from transferkit.methods.base import store_params
+from transferkit.train.loop import FitConfig, fit_loop, resolve_device
+
+__all__ = ["ProgressiveNetwork", "ProgressiveColumn"]
+
+
+def _parse_layers(layers) -> list[tuple[str, int]]:
+    out = []
+    for spec in layers:
+        if isinstance(spec, str) and spec.startswith("c") and spec[1:].isdigit():
+            out.append(("conv", int(spec[1:])))
+        elif isinstance(spec, (int, np.integer)) and not isinstance(spec, bool) and spec > 0:
+            out.append(("linear", int(spec)))
+        else:
+            raise ValueError(f"layers entry {spec!r}; expected a width (int) or 'cN' for a convolution of N channels.")
+    kinds = [k for k, _ in out]
+    if "linear" in kinds and "conv" in kinds[kinds.index("linear") :]:
+        raise ValueError(f"layers={list(layers)!r}: convolutions must come before the fully connected layers.")
+    return out
+
+
+class _Adapter(nn.Module):
+    """:math:`U\\,\\sigma(V\\,\\alpha h)`: one lateral connection from an earlier column's layer."""
+
+    def __init__(self, conv: bool, d_in: int, d_out: int, reduce: int):
+        super().__init__()
+        self.alpha = nn.Parameter(torch.ones(()))
+        make = (lambda a, b: nn.Conv2d(a, b, 1)) if conv else nn.Linear
+        self.V = make(d_in, reduce)
+        self.U = make(reduce, d_out)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.U(F.relu(self.V(self.alpha * h)))
+
+
+class ProgressiveColumn(nn.Module):
+    """One task's column; ``n_previous`` earlier columns feed every layer after the first."""
+
+    def __init__(self, in_shape: tuple[int, ...], layers, n_out: int, n_previous: int, reduce: int = 16):
+        super().__init__()
+        spec = _parse_layers(layers)
+        self.in_shape = tuple(in_shape)
+        self.layers, self.laterals, self.kinds = nn.ModuleList(), nn.ModuleList(), []
+        shape = self.in_shape
+        for i, (kind, width) in enumerate(spec + [("out", n_out)]):
+            conv = kind == "conv"
+            if conv:
+                if len(shape) != 3:
+                    raise ValueError(f"a convolution needs image inputs (channels, height, width); got {shape}.")
+                layer = nn.Conv2d(shape[0], width, 3, padding=1)
+                next_shape = (width, shape[1] // 2, shape[2] // 2)
+            else:
+                d = int(np.prod(shape))
+                layer = nn.Linear(d, width)
+                next_shape = (width,)
+            self.layers.append(layer)
+            self.kinds.append(kind)
+            # lateral adapters from the previous layer of each earlier column (none into the first layer)
+            if i > 0:
+                d_prev = shape[0] if conv else int(np.prod(shape))
+                self.laterals.append(nn.ModuleList([_Adapter(conv, d_prev, width, reduce) for _ in range(n_previous)]))
+            else:
+                self.laterals.append(nn.ModuleList())
+            shape = next_shape
+
+    def forward(self, x: torch.Tensor, previous: Sequence[list[torch.Tensor]] = ()) -> tuple[torch.Tensor, list]:
+        """The output and the list of hidden activations (what later columns read)."""
+        hidden, h = [], x
+        for i, (layer, kind, adapters) in enumerate(zip(self.layers, self.kinds, self.laterals, strict=True)):
+            if kind != "conv" and h.dim() > 2:
+                h = h.flatten(1)
+            pre = layer(h)
+            for adapter, acts in zip(adapters, previous if i > 0 else (), strict=True):
+                a = acts[i - 1]
+                if kind != "conv" and a.dim() > 2:
+                    a = a.flatten(1)
+                pre = pre + adapter(a)
+            if kind == "out":
+                return pre, hidden
+            h = F.max_pool2d(F.relu(pre), 2) if kind == "conv" else F.relu(pre)
+            hidden.append(h)
+        raise AssertionError("unreachable: the last layer is the output")
+
+
+class _ColumnObjective(nn.Module):
+    def __init__(self, columns: nn.ModuleList, k: int, kind: str):
+        super().__init__()
+        self.columns, self.k, self.kind = columns, k, kind
+
+    def forward(self, batch, progress: float):
+        out = run_columns(self.columns, batch["x"], self.k)
+        if self.kind == "classification":
+            loss = F.cross_entropy(out, batch["y"].long())
+            return {"loss": loss, "source_acc": (out.argmax(1) == batch["y"].long()).float().mean()}
+        return {"loss": F.mse_loss(out.squeeze(1), batch["y"])}
+
+
+def run_columns(columns: nn.ModuleList, x: torch.Tensor, k: int) -> torch.Tensor:
+    """Column ``k``'s output on ``x``, the earlier columns run (frozen) for its lateral inputs."""
+    previous = []
+    for j in range(k):
+        with torch.no_grad():  # frozen: no gradient reaches the old columns
+            _, acts = columns[j](x, previous)
+        previous.append(acts)
+    out, _ = columns[k](x, previous)
+    return out
+
+
+class ProgressiveNetwork(BaseEstimator):
+    """A progressive network over a sequence of tasks (classification; ``fit`` takes them in order).
+
+    Parameters
+    ----------
+    layers : sequence
+        Each column's layers: widths for fully connected layers, ``"cN"`` for 3x3 convolutions
+        of N channels with 2x2 max-pooling (before the fully connected ones).
+    reduce : int
+        Width of the adapters' projection :math:`V`.
+    epochs, batch_size, lr, seed, device, verbose
+        Training of each column (Adam).
+    """
+
+    name = "progressive"
+
+    def __init__(
+        self,
+        layers=(64, 64),
+        reduce: int = 16,
+        epochs: int = 10,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        seed: int = 0,
+        device: str = "auto",
+        verbose: bool = False,
+    ):
+        store_params(self, locals())
+
+    def fit(self, tasks: Mapping[str, tuple]):
+        """Train one column per task, in the order given: ``{name: (X, y), ...}``."""
+        if not isinstance(tasks, Mapping) or not tasks:
+            raise ValueError(f"tasks={type(tasks).__name__}; expected a non-empty dict of task name -> (X, y).")
+        for name, (X, y) in tasks.items():
+            self.add_task(name, X, y)
+        return self
+
+    def add_task(self, name: str, X, y):
+        """Add a column for task ``name`` and train it; every earlier column stays frozen."""
+        X = check_array(X, f"task {name!r} X")
+        y = np.asarray(y)
+        if y.shape != (len(X),):
+            raise ValueError(f"task {name!r} y has shape {y.shape}; expected ({len(X)},).")
+        if not hasattr(self, "columns_"):
+            self.columns_, self.tasks_, self.classes_, self.input_shape_ = nn.ModuleList(), [], {}, X.shape[1:]
+            self.parameters_per_column_, self.fit_seconds_ = [], {}
+        if name in self.tasks_:
+            raise ValueError(f"task {name!r} already has a column; tasks so far: {self.tasks_}.")
+        if X.shape[1:] != self.input_shape_:
+            raise ValueError(
+                f"task {name!r} has inputs of shape {X.shape[1:]}; the earlier columns take {self.input_shape_}, "
+                "and every column reads the same input (resize or embed it first)."
+            )
+        classes = np.unique(y)
+        if len(classes) < 2:
+            raise ValueError(f"task {name!r} y has a single class ({classes.tolist()}); expected two or more.")
+        t0 = time.perf_counter()
+        k = len(self.columns_)
+        torch.manual_seed(self.seed + k)
+        column = ProgressiveColumn(self.input_shape_, self.layers, len(classes), k, self.reduce)
+        for old in self.columns_:
+            old.requires_grad_(False)
+            old.eval()
+        self.columns_.append(column)
+        objective = _ColumnObjective(self.columns_, k, "classification")
+        config = FitConfig(
+            epochs=self.epochs,
+            batch_size=min(self.batch_size, len(X)),
+            lr=self.lr,
+            seed=self.seed + k,
+            device=self.device,
+            progress=self.verbose,
+            desc=f"column {k} ({name})",
+        )
+        code = np.searchsorted(classes, y).astype(np.int64)
+        _frozen_eval(self.columns_, k)
+        fit_loop(_KeepFrozenEval(objective, k), {"x": X, "y": code}, None, config)
+        self.tasks_.append(name)
+        self.classes_[name] = classes
+        self.parameters_per_column_.append(sum(p.numel() for p in column.parameters()))
+        self.fit_seconds_[name] = time.perf_counter() - t0
+        self.columns_.eval()
+        return self
+
+    @property
+    def lateral_scales_(self) -> dict[str, list[list[float]]]:
+        """The learnt :math:`\\alpha` of each column: per layer, one per earlier column it reads."""
+        out = {}
+        for name, column in zip(getattr(self, "tasks_", []), getattr(self, "columns_", []), strict=True):
+            out[name] = [[a.alpha.item() for a in adapters] for adapters in column.laterals if len(adapters)]
+        return out
+
+    def _check_task(self, task: str) -> None:
+        if not hasattr(self, "columns_"):
+            raise NotFittedError("this ProgressiveNetwork is not fitted yet; call fit(tasks) first.")
+        if task not in self.tasks_:
+            raise ValueError(f"task={task!r} has no column; this model's tasks: {self.tasks_}.")
+
+    def predict_proba(self, X, task: str) -> np.ndarray:
+        """Class probabilities of ``task`` (its column, reading the earlier ones)."""
+        self._check_task(task)
+        X = check_array(X, "X")
+        if X.shape[1:] != self.input_shape_:
+            raise ValueError(f"X has samples of shape {X.shape[1:]}; the columns take {self.input_shape_}.")
+        device = resolve_device(self.device)
+        self.columns_.to(device).eval()
+        k = self.tasks_.index(task)
+        outs = []
+        with torch.no_grad():
+            for i in range(0, len(X), 1024):
+                outs.append(
+                    torch.softmax(run_columns(self.columns_, torch.from_numpy(X[i : i + 1024]).to(device), k), 1)
+                )
+        return torch.cat(outs).cpu().numpy()
+
+    def predict(self, X, task: str) -> np.ndarray:
+        """Labels of ``task``."""
+        self._check_task(task)
+        return self.classes_[task][self.predict_proba(X, task).argmax(1)]
+
+    def score(self, X, y, task: str) -> float:
+        """Accuracy on ``task``."""
+        return float(np.mean(self.predict(X, task) == np.asarray(y)))
+
+
+def _frozen_eval(columns: nn.ModuleList, k: int) -> None:
+    for j in range(k):
+        columns[j].eval()
+
+
+class _KeepFrozenEval(nn.Module):
+    """Wraps the objective so that ``train()`` from the loop never wakes the frozen columns."""
+
+    def __init__(self, objective: _ColumnObjective, k: int):
+        super().__init__()
+        self.objective, self.k = objective, k
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        _frozen_eval(self.objective.columns, self.k)
+        return self
+
+    def forward(self, batch, progress):
+        return self.objective(batch, progress)
