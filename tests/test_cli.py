@@ -353,3 +353,40 @@ def test_bench_saves_each_run_and_a_rerun_skips_finished_runs(monkeypatch, tmp_p
     assert code != 0 and "its columns: ['source-only', 'DANN']" in err
     table = (tmp_path / "toy.md").read_text()
     assert "DANN" in table and "source-only" not in table.split("\n\n")[-1]  # only the columns that ran
+
+
+def test_run_multitask_reports_every_task_and_the_means(capsys):
+    code, out, _ = run_cli(
+        ["run", "multitask", "--tasks", "demo:mnist,demo:usps", "--epochs", "2", "--quiet", "--json"], capsys
+    )
+    record = json.loads(out)
+    assert code == 0 and record["tasks"] == ["demo:mnist", "demo:usps"]
+    assert set(record["per_task"]) == {"demo:mnist", "demo:usps"}
+    accs = [m["accuracy"] for m in record["per_task"].values()]
+    assert record["mean_accuracy"] == pytest.approx(sum(accs) / 2) and min(accs) > 0.3
+
+
+def test_run_progressive_scores_every_task_after_each_column(capsys):
+    code, out, _ = run_cli(
+        ["run", "progressive", "--sequence", "demo:mnist,demo:usps", "--epochs", "1", "--quiet", "--json"], capsys
+    )
+    record = json.loads(out)
+    first, second = record["stages"]
+    assert first["accuracy"]["demo:mnist"] == second["accuracy"]["demo:mnist"]  # the frozen column forgets nothing
+    assert len(record["parameters_per_column"]) == 2 and len(record["lateral_scales"]["demo:usps"]) == 2
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["run", "multitask"], "multitask needs --tasks"),
+        (["run", "multitask", "--tasks", "demo:mnist", "--source", "demo:usps"], "drop --source/--target"),
+        (["run", "multitask", "--tasks", "nosuch"], "'nosuch' is neither a dataset"),
+        (["run", "multitask", "--tasks", "demo:mnist,demo:mnist"], "names a task twice"),
+        (["run", "progressive", "--sequence", "demo:mnist"], "needs two or more"),
+        (["run", "dann", "--source", "demo:mnist"], "dann needs --source and --target"),
+    ],
+)
+def test_run_many_tasks_bad_input(argv, message, capsys):
+    code, _, err = run_cli(argv, capsys)
+    assert code != 0 and message in err

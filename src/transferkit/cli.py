@@ -375,9 +375,44 @@ def run_method(args) -> dict:
     return record
 
 
+def _run_many_tasks(args) -> dict:
+    """`run multitask --tasks ...` and `run progressive --sequence ...`."""
+    from transferkit import cli_multitask
+    from transferkit.methods import MultiTask, ProgressiveNetwork
+
+    flag, cls, run = {
+        "multitask": ("tasks", MultiTask, cli_multitask.run_multitask),
+        "progressive": ("sequence", ProgressiveNetwork, cli_multitask.run_progressive),
+    }[args.method]
+    if not getattr(args, flag):
+        raise UsageError(f"{args.method} needs --{flag} (see `transferkit run --help`).")
+    if args.source or args.target:
+        raise UsageError(f"{args.method} learns --{flag}, not a --source -> --target pair; drop --source/--target.")
+    params = cls().get_params()
+    overrides = _overrides(args.set, params)
+    for name in ("epochs", "lr", "batch_size"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    try:
+        return run(args, overrides)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
 def cmd_run(args) -> int:
     from transferkit.train.distributed import is_main_process
 
+    if args.method in ("multitask", "progressive"):
+        record = _run_many_tasks(args)
+        if args.json:
+            from transferkit.report import to_json
+
+            print(to_json(record))
+        else:
+            _print_many_tasks(record)
+        return 0
+    if not args.source or not args.target:
+        raise UsageError(f"{args.method} needs --source and --target (DATASET:DOMAIN each).")
     record = run_method(args)
     if not is_main_process():  # under torchrun every rank trains; one reports
         return 0
@@ -403,6 +438,20 @@ def cmd_run(args) -> int:
             f"{score}  ({record['seconds']:.1f} s, seed {record['seed']})"
         )
     return 0
+
+
+def _print_many_tasks(record: dict) -> None:
+    if record["method"] == "progressive":
+        for stage in record["stages"]:
+            accs = "  ".join(f"{t} {a:.4f}" for t, a in stage["accuracy"].items())
+            print(f"after {stage['after']}: {accs}")
+        print(f"parameters per column: {record['parameters_per_column']}")
+        print(f"lateral scales (alpha): {record['lateral_scales']}")
+        return
+    for task, metrics in record["per_task"].items():
+        print(f"{task:<24} " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    means = {k: v for k, v in record.items() if k.startswith("mean_")}
+    print("mean: " + "  ".join(f"{k[5:]} {v:.4f}" for k, v in means.items()) + f"  ({record['seconds']:.1f} s)")
 
 
 def cmd_demo(args) -> int:
@@ -480,16 +529,28 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="train one method on a source -> target pair and report target accuracy",
         description="Train METHOD on the labelled train split of --source and the unlabelled train split of "
-        "--target; report accuracy on the target's test split.",
+        "--target; report accuracy on the target's test split. `multitask` learns every task of --tasks at "
+        "once (per-task metrics and their mean); `progressive` adds one column per task of --sequence and "
+        "scores every task after each.",
         epilog="example: transferkit run dann --source amazon:books --target amazon:kitchen --json\n"
+        "         transferkit run multitask --tasks landmine --set weighting=uncertainty --json\n"
+        "         transferkit run progressive --sequence digits:mnist,digits:usps,fashion:mnist\n"
         "list methods with `transferkit methods`, domains with `transferkit datasets`.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("method", help="method name, e.g. dann or source-only (see `transferkit methods`)")
+    p.add_argument("--source", metavar="DATASET:DOMAIN", help="labelled source domain, e.g. amazon:books")
+    p.add_argument("--target", metavar="DATASET:DOMAIN", help="target domain, e.g. amazon:kitchen")
     p.add_argument(
-        "--source", required=True, metavar="DATASET:DOMAIN", help="labelled source domain, e.g. amazon:books"
+        "--tasks",
+        metavar="SPEC",
+        help="multitask: a dataset (every domain a task: landmine, school) or comma-separated DATASET:DOMAIN keys",
     )
-    p.add_argument("--target", required=True, metavar="DATASET:DOMAIN", help="target domain, e.g. amazon:kitchen")
+    p.add_argument(
+        "--sequence",
+        metavar="KEYS",
+        help="progressive: the tasks in order, e.g. digits:mnist,digits:usps,fashion:mnist",
+    )
     p.add_argument(
         "--target-labels",
         type=int,
