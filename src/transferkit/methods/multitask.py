@@ -90,14 +90,30 @@ class MultiTaskObjective(nn.Module):
 
     def task_losses(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         x, t, y = batch["x"], batch["task"], batch["y"]
+        # the shared middle runs once over the whole batch; each input space's layer over its rows
+        group_of = [self.net.groups[name] for name in self.tasks]
+        h = None
+        for g, layer in self.net.inputs.items():
+            rows = torch.zeros_like(t, dtype=torch.bool)
+            for k, gk in enumerate(group_of):
+                if gk == g:
+                    rows |= t == k
+            if not bool(rows.any()):
+                continue
+            width = max(w for w, gk in zip(self.widths, group_of, strict=True) if gk == g)
+            u = layer(x[rows, :width])
+            if h is None:
+                h = u.new_zeros((len(x), u.shape[1]))
+            h = h.index_put((torch.nonzero(rows).flatten(),), u)
+        h = self.net.shared(h)
         losses, present = [], []
-        for k, (name, kind, width) in enumerate(zip(self.tasks, self.kinds, self.widths, strict=True)):
+        for k, (name, kind) in enumerate(zip(self.tasks, self.kinds, strict=True)):
             m = t == k
             if not bool(m.any()):
                 losses.append(x.new_zeros(()))
                 present.append(False)
                 continue
-            out = self.net(x[m, :width], name)
+            out = self.net.heads[name](h[m])
             if kind == "classification":
                 losses.append(F.cross_entropy(out, y[m].long()))
             else:
