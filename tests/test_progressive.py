@@ -87,3 +87,11 @@ def test_bad_input_is_named():
         ProgressiveNetwork(layers=(8, "c4")).fit({"a": a})
     with pytest.raises(ValueError, match="single class"):
         ProgressiveNetwork(**FAST).fit({"a": (a[0], np.zeros(300))})
+
+
+def test_independent_columns_read_nothing_from_earlier_ones():
+    a, b = _task(0), _task(1)
+    net = ProgressiveNetwork(**FAST, lateral=False).fit({"a": a, "b": b})
+    assert all(len(adapters) == 0 for adapters in net.columns_[1].laterals)
+    assert net.lateral_scales_["b"] == []
+    assert net.parameters_per_column_[0] == net.parameters_per_column_[1]

@@ -105,7 +105,7 @@ class ProgressiveColumn(nn.Module):
             if kind != "conv" and h.dim() > 2:
                 h = h.flatten(1)
             pre = layer(h)
-            for adapter, acts in zip(adapters, previous if i > 0 else (), strict=True):
+            for adapter, acts in zip(adapters, previous if adapters else (), strict=True):
                 a = acts[i - 1]
                 if kind != "conv" and a.dim() > 2:
                     a = a.flatten(1)
@@ -133,7 +133,8 @@ class _ColumnObjective(nn.Module):
 def run_columns(columns: nn.ModuleList, x: torch.Tensor, k: int) -> torch.Tensor:
     """Column ``k``'s output on ``x``, the earlier columns run (frozen) for its lateral inputs."""
     previous = []
-    for j in range(k):
+    k_read = k if any(len(a) for a in columns[k].laterals) else 0  # an independent column reads none
+    for j in range(k_read):
         with torch.no_grad():  # frozen: no gradient reaches the old columns
             _, acts = columns[j](x, previous)
         previous.append(acts)
@@ -151,6 +152,8 @@ class ProgressiveNetwork(BaseEstimator):
         of N channels with 2x2 max-pooling (before the fully connected ones).
     reduce : int
         Width of the adapters' projection :math:`V`.
+    lateral : bool
+        ``False`` gives independent columns (no adapters): the no-transfer control.
     epochs, batch_size, lr, seed, device, verbose
         Training of each column (Adam).
     """
@@ -161,6 +164,7 @@ class ProgressiveNetwork(BaseEstimator):
         self,
         layers=(64, 64),
         reduce: int = 16,
+        lateral: bool = True,
         epochs: int = 10,
         batch_size: int = 64,
         lr: float = 1e-3,
@@ -200,7 +204,7 @@ class ProgressiveNetwork(BaseEstimator):
         t0 = time.perf_counter()
         k = len(self.columns_)
         torch.manual_seed(self.seed + k)
-        column = ProgressiveColumn(self.input_shape_, self.layers, len(classes), k, self.reduce)
+        column = ProgressiveColumn(self.input_shape_, self.layers, len(classes), k if self.lateral else 0, self.reduce)
         for old in self.columns_:
             old.requires_grad_(False)
             old.eval()
