@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _records import Records, epochs_for
 
+from _records import Records, epochs_for
 from transferkit.datasets import load_domain
 from transferkit.methods.multitask import MultiTask
 from transferkit.report import markdown_table, mean_std
