@@ -88,10 +88,10 @@ def preprocess(name: str, source, target, target_test):
 
 
 def cmd_methods(args) -> int:
-    from transferkit.methods import REGISTRY, REGRESSORS
+    from transferkit.methods import MANY_TASKS, REGISTRY, REGRESSORS
     from transferkit.methods.base import QUADRANTS
 
-    REGISTRY = {**REGISTRY, **REGRESSORS}  # noqa: N806 - every method, classifiers and regressors
+    REGISTRY = {**REGISTRY, **REGRESSORS, **MANY_TASKS}  # noqa: N806 - every method, of every kind
 
     if args.json:
         from transferkit.report import to_json
@@ -104,7 +104,7 @@ def cmd_methods(args) -> int:
                 "source_labels": cls.setting.source_labels,
                 "target_labels": cls.setting.target_labels,
                 "uses_target": cls.setting.target,
-                "task": getattr(cls, "task", "classification"),
+                "task": getattr(cls, "task", "many tasks" if name in MANY_TASKS else "classification"),
                 "description": cls.description,
                 "paper": cls.paper,
             }
@@ -120,6 +120,7 @@ def cmd_methods(args) -> int:
         for name, cls in members:
             note = "" if cls.setting.target else "  [baseline: ignores target data]"
             note += "  [regression]" if getattr(cls, "task", "") == "regression" else ""
+            note += "  [many tasks: --tasks / --sequence]" if name in MANY_TASKS else ""
             print(f"  {name:<14} {cls.description}{note}")
             print(f"  {'':<14} {cls.paper}")
         print()

@@ -24,6 +24,11 @@ REGISTRY: dict[str, type[TransferMethod]] = {
 REGRESSORS: dict[str, type[TransferMethod]] = {cls.name: cls for cls in (TrAdaBoostR2, TwoStageTrAdaBoostR2)}
 
 
+#: Methods that learn several tasks at once or in sequence (``transferkit run multitask --tasks ...``,
+#: ``run progressive --sequence ...``); their ``fit`` takes a dict of tasks, not a source and a target.
+MANY_TASKS = {cls.name: cls for cls in (MultiTask, ProgressiveNetwork)}
+
+
 def get_method(name: str) -> type[TransferMethod]:
     """The method registered as ``name`` (classifier or regressor); a clear error listing the names otherwise."""
     known = {**REGISTRY, **REGRESSORS}
@@ -35,6 +40,7 @@ def get_method(name: str) -> type[TransferMethod]:
 __all__ = [
     "DANN",
     "FineTune",
+    "MANY_TASKS",
     "MultiTask",
     "ProgressiveNetwork",
     "REGISTRY",

@@ -39,7 +39,7 @@ from sklearn.exceptions import NotFittedError
 from torch import nn
 
 from transferkit.data import check_array
-from transferkit.methods.base import store_params
+from transferkit.methods.base import Setting, store_params
 from transferkit.nn.task_weighting import WEIGHTINGS, TaskWeighting, pcgrad
 from transferkit.train.loop import FitConfig, fit_loop, resolve_device
 
@@ -170,6 +170,9 @@ class MultiTask(BaseEstimator):
     """
 
     name = "multitask"
+    setting = Setting(source_labels=True, target_labels=True)
+    description = "hard parameter sharing: shared layers, a head per task; task weighting and PCGrad"
+    paper = "Caruana 1997; Kendall et al. CVPR 2018; Chen et al. ICML 2018; Liu et al. CVPR 2019; Yu et al. 2020"
 
     def __init__(
         self,

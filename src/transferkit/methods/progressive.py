@@ -33,7 +33,7 @@ from sklearn.exceptions import NotFittedError
 from torch import nn
 
 from transferkit.data import check_array
-from transferkit.methods.base import store_params
+from transferkit.methods.base import Setting, store_params
 from transferkit.train.loop import FitConfig, fit_loop, resolve_device
 
 __all__ = ["ProgressiveNetwork", "ProgressiveColumn"]
@@ -159,6 +159,9 @@ class ProgressiveNetwork(BaseEstimator):
     """
 
     name = "progressive"
+    setting = Setting(source_labels=True, target_labels=True)
+    description = "a new column per task with lateral adapters from the frozen earlier columns"
+    paper = "Rusu et al., Progressive Neural Networks, arXiv:1606.04671, 2016"
 
     def __init__(
         self,
