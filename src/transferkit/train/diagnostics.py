@@ -25,8 +25,8 @@ def training_warnings(
     if acc and n_classes and acc[-1][1] <= 1.0 / n_classes + 0.1:
         out.append(
             f"the network never fitted the source: source accuracy {acc[-1][1]:.3f} at the end, chance is "
-            f"{1.0 / n_classes:.3f}; an alignment term may have flattened the features before they formed "
-            "(try a smaller lambda_max, lambda_schedule='ganin', or more epochs)."
+            f"{1.0 / n_classes:.3f}: too few epochs or too small a learning rate, or an alignment term that "
+            "flattened the features before they formed (then try a smaller lambda_max or lambda_schedule='ganin')."
         )
     if acc:
         best_epoch, best = max(acc, key=lambda t: t[1])
