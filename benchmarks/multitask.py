@@ -1,6 +1,7 @@
 """Multitask learning on Landmine (29 tasks, AUC) and School (139 tasks, explained variance).
 
-Rows: single-task models (one network per task, at least 600 optimiser steps each), one pooled
+Rows: single-task linear models (logistic or ridge regression per task, the classic baseline),
+single-task networks (one per task, at least 600 optimiser steps each), one pooled
 model (all tasks' data, one head), and hard parameter sharing with each task weighting (equal,
 uncertainty, DWA, GradNorm, and equal weights with PCGrad). Each multitask row also gives the
 average relative change against the single-task models,
@@ -35,6 +36,7 @@ from transferkit.report import markdown_table, mean_std
 
 OUT = Path(__file__).resolve().parent / "out"
 ROWS = {
+    "single-task, linear": None,
     "single-task": None,
     "pooled": None,
     "hard sharing, equal": dict(weighting="equal"),
@@ -82,6 +84,22 @@ def fit_row(name: str, row: str, train: dict, kind: str, seed: int):
     """A predict(X, task, proba) function for one row of the table."""
     settings = dict(SETTINGS[name], seed=seed, device="cpu")
     kinds = dict.fromkeys(train, kind)
+    if row == "single-task, linear":  # logistic / ridge regression per task, the classic STL baseline
+        from sklearn.linear_model import LogisticRegression, Ridge
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        linear = {
+            t: make_pipeline(
+                StandardScaler(), LogisticRegression(max_iter=2000) if kind == "classification" else Ridge(alpha=1.0)
+            ).fit(*data)
+            for t, data in train.items()
+        }
+
+        def predict(X, task, proba):
+            return linear[task].predict_proba(X)[:, 1] if proba else linear[task].predict(X)
+
+        return predict
     if row == "single-task":  # each model gets at least 600 steps: small tasks would otherwise get few
         models = {}
         for t, data in train.items():
