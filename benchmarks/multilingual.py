@@ -7,7 +7,8 @@ own (its words differ: "seven", "sieben", "sept", "siete"). Rows:
 
 - **one model per language**: the same network trained on that language alone (at least 600
   steps, so the scarce language's model is not starved of updates);
-- **shared layers, a head per language**: :class:`transferkit.MultiTask`, equal weights.
+- **shared layers, a head per language**: :class:`transferkit.MultiTask`, equal weights, trained
+  for as many optimiser steps as the per-language models take together.
 
 Two settings: every language with all its training utterances (1400), and one language made scarce
 (``--scarce``, default German, kept to ``--k`` utterances per digit; the others keep all theirs).
@@ -93,8 +94,14 @@ def main(argv=None) -> int:
                         epochs = max(SETTINGS["epochs"], epochs_for(len(d[1]), SETTINGS["batch_size"], 600))
                         fitted[lang] = MultiTask(**{**SETTINGS, "epochs": epochs}, seed=seed).fit({lang: d})
                     acc = {lang: float(np.mean(fitted[lang].predict(X, lang) == y)) for lang, (X, y) in test.items()}
-                else:
-                    shared = MultiTask(**SETTINGS, seed=seed).fit(train)
+                else:  # as many optimiser steps as the per-language models take together
+                    bs = SETTINGS["batch_size"]
+                    steps = sum(
+                        max(SETTINGS["epochs"], epochs_for(len(y), bs, 600)) * max(1, len(y) // min(bs, len(y)))
+                        for _, y in train.values()
+                    )
+                    epochs = epochs_for(sum(len(y) for _, y in train.values()), bs, steps)
+                    shared = MultiTask(**{**SETTINGS, "epochs": epochs}, seed=seed).fit(train)
                     acc = {lang: float(np.mean(shared.predict(X, lang) == y)) for lang, (X, y) in test.items()}
                 records.add({**key, "accuracy": acc, "seconds": time.perf_counter() - t0})
                 print(f"seed {seed} {setting}: {model} {acc}", file=sys.stderr, flush=True)
