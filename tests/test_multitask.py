@@ -151,3 +151,16 @@ def test_relative_change_matches_its_formula():
     assert relative_change(multi, single, lower_is_better={"b"}) == pytest.approx(expected)
     with pytest.raises(ValueError, match="tasks differ"):
         relative_change({"a": 1.0}, single)
+
+
+def test_balanced_sampling_puts_a_scarce_task_in_every_batch_as_often_as_the_others():
+    tasks, _ = _related_tasks(n_small=12, n_large=400)
+    seen = {}
+    for sampling in ("proportional", "balanced"):
+        model = MultiTask(**{**FAST, "epochs": 1}, sampling=sampling).fit(tasks)
+        seen[sampling] = model.history_[0]["tasks_in_batch"]  # tasks present per batch, averaged
+    # proportional: the 12-sample task is in few of the 64-sample batches; balanced: in all of them
+    assert seen["balanced"] == pytest.approx(2.0)
+    assert seen["proportional"] < 1.9
+    with pytest.raises(ValueError, match="sampling='uniform'"):
+        MultiTask(sampling="uniform").fit(tasks)

@@ -163,6 +163,10 @@ class MultiTask(BaseEstimator):
         How the task losses are combined (:mod:`transferkit.nn.task_weighting`).
     pcgrad : bool
         Project conflicting task gradients on the shared layers (Yu et al. 2020).
+    sampling : {"proportional", "balanced"}
+        How batches mix the tasks: in proportion to their sizes, or balanced (every task's samples
+        drawn with replacement up to the largest task's size, so a scarce task appears in every
+        batch as often as the others instead of about once).
     temperature, alpha : float
         DWA's :math:`\\tau` (2) and GradNorm's :math:`\\alpha` (1.5).
     epochs, batch_size, lr, weight_decay, seed, device, checkpoint_dir, verbose
@@ -179,6 +183,7 @@ class MultiTask(BaseEstimator):
         hidden: tuple[int, ...] = (64, 32),
         weighting: str = "equal",
         pcgrad: bool = False,
+        sampling: str = "proportional",
         temperature: float = 2.0,
         alpha: float = 1.5,
         epochs: int = 50,
@@ -251,6 +256,8 @@ class MultiTask(BaseEstimator):
         """
         if self.weighting not in WEIGHTINGS:
             raise ValueError(f"weighting={self.weighting!r}; expected one of {WEIGHTINGS}.")
+        if self.sampling not in ("proportional", "balanced"):
+            raise ValueError(f"sampling={self.sampling!r}; expected 'proportional' or 'balanced'.")
         hidden = tuple(int(h) for h in np.atleast_1d(self.hidden))
         if not hidden or min(hidden) < 1:
             raise ValueError(f"hidden={self.hidden!r}; expected one or more positive widths.")
@@ -262,6 +269,8 @@ class MultiTask(BaseEstimator):
         self.classes_, self.target_scale_ = {}, {}
         width_max = max(self.n_features_.values())
         xs, ts, ys = [], [], []
+        largest = max(len(y) for _, y in data.values())
+        rng = np.random.default_rng(self.seed)
         for k, (t, (X, y)) in enumerate(data.items()):
             if kinds[t] == "classification":
                 self.classes_[t] = np.unique(y)
@@ -270,6 +279,9 @@ class MultiTask(BaseEstimator):
                 mu, sd = float(y.mean()), float(y.std()) or 1.0
                 self.target_scale_[t] = (mu, sd)
                 code = ((y - mu) / sd).astype(np.float32)
+            if self.sampling == "balanced" and len(y) < largest:  # every task as many rows as the largest
+                idx = np.concatenate([np.arange(len(y)), rng.choice(len(y), largest - len(y), replace=True)])
+                X, code = X[idx], code[idx]
             xs.append(np.pad(X, ((0, 0), (0, width_max - X.shape[1]))))  # narrower input spaces: zero-padded
             ts.append(np.full(len(X), k, np.int64))
             ys.append(code)
