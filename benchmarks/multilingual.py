@@ -8,7 +8,8 @@ own (its words differ: "seven", "sieben", "sept", "siete"). Rows:
 - **one model per language**: the same network trained on that language alone (at least 600
   steps, so the scarce language's model is not starved of updates);
 - **shared layers, a head per language**: :class:`transferkit.MultiTask`, equal weights, trained
-  for as many optimiser steps as the per-language models take together.
+  for as many optimiser steps as the per-language models take together; batches mix the languages
+  in proportion to their sizes, or (**balanced batches**) every language equally often.
 
 Two settings: every language with all its training utterances (1400), and one language made scarce
 (``--scarce``, default German, kept to ``--k`` utterances per digit; the others keep all theirs).
@@ -36,6 +37,7 @@ from transferkit.report import markdown_table, mean_std
 
 OUT = Path(__file__).resolve().parent / "out"
 LANGUAGES = ("en", "de", "fr", "es")
+MODELS = ("one model per language", "shared layers, a head per language", "shared layers, balanced batches")
 SETTINGS = dict(hidden=(256, 128), epochs=30, batch_size=64, lr=1e-3, weight_decay=1e-4, device="cpu")
 
 
@@ -56,7 +58,7 @@ def report(rows: list[dict], languages) -> str:
         mine = [r for r in rows if r["setting"] == setting]
         seeds = sorted({r["seed"] for r in mine})
         table = []
-        for model in ("one model per language", "shared layers, a head per language"):
+        for model in MODELS:
             rs = [r for r in mine if r["model"] == model]
             line = {"model": model}
             for lang in languages:
@@ -81,7 +83,7 @@ def main(argv=None) -> int:
     for seed in range(args.seeds):
         for setting, scarce in settings.items():
             train = test = None
-            for model in ("one model per language", "shared layers, a head per language"):
+            for model in MODELS:
                 key = dict(setting=setting, seed=seed, model=model)
                 if records.has(key):
                     continue
@@ -101,7 +103,10 @@ def main(argv=None) -> int:
                         for _, y in train.values()
                     )
                     epochs = epochs_for(sum(len(y) for _, y in train.values()), bs, steps)
-                    shared = MultiTask(**{**SETTINGS, "epochs": epochs}, seed=seed).fit(train)
+                    sampling = "balanced" if "balanced" in model else "proportional"
+                    if sampling == "balanced":  # the packed data grow to 4 x the largest language
+                        epochs = epochs_for(len(train) * max(len(y) for _, y in train.values()), bs, steps)
+                    shared = MultiTask(**{**SETTINGS, "epochs": epochs}, seed=seed, sampling=sampling).fit(train)
                     acc = {lang: float(np.mean(shared.predict(X, lang) == y)) for lang, (X, y) in test.items()}
                 records.add({**key, "accuracy": acc, "seconds": time.perf_counter() - t0})
                 print(f"seed {seed} {setting}: {model} {acc}", file=sys.stderr, flush=True)
