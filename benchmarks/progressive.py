@@ -128,6 +128,21 @@ def report(rows: list[dict]) -> str:
             f"Parameters per column (progressive): {prog[0]['parameters_per_column']}; "
             f"independent: {[r for r in rows if r['method'] == 'independent columns'][0]['parameters_per_column']}.\n"
         )
+        usage = prog[0]["lateral_usage"]
+        lines.append(
+            "Lateral usage, seed 0, on each task's test images: per layer of the new column, for each earlier "
+            "column, the norm of the lateral input relative to the column's own input (0: unused):\n"
+        )
+        for task, per_layer in usage.items():
+            if per_layer:
+                lines.append(
+                    f"- {SHORT[task]}: "
+                    + "; ".join(
+                        f"layer {i + 2}: " + ", ".join(f"{SHORT[SEQUENCE[j]]} {u:.2f}" for j, u in enumerate(layer))
+                        for i, layer in enumerate(per_layer)
+                    )
+                )
+        lines.append("")
         scales = prog[0]["lateral_scales"]
         lines.append("Learnt lateral scales alpha, seed 0 (per layer of the new column, one per earlier column):\n")
         for task, per_layer in scales.items():
@@ -169,6 +184,7 @@ def main(argv=None) -> int:
                     "stages": stages,
                     "parameters_per_column": net.parameters_per_column_,
                     "lateral_scales": net.lateral_scales_,
+                    "lateral_usage": {k: net.lateral_usage(data[k][1].X, k) for k in net.tasks_},
                 }
             records.add({**key, **rec, "seconds": time.perf_counter() - t0})
             print(f"seed {seed} {method}: {rec['stages'][-1]['accuracy']}", file=sys.stderr, flush=True)

@@ -376,6 +376,7 @@ def test_run_progressive_scores_every_task_after_each_column(capsys):
     first, second = record["stages"]
     assert first["accuracy"]["demo:mnist"] == second["accuracy"]["demo:mnist"]  # the frozen column forgets nothing
     assert len(record["parameters_per_column"]) == 2 and len(record["lateral_scales"]["demo:usps"]) == 2
+    assert record["lateral_usage"]["demo:mnist"] == [] and len(record["lateral_usage"]["demo:usps"]) == 2
 
 
 @pytest.mark.parametrize(

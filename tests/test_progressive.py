@@ -95,3 +95,17 @@ def test_independent_columns_read_nothing_from_earlier_ones():
     assert all(len(adapters) == 0 for adapters in net.columns_[1].laterals)
     assert net.lateral_scales_["b"] == []
     assert net.parameters_per_column_[0] == net.parameters_per_column_[1]
+
+
+def test_lateral_usage_measures_each_connection_and_is_zero_when_cut():
+    a, b = _task(0), _task(1)
+    net = ProgressiveNetwork(**FAST).fit({"a": a, "b": b})
+    usage = net.lateral_usage(b[0], "b")
+    assert len(usage) == 2 and all(len(u) == 1 and u[0] > 0 for u in usage)  # two layers read column a
+    with torch.no_grad():
+        for adapters in net.columns_[1].laterals:
+            for adapter in adapters:
+                adapter.alpha.zero_()
+    usage = net.lateral_usage(b[0], "b")
+    assert all(u[0] == 0.0 for u in usage)  # alpha = 0 cuts every connection exactly
+    assert net.lateral_usage(a[0], "a") == []

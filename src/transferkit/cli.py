@@ -448,6 +448,7 @@ def _print_many_tasks(record: dict) -> None:
             print(f"after {stage['after']}: {accs}")
         print(f"parameters per column: {record['parameters_per_column']}")
         print(f"lateral scales (alpha): {record['lateral_scales']}")
+        print(f"lateral usage (lateral / own input norm, per layer and earlier column): {record['lateral_usage']}")
         return
     for task, metrics in record["per_task"].items():
         print(f"{task:<24} " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))

@@ -140,4 +140,5 @@ def run_progressive(args, overrides: dict) -> dict:
         "mean_accuracy": float(np.mean(list(final.values()))),
         "parameters_per_column": model.parameters_per_column_,
         "lateral_scales": model.lateral_scales_,
+        "lateral_usage": {t: model.lateral_usage(data[t][1].X, t) for t in model.tasks_},
     }

@@ -60,7 +60,9 @@ class _Adapter(nn.Module):
     def __init__(self, conv: bool, d_in: int, d_out: int, reduce: int):
         super().__init__()
         self.alpha = nn.Parameter(torch.ones(()))
-        make = (lambda a, b: nn.Conv2d(a, b, 1)) if conv else nn.Linear
+        # no biases: the paper's V and U are matrices (the layer's own term carries the bias), so
+        # alpha = 0 cuts the connection exactly
+        make = (lambda a, b: nn.Conv2d(a, b, 1, bias=False)) if conv else (lambda a, b: nn.Linear(a, b, bias=False))
         self.V = make(d_in, reduce)
         self.U = make(reduce, d_out)
 
@@ -98,18 +100,32 @@ class ProgressiveColumn(nn.Module):
                 self.laterals.append(nn.ModuleList())
             shape = next_shape
 
-    def forward(self, x: torch.Tensor, previous: Sequence[list[torch.Tensor]] = ()) -> tuple[torch.Tensor, list]:
-        """The output and the list of hidden activations (what later columns read)."""
+    def forward(
+        self, x: torch.Tensor, previous: Sequence[list[torch.Tensor]] = (), usage: list | None = None
+    ) -> tuple[torch.Tensor, list]:
+        """The output and the list of hidden activations (what later columns read).
+
+        With ``usage`` a list, each layer appends the mean over samples of
+        :math:`\\lVert U\\sigma(V\\alpha h^{(j)})\\rVert / \\lVert W h^{(k)}\\rVert` for every earlier column
+        :math:`j`: how much of the layer's input comes through each lateral connection.
+        """
         hidden, h = [], x
         for i, (layer, kind, adapters) in enumerate(zip(self.layers, self.kinds, self.laterals, strict=True)):
             if kind != "conv" and h.dim() > 2:
                 h = h.flatten(1)
             pre = layer(h)
+            own = pre.detach().flatten(1).norm(dim=1).clamp_min(1e-12) if usage is not None else None
+            ratios = []
             for adapter, acts in zip(adapters, previous if adapters else (), strict=True):
                 a = acts[i - 1]
                 if kind != "conv" and a.dim() > 2:
                     a = a.flatten(1)
-                pre = pre + adapter(a)
+                lateral = adapter(a)
+                if own is not None:
+                    ratios.append((lateral.detach().flatten(1).norm(dim=1) / own).mean().item())
+                pre = pre + lateral
+            if usage is not None and adapters:
+                usage.append(ratios)
             if kind == "out":
                 return pre, hidden
             h = F.max_pool2d(F.relu(pre), 2) if kind == "conv" else F.relu(pre)
@@ -231,6 +247,28 @@ class ProgressiveNetwork(BaseEstimator):
         self.fit_seconds_[name] = time.perf_counter() - t0
         self.columns_.eval()
         return self
+
+    def lateral_usage(self, X, task: str) -> list[list[float]]:
+        """How much each lateral connection of ``task``'s column contributes on ``X``.
+
+        Per layer with adapters, one number per earlier column: the mean over samples of the
+        lateral input's norm relative to the norm of the column's own input to that layer (0: the
+        connection is unused; 1: it weighs as much as the column's own path).
+        """
+        self._check_task(task)
+        X = check_array(X, "X")
+        k = self.tasks_.index(task)
+        device = resolve_device(self.device)
+        self.columns_.to(device).eval()
+        x = torch.from_numpy(X[:1024]).to(device)
+        usage: list[list[float]] = []
+        with torch.no_grad():
+            previous = []
+            for j in range(k):
+                previous.append(self.columns_[j](x, previous)[1])
+            if any(len(a) for a in self.columns_[k].laterals):
+                self.columns_[k](x, previous, usage=usage)
+        return usage
 
     @property
     def lateral_scales_(self) -> dict[str, list[list[float]]]:
