@@ -34,6 +34,7 @@ from torch import nn
 
 from transferkit.data import check_array
 from transferkit.methods.base import Setting, store_params
+from transferkit.nn.transfer import freeze
 from transferkit.train.loop import FitConfig, fit_loop, resolve_device
 
 __all__ = ["ProgressiveNetwork", "ProgressiveColumn"]
@@ -225,8 +226,7 @@ class ProgressiveNetwork(BaseEstimator):
         torch.manual_seed(self.seed + k)
         column = ProgressiveColumn(self.input_shape_, self.layers, len(classes), k if self.lateral else 0, self.reduce)
         for old in self.columns_:
-            old.requires_grad_(False)
-            old.eval()
+            freeze(old, "")  # no gradient, and eval mode however often the loop calls train()
         self.columns_.append(column)
         objective = _ColumnObjective(self.columns_, k, "classification")
         config = FitConfig(
@@ -239,8 +239,7 @@ class ProgressiveNetwork(BaseEstimator):
             desc=f"column {k} ({name})",
         )
         code = np.searchsorted(classes, y).astype(np.int64)
-        _frozen_eval(self.columns_, k)
-        fit_loop(_KeepFrozenEval(objective, k), {"x": X, "y": code}, None, config)
+        fit_loop(objective, {"x": X, "y": code}, None, config)
         self.tasks_.append(name)
         self.classes_[name] = classes
         self.parameters_per_column_.append(sum(p.numel() for p in column.parameters()))
@@ -309,24 +308,3 @@ class ProgressiveNetwork(BaseEstimator):
     def score(self, X, y, task: str) -> float:
         """Accuracy on ``task``."""
         return float(np.mean(self.predict(X, task) == np.asarray(y)))
-
-
-def _frozen_eval(columns: nn.ModuleList, k: int) -> None:
-    for j in range(k):
-        columns[j].eval()
-
-
-class _KeepFrozenEval(nn.Module):
-    """Wraps the objective so that ``train()`` from the loop never wakes the frozen columns."""
-
-    def __init__(self, objective: _ColumnObjective, k: int):
-        super().__init__()
-        self.objective, self.k = objective, k
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        _frozen_eval(self.objective.columns, self.k)
-        return self
-
-    def forward(self, batch, progress):
-        return self.objective(batch, progress)
