@@ -87,21 +87,24 @@ class MultiTaskObjective(nn.Module):
         super().__init__()
         self.net, self.tasks, self.kinds, self.widths = net, list(tasks), list(kinds), list(widths)
         self.weighting, self.use_pcgrad = weighting, use_pcgrad
+        # per input space, once: its tasks' indices and its input width
+        self.group_tasks = {
+            g: torch.tensor([k for k, name in enumerate(self.tasks) if net.groups[name] == g]) for g in net.inputs
+        }
+        self.group_width = {
+            g: max(w for name, w in zip(self.tasks, self.widths, strict=True) if net.groups[name] == g)
+            for g in net.inputs
+        }
 
     def task_losses(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         x, t, y = batch["x"], batch["task"], batch["y"]
         # the shared middle runs once over the whole batch; each input space's layer over its rows
-        group_of = [self.net.groups[name] for name in self.tasks]
         h = None
         for g, layer in self.net.inputs.items():
-            rows = torch.zeros_like(t, dtype=torch.bool)
-            for k, gk in enumerate(group_of):
-                if gk == g:
-                    rows |= t == k
+            rows = torch.isin(t, self.group_tasks[g].to(t.device))
             if not bool(rows.any()):
                 continue
-            width = max(w for w, gk in zip(self.widths, group_of, strict=True) if gk == g)
-            u = layer(x[rows, :width])
+            u = layer(x[rows, : self.group_width[g]])
             if h is None:
                 h = u.new_zeros((len(x), u.shape[1]))
             h = h.index_put((torch.nonzero(rows).flatten(),), u)
