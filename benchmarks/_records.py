@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from transferkit.report import to_json
+from transferkit.report import to_json, write_text_atomic
 
 
 class Records:
@@ -23,9 +23,7 @@ class Records:
 
     def add(self, row: dict) -> None:
         self.rows.append(row)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(to_json({"settings": self.settings, "records": self.rows}))
-        tmp.replace(self.path)
+        write_text_atomic(self.path, to_json({"settings": self.settings, "records": self.rows}))
 
 
 def epochs_for(n: int, batch_size: int, steps: int) -> int:

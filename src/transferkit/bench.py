@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from transferkit.report import markdown_table, mean_std, to_json
+from transferkit.report import markdown_table, mean_std, to_json, write_text_atomic
 
 AMAZON = ("books", "dvd", "electronics", "kitchen")
 
@@ -221,7 +221,7 @@ def run_benchmark(
                 rec["quick"] = quick
                 records.append(rec)
                 if partial is not None:
-                    _save_atomic(partial, to_json(records))
+                    write_text_atomic(partial, to_json(records))
                 print(
                     f"[{len(records)}/{total}] {column:<16} {source} -> {target} seed {seed}: "
                     f"{rec['target_accuracy']:.4f} ({rec['seconds']:.1f} s, {time.perf_counter() - t0:.0f} s total)",
@@ -233,20 +233,13 @@ def run_benchmark(
     table = summarise(bench, records)
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
-        _save_atomic(Path(out) / f"{name}.json", to_json(records))
-        _save_atomic(Path(out) / f"{name}.md", table + "\n")
+        write_text_atomic(Path(out) / f"{name}.json", to_json(records))
+        write_text_atomic(Path(out) / f"{name}.md", table + "\n")
     if as_json:
         print(to_json([{k: v for k, v in r.items() if k != "history"} for r in records]))
     else:
         print(table)
     return records
-
-
-def _save_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def _load_partial(path: Path | None, quick: bool) -> list[dict]:

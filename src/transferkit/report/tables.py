@@ -47,3 +47,14 @@ def to_json(obj) -> str:
         raise TypeError(f"cannot serialise {type(o).__name__}")
 
     return json.dumps(obj, default=default, sort_keys=False)
+
+
+def write_text_atomic(path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: a reader never sees half a file."""
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
