@@ -63,10 +63,7 @@ class _HeadObjective(nn.Module):
         self.body, self.head = body, head
 
     def features(self, x):
-        h = x
-        for layer, kind in zip(self.body.layers[:-1], self.body.kinds[:-1], strict=True):
-            h = F.max_pool2d(F.relu(layer(h)), 2) if kind == "conv" else F.relu(layer(h.flatten(1)))
-        return h.flatten(1)
+        return self.body(x)[1][-1].flatten(1)  # the column's last hidden layer (its output layer unused)
 
     def forward(self, batch, progress):
         return {"loss": F.cross_entropy(self.head(self.features(batch["x"])), batch["y"])}

@@ -232,7 +232,6 @@ def run_benchmark(
     records = [r for r in records if (r["column"], r["source"], r["target"], r["seed"]) in wanted]
     table = summarise(bench, records)
     if out:
-        Path(out).mkdir(parents=True, exist_ok=True)
         write_text_atomic(Path(out) / f"{name}.json", to_json(records))
         write_text_atomic(Path(out) / f"{name}.md", table + "\n")
     if as_json:
