@@ -22,17 +22,18 @@ def run_cli(args, capsys):
 
 def test_methods_lists_every_registered_method_by_quadrant(capsys):
     from transferkit import REGISTRY, REGRESSORS
-    from transferkit.methods import MANY_TASKS
+    from transferkit.methods import MANY_TASKS, ZERO_SHOT
 
     code, out, _ = run_cli(["methods"], capsys)
     assert code == 0
     assert "labelled source, unlabelled target:" in out
     assert "unlabelled source, unlabelled target:" in out
-    for name, cls in {**REGISTRY, **REGRESSORS, **MANY_TASKS}.items():
+    for name, cls in {**REGISTRY, **REGRESSORS, **MANY_TASKS, **ZERO_SHOT}.items():
         assert name in out and cls.paper in out
     code, out, _ = run_cli(["methods", "--json"], capsys)
     rows = json.loads(out)
-    assert {r["name"] for r in rows} == set(REGISTRY) | set(REGRESSORS) | set(MANY_TASKS)
+    assert {r["name"] for r in rows} == set(REGISTRY) | set(REGRESSORS) | set(MANY_TASKS) | set(ZERO_SHOT)
+    assert next(r for r in rows if r["name"] == "devise")["task"] == "zero-shot"
     assert next(r for r in rows if r["name"] == "multitask")["task"] == "many tasks"
     assert next(r for r in rows if r["name"] == "tradaboost-r2")["task"] == "regression"
     assert next(r for r in rows if r["name"] == "dann")["target_labels"] is False
@@ -392,4 +393,28 @@ def test_run_progressive_scores_every_task_after_each_column(capsys):
 )
 def test_run_many_tasks_bad_input(argv, message, capsys):
     code, _, err = run_cli(argv, capsys)
+    assert code != 0 and message in err
+
+
+def test_run_zeroshot_json_on_embedded_digits(capsys):
+    code, out, _ = run_cli(
+        ["run", "dap", "--source", "demo:mnist", "--unseen", "3,7,9", "--epochs", "2", "--json"], capsys
+    )
+    record = json.loads(out)
+    assert code == 0 and record["method"] == "dap" and record["unseen_classes"] == [3, 7, 9]
+    assert {"zsl", "seen", "unseen", "H", "ausuc", "target_accuracy"} <= set(record)
+    assert 3 not in record["seen_classes"] and record["zsl"] == record["target_accuracy"]
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["run", "dap", "--source", "demo:mnist"], "need --unseen"),
+        (["run", "dap", "--source", "demo:mnist", "--unseen", "3,11"], "lacks"),
+        (["run", "dap", "--source", "demo:mnist", "--target", "demo:usps", "--unseen", "3,7"], "no --target"),
+        (["run", "conse", "--source", "amazon:books", "--unseen", "0,1"], "no class descriptions"),
+    ],
+)
+def test_run_zeroshot_bad_input(args, message, capsys):
+    code, _, err = run_cli(args, capsys)
     assert code != 0 and message in err

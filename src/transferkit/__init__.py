@@ -13,11 +13,15 @@ from transferkit.methods import (
     CORAL,
     DAN,
     DANN,
+    DAP,
     DDC,
     REGISTRY,
     REGRESSORS,
     TCA,
+    AttributeEmbedding,
+    ConSE,
     DeepCORAL,
+    DeViSE,
     FineTune,
     MultiTask,
     ProgressiveNetwork,
@@ -30,12 +34,18 @@ from transferkit.methods import (
 )
 from transferkit.nn import GradientReversal, ganin_lambda, grad_reverse
 from transferkit.selection import select
+from transferkit.semantics import ClassDescriptions, attribute_table, embed_class_names
 from transferkit.train import FitConfig, fit_loop
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AttributeEmbedding",
     "CORAL",
+    "ClassDescriptions",
+    "ConSE",
+    "DAP",
+    "DeViSE",
     "DAN",
     "DANN",
     "DDC",
@@ -56,6 +66,8 @@ __all__ = [
     "TrAdaBoostR2",
     "TwoStageTrAdaBoostR2",
     "__version__",
+    "attribute_table",
+    "embed_class_names",
     "fit_loop",
     "ganin_lambda",
     "get_method",

@@ -28,6 +28,7 @@ EXAMPLES = """examples:
   transferkit run dann --source demo:mnist --target demo:usps --set lambda_max=0.3 --plot --out runs/demo
   transferkit run dann --source amazon:books --target amazon:dvd --select dev --grid lambda_max=0.03,0.1,0.3
   transferkit run finetune --source digits:mnist --target digits:usps --target-labels 10 --copy first:2 --freeze
+  transferkit run dap --source fashion:mnist --unseen 2,3,5
   transferkit demo --out transferkit-demo
 
 data: real benchmark files are read from $TRANSFERKIT_DATA (default ~/.cache/transferkit/data);
@@ -88,10 +89,10 @@ def preprocess(name: str, source, target, target_test):
 
 
 def cmd_methods(args) -> int:
-    from transferkit.methods import MANY_TASKS, REGISTRY, REGRESSORS
+    from transferkit.methods import MANY_TASKS, REGISTRY, REGRESSORS, ZERO_SHOT
     from transferkit.methods.base import QUADRANTS
 
-    REGISTRY = {**REGISTRY, **REGRESSORS, **MANY_TASKS}  # noqa: N806 - every method, of every kind
+    REGISTRY = {**REGISTRY, **REGRESSORS, **MANY_TASKS, **ZERO_SHOT}  # noqa: N806 - every method, of every kind
 
     if args.json:
         from transferkit.report import to_json
@@ -104,7 +105,11 @@ def cmd_methods(args) -> int:
                 "source_labels": cls.setting.source_labels,
                 "target_labels": cls.setting.target_labels,
                 "uses_target": cls.setting.target,
-                "task": getattr(cls, "task", "many tasks" if name in MANY_TASKS else "classification"),
+                "task": getattr(
+                    cls,
+                    "task",
+                    "many tasks" if name in MANY_TASKS else "zero-shot" if name in ZERO_SHOT else "classification",
+                ),
                 "description": cls.description,
                 "paper": cls.paper,
             }
@@ -118,7 +123,10 @@ def cmd_methods(args) -> int:
         if not members:
             print("  (none yet)")
         for name, cls in members:
-            note = "" if cls.setting.target else "  [baseline: ignores target data]"
+            if name in ZERO_SHOT:
+                note = "  [zero-shot: --unseen; the target classes are never seen]"
+            else:
+                note = "" if cls.setting.target else "  [baseline: ignores target data]"
             note += "  [regression]" if getattr(cls, "task", "") == "regression" else ""
             note += "  [many tasks: --tasks / --sequence]" if name in MANY_TASKS else ""
             print(f"  {name:<14} {cls.description}{note}")
@@ -400,9 +408,45 @@ def _run_many_tasks(args) -> dict:
         raise UsageError(str(err)) from None
 
 
+def _run_zeroshot(args) -> dict:
+    """`run dap|attribute-embedding|devise|conse --source DATASET:DOMAIN --unseen 2,3,5`."""
+    from transferkit import cli_zeroshot
+    from transferkit.methods import ZERO_SHOT
+
+    if args.target:
+        raise UsageError(f"{args.method} holds classes out with --unseen; it takes no --target.")
+    if not args.source:
+        raise UsageError(f"{args.method} needs --source (e.g. fashion:mnist) and --unseen (e.g. 2,3,5).")
+    cls = ZERO_SHOT[args.method]
+    overrides = _overrides(args.set, cls().get_params())
+    for name in ("epochs", "lr", "batch_size"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    overrides["device"] = args.device
+    try:
+        return cli_zeroshot.run_zeroshot(args, cls, overrides)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
 def cmd_run(args) -> int:
+    from transferkit.methods import ZERO_SHOT
     from transferkit.train.distributed import is_main_process
 
+    if args.method in ZERO_SHOT:
+        record = _run_zeroshot(args)
+        if args.json:
+            from transferkit.report import to_json
+
+            print(to_json(record))
+        else:
+            print(
+                f"{record['method']} on {record['source']} ({record['semantics']}), unseen {record['unseen_classes']}:"
+                f"  ZSL {record['zsl']:.4f}  GZSL seen {record['seen']:.4f} unseen {record['unseen']:.4f} "
+                f"H {record['H']:.4f} (gamma {record['calibration']})  AUSUC {record['ausuc']:.4f}"
+                f"  ({record['seconds']:.1f} s, seed {record['seed']})"
+            )
+        return 0
     if args.method in ("multitask", "progressive"):
         record = _run_many_tasks(args)
         if args.json:
@@ -537,6 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: transferkit run dann --source amazon:books --target amazon:kitchen --json\n"
         "         transferkit run multitask --tasks landmine --set weighting=uncertainty --json\n"
         "         transferkit run progressive --sequence digits:mnist,digits:usps,fashion:mnist\n"
+        "         transferkit run dap --source fashion:mnist --unseen 2,3,5 --json\n"
         "list methods with `transferkit methods`, domains with `transferkit datasets`.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -552,6 +597,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--sequence",
         metavar="KEYS",
         help="progressive: the tasks in order, e.g. digits:mnist,digits:usps,fashion:mnist",
+    )
+    p.add_argument(
+        "--unseen",
+        metavar="LABELS",
+        help="zero-shot: the classes held out of training, e.g. 2,3,5 (fashion:mnist pullover, dress, sandal)",
+    )
+    p.add_argument(
+        "--semantics",
+        choices=("attributes", "names"),
+        default="attributes",
+        help="zero-shot: the shipped attribute table, or class names embedded by MiniLM (the text extra)",
+    )
+    p.add_argument(
+        "--calibration",
+        type=float,
+        default=0.0,
+        metavar="GAMMA",
+        help="zero-shot: subtracted from the seen classes' scores in generalized ZSL (calibrated stacking)",
     )
     p.add_argument(
         "--target-labels",

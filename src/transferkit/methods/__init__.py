@@ -1,11 +1,15 @@
 """Transfer-learning methods, one per file, and the registry by name."""
 
+from transferkit.methods.attribute_embedding import AttributeEmbedding
 from transferkit.methods.base import NeuralTransferMethod, Setting, TransferMethod, as_domain
+from transferkit.methods.conse import ConSE
 from transferkit.methods.coral import CORAL
 from transferkit.methods.dan import DAN
 from transferkit.methods.dann import DANN
+from transferkit.methods.dap import DAP
 from transferkit.methods.ddc import DDC
 from transferkit.methods.deep_coral import DeepCORAL
+from transferkit.methods.devise import DeViSE
 from transferkit.methods.finetune import FineTune, TargetOnly
 from transferkit.methods.multitask import MultiTask
 from transferkit.methods.progressive import ProgressiveNetwork
@@ -28,6 +32,10 @@ REGRESSORS: dict[str, type[TransferMethod]] = {cls.name: cls for cls in (TrAdaBo
 #: ``run progressive --sequence ...``); their ``fit`` takes a dict of tasks, not a source and a target.
 MANY_TASKS = {cls.name: cls for cls in (MultiTask, ProgressiveNetwork)}
 
+#: Zero-shot methods (``transferkit run dap --source fashion:mnist --unseen 2,3,5``): fitted on seen
+#: classes with a description of every class, ``fit(X, y, descriptions)``.
+ZERO_SHOT = {cls.name: cls for cls in (DAP, AttributeEmbedding, DeViSE, ConSE)}
+
 
 def get_method(name: str) -> type[TransferMethod]:
     """The method registered as ``name`` (classifier or regressor); a clear error listing the names otherwise."""
@@ -38,25 +46,31 @@ def get_method(name: str) -> type[TransferMethod]:
 
 
 __all__ = [
+    "AttributeEmbedding",
+    "CORAL",
+    "ConSE",
+    "DAN",
     "DANN",
+    "DAP",
+    "DDC",
+    "DeViSE",
+    "DeepCORAL",
     "FineTune",
     "MANY_TASKS",
     "MultiTask",
+    "NeuralTransferMethod",
     "ProgressiveNetwork",
     "REGISTRY",
     "REGRESSORS",
-    "TCA",
-    "TargetOnly",
-    "TrAdaBoostR2",
-    "TwoStageTrAdaBoostR2",
-    "REGRESSORS",
-    "NeuralTransferMethod",
     "Setting",
     "SourceOnly",
     "TCA",
+    "TargetOnly",
+    "TrAdaBoost",
     "TrAdaBoostR2",
     "TransferMethod",
     "TwoStageTrAdaBoostR2",
+    "ZERO_SHOT",
     "as_domain",
     "get_method",
 ]
