@@ -44,7 +44,7 @@ from .digits import build_mnistm
 from .landmine import load_landmine
 from .school import load_school
 from .synthetic import make_blobs_shift, make_concept_shift, make_covariate_shift, make_label_shift
-from .zsl import ZSLAttributes, load_zsl_attributes
+from .zsl import ZSLAttributes, ZSLBenchmark, load_zsl_attributes, load_zsl_benchmark
 
 __all__ = [
     "DataNotFoundError",
@@ -61,6 +61,8 @@ __all__ = [
     "load_school",
     "load_task",
     "load_zsl_attributes",
+    "load_zsl_benchmark",
+    "ZSLBenchmark",
     "make_blobs_shift",
     "make_concept_shift",
     "make_covariate_shift",

@@ -6,6 +6,11 @@ features (``res101.mat``) are **not** available, so ``load_domain("zsl:...")`` r
 :func:`load_zsl_attributes` for the class-level side (attribute signatures, seen / unseen
 classes, split indices).
 
+:func:`load_zsl_benchmark` reads the image side when a user has the release's ``res101.mat``
+(ResNet-101 features and labels), and returns the proposed split ready for
+:mod:`transferkit.methods.zeroshot`: trainval / test-seen / test-unseen features and labels, the
+train / val split for choosing hyperparameters, and the class attributes.
+
 The ``.mat`` files hold no image labels (those live in ``res101.mat``), so the seen and unseen
 classes come from the split files ``trainvalclasses.txt`` and ``testclasses.txt`` (and the
 three train / val folds from ``trainclasses{1,2,3}.txt`` / ``valclasses{1,2,3}.txt``), matched
@@ -175,6 +180,133 @@ def load_zsl_attributes(name: str, data_dir: str | os.PathLike | None = None) ->
         val_loc=_loc(m, "val_loc"),
         attribute_names=_attribute_names(root, short, att.shape[1]),
     )
+
+
+@dataclass(frozen=True, eq=False)
+class ZSLBenchmark:
+    """The proposed split of Xian et al. with image features, ready for a zero-shot method.
+
+    Labels are 0-based class indices into ``descriptions`` (the rows of ``att.T``).
+    ``X_train`` / ``X_val`` split the seen classes' trainval images by class for model selection:
+    the validation classes play the unseen ones (Xian et al.'s ``train_loc`` / ``val_loc`` where
+    the file has them, otherwise fold 1 of ``trainclasses`` / ``valclasses``).
+    """
+
+    name: str
+    descriptions: object  # ClassDescriptions
+    X_trainval: np.ndarray
+    y_trainval: np.ndarray
+    X_test_seen: np.ndarray
+    y_test_seen: np.ndarray
+    X_test_unseen: np.ndarray
+    y_test_unseen: np.ndarray
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+
+    def __repr__(self) -> str:
+        return (
+            f"ZSLBenchmark(name={self.name!r}, features={self.X_trainval.shape[1]}, trainval={len(self.y_trainval)}, "
+            f"test_seen={len(self.y_test_seen)}, test_unseen={len(self.y_test_unseen)})"
+        )
+
+
+def _features_file(short: str, root: Path, features) -> Path:
+    path = Path(features) if features is not None else root / ROOT / FOLDERS[short] / "res101.mat"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no image features for zsl:{short} at {path}. The ResNet-101 features of Xian et al. ship as "
+            f"res101.mat in their xlsa17 release (data/{FOLDERS[short]}/res101.mat); put the file there or pass "
+            "features=PATH (--features PATH on the command line)."
+        )
+    return path
+
+
+def load_zsl_benchmark(name: str, features=None, data_dir: str | os.PathLike | None = None) -> ZSLBenchmark:
+    """The proposed split of a Xian et al. benchmark with its image features (``res101.mat``).
+
+    Parameters
+    ----------
+    name : str
+        ``"apy"``, ``"awa1"``, ``"awa2"``, ``"cub"`` or ``"sun"``.
+    features : path-like, optional
+        The release's ``res101.mat`` (``features``: dims x images, ``labels``: 1-based class per
+        image). Default: ``<data_dir>/zsl_gbu_att_splits/<NAME>/res101.mat``.
+    data_dir : path-like, optional
+        Where ``zsl_gbu_att_splits`` lives (default: :func:`~transferkit.datasets.data_dir`).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the features file is missing (the message says where it comes from).
+    ValueError
+        When the features do not fit the split file: too few images, labels outside the class
+        list, or a split whose images carry classes of the wrong kind (seen / unseen).
+    """
+    from transferkit.semantics import ClassDescriptions
+
+    att = load_zsl_attributes(name, data_dir)
+    from ._registry import resolve_data_dir
+
+    path = _features_file(att.name, resolve_data_dir(data_dir), features)
+    import scipy.io
+
+    m = scipy.io.loadmat(str(path), variable_names=("features", "labels"))  # not cached: hundreds of MB
+    for key in ("features", "labels"):
+        if key not in m:
+            raise ValueError(f"{path} has no {key!r} variable; expected the res101.mat format (features, labels).")
+    F = np.asarray(m["features"], dtype=np.float32)
+    labels = np.asarray(m["labels"]).ravel().astype(np.int64) - 1
+    if F.ndim != 2 or F.shape[1] != len(labels):
+        raise ValueError(
+            f"{path}: features has shape {F.shape} and labels {labels.shape}; expected features (dims, n_images) "
+            "with one label per image."
+        )
+    X = np.ascontiguousarray(F.T)
+    if not np.isfinite(X).all():
+        raise ValueError(f"{path}: features contain NaN or infinity.")
+    if labels.min() < 0 or labels.max() >= att.n_classes:
+        raise ValueError(
+            f"{path}: labels run from {labels.min() + 1} to {labels.max() + 1}; expected 1..{att.n_classes} "
+            f"(the classes of zsl:{att.name})."
+        )
+    locs = {
+        "trainval_loc": att.trainval_loc,
+        "test_seen_loc": att.test_seen_loc,
+        "test_unseen_loc": att.test_unseen_loc,
+    }
+    top = max(int(v.max()) for v in locs.values())
+    if top >= len(labels):
+        raise ValueError(
+            f"{path} has {len(labels)} images but the split indexes image {top + 1}; this features file belongs "
+            f"to another data set than zsl:{att.name}."
+        )
+    seen, unseen = set(att.seen_classes.tolist()), set(att.unseen_classes.tolist())
+    for key, want, kind in (
+        ("trainval_loc", seen, "seen"),
+        ("test_seen_loc", seen, "seen"),
+        ("test_unseen_loc", unseen, "unseen"),
+    ):
+        stray = sorted(set(labels[locs[key]].tolist()) - want)
+        if stray:
+            raise ValueError(
+                f"{path}: images of {key} carry classes {stray[:5]} that are not {kind} classes of the proposed "
+                f"split; the features file does not match att_splits.mat of zsl:{att.name}."
+            )
+    if att.train_loc is not None and att.val_loc is not None:
+        train_idx, val_idx = att.train_loc, att.val_loc
+    else:  # fold 1 of the class lists, over the trainval images
+        tv = att.trainval_loc
+        train_idx = tv[np.isin(labels[tv], att.train_classes[0])]
+        val_idx = tv[np.isin(labels[tv], att.val_classes[0])]
+    descriptions = ClassDescriptions(
+        att.attributes, att.class_names, np.arange(att.n_classes), "attributes", att.attribute_names
+    )
+    take = lambda idx: (X[idx], labels[idx])  # noqa: E731
+    (Xtv, ytv), (Xs, ys), (Xu, yu) = take(att.trainval_loc), take(att.test_seen_loc), take(att.test_unseen_loc)
+    (Xtr, ytr), (Xva, yva) = take(train_idx), take(val_idx)
+    return ZSLBenchmark(att.name, descriptions, Xtv, ytv, Xs, ys, Xu, yu, Xtr, ytr, Xva, yva)
 
 
 _N_CLASSES = {"apy": 32, "awa1": 50, "awa2": 50, "cub": 200, "sun": 717}

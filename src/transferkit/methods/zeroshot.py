@@ -30,7 +30,14 @@ from transferkit.semantics import ClassDescriptions
 from transferkit.train.diagnostics import training_warnings
 from transferkit.train.loop import FitConfig, FitResult, fit_loop, resolve_device
 
-__all__ = ["SoftmaxObjective", "ZeroShotMethod", "evaluate_zeroshot", "seen_class_split", "select_on_seen_classes"]
+__all__ = [
+    "SoftmaxObjective",
+    "ZeroShotMethod",
+    "evaluate_zeroshot",
+    "seen_class_split",
+    "select_on_seen_classes",
+    "select_on_split",
+]
 
 
 class SoftmaxObjective(torch.nn.Module):
@@ -252,6 +259,39 @@ def evaluate_zeroshot(model: ZeroShotMethod, X_unseen, y_unseen, X_seen=None, y_
     return out
 
 
+def select_on_split(
+    estimator: ZeroShotMethod,
+    grid: list[dict],
+    descriptions: ClassDescriptions,
+    fit: tuple,
+    val_unseen: tuple,
+    val_seen: tuple,
+) -> tuple[dict, float, list[dict]]:
+    """Choose a grid point and the GZSL calibration on a given validation split.
+
+    ``fit = (X, y)`` trains each point; ``val_unseen`` holds samples of classes absent from
+    ``fit`` (they play the unseen classes), ``val_seen`` held-out samples of the ``fit`` classes.
+    The point with the best ZSL accuracy on ``val_unseen`` wins; its calibration gamma is the one
+    that maximises H over ``val_seen`` and ``val_unseen`` together.
+    """
+    if not grid:
+        raise ValueError("grid is empty; expected at least one dict of hyperparameters.")
+    (X_fit, y_fit), (X_u, y_u), (X_s, y_s) = fit, val_unseen, val_seen
+    val_classes = np.unique(y_u)
+    log = []
+    for point in grid:
+        model = clone(estimator).set_params(**point)
+        model.fit(X_fit, y_fit, descriptions, unseen=val_classes)
+        zsl = model.score(X_u, y_u)
+        labels = np.concatenate([model.seen_classes_, model.unseen_classes_])
+        X, y = np.concatenate([X_s, X_u]), np.concatenate([y_s, y_u])
+        curve = seen_unseen_curve(model.decision_function(X, labels), y, labels, np.isin(labels, model.seen_classes_))
+        best_h, gamma = curve.best_H()
+        log.append({**point, "val_zsl": zsl, "val_H": best_h, "gamma": gamma})
+    best = max(log, key=lambda r: r["val_zsl"])
+    return {k: best[k] for k in grid[0]}, best["gamma"], log
+
+
 def select_on_seen_classes(
     estimator: ZeroShotMethod,
     grid: list[dict],
@@ -264,10 +304,8 @@ def select_on_seen_classes(
 ) -> tuple[dict, float, list[dict]]:
     """Choose hyperparameters and the GZSL calibration on seen classes only.
 
-    Some seen classes (``n_val``) play the unseen ones; ``holdout`` of the remaining classes'
-    samples play the seen test samples. Each point of ``grid`` is fitted on the rest and scored by
-    ZSL accuracy on the validation classes; the calibration gamma is the one that maximises H on
-    the same split (Chao et al. 2016 choose it on validation data in the same way).
+    Some seen classes (``n_val``, drawn with ``seed``) play the unseen ones; ``holdout`` of the
+    remaining classes' samples play the seen test samples; see :func:`select_on_split`.
 
     Returns
     -------
@@ -276,26 +314,14 @@ def select_on_seen_classes(
     gamma : float
         The chosen calibration for :meth:`ZeroShotMethod.predict` with ``classes="all"``.
     log : list of dict
-        Every grid point with its validation ZSL accuracy and best H.
+        Every grid point with its validation ZSL accuracy, best H and the gamma giving it.
     """
     X = check_array(X, "X")
     y = np.asarray(y)
-    seen = np.unique(y)
-    train_classes, val_classes = seen_class_split(seen, n_val, seed)
+    train_classes, val_classes = seen_class_split(np.unique(y), n_val, seed)
     rng = np.random.default_rng(seed)
     is_train = np.isin(y, train_classes)
     hold = is_train & (rng.random(len(y)) < holdout)
-    fit_mask = is_train & ~hold
-    log = []
-    for point in grid:
-        model = clone(estimator).set_params(**point)
-        model.fit(X[fit_mask], y[fit_mask], descriptions, unseen=val_classes)
-        zsl = model.score(X[np.isin(y, val_classes)], y[np.isin(y, val_classes)])
-        mask = hold | np.isin(y, val_classes)
-        labels = np.concatenate([model.seen_classes_, model.unseen_classes_])
-        scores = model.decision_function(X[mask], labels)
-        curve = seen_unseen_curve(scores, y[mask], labels, np.isin(labels, model.seen_classes_))
-        best_h, gamma = curve.best_H()
-        log.append({**point, "val_zsl": zsl, "val_H": best_h, "gamma": gamma})
-    best = max(log, key=lambda r: r["val_zsl"])
-    return {k: best[k] for k in grid[0]}, best["gamma"], log
+    fit = is_train & ~hold
+    is_val = np.isin(y, val_classes)
+    return select_on_split(estimator, grid, descriptions, (X[fit], y[fit]), (X[is_val], y[is_val]), (X[hold], y[hold]))

@@ -131,6 +131,16 @@ def shallow_net(in_features: int, n_classes: int = 2, hidden: int = 50, activati
     return StagedNet(stages, nn.Linear(hidden, n_classes), hidden, stage_dims={"hidden": hidden})
 
 
+def linear_net(in_features: int, n_classes: int = 2) -> StagedNet:
+    """No hidden layer: the head acts on the input itself (``x -> W x``).
+
+    For fixed features (ResNet-101 vectors of a zero-shot benchmark), this makes a compatibility
+    ``head(x) . a`` the bilinear form ``x^T W a`` of ALE / SJE exactly.
+    """
+    stages = OrderedDict(input=nn.Identity())
+    return StagedNet(stages, nn.Linear(in_features, n_classes), in_features, stage_dims={"input": in_features})
+
+
 def _conv_out(in_shape: tuple[int, int, int], body: nn.Module) -> int:
     with torch.no_grad():
         return int(body(torch.zeros(1, *in_shape)).flatten(1).shape[1])
@@ -194,7 +204,7 @@ def add_bottleneck(net: StagedNet, width: int = 256) -> StagedNet:
     return StagedNet(stages, nn.Linear(width, head_out), width, adapt_at="bottleneck", stage_dims=dims)
 
 
-BACKBONES = {"shallow": shallow_net, "dann-digits": dann_digits_net, "lenet": lenet}
+BACKBONES = {"shallow": shallow_net, "linear": linear_net, "dann-digits": dann_digits_net, "lenet": lenet}
 
 
 def build_backbone(name: str, input_shape: tuple[int, ...], n_classes: int, **kwargs) -> StagedNet:
@@ -210,10 +220,10 @@ def build_backbone(name: str, input_shape: tuple[int, ...], n_classes: int, **kw
             name = "dann-digits" if len(input_shape) == 3 and input_shape[1] >= 28 else "lenet"
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; known: 'auto', {', '.join(map(repr, BACKBONES))}.")
-    if name == "shallow":
+    if name in ("shallow", "linear"):
         if len(input_shape) != 1:
-            raise ValueError(f"backbone 'shallow' needs feature vectors; got inputs of shape {input_shape}.")
-        return shallow_net(input_shape[0], n_classes, **kwargs)
+            raise ValueError(f"backbone {name!r} needs feature vectors; got inputs of shape {input_shape}.")
+        return BACKBONES[name](input_shape[0], n_classes, **kwargs)
     if len(input_shape) != 3:
         raise ValueError(f"backbone {name!r} needs images of shape (channels, height, width); got {input_shape}.")
     return BACKBONES[name](n_classes, tuple(input_shape), **kwargs)
