@@ -121,9 +121,7 @@ def test_hinge_rank_loss_matches_devise_equation_1():
     rng = np.random.default_rng(3)
     p, T = rng.normal(size=(5, 3)), rng.normal(size=(4, 3))
     y = rng.integers(0, 4, size=5)
-    ref = np.mean(
-        [sum(max(0, 0.1 - T[y[n]] @ p[n] + T[j] @ p[n]) for j in range(4) if j != y[n]) for n in range(5)]
-    )
+    ref = np.mean([sum(max(0, 0.1 - T[y[n]] @ p[n] + T[j] @ p[n]) for j in range(4) if j != y[n]) for n in range(5)])
     got = hinge_rank_loss(torch.tensor(p), torch.tensor(T), torch.tensor(y), 0.1)
     assert float(got) == pytest.approx(ref)
 
@@ -193,12 +191,24 @@ def test_selection_never_trains_or_scores_on_the_unseen_test_classes():
             return super().fit(X, y, descriptions, unseen)
 
     grid = [dict(weight_decay=1e-4), dict(weight_decay=1e-2)]
-    best, gamma, log = select_on_seen_classes(Spy(**FAST), grid, X[seen], y[seen], desc, n_val=2, seed=0)
-    assert best in grid and np.isfinite(gamma) and len(log) == 2
+    chosen = select_on_seen_classes(Spy(**FAST), grid, X[seen], y[seen], desc, n_val=2, seed=0)
+    assert chosen.params in grid and np.isfinite(chosen.gamma) and len(chosen.log) == 2
+    assert 0 <= chosen.unseen_rate <= 1
     train_classes, val_classes = seen_class_split(np.arange(6), 2, seed=0)
     for labels in seen_labels:
         assert labels <= set(train_classes)  # neither validation classes nor the unseen 6, 7
-    assert all(0 <= r["val_zsl"] <= 1 for r in log)
+    assert all(0 <= r["val_zsl"] <= 1 for r in chosen.log)
+
+
+def test_calibration_for_rate_moves_that_share_of_seen_samples():
+    X, y, desc, seen = attribute_world()
+    model = AttributeEmbedding(**FAST).fit(X[seen], y[seen], desc)
+    for rate in (0.0, 0.25, 0.5, 0.9):
+        gamma = model.calibration_for_rate(X[seen], rate)
+        moved = np.isin(model.predict(X[seen], classes="all", calibration=gamma), model.unseen_classes_)
+        assert abs(moved.mean() - rate) <= 0.02, (rate, moved.mean())
+    with pytest.raises(ValueError, match="rate=1.5"):
+        model.calibration_for_rate(X[seen], 1.5)
 
 
 def test_estimator_contract():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
@@ -33,6 +34,7 @@ from transferkit.train.loop import FitConfig, FitResult, fit_loop, resolve_devic
 __all__ = [
     "SoftmaxObjective",
     "ZeroShotMethod",
+    "ZeroShotSelection",
     "evaluate_zeroshot",
     "seen_class_split",
     "select_on_seen_classes",
@@ -138,10 +140,11 @@ class ZeroShotMethod(TransferMethod):
 
     # ------------------------------------------------------------------ prediction
     def candidates(self, classes="unseen") -> np.ndarray:
-        """The class labels a prediction chooses among: ``"unseen"``, ``"seen"``, ``"all"`` or a list."""
+        """The class labels a prediction chooses among: ``"unseen"``, ``"seen"``, ``"all"`` (both) or a list."""
         self._check_is_fitted()
         if isinstance(classes, str):
-            pools = {"unseen": self.unseen_classes_, "seen": self.seen_classes_, "all": self.classes_}
+            every = np.sort(np.concatenate([self.seen_classes_, self.unseen_classes_]))
+            pools = {"unseen": self.unseen_classes_, "seen": self.seen_classes_, "all": every}
             if classes not in pools:
                 raise ValueError(f"classes={classes!r}; expected 'unseen', 'seen', 'all' or a list of class labels.")
             chosen = pools[classes]
@@ -182,6 +185,32 @@ class ZeroShotMethod(TransferMethod):
         if domain.y is None:
             raise ValueError("score needs labels: pass a labelled Domain or score(X, y).")
         return per_class_accuracy(domain.y, self.predict(domain.X, classes))
+
+    def unseen_gap(self, X) -> np.ndarray:
+        """Best seen-class score minus best unseen-class score of every sample (among all classes).
+
+        Calibrated stacking with gamma sends a sample to an unseen class exactly when its gap is
+        below gamma.
+        """
+        labels = self.candidates("all")
+        seen_mask = np.isin(labels, self.seen_classes_)
+        if seen_mask.all():
+            raise ValueError("there are no unseen classes to calibrate towards.")
+        scores = self.decision_function(X, labels)
+        return scores[:, seen_mask].max(1) - scores[:, ~seen_mask].max(1)
+
+    def calibration_for_rate(self, X_seen, rate: float) -> float:
+        """The gamma that sends a fraction ``rate`` of the samples ``X_seen`` to unseen classes.
+
+        Score scales differ from model to model, so a gamma chosen on a validation model does not
+        carry over to the model refitted on all seen classes; the *rate* at which it moves seen
+        samples to unseen classes does. :func:`select_on_split` measures that rate on the
+        validation model's training samples; this maps it back onto this model's own.
+        """
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"rate={rate!r}; expected a fraction in [0, 1].")
+        gap = self.unseen_gap(X_seen)
+        return float(np.quantile(gap, rate))
 
     # ------------------------------------------------------------------ shared training helpers
     def _fit_config(self, desc: str, epochs: int | None = None, lr: float | None = None) -> FitConfig:
@@ -259,6 +288,22 @@ def evaluate_zeroshot(model: ZeroShotMethod, X_unseen, y_unseen, X_seen=None, y_
     return out
 
 
+@dataclass(frozen=True)
+class ZeroShotSelection:
+    """What :func:`select_on_split` chose: the grid point and the GZSL calibration.
+
+    ``gamma`` is the calibration that maximised H on the validation split; ``unseen_rate`` the
+    share of the validation model's training samples that this gamma sends to unseen classes,
+    for :meth:`ZeroShotMethod.calibration_for_rate` on a refitted model. ``log`` holds every grid
+    point with its validation ZSL accuracy, best H and gamma.
+    """
+
+    params: dict
+    gamma: float
+    unseen_rate: float
+    log: list = field(default_factory=list)
+
+
 def select_on_split(
     estimator: ZeroShotMethod,
     grid: list[dict],
@@ -266,18 +311,21 @@ def select_on_split(
     fit: tuple,
     val_unseen: tuple,
     val_seen: tuple,
-) -> tuple[dict, float, list[dict]]:
+    max_rate_samples: int = 2000,
+) -> ZeroShotSelection:
     """Choose a grid point and the GZSL calibration on a given validation split.
 
     ``fit = (X, y)`` trains each point; ``val_unseen`` holds samples of classes absent from
     ``fit`` (they play the unseen classes), ``val_seen`` held-out samples of the ``fit`` classes.
     The point with the best ZSL accuracy on ``val_unseen`` wins; its calibration gamma is the one
-    that maximises H over ``val_seen`` and ``val_unseen`` together.
+    that maximises H over ``val_seen`` and ``val_unseen`` together (Chao et al. 2016 tune it on
+    validation data in this way).
     """
     if not grid:
         raise ValueError("grid is empty; expected at least one dict of hyperparameters.")
     (X_fit, y_fit), (X_u, y_u), (X_s, y_s) = fit, val_unseen, val_seen
     val_classes = np.unique(y_u)
+    take = np.random.default_rng(0).permutation(len(X_fit))[:max_rate_samples]
     log = []
     for point in grid:
         model = clone(estimator).set_params(**point)
@@ -287,9 +335,10 @@ def select_on_split(
         X, y = np.concatenate([X_s, X_u]), np.concatenate([y_s, y_u])
         curve = seen_unseen_curve(model.decision_function(X, labels), y, labels, np.isin(labels, model.seen_classes_))
         best_h, gamma = curve.best_H()
-        log.append({**point, "val_zsl": zsl, "val_H": best_h, "gamma": gamma})
+        rate = float(np.mean(model.unseen_gap(X_fit[take]) < gamma))
+        log.append({**point, "val_zsl": zsl, "val_H": best_h, "gamma": gamma, "unseen_rate": rate})
     best = max(log, key=lambda r: r["val_zsl"])
-    return {k: best[k] for k in grid[0]}, best["gamma"], log
+    return ZeroShotSelection({k: best[k] for k in grid[0]}, best["gamma"], best["unseen_rate"], log)
 
 
 def select_on_seen_classes(
@@ -301,7 +350,7 @@ def select_on_seen_classes(
     n_val: int,
     seed: int = 0,
     holdout: float = 0.2,
-) -> tuple[dict, float, list[dict]]:
+) -> ZeroShotSelection:
     """Choose hyperparameters and the GZSL calibration on seen classes only.
 
     Some seen classes (``n_val``, drawn with ``seed``) play the unseen ones; ``holdout`` of the
@@ -309,12 +358,7 @@ def select_on_seen_classes(
 
     Returns
     -------
-    best : dict
-        The chosen grid point.
-    gamma : float
-        The chosen calibration for :meth:`ZeroShotMethod.predict` with ``classes="all"``.
-    log : list of dict
-        Every grid point with its validation ZSL accuracy, best H and the gamma giving it.
+    ZeroShotSelection
     """
     X = check_array(X, "X")
     y = np.asarray(y)
