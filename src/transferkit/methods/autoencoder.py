@@ -1,0 +1,146 @@
+r"""A one-hidden-layer autoencoder as a feature learner (a scikit-learn transformer).
+
+Trained on unlabelled data to reconstruct its input through a narrower sigmoid layer,
+
+.. math:: \min_{W, b, W', b'} \frac{1}{n} \sum_i \lVert x_i - (W' h_i + b') \rVert_2^2
+          + \rho\, \mathrm{KL}(\bar h_{\text{target}} \,\Vert\, \bar h), \qquad h_i = \sigma(W x_i + b),
+
+where the optional sparsity term (Ng's sparse autoencoder, the form used in the self-taught
+learning literature) pulls every hidden unit's mean activation :math:`\bar h_j` towards a small
+target :math:`\bar h_{\text{target}}`:
+:math:`\mathrm{KL} = \sum_j t \log\frac{t}{\bar h_j} + (1-t)\log\frac{1-t}{1-\bar h_j}`.
+The features of a sample are :math:`h(x)`. Inputs are centred and scaled on the training data.
+
+References: Hinton & Salakhutdinov, Science 2006; Ng, CS294A lecture notes "Sparse autoencoder", 2011.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import NotFittedError
+from torch import nn
+
+from transferkit.data import check_array
+from transferkit.train.loop import FitConfig, fit_loop
+
+__all__ = ["Autoencoder", "sparsity_kl"]
+
+
+def sparsity_kl(h: torch.Tensor, target: float) -> torch.Tensor:
+    r""":math:`\sum_j t\log(t/\bar h_j) + (1-t)\log((1-t)/(1-\bar h_j))` over the hidden units of ``h``."""
+    mean = h.mean(0).clamp(1e-6, 1 - 1e-6)
+    t = torch.as_tensor(target, dtype=h.dtype)
+    return (t * torch.log(t / mean) + (1 - t) * torch.log((1 - t) / (1 - mean))).sum()
+
+
+class _AutoencoderNet(nn.Module):
+    def __init__(self, d: int, k: int):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(d, k), nn.Sigmoid())
+        self.decoder = nn.Linear(k, d)
+
+
+class _ReconstructionObjective(nn.Module):
+    def __init__(self, net: _AutoencoderNet, sparsity: float, sparsity_target: float):
+        super().__init__()
+        self.net, self.sparsity, self.target = net, sparsity, sparsity_target
+
+    def forward(self, batch, progress: float):
+        x = batch["xs"]
+        h = self.net.encoder(x)
+        reconstruction = ((self.net.decoder(h) - x) ** 2).sum(1).mean()
+        loss = reconstruction + (self.sparsity * sparsity_kl(h, self.target) if self.sparsity else 0.0)
+        return {"loss": loss, "reconstruction": reconstruction}
+
+
+class Autoencoder(TransformerMixin, BaseEstimator):
+    """Sigmoid autoencoder features learnt on unlabelled data.
+
+    Parameters
+    ----------
+    n_hidden : int
+        Width of the hidden layer (the features).
+    sparsity : float
+        :math:`\\rho`, weight of the sparsity penalty (0: a plain autoencoder).
+    sparsity_target : float
+        The mean activation the penalty pulls each hidden unit towards.
+    epochs, batch_size, lr, weight_decay, seed, device, verbose
+        Training, through the library's training loop.
+    """
+
+    def __init__(
+        self,
+        n_hidden: int = 256,
+        sparsity: float = 0.0,
+        sparsity_target: float = 0.05,
+        epochs: int = 20,
+        batch_size: int = 128,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-5,
+        seed: int = 0,
+        device: str = "auto",
+        verbose: bool = False,
+    ):
+        self.n_hidden = n_hidden
+        self.sparsity = sparsity
+        self.sparsity_target = sparsity_target
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.seed = seed
+        self.device = device
+        self.verbose = verbose
+
+    def _prepare(self, X) -> np.ndarray:
+        X = check_array(X, "X").reshape(len(X), -1)
+        if hasattr(self, "mean_") and X.shape[1] != len(self.mean_):
+            raise ValueError(
+                f"X has {X.shape[1]} features per sample; this autoencoder was fitted on {len(self.mean_)}."
+            )
+        return X
+
+    def fit(self, X, y=None):
+        """Train on unlabelled ``X`` (images are flattened); ``y`` is ignored."""
+        if isinstance(self.n_hidden, bool) or not isinstance(self.n_hidden, (int, np.integer)) or self.n_hidden < 1:
+            raise ValueError(f"n_hidden={self.n_hidden!r}; expected a positive integer.")
+        if not 0 < self.sparsity_target < 1:
+            raise ValueError(f"sparsity_target={self.sparsity_target!r}; expected a number in (0, 1).")
+        X = self._prepare(X)
+        self.mean_, self.std_ = X.mean(0), X.std(0) + 1e-3
+        Z = ((X - self.mean_) / self.std_).astype(np.float32)
+        torch.manual_seed(self.seed)
+        net = _AutoencoderNet(Z.shape[1], int(self.n_hidden))
+        config = FitConfig(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            seed=self.seed,
+            device=self.device,
+            progress=self.verbose,
+            desc="autoencoder",
+        )
+        objective = _ReconstructionObjective(net, float(self.sparsity), float(self.sparsity_target))
+        self.fit_result_ = fit_loop(objective, {"xs": Z}, None, config)
+        self.history_ = self.fit_result_.history
+        self.model_ = net.cpu().eval()
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """Hidden activations :math:`h(x)`, shape (n_samples, n_hidden)."""
+        if not hasattr(self, "model_"):
+            raise NotFittedError("this Autoencoder is not fitted yet; call fit(X_unlabelled) first.")
+        Z = ((self._prepare(X) - self.mean_) / self.std_).astype(np.float32)
+        with torch.no_grad():
+            return self.model_.encoder(torch.from_numpy(Z)).numpy()
+
+    def reconstruction_error(self, X) -> float:
+        """Mean squared reconstruction error per sample (in the standardised input space)."""
+        Z = ((self._prepare(X) - self.mean_) / self.std_).astype(np.float32)
+        with torch.no_grad():
+            x = torch.from_numpy(Z)
+            return float(((self.model_.decoder(self.model_.encoder(x)) - x) ** 2).sum(1).mean())

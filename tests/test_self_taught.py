@@ -1,0 +1,124 @@
+"""Self-taught learning: sparse coding against a NumPy solver, feature learners, the estimator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from transferkit import Domain
+from transferkit.methods.autoencoder import Autoencoder, sparsity_kl
+from transferkit.methods.self_taught import SelfTaught
+from transferkit.methods.sparse_coding import SparseCoding
+
+
+def sparse_world(seed=0, n=1500, d=30, k=12, active=2, noise=0.05):
+    """Samples that are sparse combinations of ``k`` unit-norm bases in ``d`` dimensions."""
+    rng = np.random.default_rng(seed)
+    B = rng.normal(size=(k, d))
+    B /= np.linalg.norm(B, axis=1, keepdims=True)
+    A = np.zeros((n, k))
+    for i in range(n):
+        A[i, rng.choice(k, active, replace=False)] = rng.uniform(1, 3, size=active) * rng.choice([-1, 1], active)
+    X = A @ B + noise * rng.normal(size=(n, d))
+    return X.astype(np.float32), A, B
+
+
+def ista(x, B, beta, steps=5000):
+    """min_a ||x - a B||^2 + beta ||a||_1 by iterative soft thresholding (Raina et al., eq. 2)."""
+    L = 2 * np.linalg.norm(B @ B.T, 2)
+    a = np.zeros(len(B))
+    for _ in range(steps):
+        g = -2 * (x - a @ B) @ B.T
+        z = a - g / L
+        a = np.sign(z) * np.maximum(np.abs(z) - beta / L, 0)
+    return a
+
+
+def test_activations_solve_raina_equation_2():
+    X, _, _ = sparse_world()
+    sc = SparseCoding(n_bases=12, beta=0.5, n_iter=20).fit(X)
+    A = sc.transform(X[:5])
+    Z = X[:5] - sc.mean_
+    for a, z in zip(A, Z, strict=True):
+        ref = ista(z.astype(np.float64), sc.bases_.astype(np.float64), 0.5)
+        np.testing.assert_allclose(a, ref, atol=2e-3)
+    assert np.allclose(np.linalg.norm(sc.bases_, axis=1), 1, atol=1e-4)  # ||b_j|| <= 1, active at the optimum
+
+
+def test_sparse_coding_recovers_the_generating_bases():
+    X, _, B = sparse_world()
+    sc = SparseCoding(n_bases=12, beta=1.0, n_iter=100).fit(X)
+    cos = np.abs(sc.bases_ @ B.T)
+    assert np.median(cos.max(0)) > 0.95  # most true bases have a learnt twin
+    random = np.abs(SparseCoding(n_bases=12, beta=1.0, n_iter=1).fit(X[:20]).bases_ @ B.T)
+    assert np.median(cos.max(0)) > np.median(random.max(0))
+    A = sc.transform(X)
+    assert np.mean(np.abs(A) > 1e-6) < 0.4  # sparse activations
+
+
+def test_sparsity_kl_matches_formula():
+    import torch
+
+    h = torch.tensor([[0.1, 0.5], [0.3, 0.7]])
+    t = 0.05
+    m = np.array([0.2, 0.6])
+    ref = np.sum(t * np.log(t / m) + (1 - t) * np.log((1 - t) / (1 - m)))
+    assert float(sparsity_kl(h, t)) == pytest.approx(ref, rel=1e-5)
+
+
+def test_autoencoder_reconstructs_better_than_chance_and_sparsity_lowers_activity():
+    X, _, _ = sparse_world(d=20, k=5)
+    plain = Autoencoder(n_hidden=8, epochs=30, device="cpu").fit(X)
+    sparse = Autoencoder(n_hidden=8, epochs=30, sparsity=3.0, device="cpu").fit(X)
+    baseline = float(((X - X.mean(0)) / (X.std(0) + 1e-3)).var(0).sum())  # error of predicting the mean
+    assert plain.reconstruction_error(X) < 0.5 * baseline
+    assert sparse.transform(X).mean() < plain.transform(X).mean()
+    with pytest.raises(ValueError, match="fitted on 20"):
+        plain.transform(X[:, :10])
+
+
+@pytest.mark.parametrize("features", ["raw", "pca", "sparse-coding", "autoencoder", "msda"])
+def test_self_taught_learns_features_on_the_source_only(features):
+    Xu, _, _ = sparse_world(seed=1)
+    Xl, A, _ = sparse_world(seed=2, n=80)
+    y = (A[:, 0] != 0).astype(int)
+    model = SelfTaught(features=features, n_components=12).fit(Domain(Xu), Domain(Xl, y))
+    if features != "raw":
+        assert model.feature_map_.n_features_in_ == Xu.shape[1]
+        fresh = clone(model.feature_map_).fit(Xu)
+        if features != "autoencoder":  # deterministic learners: refitting on the source alone reproduces them
+            np.testing.assert_allclose(model.transform(Xl), fresh.transform(Xl), rtol=1e-4, atol=1e-5)
+    assert model.predict(Xl).shape == (80,) and model.predict_proba(Xl).shape == (80, 2)
+    assert model.score(Xl, y) > 0.6
+
+
+def test_self_taught_beats_raw_pixels_when_structure_is_only_in_the_unlabelled_data():
+    """Labels follow which basis is active; with 24 noisy labelled samples in 200 dimensions the sparse
+    code (learnt on unlabelled samples of the same bases) shows it, the raw inputs much less."""
+    Xu, _, B = sparse_world(seed=3, n=3000, d=200, k=12, active=1, noise=0.4)
+    rng = np.random.default_rng(4)
+    k = rng.integers(0, 12, size=624)
+    Xl = (rng.uniform(1, 3, size=(624, 1)) * B[k] + 0.4 * rng.normal(size=(624, 200))).astype(np.float32)
+    y = k % 2
+    train, test = slice(0, 24), slice(24, None)
+    sc = SelfTaught(features="sparse-coding", n_components=12, beta=1.0).fit(Domain(Xu), Domain(Xl[train], y[train]))
+    raw = SelfTaught(features="raw").fit(Domain(Xu), Domain(Xl[train], y[train]))
+    assert sc.score(Xl[test], y[test]) > raw.score(Xl[test], y[test]) + 0.1  # measured: 0.93 against 0.73
+
+
+def test_bad_input():
+    Xu, _, _ = sparse_world(n=200)
+    Xl, A, _ = sparse_world(seed=2, n=40)
+    y = (A[:, 0] != 0).astype(int)
+    with pytest.raises(ValueError, match="source has labels"):
+        SelfTaught().fit(Domain(Xu, np.zeros(200, dtype=int)), Domain(Xl, y))
+    with pytest.raises(ValueError, match="target has no labels"):
+        SelfTaught().fit(Domain(Xu), Domain(Xl))
+    with pytest.raises(ValueError, match="features='ica'"):
+        SelfTaught(features="ica").fit(Domain(Xu), Domain(Xl, y))
+    model = SelfTaught(features="sparse-coding", n_components=8).fit(Domain(Xu), Domain(Xl, y))
+    with pytest.raises(ValueError, match="fitted on"):
+        model.predict(Xl[:, :10])
+    with pytest.raises(ValueError, match="these bases were learnt on 30"):
+        model.feature_map_.transform(Xl[:, :10])
