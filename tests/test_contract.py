@@ -22,8 +22,13 @@ def _target(cls, task):
     return task.target_test if cls.setting.target_labels else task.target
 
 
+def _source(cls, task):
+    """Labelled source, or the same samples without labels for methods that learn from unlabelled source."""
+    return task.source if cls.setting.source_labels else task.source.unlabelled()
+
+
 def _fit(est, task):
-    return est.fit(task.source, _target(type(est), task))
+    return est.fit(_source(type(est), task), _target(type(est), task))
 
 
 @pytest.fixture(params=sorted(REGISTRY))
@@ -73,7 +78,7 @@ def test_string_labels_are_kept(cls, blobs):
         Domain(blobs.source.X, names[blobs.source.y])
     y = blobs.source.y + 10
     est = _make(cls)
-    src = Domain(blobs.source.X, y, "source")
+    src = Domain(blobs.source.X, y if cls.setting.source_labels else None, "source")
     tgt = _target(cls, blobs)
     if tgt is not None and tgt.y is not None:
         tgt = Domain(tgt.X, tgt.y + 10, "target")
@@ -94,11 +99,15 @@ def test_same_seed_same_predictions(cls, blobs):
 
 def test_wrong_setting_errors(cls, blobs):
     est = _make(cls)
-    with pytest.raises(ValueError, match="source has no labels"):
-        est.fit(blobs.source.unlabelled(), _target(cls, blobs))
+    if cls.setting.source_labels:
+        with pytest.raises(ValueError, match="source has no labels"):
+            est.fit(blobs.source.unlabelled(), _target(cls, blobs))
+    else:
+        with pytest.raises(ValueError, match="source has labels"):
+            est.fit(blobs.source, _target(cls, blobs))
     if cls.setting.target_labels:
         with pytest.raises(ValueError, match="target has no labels"):
-            est.fit(blobs.source, blobs.target)
+            est.fit(_source(cls, blobs), blobs.target)
     if cls.setting.target and not cls.setting.target_labels:
         with pytest.raises(ValueError, match="target has labels"):
             est.fit(blobs.source, blobs.target_test)
@@ -111,10 +120,15 @@ def test_bad_shape_and_single_class_errors(cls, blobs):
     wide = Domain(np.zeros((10, 3)), np.arange(10) % 2 if cls.setting.target_labels else None, "target")
     if cls.setting.target:
         with pytest.raises(ValueError, match=r"different feature shapes: source \(2,\), target \(3,\)"):
-            est.fit(blobs.source, wide)
-    one_class = Domain(blobs.source.X, np.zeros(len(blobs.source), dtype=int), "source")
-    with pytest.raises(ValueError, match="single class"):
-        est.fit(one_class, _target(cls, blobs))
+            est.fit(_source(cls, blobs), wide)
+    if cls.setting.source_labels:
+        one_class = Domain(blobs.source.X, np.zeros(len(blobs.source), dtype=int), "source")
+        with pytest.raises(ValueError, match="single class"):
+            est.fit(one_class, _target(cls, blobs))
+    else:
+        one_class = Domain(blobs.target_test.X, np.zeros(len(blobs.target_test), dtype=int), "target")
+        with pytest.raises(ValueError, match="single class"):
+            est.fit(_source(cls, blobs), one_class)
     _fit(est, blobs)
     with pytest.raises(ValueError, match=r"fitted on \(2,\)"):
         est.predict(np.zeros((4, 3)))
@@ -126,4 +140,4 @@ def test_empty_target_is_refused(cls, blobs):
     if not cls.setting.target:
         pytest.skip("method does not use target data")
     with pytest.raises(ValueError, match=r"target\.X is empty"):
-        _make(cls).fit(blobs.source, np.zeros((0, 2)))
+        _make(cls).fit(_source(cls, blobs), np.zeros((0, 2)))

@@ -13,6 +13,7 @@ from transferkit.methods.devise import DeViSE
 from transferkit.methods.finetune import FineTune, TargetOnly
 from transferkit.methods.multitask import MultiTask
 from transferkit.methods.progressive import ProgressiveNetwork
+from transferkit.methods.self_taught import SelfTaught
 from transferkit.methods.source_only import SourceOnly
 from transferkit.methods.tca import TCA
 from transferkit.methods.tradaboost import TrAdaBoost
@@ -20,7 +21,8 @@ from transferkit.methods.tradaboost_r2 import TrAdaBoostR2, TwoStageTrAdaBoostR2
 
 #: Every method by its command-line name.
 REGISTRY: dict[str, type[TransferMethod]] = {
-    cls.name: cls for cls in (SourceOnly, DANN, DDC, DAN, DeepCORAL, CORAL, TrAdaBoost, TCA, FineTune, TargetOnly)
+    cls.name: cls
+    for cls in (SourceOnly, DANN, DDC, DAN, DeepCORAL, CORAL, TrAdaBoost, TCA, FineTune, TargetOnly, SelfTaught)
 }
 
 #: Regression methods by name (``task = "regression"``), kept apart from REGISTRY: its estimator contract
@@ -62,6 +64,7 @@ __all__ = [
     "ProgressiveNetwork",
     "REGISTRY",
     "REGRESSORS",
+    "SelfTaught",
     "Setting",
     "SourceOnly",
     "TCA",

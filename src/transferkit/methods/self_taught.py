@@ -122,7 +122,9 @@ class SelfTaught(TransferMethod):
         return self._features(self._check_X(X))
 
     def predict(self, X) -> np.ndarray:
-        return self.model_.predict(self.transform(X))
+        features = self.transform(X)  # refuses an unfitted model before model_ is touched
+        return self.model_.predict(features)
 
     def predict_proba(self, X) -> np.ndarray:
-        return self.model_.predict_proba(self.transform(X))
+        features = self.transform(X)
+        return self.model_.predict_proba(features)

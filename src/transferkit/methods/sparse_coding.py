@@ -74,6 +74,7 @@ class SparseCoding(TransformerMixin, BaseEstimator):
         self.dictionary_learner_ = MiniBatchDictionaryLearning(
             n_components=int(self.n_bases),
             alpha=self.beta / 2,
+            fit_algorithm="cd",
             max_iter=int(self.n_iter),
             batch_size=256,
             tol=0.0,  # n_iter full passes: the default early stop ends before the bases settle
