@@ -122,3 +122,18 @@ def test_bad_input():
         model.predict(Xl[:, :10])
     with pytest.raises(ValueError, match="these bases were learnt on 30"):
         model.feature_map_.transform(Xl[:, :10])
+
+
+def test_fit_classifier_keeps_the_features_and_retrains_the_classifier():
+    Xu, _, _ = sparse_world(seed=1, n=400)
+    Xl, A, _ = sparse_world(seed=2, n=80)
+    y = (A[:, 0] != 0).astype(int)
+    model = SelfTaught(features="pca", n_components=5).fit(Domain(Xu), Domain(Xl[:40], y[:40]))
+    components = model.feature_map_.components_.copy()
+    first = model.model_
+    model.fit_classifier(Domain(Xl[40:], y[40:] + 3))
+    np.testing.assert_array_equal(model.feature_map_.components_, components)
+    assert model.model_ is not first and list(model.classes_) == [3, 4]
+    assert set(np.unique(model.predict(Xl))) <= {3, 4}
+    with pytest.raises(ValueError, match="single class"):
+        model.fit_classifier(Domain(Xl, np.zeros(80, dtype=int)))

@@ -300,6 +300,8 @@ def run_method(args) -> dict:
     if args.plot and not args.out:
         raise UsageError("--plot writes pictures into the --out folder; add --out DIR.")
     source, target, target_test = _load_run_data(args)
+    if not cls.setting.source_labels:  # self-taught learning: the source's labels are never read
+        source = source.unlabelled()
     regression = getattr(cls, "task", "classification") == "regression"
     if cls.setting.target_labels:
         target = _few_labelled(args, target, regression)

@@ -107,11 +107,38 @@ class SelfTaught(TransferMethod):
         self.feature_map_ = self._feature_map()
         if self.feature_map_ is not None:
             self.feature_map_.fit(Xs)
+        self._fit_classifier(target)
+        self.fit_seconds_ = time.perf_counter() - t0
+        return self
+
+    def fit_classifier(self, target):
+        """Train the classifier again on another labelled ``target``, keeping the learnt features.
+
+        Learning the features is the expensive step and depends on the unlabelled source alone, so
+        one feature map serves any number of labelled sets (Raina et al.'s tables vary their size).
+        """
+        from transferkit.methods.base import as_domain
+
+        self._check_is_fitted()
+        target = as_domain(target, "target")
+        if target.y is None:
+            raise ValueError("target has no labels; the classifier learns from labelled target data.")
+        if tuple(target.feature_shape) != tuple(self.input_shape_):
+            raise ValueError(
+                f"target has samples of shape {tuple(target.feature_shape)}; the features were learnt on "
+                f"{tuple(self.input_shape_)}."
+            )
+        classes = np.unique(target.y)
+        if len(classes) < 2:
+            raise ValueError(f"target.y has a single class ({classes.tolist()}); expected at least two.")
+        self.classes_ = classes
+        self._fit_classifier(target)
+        return self
+
+    def _fit_classifier(self, target) -> None:
         classifier = self.classifier if self.classifier is not None else LogisticRegression(max_iter=3000)
         self.model_ = make_pipeline(StandardScaler(), clone(classifier))
         self.model_.fit(self._features(target.X), target.y)
-        self.fit_seconds_ = time.perf_counter() - t0
-        return self
 
     def _features(self, X) -> np.ndarray:
         X = np.asarray(X, dtype=np.float32).reshape(len(X), -1)

@@ -70,7 +70,7 @@ class SparseCoding(TransformerMixin, BaseEstimator):
         X = self._prepare(X)
         self.mean_ = X.mean(0)
         self.std_ = X.std(0) + 1e-6 if self.scale else np.ones(X.shape[1], dtype=np.float32)
-        Z = (X - self.mean_) / self.std_
+        Z = ((X - self.mean_) / self.std_).astype(np.float64)  # float32 cannot meet the lasso's tolerance
         self.dictionary_learner_ = MiniBatchDictionaryLearning(
             n_components=int(self.n_bases),
             alpha=self.beta / 2,
@@ -92,7 +92,7 @@ class SparseCoding(TransformerMixin, BaseEstimator):
         """The activations :math:`\\hat a(x)` of eq. 2, shape (n_samples, n_bases)."""
         if not hasattr(self, "bases_"):
             raise NotFittedError("this SparseCoding is not fitted yet; call fit(X_unlabelled) first.")
-        Z = (self._prepare(X) - self.mean_) / self.std_
+        Z = ((self._prepare(X) - self.mean_) / self.std_).astype(np.float64)
         return self.dictionary_learner_.transform(Z).astype(np.float32)
 
     def objective(self, X) -> float:
