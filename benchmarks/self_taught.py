@@ -7,6 +7,8 @@ per class, mean ± std over seeds (each seed redraws the labelled set and relear
 
 - ``digits -> fashion``: 10,000 unlabelled MNIST digits teach features for clothes;
 - ``fashion -> digits``: the reverse;
+- ``digits 0-4 -> digits 5-9`` (and the same for clothes): related data of *other* classes,
+  Raina et al.'s own premise (their unlabelled digits taught features for handwritten letters);
 - ``amazon (3 others) -> amazon:D``: unlabelled reviews of the three other product domains
   (400-d ``amazon400`` features), a few labelled reviews of domain D.
 
@@ -39,6 +41,8 @@ AMAZON = ("books", "dvd", "electronics", "kitchen")
 PAIRS = {
     "digits -> fashion": (["digits:mnist"], "fashion:mnist"),
     "fashion -> digits": (["fashion:mnist"], "digits:mnist"),
+    "digits 0-4 -> digits 5-9": (["digits:mnist/0-4"], "digits:mnist/5-9"),
+    "fashion 0-4 -> fashion 5-9": (["fashion:mnist/0-4"], "fashion:mnist/5-9"),
     **{f"amazon (3 others) -> {d}": ([f"amazon400:{o}" for o in AMAZON if o != d], f"amazon400:{d}") for d in AMAZON},
 }
 FEATURES = {"raw": {}, "PCA": {}, "sparse coding": {}, "autoencoder": {}, "mSDA": {}}
@@ -57,13 +61,24 @@ def columns(pair: str) -> list[str]:
     return [c for c in FEATURES if c != "mSDA" or kind(pair) == "text"]
 
 
+def _load(key: str, split: str) -> Domain:
+    """``DATASET:DOMAIN`` or ``DATASET:DOMAIN/a-b`` (only the classes a..b)."""
+    key, _, classes = key.partition("/")
+    d = load_domain(key, split)
+    if not classes:
+        return d
+    lo, hi = map(int, classes.split("-"))
+    keep = (d.y >= lo) & (d.y <= hi)
+    return Domain(d.X[keep], d.y[keep], d.name)
+
+
 def load(pair: str, seed: int):
     sources, target = PAIRS[pair]
     settings = SETTINGS[kind(pair)]
     rng = np.random.default_rng(seed)
-    Xu = np.concatenate([load_domain(s, "train").X for s in sources])
+    Xu = np.concatenate([_load(s, "train").X for s in sources])
     Xu = Xu[rng.choice(len(Xu), min(settings["n_unlabelled"], len(Xu)), replace=False)]
-    tr, te = load_domain(target, "train"), load_domain(target, "test")
+    tr, te = _load(target, "train"), _load(target, "test")
     return Xu, tr, te
 
 
