@@ -38,6 +38,7 @@ def test_translation_example_runs(translation, capsys):
     record = translation.main(["--quick", "--json"])
     results = record["results"]
     assert {"de -> fr (zero-shot)", "de -> en -> fr (pivot)", "de -> fr (trained with de-fr pairs)"} <= set(results)
+    assert "de -> fr (zero-shot, with monolingual copies)" in results
     for r in results.values():
         assert all(0.0 <= r[k] <= 1.0 for k in ("exact_match", "token_accuracy", "target_language"))
     assert '"results"' in capsys.readouterr().out
