@@ -9,11 +9,11 @@ from functools import lru_cache
 import numpy as np
 
 from ..data import Domain, Task
-from . import amazon, digits, fashion, landmine, mushroom, newsgroups, school, spoken, zsl
+from . import amazon, digits, fashion, landmine, mushroom, newsgroups, rotated, school, spoken, zsl
 from ._common import SPLITS, DataNotFoundError, DomainInfo, _Spec, data_dir_origin, subsample_index
 from ._common import data_dir as resolve_data_dir
 
-_FAMILIES = (amazon, digits, fashion, landmine, school, newsgroups, mushroom, zsl, spoken)
+_FAMILIES = (amazon, digits, rotated, fashion, landmine, school, newsgroups, mushroom, zsl, spoken)
 
 
 @lru_cache(maxsize=1)

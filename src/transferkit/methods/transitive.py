@@ -98,8 +98,9 @@ class TransitiveTransfer(TransferMethod):
     max_samples : int
         Samples per domain used to measure distances.
     path : "auto", "direct" or list of int
-        ``"auto"`` chooses by the criterion; ``"direct"`` skips the pool; a list of pool indices
-        forces a bridge (to compare with the chosen one).
+        ``"auto"`` chooses by the criterion (``distances_`` and ``path_cost_`` record why);
+        ``"direct"`` skips the pool; a list of pool indices forces a bridge (to compare with the
+        chosen one).
     seed : int
     """
 
@@ -144,18 +145,19 @@ class TransitiveTransfer(TransferMethod):
         end = len(domains) - 1
         if isinstance(self.path, str) and self.path not in ("auto", "direct"):
             raise ValueError(f"path={self.path!r}; expected 'auto', 'direct' or a list of pool indices.")
-        self.distances_ = domain_distances(domains, self.criterion, self.max_samples, self.seed)
-        if isinstance(self.path, str):
-            route = [0, end] if self.path == "direct" else cheapest_path(self.distances_**self.power, 0, end)
+        if self.path == "auto":
+            self.distances_ = domain_distances(domains, self.criterion, self.max_samples, self.seed)
+            route = cheapest_path(self.distances_**self.power, 0, end)
+            edges = zip(route, route[1:], strict=False)
+            self.path_cost_ = float(sum(self.distances_[a, b] ** self.power for a, b in edges))
+        elif self.path == "direct":
+            route = [0, end]
         else:
             chosen = [int(i) for i in self.path]
             if any(not 0 <= i < len(pool) for i in chosen):
                 raise ValueError(f"path={self.path!r} names pool indices outside 0..{len(pool) - 1}.")
             route = [0, *[i + 1 for i in chosen], end]
         self.path_ = [i - 1 for i in route[1:-1]]  # pool indices of the bridge
-        self.path_cost_ = float(
-            sum(self.distances_[a, b] ** self.power for a, b in zip(route, route[1:], strict=False))
-        )
         base = self.base
         if base is None:
             from transferkit.methods.source_only import SourceOnly
