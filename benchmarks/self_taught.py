@@ -47,8 +47,8 @@ PAIRS = {
 }
 FEATURES = {"raw": {}, "PCA": {}, "sparse coding": {}, "autoencoder": {}, "mSDA": {}}
 SETTINGS = {
-    "images": dict(n_components=256, beta=1.0, n_unlabelled=10000, ks=(1, 5, 20)),
-    "text": dict(n_components=200, beta=1.0, n_unlabelled=6000, ks=(10, 50)),
+    "images": dict(n_components=256, beta=0.1, n_unlabelled=10000, ks=(1, 5, 20)),
+    "text": dict(n_components=200, beta=0.1, n_unlabelled=6000, ks=(10, 50)),
 }
 NAMES = {"raw": "raw", "PCA": "pca", "sparse coding": "sparse-coding", "autoencoder": "autoencoder", "mSDA": "msda"}
 

@@ -37,21 +37,21 @@ def ista(x, B, beta, steps=5000):
 
 def test_activations_solve_raina_equation_2():
     X, _, _ = sparse_world()
-    sc = SparseCoding(n_bases=12, beta=0.5, n_iter=20).fit(X)
+    sc = SparseCoding(n_bases=12, beta=0.1, n_iter=20).fit(X)
     A = sc.transform(X[:5])
-    Z = X[:5] - sc.mean_
+    Z = (X[:5] - sc.mean_) / sc.std_
     for a, z in zip(A, Z, strict=True):
-        ref = ista(z.astype(np.float64), sc.bases_.astype(np.float64), 0.5)
+        ref = ista(z.astype(np.float64), sc.bases_.astype(np.float64), 0.1)
         np.testing.assert_allclose(a, ref, atol=2e-3)
     assert np.allclose(np.linalg.norm(sc.bases_, axis=1), 1, atol=1e-4)  # ||b_j|| <= 1, active at the optimum
 
 
 def test_sparse_coding_recovers_the_generating_bases():
     X, _, B = sparse_world()
-    sc = SparseCoding(n_bases=12, beta=1.0, n_iter=100).fit(X)
+    sc = SparseCoding(n_bases=12, beta=0.3, n_iter=100).fit(X)
     cos = np.abs(sc.bases_ @ B.T)
     assert np.median(cos.max(0)) > 0.95  # most true bases have a learnt twin
-    random = np.abs(SparseCoding(n_bases=12, beta=1.0, n_iter=1).fit(X[:20]).bases_ @ B.T)
+    random = np.abs(SparseCoding(n_bases=12, beta=0.3, n_iter=1).fit(X[:20]).bases_ @ B.T)
     assert np.median(cos.max(0)) > np.median(random.max(0))
     A = sc.transform(X)
     assert np.mean(np.abs(A) > 1e-6) < 0.4  # sparse activations
@@ -102,7 +102,7 @@ def test_self_taught_beats_raw_pixels_when_structure_is_only_in_the_unlabelled_d
     Xl = (rng.uniform(1, 3, size=(624, 1)) * B[k] + 0.4 * rng.normal(size=(624, 200))).astype(np.float32)
     y = k % 2
     train, test = slice(0, 24), slice(24, None)
-    sc = SelfTaught(features="sparse-coding", n_components=12, beta=1.0).fit(Domain(Xu), Domain(Xl[train], y[train]))
+    sc = SelfTaught(features="sparse-coding", n_components=12, beta=0.2).fit(Domain(Xu), Domain(Xl[train], y[train]))
     raw = SelfTaught(features="raw").fit(Domain(Xu), Domain(Xl[train], y[train]))
     assert sc.score(Xl[test], y[test]) > raw.score(Xl[test], y[test]) + 0.1  # measured: 0.93 against 0.73
 

@@ -61,7 +61,7 @@ class SelfTaught(TransferMethod):
         self,
         features="sparse-coding",
         n_components: int = 256,
-        beta: float = 1.0,
+        beta: float = 0.1,
         classifier=None,
         seed: int = 0,
         verbose: bool = False,

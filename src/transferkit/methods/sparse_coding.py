@@ -16,8 +16,10 @@ objective :math:`\tfrac12 \lVert X - AB \rVert_F^2 + \alpha \lVert A \rVert_{1,1
 bases is this one with :math:`\alpha = \beta / 2`; the activations are solved by coordinate
 descent (``Lasso``), one sample at a time in effect (the rows are independent).
 
-Inputs are centred on the unlabelled data's mean (and optionally scaled per feature) first, as
-Raina et al. do for images.
+Inputs are centred on the unlabelled data's mean and divided by the mean norm of the centred
+samples (optionally also scaled per feature), so that :math:`\beta` means the same on pixels in
+[0, 1] and on tf-idf vectors of norm 0.25: with unit-norm bases and samples of norm about 1, an
+activation above :math:`\beta / 2` is worth paying for.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ class SparseCoding(TransformerMixin, BaseEstimator):
     n_bases : int
         :math:`s`, the number of bases (features).
     beta : float
-        :math:`\\beta`, the weight of the L1 penalty in eqs. 1 and 2.
+        :math:`\\beta`, the weight of the L1 penalty in eqs. 1 and 2, for inputs scaled to a mean
+        norm of 1.
     n_iter : int
         Passes of the alternating minimisation over the unlabelled data (mini-batches of 256).
     scale : bool
@@ -48,7 +51,7 @@ class SparseCoding(TransformerMixin, BaseEstimator):
     seed : int
     """
 
-    def __init__(self, n_bases: int = 256, beta: float = 1.0, n_iter: int = 10, scale: bool = False, seed: int = 0):
+    def __init__(self, n_bases: int = 256, beta: float = 0.1, n_iter: int = 10, scale: bool = False, seed: int = 0):
         self.n_bases = n_bases
         self.beta = beta
         self.n_iter = n_iter
@@ -69,7 +72,9 @@ class SparseCoding(TransformerMixin, BaseEstimator):
             raise ValueError(f"beta={self.beta!r}; expected a positive number.")
         X = self._prepare(X)
         self.mean_ = X.mean(0)
-        self.std_ = X.std(0) + 1e-6 if self.scale else np.ones(X.shape[1], dtype=np.float32)
+        std = X.std(0) + 1e-6 if self.scale else np.ones(X.shape[1], dtype=np.float32)
+        norm = float(np.linalg.norm((X - self.mean_) / std, axis=1).mean())
+        self.std_ = std * max(norm, 1e-12)  # per-feature scale times the global one
         Z = ((X - self.mean_) / self.std_).astype(np.float64)  # float32 cannot meet the lasso's tolerance
         self.dictionary_learner_ = MiniBatchDictionaryLearning(
             n_components=int(self.n_bases),
