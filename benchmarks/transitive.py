@@ -76,11 +76,18 @@ def main(argv=None) -> int:
                     model = TransitiveTransfer(base=base, path=chosen, seed=seed)
                 model.fit(source, Domain(target.X), pool)
                 acc = float(model.score(target.X, target.y))
-                rec = {**key, "accuracy": acc, "path": [names[i] for i in model.path_],
-                       "seconds": time.perf_counter() - t0}
+                rec = {
+                    **key,
+                    "accuracy": acc,
+                    "path": [names[i] for i in model.path_],
+                    "seconds": time.perf_counter() - t0,
+                }
                 records.add(rec)
-                print(f"target {target_angle} seed {seed} {row:<28s} {acc:.4f} path {rec['path']}",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"target {target_angle} seed {seed} {row:<28s} {acc:.4f} path {rec['path']}",
+                    file=sys.stderr,
+                    flush=True,
+                )
     text = report(records.rows)
     (args.out / "transitive.md").write_text(text)
     print(text)
@@ -97,8 +104,13 @@ def report(records: list[dict]) -> str:
             mine = [r for r in rows if r["row"] == row]
             if mine:
                 paths = sorted({"-".join(r["path"]) or "(none)" for r in mine})
-                table.append({"path": row, "target accuracy": mean_std([r["accuracy"] for r in mine]),
-                              "bridge taken": ", ".join(paths)})
+                table.append(
+                    {
+                        "path": row,
+                        "target accuracy": mean_std([r["accuracy"] for r in mine]),
+                        "bridge taken": ", ".join(paths),
+                    }
+                )
         bridges = sorted({r["row"] for r in rows if r["row"].startswith("bridge ")})
         means = {b: np.mean([r["accuracy"] for r in rows if r["row"] == b]) for b in bridges}
         if means:
