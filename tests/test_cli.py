@@ -418,3 +418,89 @@ def test_run_zeroshot_json_on_embedded_digits(capsys):
 def test_run_zeroshot_bad_input(args, message, capsys):
     code, _, err = run_cli(args, capsys)
     assert code != 0 and message in err
+
+
+def _need(*folders):
+    from transferkit.datasets import data_dir
+
+    missing = [f for f in folders if not (data_dir() / f).exists()]
+    if missing:
+        pytest.skip(f"data not available: {missing}")
+
+
+def test_run_stc_and_itcc_json(capsys):
+    _need("malsar_mtl")
+    args = ["--target", "newsgroups:comp-vs-sci-1", "--n-target", "120", "--set", "n_init=2", "--json"]
+    code, out, _ = run_cli(["run", "stc", "--source", "newsgroups:comp-vs-sci-2", "--n-source", "400", *args], capsys)
+    stc = json.loads(out)
+    assert code == 0 and stc["n_target"] == 120 and stc["n_auxiliary"] == 400
+    assert 0.5 <= stc["clustering_accuracy"] <= 1 and 0 <= stc["nmi"] <= 1
+    code, out, _ = run_cli(["run", "itcc", *args], capsys)
+    assert json.loads(out)["n_auxiliary"] == 0
+    code, _, err = run_cli(["run", "itcc", "--source", "newsgroups:comp-vs-sci-2", *args], capsys)
+    assert code != 0 and "clusters the target alone" in err
+
+
+def test_run_transitive_json(capsys):
+    _need("mnist_small")
+    code, out, _ = run_cli(
+        [
+            "run",
+            "transitive",
+            "--source",
+            "rotmnist:0",
+            "--target",
+            "rotmnist:30",
+            "--pool",
+            "rotmnist:15",
+            "--set",
+            "base=SourceOnly(epochs=1, backbone='lenet')",
+            "--json",
+        ],
+        capsys,
+    )
+    assert code != 0  # base must be a registered name from the command line, not code
+    code, out, _ = run_cli(
+        [
+            "run",
+            "transitive",
+            "--source",
+            "rotmnist:0",
+            "--target",
+            "rotmnist:30",
+            "--pool",
+            "rotmnist:15",
+            "--set",
+            "path=[0]",
+            "--json",
+            "-q",
+        ],
+        capsys,
+    )
+    record = json.loads(out)
+    assert code == 0 and record["path"] == ["rotmnist:15"] and 0 <= record["target_accuracy"] <= 1
+    code, _, err = run_cli(["run", "transitive", "--source", "rotmnist:0", "--target", "rotmnist:30"], capsys)
+    assert code != 0 and "needs --pool" in err
+
+
+def test_run_self_taught_reads_no_source_labels(capsys):
+    code, out, _ = run_cli(
+        [
+            "run",
+            "self-taught",
+            "--source",
+            "demo:mnist",
+            "--target",
+            "demo:usps",
+            "--target-labels",
+            "5",
+            "--set",
+            "features='pca'",
+            "--set",
+            "n_components=20",
+            "--json",
+        ],
+        capsys,
+    )
+    record = json.loads(out)
+    assert code == 0 and record["method"] == "self-taught" and record["target_accuracy"] > 0.3

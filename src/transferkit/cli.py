@@ -29,6 +29,9 @@ EXAMPLES = """examples:
   transferkit run dann --source amazon:books --target amazon:dvd --select dev --grid lambda_max=0.03,0.1,0.3
   transferkit run finetune --source digits:mnist --target digits:usps --target-labels 10 --copy first:2 --freeze
   transferkit run dap --source fashion:mnist --unseen 2,3,5
+  transferkit run self-taught --source digits:mnist --target fashion:mnist --target-labels 5
+  transferkit run stc --source newsgroups:comp-vs-sci-2 --target newsgroups:comp-vs-sci-1
+  transferkit run transitive --source rotmnist:0 --target rotmnist:90 --pool rotmnist:30,rotmnist:60
   transferkit demo --out transferkit-demo
 
 data: real benchmark files are read from $TRANSFERKIT_DATA (default ~/.cache/transferkit/data);
@@ -89,10 +92,10 @@ def preprocess(name: str, source, target, target_test):
 
 
 def cmd_methods(args) -> int:
-    from transferkit.methods import MANY_TASKS, REGISTRY, REGRESSORS, ZERO_SHOT
+    from transferkit.methods import CLUSTERING, MANY_TASKS, POOLED, REGISTRY, REGRESSORS, ZERO_SHOT
     from transferkit.methods.base import QUADRANTS
 
-    REGISTRY = {**REGISTRY, **REGRESSORS, **MANY_TASKS, **ZERO_SHOT}  # noqa: N806 - every method, of every kind
+    REGISTRY = {**REGISTRY, **REGRESSORS, **MANY_TASKS, **ZERO_SHOT, **CLUSTERING, **POOLED}  # noqa: N806 - all
 
     if args.json:
         from transferkit.report import to_json
@@ -108,7 +111,13 @@ def cmd_methods(args) -> int:
                 "task": getattr(
                     cls,
                     "task",
-                    "many tasks" if name in MANY_TASKS else "zero-shot" if name in ZERO_SHOT else "classification",
+                    "many tasks"
+                    if name in MANY_TASKS
+                    else "zero-shot"
+                    if name in ZERO_SHOT
+                    else "clustering"
+                    if name in CLUSTERING
+                    else "classification",
                 ),
                 "description": cls.description,
                 "paper": cls.paper,
@@ -125,6 +134,10 @@ def cmd_methods(args) -> int:
         for name, cls in members:
             if name in ZERO_SHOT:
                 note = "  [zero-shot: --unseen; the target classes are never seen]"
+            elif name in CLUSTERING:
+                note = "  [clustering: --target to cluster" + (", --source auxiliary]" if name == "stc" else "]")
+            elif name in POOLED:
+                note = "  [--pool: candidate intermediate domains]"
             else:
                 note = "" if cls.setting.target else "  [baseline: ignores target data]"
             note += "  [regression]" if getattr(cls, "task", "") == "regression" else ""
@@ -431,9 +444,42 @@ def _run_zeroshot(args) -> dict:
         raise UsageError(str(err)) from None
 
 
+def _run_other(args) -> dict:
+    """`run stc|itcc` (clustering) and `run transitive` (a pool of intermediate domains)."""
+    from transferkit import cli_clustering, cli_transitive
+    from transferkit.methods import CLUSTERING, POOLED
+
+    cls = {**CLUSTERING, **POOLED}[args.method]
+    overrides = _overrides(args.set, cls().get_params())
+    try:
+        if args.method in CLUSTERING:
+            return cli_clustering.run_clustering(args, cls, overrides)
+        return cli_transitive.run_transitive(args, cls, overrides)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
 def cmd_run(args) -> int:
-    from transferkit.methods import ZERO_SHOT
+    from transferkit.methods import CLUSTERING, POOLED, ZERO_SHOT
     from transferkit.train.distributed import is_main_process
+
+    if args.method in CLUSTERING or args.method in POOLED:
+        record = _run_other(args)
+        if args.json:
+            from transferkit.report import to_json
+
+            print(to_json(record))
+        elif args.method in CLUSTERING:
+            print(
+                f"{record['method']}: {record['n_target']} samples of {record['target']}"
+                + (f" with {record['n_auxiliary']} of {record['source']}" if record["source"] else "")
+                + f"  clustering accuracy {record['clustering_accuracy']:.4f}  NMI {record['nmi']:.4f}"
+                f"  ({record['seconds']:.1f} s, seed {record['seed']})"
+            )
+        else:
+            bridge = " -> ".join([record["source"], *record["path"], record["target"]])
+            print(f"transitive: {bridge}  target accuracy {record['target_accuracy']:.4f}  ({record['seconds']:.1f} s)")
+        return 0
 
     if args.method in ZERO_SHOT:
         record = _run_zeroshot(args)
@@ -599,6 +645,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--sequence",
         metavar="KEYS",
         help="progressive: the tasks in order, e.g. digits:mnist,digits:usps,fashion:mnist",
+    )
+    p.add_argument(
+        "--pool",
+        metavar="KEYS",
+        help="transitive: candidate intermediate domains, e.g. rotmnist:15,rotmnist:30,rotmnist:45",
     )
     p.add_argument(
         "--unseen",

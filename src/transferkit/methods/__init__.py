@@ -14,10 +14,12 @@ from transferkit.methods.finetune import FineTune, TargetOnly
 from transferkit.methods.multitask import MultiTask
 from transferkit.methods.progressive import ProgressiveNetwork
 from transferkit.methods.self_taught import SelfTaught
+from transferkit.methods.self_taught_clustering import InformationTheoreticCoClustering, SelfTaughtClustering
 from transferkit.methods.source_only import SourceOnly
 from transferkit.methods.tca import TCA
 from transferkit.methods.tradaboost import TrAdaBoost
 from transferkit.methods.tradaboost_r2 import TrAdaBoostR2, TwoStageTrAdaBoostR2
+from transferkit.methods.transitive import TransitiveTransfer
 
 #: Every method by its command-line name.
 REGISTRY: dict[str, type[TransferMethod]] = {
@@ -38,6 +40,12 @@ MANY_TASKS = {cls.name: cls for cls in (MultiTask, ProgressiveNetwork)}
 #: classes with a description of every class, ``fit(X, y, descriptions)``.
 ZERO_SHOT = {cls.name: cls for cls in (DAP, AttributeEmbedding, DeViSE, ConSE)}
 
+#: Clustering without any labels (``transferkit run stc --source AUX --target TARGET``): ``fit(X, auxiliary)``.
+CLUSTERING = {cls.name: cls for cls in (SelfTaughtClustering, InformationTheoreticCoClustering)}
+
+#: Transfer through intermediate domains (``transferkit run transitive ... --pool A,B``): ``fit(source, target, pool)``.
+POOLED = {cls.name: cls for cls in (TransitiveTransfer,)}
+
 
 def get_method(name: str) -> type[TransferMethod]:
     """The method registered as ``name`` (classifier or regressor); a clear error listing the names otherwise."""
@@ -49,6 +57,7 @@ def get_method(name: str) -> type[TransferMethod]:
 
 __all__ = [
     "AttributeEmbedding",
+    "CLUSTERING",
     "CORAL",
     "ConSE",
     "DAN",
@@ -58,13 +67,16 @@ __all__ = [
     "DeViSE",
     "DeepCORAL",
     "FineTune",
+    "InformationTheoreticCoClustering",
     "MANY_TASKS",
     "MultiTask",
     "NeuralTransferMethod",
+    "POOLED",
     "ProgressiveNetwork",
     "REGISTRY",
     "REGRESSORS",
     "SelfTaught",
+    "SelfTaughtClustering",
     "Setting",
     "SourceOnly",
     "TCA",
@@ -72,6 +84,7 @@ __all__ = [
     "TrAdaBoost",
     "TrAdaBoostR2",
     "TransferMethod",
+    "TransitiveTransfer",
     "TwoStageTrAdaBoostR2",
     "ZERO_SHOT",
     "as_domain",

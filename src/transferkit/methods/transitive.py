@@ -88,9 +88,9 @@ class TransitiveTransfer(TransferMethod):
 
     Parameters
     ----------
-    base : TransferMethod
+    base : TransferMethod or str
         The method run at every step (cloned each time), e.g. ``SourceOnly()`` (gradual
-        self-training) or ``DANN()``; default ``SourceOnly()``.
+        self-training) or ``DANN()``, or a registered name (``"dann"``); default ``SourceOnly()``.
     criterion : {"a-distance", "mmd"}
         The domain distance :math:`d`.
     power : float
@@ -163,6 +163,10 @@ class TransitiveTransfer(TransferMethod):
             from transferkit.methods.source_only import SourceOnly
 
             base = SourceOnly(seed=self.seed)
+        elif isinstance(base, str):  # a registered method by name, with its defaults
+            from transferkit.methods import get_method
+
+            base = get_method(base)(seed=self.seed)
         labelled = source
         self.steps_ = []
         for b in route[1:]:

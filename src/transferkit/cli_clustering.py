@@ -1,0 +1,59 @@
+"""`transferkit run stc` and `run itcc`: clustering a target set, with or without auxiliary data.
+
+``--target`` is the data set to cluster (its train split, at most ``--n-target`` samples); for
+``stc``, ``--source`` gives the unlabelled auxiliary data (its train split, at most
+``--n-source`` samples), which must share the target's features. The target's labels are read
+only to score the clusters (clustering accuracy under the best matching, and NMI); the number of
+clusters defaults to the number of target classes (``--set n_clusters=K`` to choose).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+__all__ = ["run_clustering"]
+
+
+def run_clustering(args, cls, overrides: dict) -> dict:
+    from transferkit import __version__
+    from transferkit.datasets import load_domain
+    from transferkit.metrics.clustering import clustering_accuracy, nmi
+
+    if not args.target:
+        raise ValueError(f"{cls.name} needs --target, the data set to cluster (e.g. newsgroups:comp-vs-sci-1).")
+    if cls.name == "stc" and not args.source:
+        raise ValueError("stc needs --source, the unlabelled auxiliary data (e.g. newsgroups:comp-vs-sci-2).")
+    if cls.name == "itcc" and args.source:
+        raise ValueError("itcc clusters the target alone; drop --source (or use stc to add auxiliary data).")
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(args.seed)
+    target = load_domain(args.target, "train")
+    n = min(args.n_target or 300, len(target.y))
+    idx = rng.choice(len(target.y), n, replace=False)
+    X, y = target.X[idx].reshape(n, -1), target.y[idx]
+    params = {"n_clusters": len(np.unique(y)), **overrides, "seed": args.seed}
+    model = cls(**params)
+    auxiliary = None
+    if args.source:
+        source = load_domain(args.source, "train")
+        m = min(args.n_source or 5000, len(source.X))
+        auxiliary = source.X[rng.choice(len(source.X), m, replace=False)].reshape(m, -1)
+        model.fit(X, auxiliary)
+    else:
+        model.fit(X)
+    return {
+        "method": cls.name,
+        "source": args.source,
+        "target": args.target,
+        "n_target": n,
+        "n_auxiliary": 0 if auxiliary is None else len(auxiliary),
+        "clustering_accuracy": clustering_accuracy(y, model.labels_),
+        "nmi": nmi(y, model.labels_),
+        "objective": model.objective_[-1],
+        "seed": args.seed,
+        "seconds": time.perf_counter() - t0,
+        "version": __version__,
+        "hyperparameters": model.get_params(),
+    }
