@@ -3,7 +3,8 @@
 Source ``rotmnist:0`` (labelled), target ``rotmnist:T`` (unlabelled; its labels only score), pool:
 every angle strictly between 0 and T in steps of 15 degrees, plus two distractors (Fashion-MNIST
 images, and digits rotated by 180 degrees). Transfer along a path is gradual self-training: a LeNet
-trained on the labelled domain labels the next one, which trains the next LeNet (Kumar et al. 2020).
+trained on the labelled domain labels the next one (its 90 % most confident predictions), which
+trains the next LeNet (gradual self-training, Kumar et al. 2020).
 
 Rows: direct (the source network applied to the target), the bridge chosen by the proxy A-distance
 and by the MMD (edge cost d^2), the full chain of every angle, and the best bridge in hindsight (every
@@ -52,7 +53,7 @@ def main(argv=None) -> int:
     parser.add_argument("--targets", type=int, nargs="+", default=[45, 90])
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
-    records = Records(args.out / "transitive.json", {"base": BASE})
+    records = Records(args.out / "transitive.json", {"base": BASE, "keep": 0.9})
     source = load_domain("rotmnist:0", "train")
     for target_angle in args.targets:
         target = load_domain(f"rotmnist:{target_angle}", "test")

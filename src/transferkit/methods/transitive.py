@@ -13,7 +13,8 @@ ones, so a bridge is taken exactly when its steps are together cheaper than the 
 
 Transfer then runs along the path :math:`D_0 = \text{source}, D_1, \dots, D_k = \text{target}`:
 the base method adapts from labelled :math:`D_{i-1}` to unlabelled :math:`D_i`, its predictions
-label :math:`D_i`, and the next step starts from there (gradual self-training when the base is
+label :math:`D_i` (keeping the ``keep`` most confident; Kumar et al. drop the least confident
+10 %), and the next step starts from there (gradual self-training when the base is
 source-only, Kumar, Ma & Liang, ICML 2020; gradual adaptation with a domain-adaptation base).
 Only the source's labels are ever read.
 
@@ -97,6 +98,9 @@ class TransitiveTransfer(TransferMethod):
         :math:`p` of the edge cost :math:`d^p`.
     max_samples : int
         Samples per domain used to measure distances.
+    keep : float
+        Share of each intermediate domain kept for the next step, the most confidently
+        pseudo-labelled first (0.9 after Kumar et al. 2020; 1 keeps every sample).
     path : "auto", "direct" or list of int
         ``"auto"`` chooses by the criterion (``distances_`` and ``path_cost_`` record why);
         ``"direct"`` skips the pool; a list of pool indices forces a bridge (to compare with the
@@ -117,6 +121,7 @@ class TransitiveTransfer(TransferMethod):
         criterion: str = "a-distance",
         power: float = 2.0,
         max_samples: int = 500,
+        keep: float = 0.9,
         path="auto",
         seed: int = 0,
     ):
@@ -141,6 +146,8 @@ class TransitiveTransfer(TransferMethod):
                 raise ValueError(f"pool[{i}] has labels; intermediate domains are unlabelled (pass .unlabelled()).")
         if not self.power > 0:
             raise ValueError(f"power={self.power!r}; expected a positive number.")
+        if not 0 < self.keep <= 1:
+            raise ValueError(f"keep={self.keep!r}; expected a fraction in (0, 1].")
         domains = [source.X, *[p.X for p in pool], target.X]
         end = len(domains) - 1
         if isinstance(self.path, str) and self.path not in ("auto", "direct"):
@@ -174,8 +181,11 @@ class TransitiveTransfer(TransferMethod):
             unlabelled = Domain(domains[b], None, "target" if b == end else f"pool[{b - 1}]")
             model.fit(labelled, unlabelled if model.setting.target else None)
             self.steps_.append(model)
-            if b != end:  # the step's predictions label the intermediate domain for the next step
-                labelled = Domain(domains[b], model.predict(domains[b]), f"pool[{b - 1}] (pseudo-labelled)")
+            if b != end:  # the step's confident predictions label the intermediate domain for the next step
+                proba = model.predict_proba(domains[b])
+                confident = np.argsort(-proba.max(1), kind="stable")[: max(2, int(round(self.keep * len(proba))))]
+                labels = model.classes_[proba.argmax(1)]
+                labelled = Domain(domains[b][confident], labels[confident], f"pool[{b - 1}] (pseudo-labelled)")
         self.model_ = self.steps_[-1]
         self.classes_ = np.unique(source.y)
         self.input_shape_ = source.feature_shape
