@@ -443,43 +443,13 @@ def test_run_stc_and_itcc_json(capsys):
 
 def test_run_transitive_json(capsys):
     _need("mnist_small")
-    code, out, _ = run_cli(
-        [
-            "run",
-            "transitive",
-            "--source",
-            "rotmnist:0",
-            "--target",
-            "rotmnist:30",
-            "--pool",
-            "rotmnist:15",
-            "--set",
-            "base=SourceOnly(epochs=1, backbone='lenet')",
-            "--json",
-        ],
-        capsys,
-    )
+    chain = ["run", "transitive", "--source", "rotmnist:0", "--target", "rotmnist:30", "--pool", "rotmnist:15"]
+    code, out, _ = run_cli([*chain, "--set", "base=SourceOnly(epochs=1)", "--json"], capsys)
     assert code != 0  # base must be a registered name from the command line, not code
-    code, out, _ = run_cli(
-        [
-            "run",
-            "transitive",
-            "--source",
-            "rotmnist:0",
-            "--target",
-            "rotmnist:30",
-            "--pool",
-            "rotmnist:15",
-            "--set",
-            "path=[0]",
-            "--json",
-            "-q",
-        ],
-        capsys,
-    )
+    code, out, _ = run_cli([*chain, "--set", "path=[0]", "--json", "-q"], capsys)
     record = json.loads(out)
     assert code == 0 and record["path"] == ["rotmnist:15"] and 0 <= record["target_accuracy"] <= 1
-    code, _, err = run_cli(["run", "transitive", "--source", "rotmnist:0", "--target", "rotmnist:30"], capsys)
+    code, _, err = run_cli(chain[:6], capsys)
     assert code != 0 and "needs --pool" in err
 
 
