@@ -446,7 +446,7 @@ def test_run_transitive_json(capsys):
     chain = ["run", "transitive", "--source", "rotmnist:0", "--target", "rotmnist:30", "--pool", "rotmnist:15"]
     code, out, _ = run_cli([*chain, "--set", "base=SourceOnly(epochs=1)", "--json"], capsys)
     assert code != 0  # base must be a registered name from the command line, not code
-    code, out, _ = run_cli([*chain, "--set", "path=[0]", "--json", "-q"], capsys)
+    code, out, _ = run_cli([*chain, "--set", "path=[0]", "--epochs", "2", "--json", "-q"], capsys)
     record = json.loads(out)
     assert code == 0 and record["path"] == ["rotmnist:15"] and 0 <= record["target_accuracy"] <= 1
     code, _, err = run_cli(chain[:6], capsys)

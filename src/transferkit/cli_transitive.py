@@ -3,7 +3,7 @@
 The pool's domains are unlabelled intermediate candidates (their train splits, labels dropped);
 the path is chosen by ``--set criterion=a-distance|mmd`` and printed with the target accuracy on the
 target's test split. ``--set base=dann`` runs another method at each step (default: source-only,
-i.e. gradual self-training).
+i.e. gradual self-training); ``--epochs`` sets the epochs of every step.
 """
 
 from __future__ import annotations
@@ -27,6 +27,17 @@ def run_transitive(args, cls, overrides: dict) -> dict:
     source = load_domain(args.source, "train")
     target, target_test = load_domain(args.target, "train"), load_domain(args.target, "test")
     pool = [load_domain(k, "train").unlabelled() for k in keys]
+    base = overrides.get("base") or "source-only"
+    if not isinstance(base, str):
+        raise ValueError(f"--set base={base!r}: expected the name of a registered method, e.g. dann.")
+    from transferkit.methods import get_method
+
+    base_cls = get_method(base)
+    base_params = {"seed": args.seed, "verbose": not (args.json or args.quiet)}
+    if args.epochs is not None:
+        base_params["epochs"] = args.epochs
+    base_params = {k: v for k, v in base_params.items() if k in base_cls().get_params()}
+    overrides = {**overrides, "base": base_cls(**base_params)}
     model = cls(**{**overrides, "seed": args.seed}).fit(source, target.unlabelled(), pool)
     return {
         "method": cls.name,
