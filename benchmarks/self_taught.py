@@ -12,9 +12,9 @@ per class, mean ± std over seeds (each seed redraws the labelled set and relear
 - ``amazon (3 others) -> amazon:D``: unlabelled reviews of the three other product domains
   (400-d ``amazon400`` features), a few labelled reviews of domain D.
 
-Raina et al. (ICML 2007, Table 2 and 3) report, e.g., handwritten characters from unlabelled
-digits: raw 34.8 / PCA 24.6 / sparse coding 39.7 % (100 labels) — on their data, not ours; the
-comparison here is the ranking of the columns.
+Raina et al. (ICML 2007) report sparse-coding features above raw and PCA features on their own
+pairs (natural images -> Caltech-101, handwritten digits -> characters, ...); those are other data
+and their tables could not be retrieved here, so the comparison is the ranking of the columns.
 
     TRANSFERKIT_DATA=../shared/data OMP_NUM_THREADS=1 python benchmarks/self_taught.py --seeds 3
 
