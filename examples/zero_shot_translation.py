@@ -268,7 +268,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
     if args.quick:
-        args.n_train, args.n_test, args.epochs = 400, 50, 2
+        args.n_train, args.n_test, args.epochs = 200, 50, 1
     t0 = time.perf_counter()
     vocab = Vocabulary()
     train_items, test_items = contents(args.n_train, args.n_test, args.seed)

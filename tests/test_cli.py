@@ -22,17 +22,19 @@ def run_cli(args, capsys):
 
 def test_methods_lists_every_registered_method_by_quadrant(capsys):
     from transferkit import REGISTRY, REGRESSORS
-    from transferkit.methods import MANY_TASKS, ZERO_SHOT
+    from transferkit.methods import CLUSTERING, MANY_TASKS, POOLED, ZERO_SHOT
 
     code, out, _ = run_cli(["methods"], capsys)
     assert code == 0
     assert "labelled source, unlabelled target:" in out
     assert "unlabelled source, unlabelled target:" in out
-    for name, cls in {**REGISTRY, **REGRESSORS, **MANY_TASKS, **ZERO_SHOT}.items():
+    every = {**REGISTRY, **REGRESSORS, **MANY_TASKS, **ZERO_SHOT, **CLUSTERING, **POOLED}
+    for name, cls in every.items():
         assert name in out and cls.paper in out
     code, out, _ = run_cli(["methods", "--json"], capsys)
     rows = json.loads(out)
-    assert {r["name"] for r in rows} == set(REGISTRY) | set(REGRESSORS) | set(MANY_TASKS) | set(ZERO_SHOT)
+    assert {r["name"] for r in rows} == set(every)
+    assert next(r for r in rows if r["name"] == "stc")["quadrant"] == "unlabelled source, unlabelled target"
     assert next(r for r in rows if r["name"] == "devise")["task"] == "zero-shot"
     assert next(r for r in rows if r["name"] == "multitask")["task"] == "many tasks"
     assert next(r for r in rows if r["name"] == "tradaboost-r2")["task"] == "regression"
