@@ -476,3 +476,27 @@ def test_run_self_taught_reads_no_source_labels(capsys):
     )
     record = json.loads(out)
     assert code == 0 and record["method"] == "self-taught" and record["target_accuracy"] > 0.3
+
+
+def test_advise_json(capsys):
+    _need("mnist_usps_jda")
+    code, out, _ = run_cli(
+        [
+            "advise",
+            "--source",
+            "digits16:mnist",
+            "--target",
+            "digits16:usps",
+            "--target-labels",
+            "5",
+            "--epochs",
+            "1",
+            "--json",
+        ],
+        capsys,
+    )
+    record = json.loads(out)
+    assert code == 0 and record["quadrant"] == "labelled source, labelled target"
+    assert record["ranking"][0]["source"] == "digits16:mnist" and "logme" in record["ranking"][0]
+    code, _, err = run_cli(["advise", "--target", "digits16:usps"], capsys)
+    assert code != 0 and "needs --source" in err

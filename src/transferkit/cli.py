@@ -548,6 +548,34 @@ def _print_many_tasks(record: dict) -> None:
     print("mean: " + "  ".join(f"{k[5:]} {v:.4f}" for k, v in means.items()) + f"  ({record['seconds']:.1f} s)")
 
 
+def cmd_advise(args) -> int:
+    from transferkit.advisor import advise
+    from transferkit.datasets import load_domain
+
+    if not args.source or not args.target:
+        raise UsageError("advise needs --source (one or more) and --target, DATASET:DOMAIN each.")
+    sources = {}
+    for key in args.source:
+        d = load_domain(key, "train")
+        sources[key] = d.unlabelled() if args.unlabelled_source else d
+    target = load_domain(args.target, "train")
+    if args.target_labels:
+        target = target.few_shot(args.target_labels, args.seed)
+    else:
+        target = target.unlabelled()
+    try:
+        advice = advise(sources, target, seed=args.seed, epochs=args.epochs)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    if args.json:
+        from transferkit.report import to_json
+
+        print(to_json({"source": args.source, "target": args.target, **advice.as_dict()}))
+    else:
+        print(advice.to_text())
+    return 0
+
+
 def cmd_demo(args) -> int:
     from transferkit.demo import run_demo
 
@@ -735,6 +763,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout, nothing else")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
+
+    p = leaf(
+        "advise",
+        "which quadrant you are in, the methods that fit, and candidate sources ranked by transferability",
+        "transferkit advise --source digits:mnist --source fashion:mnist --target digits:usps --target-labels 10",
+    )
+    p.add_argument("--source", action="append", metavar="DATASET:DOMAIN", help="a candidate source (repeatable)")
+    p.add_argument("--target", metavar="DATASET:DOMAIN", help="the target domain")
+    p.add_argument(
+        "--target-labels", type=int, default=0, metavar="K", help="labelled target samples per class you have (0: none)"
+    )
+    p.add_argument("--unlabelled-source", action="store_true", help="the sources' labels are not available")
+    p.add_argument("--epochs", type=int, default=10, help="training of the quick source networks (LogME, LEEP, NCE)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_advise)
 
     p = leaf(
         "demo",
