@@ -8,7 +8,7 @@ target and between estimators.
 ======================  ===========================  ====================  =================================
 estimator               needs                        range                 sign
 ======================  ===========================  ====================  =================================
-:func:`logme`           features (n, d), labels      about [-2, 2]         higher is better
+:func:`logme`           features (n, d), labels      log evidence / n      higher is better
 :func:`leep`            source probabilities, labels (-inf, 0]             higher is better
 :func:`nce`             source hard labels, labels   [-log C_target, 0]    higher is better
 :func:`h_score`         features (n, d), labels      [0, min(d, C - 1)]    higher is better
