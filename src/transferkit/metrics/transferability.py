@@ -120,7 +120,12 @@ def h_score(features, y) -> float:
     means /= np.bincount(idx)[:, None]
     g = means[idx]  # E[f | y] for every sample
     cov_g = g.T @ g / len(F)
-    return float(np.trace(np.linalg.pinv(cov, rcond=1e-10) @ cov_g))
+    # pseudo-inverse through the symmetric eigendecomposition: with fewer samples than feature
+    # dimensions cov is singular, and eigh is more robust there than the general SVD of pinv
+    w, V = np.linalg.eigh(cov)
+    keep = w > 1e-10 * max(float(w.max()), 1e-300)
+    cov_pinv = (V[:, keep] / w[keep]) @ V[:, keep].T
+    return float(np.trace(cov_pinv @ cov_g))
 
 
 def _logme_one(s: np.ndarray, U: np.ndarray, t: np.ndarray, n: int, max_iter: int = 100, tol: float = 1e-5):
