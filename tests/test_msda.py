@@ -136,7 +136,7 @@ def test_transformer_output_and_errors():
         MSDA(reg=-1).fit(X)
     with pytest.raises(ValueError, match="max_features=0"):
         MSDA(max_features=0).fit(X)
-    with pytest.raises(ValueError, match="fitted on 6"):
+    with pytest.raises(ValueError, match="expecting 6 features"):
         m.transform(X[:, :5])
     with pytest.raises(ValueError, match="NaN"):
         MSDA().fit(np.array([[np.nan, 1.0], [0.0, 1.0]]))

@@ -261,7 +261,7 @@ def test_dap_refuses_word_vectors():
 def test_wrong_input_width_at_prediction():
     X, y, desc, seen = attribute_world()
     model = ConSE(T=2, **FAST).fit(X[seen], y[seen], desc)
-    with pytest.raises(ValueError, match="fitted on"):
+    with pytest.raises(ValueError, match="is expecting 10 features"):
         model.predict(X[:, :5])
     with pytest.raises(ValueError, match="classes='everything'"):
         model.predict(X, classes="everything")

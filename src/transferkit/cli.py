@@ -76,7 +76,7 @@ def preprocess(name: str, source, target, target_test):
     if name == "binary":
         f = lambda X: (X > 0).astype(np.float32)  # noqa: E731
     elif name == "log1p":
-        if min(d.X.min() for d in (source, target, target_test)) < 0:
+        if min(d.X.min() for d in (source, target, target_test) if d is not None) < 0:
             raise UsageError("--preprocess log1p needs non-negative features (counts); these have negative values.")
         f = np.log1p
     elif name == "standardize":
@@ -85,7 +85,7 @@ def preprocess(name: str, source, target, target_test):
         f = lambda X: (X - mu) / sd  # noqa: E731
     else:
         raise UsageError(f"--preprocess {name!r}: expected one of {', '.join(PREPROCESS)}")
-    return tuple(Domain(f(d.X), d.y, d.name) for d in (source, target, target_test))
+    return tuple(None if d is None else Domain(f(d.X), d.y, d.name) for d in (source, target, target_test))
 
 
 # ----------------------------------------------------------------------------------------- commands
@@ -196,15 +196,55 @@ def learn_features(name: str, source, target, target_test):
     from transferkit.methods.msda import MSDA
 
     msda = MSDA().fit(np.concatenate([source.X, target.X]))  # labels never enter
-    return tuple(Domain(msda.transform(d.X), d.y, d.name) for d in (source, target, target_test))
+    return tuple(None if d is None else Domain(msda.transform(d.X), d.y, d.name) for d in (source, target, target_test))
 
 
 def _load_run_data(args):
     from transferkit.datasets import load_task
 
-    task = load_task(args.source, args.target, n_source=args.n_source, n_target=args.n_target, seed=args.seed)
+    task = load_task(
+        args.source,
+        args.target,
+        n_source=args.n_source,
+        n_target=args.n_target,
+        seed=args.seed,
+        label_column=args.label_column,
+    )
+    _describe(task, args)
     data = preprocess(args.preprocess, task.source, task.target, task.target_test)
     return learn_features(getattr(args, "features", "none"), *data)
+
+
+def _describe(task, args) -> None:
+    """Say on stderr what was read from the user's own files, so a wrong label column shows at once."""
+    import numpy as np
+
+    from transferkit.datasets.files import is_file_key
+
+    for role, key, d in (("source", args.source, task.source), ("target", args.target, task.target)):
+        if args.quiet or not is_file_key(key):
+            continue
+        if d.y is not None:
+            labels = f"labels from column {args.label_column!r}: {len(np.unique(d.y))} classes"
+        elif role == "target" and task.target_test is not None:
+            labels = f"labels kept for scoring only ({len(task.target_test)} held-out samples)"
+        elif role == "target":
+            labels = "unlabelled: no score; --predictions FILE writes the predicted labels"
+        else:
+            labels = "unlabelled"
+        shape = "x".join(map(str, d.feature_shape))
+        print(f"transferkit: {role} {key}: {len(d)} samples of {shape}, {labels}", file=sys.stderr)
+
+
+def _write_predictions(path: str, est, target) -> None:
+    """One row per target sample: its index in the target file's part, and the predicted label."""
+    import csv
+
+    predictions = est.predict(target.X)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["index", "prediction"])
+        writer.writerows(zip(range(len(predictions)), predictions.tolist(), strict=True))
 
 
 def _few_labelled(args, target, regression: bool = False):
@@ -217,7 +257,9 @@ def _few_labelled(args, target, regression: bool = False):
 
     if args.n_target is not None:
         raise UsageError("--n-target cannot be combined with --target-labels; the K examples are drawn per class.")
-    y = load_domain(args.target, "train").y  # same rows, same order as the unlabelled target split
+    y = load_domain(args.target, "train", label_column=args.label_column).y  # the unlabelled target split's rows
+    if y is None:
+        raise UsageError(f"--target-labels {args.target_labels}: the target {args.target} has no labels.")
     rng = np.random.default_rng(args.seed)
     if regression:
         if args.target_labels > len(y):
@@ -346,7 +388,11 @@ def run_method(args) -> dict:
     else:
         est.fit(source, target if cls.setting.target else None)
     seconds = time.perf_counter() - t0
-    if regression:  # R² and RMSE in place of accuracy
+    if args.predictions:
+        _write_predictions(args.predictions, est, target)
+    if target_test is None:  # a target file without labels: predictions, no score
+        scores = {"target_r2" if regression else "target_accuracy": None}
+    elif regression:  # R² and RMSE in place of accuracy
         residual = est.predict(target_test.X) - target_test.y
         scores = {"target_r2": est.score(target_test), "target_rmse": float(np.sqrt(np.mean(residual**2)))}
     else:
@@ -364,7 +410,7 @@ def run_method(args) -> dict:
         "n_source": len(source),
         "n_target": len(target),
         "target_labels_per_class": args.target_labels,
-        "n_target_test": len(target_test),
+        "n_target_test": 0 if target_test is None else len(target_test),
         "hyperparameters": {k: v for k, v in est.get_params().items() if k not in ("verbose",)},
         "warnings": getattr(est, "warnings_", []),
         "selection": selection,
@@ -386,14 +432,15 @@ def run_method(args) -> dict:
         if args.plot and hasattr(est, "transform"):
             from transferkit.report import plot_tsne
 
+            shown = target_test if target_test is not None else target
             rng = np.random.default_rng(0)
             i_s = rng.choice(len(source), min(1000, len(source)), replace=False)
-            i_t = rng.choice(len(target_test), min(1000, len(target_test)), replace=False)
-            xs, xt = source.X[i_s], target_test.X[i_t]
+            i_t = rng.choice(len(shown), min(1000, len(shown)), replace=False)
+            xs, xt = source.X[i_s], shown.X[i_t]
             plot_tsne(
                 [("input space", xs, xt), (f"{cls.name} features", est.transform(xs), est.transform(xt))],
                 os.path.join(args.out, "tsne.png"),
-                labels=(source.y[i_s], target_test.y[i_t]),
+                labels=None if source.y is None else (source.y[i_s], None if shown.y is None else shown.y[i_t]),
                 domain_names=(args.source, args.target),
             )
     return record
@@ -522,7 +569,9 @@ def cmd_run(args) -> int:
                 print(f"  {mark} {c['params']}  {c[selection['validator']]:.4f}")
             if selection["uses_target_labels"]:
                 print(f"  {selection['note']}")
-        if "target_r2" in record:
+        if record.get("target_accuracy", 0) is None or record.get("target_r2", 0) is None:
+            score = "no target labels, no score" + (f"; predictions in {args.predictions}" if args.predictions else "")
+        elif "target_r2" in record:
             score = f"target R² {record['target_r2']:.4f}, RMSE {record['target_rmse']:.4g}"
         else:
             score = f"target accuracy {record['target_accuracy']:.4f}"
@@ -556,9 +605,9 @@ def cmd_advise(args) -> int:
         raise UsageError("advise needs --source (one or more) and --target, DATASET:DOMAIN each.")
     sources = {}
     for key in args.source:
-        d = load_domain(key, "train")
+        d = load_domain(key, "train", label_column=args.label_column)
         sources[key] = d.unlabelled() if args.unlabelled_source else d
-    target = load_domain(args.target, "train")
+    target = load_domain(args.target, "train", label_column=args.label_column)
     if args.target_labels:
         target = target.few_shot(args.target_labels, args.seed)
     else:
@@ -658,12 +707,35 @@ def build_parser() -> argparse.ArgumentParser:
         "         transferkit run multitask --tasks landmine --set weighting=uncertainty --json\n"
         "         transferkit run progressive --sequence digits:mnist,digits:usps,fashion:mnist\n"
         "         transferkit run dap --source fashion:mnist --unseen 2,3,5 --json\n"
+        "         transferkit run dann --source mine.csv --target theirs.csv --label-column y --predictions p.csv\n"
         "list methods with `transferkit methods`, domains with `transferkit datasets`.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("method", help="method name, e.g. dann or source-only (see `transferkit methods`)")
-    p.add_argument("--source", metavar="DATASET:DOMAIN", help="labelled source domain, e.g. amazon:books")
-    p.add_argument("--target", metavar="DATASET:DOMAIN", help="target domain, e.g. amazon:kitchen")
+    p.add_argument(
+        "--source",
+        metavar="DATASET:DOMAIN|PATH",
+        help="labelled source domain, e.g. amazon:books, or your own data: a .csv or .npz file or a folder "
+        "with one subfolder of images per class",
+    )
+    p.add_argument(
+        "--target",
+        metavar="DATASET:DOMAIN|PATH",
+        help="target domain, e.g. amazon:kitchen, or a file / folder as for --source; a labelled target file "
+        "is split 75/25 (seeded), the 25 %% only scored, never trained on",
+    )
+    p.add_argument(
+        "--label-column",
+        default="label",
+        metavar="NAME",
+        help="CSV files: the column holding the labels (default: label); a file without it is unlabelled",
+    )
+    p.add_argument(
+        "--predictions",
+        metavar="FILE",
+        help="write the predicted label of every target training sample (all rows of an unlabelled target "
+        "file, in file order) to this CSV",
+    )
     p.add_argument(
         "--tasks",
         metavar="SPEC",
@@ -769,8 +841,11 @@ def build_parser() -> argparse.ArgumentParser:
         "which quadrant you are in, the methods that fit, and candidate sources ranked by transferability",
         "transferkit advise --source digits:mnist --source fashion:mnist --target digits:usps --target-labels 10",
     )
-    p.add_argument("--source", action="append", metavar="DATASET:DOMAIN", help="a candidate source (repeatable)")
-    p.add_argument("--target", metavar="DATASET:DOMAIN", help="the target domain")
+    p.add_argument(
+        "--source", action="append", metavar="DATASET:DOMAIN|PATH", help="a candidate source (repeatable; or a file)"
+    )
+    p.add_argument("--target", metavar="DATASET:DOMAIN|PATH", help="the target domain (or a file)")
+    p.add_argument("--label-column", default="label", metavar="NAME", help="CSV files: the column holding the labels")
     p.add_argument(
         "--target-labels", type=int, default=0, metavar="K", help="labelled target samples per class you have (0: none)"
     )

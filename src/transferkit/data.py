@@ -32,21 +32,36 @@ def check_array(X, name: str = "X", *, allow_nd: bool = True) -> np.ndarray:
         X = X.toarray()
     elif hasattr(X, "detach") and hasattr(X, "cpu"):  # torch.Tensor
         X = X.detach().cpu().numpy()
+    if hasattr(X, "iloc"):  # pandas: its values, after a check that every column is numeric
+        dtypes = X.dtypes.items() if hasattr(X, "dtypes") else [(getattr(X, "name", name), X.dtype)]
+        bad = [c for c, t in dtypes if getattr(t, "kind", "O") not in "biuf"]
+        if bad:
+            raise TypeError(f"{name} has non-numeric columns {bad[:5]}; expected numbers. Encode or drop them first.")
+        X = X.to_numpy()
     try:
         X = np.asarray(X)
+        if X.dtype == object:  # numbers stored as objects are numbers
+            X = X.astype(np.float64)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} could not be turned into a numeric array: {exc}") from None
-    if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+    if np.iscomplexobj(X):
+        raise ValueError(f"{name} has complex dtype {X.dtype}: Complex data not supported; expected real numbers.")
+    if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
         raise TypeError(f"{name} has dtype {X.dtype}; expected numbers (float or int).")
     if X.ndim < 2:
         raise ValueError(
             f"{name} has shape {X.shape}; expected at least 2 dimensions (n_samples, n_features). "
-            "Reshape a single feature with X.reshape(-1, 1), a single sample with X.reshape(1, -1)."
+            "Reshape your data: a single feature with X.reshape(-1, 1), a single sample with X.reshape(1, -1)."
         )
     if not allow_nd and X.ndim != 2:
         raise ValueError(f"{name} has shape {X.shape}; expected a 2-D array (n_samples, n_features).")
     if X.shape[0] == 0:
         raise ValueError(f"{name} is empty (shape {X.shape}); expected at least one sample.")
+    if 0 in X.shape[1:]:
+        raise ValueError(
+            f"{name} has 0 feature(s) (shape={X.shape}) while a minimum of 1 is required; expected at least "
+            "one feature per sample."
+        )
     X = np.ascontiguousarray(X, dtype=np.float32)
     if not np.isfinite(X).all():
         n_bad = int((~np.isfinite(X)).reshape(len(X), -1).any(1).sum())
@@ -65,10 +80,14 @@ def _check_labels(y, n: int, name: str) -> np.ndarray:
         raise ValueError(f"{name} has shape {y.shape}; expected a 1-D array of {n} labels.")
     if len(y) != n:
         raise ValueError(f"{name} has {len(y)} labels but X has {n} samples; expected one label per sample.")
-    if y.dtype == object or not np.issubdtype(y.dtype, np.number):
+    if y.dtype == object and len(y):
+        if all(isinstance(v, str) for v in y):
+            y = y.astype(str)  # class names are labels as good as numbers
+        elif all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in y):
+            y = y.astype(np.int64)
+    if y.dtype.kind not in "US" and (y.dtype == object or not np.issubdtype(y.dtype, np.number)):
         raise TypeError(
-            f"{name} has dtype {y.dtype}; expected numeric labels. Encode strings with "
-            "sklearn.preprocessing.LabelEncoder first."
+            f"{name} has dtype {y.dtype}: Unknown label type (got e.g. {y[:3].tolist()}); expected numbers or strings."
         )
     if np.issubdtype(y.dtype, np.floating):
         if not np.isfinite(y).all():

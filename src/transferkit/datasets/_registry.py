@@ -12,6 +12,7 @@ from ..data import Domain, Task
 from . import amazon, digits, fashion, landmine, mushroom, newsgroups, rotated, school, spoken, zsl
 from ._common import SPLITS, DataNotFoundError, DomainInfo, _Spec, data_dir_origin, subsample_index
 from ._common import data_dir as resolve_data_dir
+from .files import is_file_key, load_file
 
 _FAMILIES = (amazon, digits, rotated, fashion, landmine, school, newsgroups, mushroom, zsl, spoken)
 
@@ -145,13 +146,17 @@ def _check_split(split: str) -> str:
     return split
 
 
-def load_domain(key: str, split: str = "train", data_dir: str | os.PathLike | None = None) -> Domain:
-    """Load one split of a registered benchmark domain.
+def load_domain(
+    key: str, split: str = "train", data_dir: str | os.PathLike | None = None, label_column: str = "label"
+) -> Domain:
+    """Load one split of a registered benchmark domain, or of your own file.
 
     Parameters
     ----------
     key : str
-        ``"DATASET:DOMAIN"``; see :func:`list_domains`.
+        ``"DATASET:DOMAIN"``; see :func:`list_domains`. Or the path of a CSV or ``.npz`` file or of
+        a folder of images per class (:func:`~transferkit.datasets.files.load_file`, whose
+        train/test split is a fixed seeded one).
     split : {"train", "test", "all"}
         Which part. Domains without an official split use a fixed seeded one (see each
         family's documentation); ``amazon400`` returns all samples for every split.
@@ -172,6 +177,8 @@ def load_domain(key: str, split: str = "train", data_dir: str | os.PathLike | No
     DataNotFoundError
         The domain's files are not in the data directory.
     """
+    if is_file_key(key):
+        return load_file(key, _check_split(split), label_column=label_column)
     spec = get_spec(key)
     _check_split(split)
     if spec.info.kind == "attributes":
@@ -247,6 +254,7 @@ def load_task(
     n_source: int | None = None,
     n_target: int | None = None,
     seed: int = 0,
+    label_column: str = "label",
 ) -> Task:
     """A source -> target unsupervised domain adaptation task from two registered domains.
 
@@ -262,12 +270,16 @@ def load_task(
         The target test part is never subsampled.
     seed : int
         Seed of the subsampling.
+    label_column : str
+        For CSV files given as ``source`` or ``target``: the column of labels.
 
     Returns
     -------
     Task
-        ``source``: the labelled train split of the source; ``target``: the target's train split
-        **without labels**; ``target_test``: the labelled test split of the target. Image domains
+        ``source``: the labelled train split of the source (every sample of a source file);
+        ``target``: the target's train split **without labels**; ``target_test``: the labelled
+        test split of the target (``None`` for a target file without labels, whose every sample
+        is then in ``target``). Image domains
         of different shapes are harmonised (see :func:`harmonise_images`). Named
         ``"<source>-><target>"``.
 
@@ -280,14 +292,16 @@ def load_task(
         Missing data.
     """
     for key in (source, target):  # fail on any missing data before the (slower) loading
-        if get_spec(key).info.kind != "attributes":
+        if not is_file_key(key) and get_spec(key).info.kind != "attributes":
             require_data(key, data_dir)
-    src = load_domain(source, "train", data_dir)
-    tgt = load_domain(target, "train", data_dir)
-    tgt_test = load_domain(target, "test", data_dir)
+    src = load_domain(source, "all" if is_file_key(source) else "train", data_dir, label_column)  # a file: all of it
+    tgt = load_domain(target, "train", data_dir, label_column)
+    tgt_test = load_domain(target, "test", data_dir, label_column)
+    if tgt.y is None:  # a file of unlabelled target samples: all of them to adapt to, none to score on
+        tgt, tgt_test = load_domain(target, "all", data_dir, label_column), None
     src = _subsample(src, n_source, np.random.default_rng([seed, 0]), "n_source")
     tgt = _subsample(tgt, n_target, np.random.default_rng([seed, 1]), "n_target")
-    kinds = {get_spec(source).info.kind, get_spec(target).info.kind}
-    if kinds == {"images"} and src.feature_shape != tgt.feature_shape:
+    images = all(len(d.feature_shape) == 3 for d in (src, tgt))
+    if images and src.feature_shape != tgt.feature_shape:
         src, tgt, tgt_test = harmonise_images(src, tgt, tgt_test)
     return Task(src, tgt.unlabelled(), tgt_test, name=f"{src.name}->{tgt.name}")

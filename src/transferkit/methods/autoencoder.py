@@ -22,6 +22,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 from torch import nn
 
+from transferkit._sklearn import Float32Transformer, check_n_features
 from transferkit.data import check_array
 from transferkit.train.loop import FitConfig, fit_loop
 
@@ -55,7 +56,7 @@ class _ReconstructionObjective(nn.Module):
         return {"loss": loss, "reconstruction": reconstruction}
 
 
-class Autoencoder(TransformerMixin, BaseEstimator):
+class Autoencoder(Float32Transformer, TransformerMixin, BaseEstimator):
     """Sigmoid autoencoder features learnt on unlabelled data.
 
     Parameters
@@ -95,11 +96,10 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.verbose = verbose
 
     def _prepare(self, X) -> np.ndarray:
-        X = check_array(X, "X").reshape(len(X), -1)
-        if hasattr(self, "mean_") and X.shape[1] != len(self.mean_):
-            raise ValueError(
-                f"X has {X.shape[1]} features per sample; this autoencoder was fitted on {len(self.mean_)}."
-            )
+        X = check_array(X, "X")
+        X = X.reshape(len(X), -1)
+        if hasattr(self, "mean_"):
+            check_n_features(X.shape[1], len(self.mean_), self)
         return X
 
     def fit(self, X, y=None):

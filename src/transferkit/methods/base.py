@@ -20,7 +20,8 @@ import numpy as np
 import scipy.sparse
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import DataConversionWarning, NotFittedError
+from sklearn.utils.multiclass import check_classification_targets
 from torch import nn
 
 from transferkit.data import Domain, check_array, check_same_features
@@ -28,7 +29,15 @@ from transferkit.nn.backbones import StagedNet, build_backbone
 from transferkit.train.diagnostics import training_warnings
 from transferkit.train.loop import FitConfig, FitResult, fit_loop, resolve_device
 
-__all__ = ["Setting", "TransferMethod", "FeatureClassifierMethod", "NeuralTransferMethod", "as_domain", "store_params"]
+__all__ = [
+    "Setting",
+    "TransferMethod",
+    "LearntFeatures",
+    "FeatureClassifierMethod",
+    "NeuralTransferMethod",
+    "as_domain",
+    "store_params",
+]
 
 #: Vector inputs with fewer non-zeros than this fraction train through sparse batches.
 SPARSE_BELOW = 0.05
@@ -79,6 +88,44 @@ def _chain(callbacks: list):
     return on_epoch_end
 
 
+def _is_label_vector(y, X) -> bool:
+    """Whether ``fit(X, y)`` was called the scikit-learn way: ``y`` one label per row of ``X``."""
+    if isinstance(X, (Domain, tuple)) or y is None or isinstance(y, (Domain, tuple)):
+        return False
+    if not (isinstance(y, list) or hasattr(y, "shape") or hasattr(y, "__array__")):
+        return False
+    shape = np.shape(np.asarray(y))
+    x_shape = tuple(X.shape) if hasattr(X, "shape") else np.shape(np.asarray(X))
+    if not shape or not x_shape or shape[0] != x_shape[0]:
+        return False
+    # a column of labels, unless it could as well be a one-feature target domain
+    return len(shape) == 1 or (shape[1:] == (1,) and x_shape[1:] != (1,))
+
+
+def split_sample_domain(X, y, sample_domain) -> tuple[Domain, Domain]:
+    """Source and target rows of one ``(X, y)`` by ``sample_domain`` (positive: source, negative: target).
+
+    The convention of SKADA: one array of samples, so that scikit-learn's ``Pipeline`` and
+    ``GridSearchCV`` can carry both domains through their splits. A target label of -1 means
+    "no label".
+    """
+    sample_domain = np.asarray(sample_domain)
+    n = len(X)
+    if sample_domain.ndim != 1 or len(sample_domain) != n:
+        raise ValueError(f"sample_domain has shape {sample_domain.shape}; expected ({n},), one entry per row of X.")
+    if not np.issubdtype(sample_domain.dtype, np.integer) or (sample_domain == 0).any():
+        raise ValueError(
+            f"sample_domain has values {np.unique(sample_domain)[:5].tolist()}; expected non-zero integers: "
+            "positive for source rows, negative for target rows."
+        )
+    is_source = sample_domain > 0
+    if is_source.all() or not is_source.any():
+        which = "source" if is_source.all() else "target"
+        raise ValueError(f"sample_domain marks every row as {which}; expected source (> 0) and target (< 0) rows.")
+    X, y = check_array(X, "X"), np.asarray(y)
+    return Domain(X[is_source], y[is_source], "source"), Domain(X[~is_source], y[~is_source], "target")
+
+
 def as_domain(data, name: str) -> Domain:
     """Accept a :class:`Domain`, an array ``X`` or a tuple ``(X, y)``."""
     if isinstance(data, Domain):
@@ -98,8 +145,15 @@ class TransferMethod(BaseEstimator):
     #: The fewest target samples the method's statistics are defined for (a covariance needs 2).
     min_target_samples: ClassVar[int] = 1
 
-    def _check_fit_data(self, source, target) -> tuple[Domain, Domain | None]:
+    def _check_fit_data(self, source, target, sample_domain=None) -> tuple[Domain, Domain | None]:
         label = type(self).__name__
+        if _is_label_vector(target, source):
+            source, target = self._sklearn_domains(source, target, sample_domain)
+        elif sample_domain is not None:
+            raise ValueError(
+                "sample_domain is for fit(X, y, sample_domain=...), one array holding both domains; "
+                "with fit(source, target) the domains are already apart."
+            )
         source = as_domain(source, "source")
         if self.setting.source_labels and source.y is None:
             raise ValueError(f"source has no labels; {label} ({self.setting.quadrant}) needs labelled source data.")
@@ -111,10 +165,11 @@ class TransferMethod(BaseEstimator):
         if self.setting.source_labels:
             classes = np.unique(source.y)
             if len(classes) < 2:
-                raise ValueError(f"source.y has a single class ({classes.tolist()}); expected at least two classes.")
+                raise ValueError(f"source.y has one class only ({classes.tolist()}); expected at least two classes.")
         if target is None:
             if self.setting.target:
                 raise ValueError(f"target is None; {label} ({self.setting.quadrant}) needs target data.")
+            self._check_targets(source)
             return source, None
         target = as_domain(target, "target")
         if len(target) < self.min_target_samples:
@@ -130,7 +185,72 @@ class TransferMethod(BaseEstimator):
                 "so they would never be used. Pass target.unlabelled() and keep the labelled copy for scoring."
             )
         check_same_features(source, target)
+        self._check_targets(source, target)
         return source, target
+
+    def _check_targets(self, *domains) -> None:
+        """A classifier refuses continuous labels, as scikit-learn's classifiers do."""
+        if getattr(self, "task", "classification") != "regression":
+            for d in domains:
+                if d is not None and d.y is not None:
+                    check_classification_targets(d.y)
+
+    def __sklearn_tags__(self):
+        from sklearn.utils import ClassifierTags, RegressorTags, TransformerTags
+
+        tags = super().__sklearn_tags__()
+        if hasattr(self, "transform"):
+            tags.transformer_tags = TransformerTags(preserves_dtype=["float32"])
+        tags.input_tags.sparse = True  # densified, or batched sparse for bag-of-words vectors
+        if getattr(self, "task", "classification") == "regression":
+            tags.estimator_type, tags.regressor_tags = "regressor", RegressorTags()
+        else:
+            tags.estimator_type, tags.classifier_tags = "classifier", ClassifierTags()
+        return tags
+
+    def _sklearn_domains(self, X, y, sample_domain) -> tuple[Domain, Domain | None]:
+        """``fit(X, y[, sample_domain])``, scikit-learn's calling convention, as the two domains.
+
+        Without ``sample_domain`` every row is labelled training data: the source for a method that
+        needs no target, the target for a target-only baseline; methods that need both domains ask
+        for ``sample_domain``.
+        """
+        label = type(self).__name__
+        y = np.asarray(y)
+        if y.ndim == 2:
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected; it is read as y.ravel().",
+                DataConversionWarning,
+                stacklevel=4,
+            )
+            y = np.asarray(y).ravel()
+        if sample_domain is None:
+            if not self.setting.target:
+                return Domain(X, y, "source"), None
+            if getattr(self, "uses_source", True) is False:
+                target = Domain(X, y, "target")
+                return target, target
+            raise ValueError(
+                f"fit(X, y) gives {label} one labelled sample, but it learns from a source and a target "
+                f"({self.setting.quadrant}); pass sample_domain (positive for source rows, negative for "
+                "target rows), or call fit(source, target) with two Domains."
+            )
+        source, target = split_sample_domain(X, y, sample_domain)
+        if not self.setting.target_labels:
+            if not (target.y == -1).all():
+                raise ValueError(
+                    f"y holds labels on target rows (sample_domain < 0), but {label} learns from unlabelled "
+                    f"target data ({self.setting.quadrant}); set them to -1, which means 'no label'."
+                )
+            target = target.unlabelled()
+        return source, target
+
+    @property
+    def n_features_in_(self) -> int:
+        """Input features per sample (the product of the sample shape, for images)."""
+        if not hasattr(self, "input_shape_"):
+            raise AttributeError(f"{type(self).__name__} is not fitted yet; n_features_in_ is set by fit.")
+        return int(np.prod(self.input_shape_))
 
     def _check_is_fitted(self) -> None:
         if not hasattr(self, "classes_"):
@@ -141,6 +261,11 @@ class TransferMethod(BaseEstimator):
         self._check_is_fitted()
         X = check_array(X, "X")
         if tuple(X.shape[1:]) != tuple(self.input_shape_):
+            if X.ndim == 2 and len(self.input_shape_) == 1:  # scikit-learn's wording, for vectors
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                    f"{self.input_shape_[0]} features as input."
+                )
             raise ValueError(
                 f"X has samples of shape {tuple(X.shape[1:])}; this model was fitted on {tuple(self.input_shape_)}."
             )
@@ -151,12 +276,29 @@ class TransferMethod(BaseEstimator):
         self._check_is_fitted()
         return self.classes_[self.predict_proba(X).argmax(1)]
 
-    def score(self, X, y=None) -> float:
-        """Accuracy on a labelled :class:`Domain` (or on ``X, y``)."""
+    def score(self, X, y=None, sample_weight=None) -> float:
+        """Accuracy on a labelled :class:`Domain` (or on ``X, y``; rows labelled -1 have no label and are skipped).
+
+        Skipping the -1 rows is what makes ``GridSearchCV`` with ``sample_domain`` select on the
+        labelled source rows of each fold, never on target labels.
+        """
         domain = as_domain((X, y) if y is not None else X, "X")
         if domain.y is None:
             raise ValueError("score needs labels: pass a labelled Domain or score(X, y).")
-        return float(np.mean(self.predict(domain.X) == domain.y))
+        known = domain.y != -1 if np.issubdtype(domain.y.dtype, np.number) else np.ones(len(domain), bool)
+        if not known.any():
+            raise ValueError("score got only unlabelled rows (y == -1); expected some labelled samples.")
+        correct = self.predict(domain.X[known]) == domain.y[known]
+        weights = None if sample_weight is None else np.asarray(sample_weight)[known]
+        return float(np.average(correct, weights=weights))
+
+
+class LearntFeatures:
+    """``fit_transform`` for a method whose ``transform`` gives its learnt features."""
+
+    def fit_transform(self, X, y=None, sample_domain=None) -> np.ndarray:
+        """``fit(X, y, sample_domain)``, then the learnt features of ``X`` (scikit-learn's convention)."""
+        return self.fit(X, y, sample_domain).transform(X.X if isinstance(X, Domain) else X)
 
 
 class FeatureClassifierMethod(TransferMethod):
@@ -185,7 +327,7 @@ class FeatureClassifierMethod(TransferMethod):
         return self.model_.predict_proba(self._features(X))
 
 
-class NeuralTransferMethod(TransferMethod):
+class NeuralTransferMethod(LearntFeatures, TransferMethod):
     """A method trained by :func:`~transferkit.train.fit_loop` on a :class:`StagedNet`.
 
     Subclasses implement ``_objective(net, n_classes)``, returning the module whose forward
@@ -220,9 +362,12 @@ class NeuralTransferMethod(TransferMethod):
     def _objective(self, net: StagedNet, n_classes: int) -> nn.Module:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def fit(self, source, target=None):
-        """Fit on a labelled ``source`` :class:`Domain` and the ``target`` the setting asks for."""
-        source, target = self._check_fit_data(source, target)
+    def fit(self, source, target=None, sample_domain=None):
+        """Fit on a labelled ``source`` :class:`Domain` and the ``target`` the setting asks for.
+
+        Also ``fit(X, y, sample_domain=...)``, scikit-learn's convention (see :class:`TransferMethod`).
+        """
+        source, target = self._check_fit_data(source, target, sample_domain)
         t0 = time.perf_counter()
         self.classes_ = np.unique(source.y)
         select_epoch = getattr(self, "select_epoch", None)

@@ -60,9 +60,9 @@ class CORAL(FeatureClassifierMethod):
     def __init__(self, estimator=None, reg: float = 1.0, seed: int = 0):
         store_params(self, locals())
 
-    def fit(self, source, target=None):
+    def fit(self, source, target=None, sample_domain=None):
         """Fit on a labelled ``source`` and an unlabelled ``target`` (2-D features)."""
-        source, target = self._check_fit_data(source, target)
+        source, target = self._check_fit_data(source, target, sample_domain)
         if len(source.feature_shape) != 1:
             raise ValueError(f"CORAL needs feature vectors; got samples of shape {source.feature_shape}.")
         if not (self.reg > 0):

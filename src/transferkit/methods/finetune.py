@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from transferkit.methods.base import Setting, TransferMethod, store_params
+from transferkit.methods.base import LearntFeatures, Setting, TransferMethod, store_params
 from transferkit.methods.source_only import SourceOnly
 from transferkit.nn.backbones import StagedNet, build_backbone
 from transferkit.nn.regularisers import L2SP, OldModelOutputs, distillation_loss
@@ -134,7 +134,7 @@ class FineTuneObjective(nn.Module):
         return out
 
 
-class FineTune(TransferMethod):
+class FineTune(LearntFeatures, TransferMethod):
     """Train on the source, copy layers into a fresh network, train it on a few labelled target examples.
 
     Parameters
@@ -244,9 +244,9 @@ class FineTune(TransferMethod):
         return parts
 
     # ----------------------------------------------------------------------------- fit
-    def fit(self, source, target=None):
+    def fit(self, source, target=None, sample_domain=None):
         """Fit on labelled ``source`` and a few labelled ``target`` examples."""
-        source, target = self._check_fit_data(source, target)
+        source, target = self._check_fit_data(source, target, sample_domain)
         t0 = time.perf_counter()
         spec = parse_copy(self.copy)
         parts = self._check_params()

@@ -55,6 +55,7 @@ import numpy as np
 from scipy.linalg import lapack
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from transferkit._sklearn import Float32Transformer, check_n_features
 from transferkit.data import check_array
 
 __all__ = ["MSDA", "msda_layer"]
@@ -139,7 +140,7 @@ def _layer_forward(h: np.ndarray, W: np.ndarray) -> np.ndarray:
     return np.tanh(out, out=out)
 
 
-class MSDA(TransformerMixin, BaseEstimator):
+class MSDA(Float32Transformer, TransformerMixin, BaseEstimator):
     """Marginalized stacked denoising autoencoder (scikit-learn transformer).
 
     Parameters
@@ -236,8 +237,7 @@ class MSDA(TransformerMixin, BaseEstimator):
 
             raise NotFittedError("this MSDA is not fitted yet; call fit(X) on unlabelled source and target data.")
         X = check_array(X, "X", allow_nd=False)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features; this MSDA was fitted on {self.n_features_in_}.")
+        check_n_features(X.shape[1], self.n_features_in_, self)
         h, outputs = self._layer_input(X), []
         for W in self.weights_:
             h = _layer_forward(h, W)

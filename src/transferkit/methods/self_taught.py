@@ -90,9 +90,9 @@ class SelfTaught(TransferMethod):
             )
         return makers[self.features]()
 
-    def fit(self, source, target):
+    def fit(self, source, target=None, sample_domain=None):
         """Learn features on the unlabelled ``source``, then the classifier on the labelled ``target``."""
-        source, target = self._check_fit_data(source, target)
+        source, target = self._check_fit_data(source, target, sample_domain)
         t0 = time.perf_counter()
         self.classes_ = np.unique(target.y)
         if len(self.classes_) < 2:

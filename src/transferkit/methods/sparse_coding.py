@@ -29,12 +29,13 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import MiniBatchDictionaryLearning
 from sklearn.exceptions import NotFittedError
 
+from transferkit._sklearn import Float32Transformer, check_n_features
 from transferkit.data import check_array
 
 __all__ = ["SparseCoding"]
 
 
-class SparseCoding(TransformerMixin, BaseEstimator):
+class SparseCoding(Float32Transformer, TransformerMixin, BaseEstimator):
     """Bases learnt by L1-regularised sparse coding; features are the per-sample activations.
 
     Parameters
@@ -59,9 +60,10 @@ class SparseCoding(TransformerMixin, BaseEstimator):
         self.seed = seed
 
     def _prepare(self, X) -> np.ndarray:
-        X = check_array(X, "X").reshape(len(X), -1)
-        if hasattr(self, "mean_") and X.shape[1] != len(self.mean_):
-            raise ValueError(f"X has {X.shape[1]} features per sample; these bases were learnt on {len(self.mean_)}.")
+        X = check_array(X, "X")
+        X = X.reshape(len(X), -1)
+        if hasattr(self, "mean_"):
+            check_n_features(X.shape[1], len(self.mean_), self)
         return X
 
     def fit(self, X, y=None):

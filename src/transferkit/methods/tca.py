@@ -235,9 +235,9 @@ class TCA(FeatureClassifierMethod):
         return (slice(i, min(i + step, n)) for i in range(0, n, step))
 
     # ------------------------------------------------------------------ fit
-    def fit(self, source, target=None):
+    def fit(self, source, target=None, sample_domain=None):
         """Fit on a labelled ``source`` and an unlabelled ``target`` (samples are flattened)."""
-        source, target = self._check_fit_data(source, target)
+        source, target = self._check_fit_data(source, target, sample_domain)
         self._check_params()
         n_s, n_t = len(source), len(target)
         if n_t < MIN_TARGET_SAMPLES:

@@ -137,9 +137,9 @@ class TrAdaBoost(TransferMethod):
     ):
         store_params(self, locals())
 
-    def fit(self, source, target=None):
+    def fit(self, source, target=None, sample_domain=None):
         """Fit on labelled ``source`` (diff-distribution) and a few labelled ``target`` examples."""
-        source, target = self._check_fit_data(source, target)
+        source, target = self._check_fit_data(source, target, sample_domain)
         if len(source.feature_shape) != 1:
             raise ValueError(f"TrAdaBoost needs feature vectors; got samples of shape {source.feature_shape}.")
         N = self.n_estimators

@@ -74,8 +74,8 @@ class _BoostedRegressor(TransferMethod):
     task = "regression"  # not a classifier: kept out of REGISTRY, whose contract test assumes classes
     setting = Setting(source_labels=True, target_labels=True)
 
-    def _check_common(self, source, target):
-        source, target = self._check_fit_data(source, target)
+    def _check_common(self, source, target, sample_domain=None):
+        source, target = self._check_fit_data(source, target, sample_domain)
         if len(source.feature_shape) != 1:
             name, shape = type(self).__name__, source.feature_shape
             raise ValueError(f"{name} needs feature vectors; got samples of shape {shape}.")
@@ -139,9 +139,9 @@ class TrAdaBoostR2(_BoostedRegressor):
     def __init__(self, estimator=None, n_estimators: int = 50, loss: str = "linear", seed: int = 0):
         store_params(self, locals())
 
-    def fit(self, source, target=None):
+    def fit(self, source, target=None, sample_domain=None):
         """Fit on labelled ``source`` and a few labelled ``target`` examples (real-valued ``y``)."""
-        base, X, y, n = self._check_common(source, target)
+        base, X, y, n = self._check_common(source, target, sample_domain)
         N = self.n_estimators
         beta = 1.0 / (1.0 + math.sqrt(2.0 * math.log(n) / N))
         w = np.ones(len(y))
@@ -266,9 +266,9 @@ class TwoStageTrAdaBoostR2(_BoostedRegressor):
     ):
         store_params(self, locals())
 
-    def fit(self, source, target=None):
+    def fit(self, source, target=None, sample_domain=None):
         """Fit on labelled ``source`` and a few labelled ``target`` examples (real-valued ``y``)."""
-        base, X, y, n = self._check_common(source, target)
+        base, X, y, n = self._check_common(source, target, sample_domain)
         S, F, m = self.n_steps, self.n_folds, len(y) - n
         for arg, value, low in (("n_steps", S, 2), ("n_folds", F, 2)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:

@@ -54,11 +54,14 @@ def plot_tsne(
     for ax, (title, fs, ft) in zip(axes[0], panels, strict=True):
         Z = tsne_embed(np.concatenate([fs.reshape(len(fs), -1), ft.reshape(len(ft), -1)]), seed)
         zs, zt = Z[: len(fs)], Z[len(fs) :]
-        if labels is not None and len(np.unique(labels[0])) <= 10:
+        if labels is not None and labels[1] is not None and len(np.unique(labels[0])) <= 10:
+            classes = np.unique(np.concatenate([labels[0], labels[1]]))
             for z, y, color in ((zs, labels[0], "tab:blue"), (zt, labels[1], "tab:red")):
                 for c in np.unique(y):
                     m = y == c
-                    ax.scatter(z[m, 0], z[m, 1], s=14, c=color, marker=f"${int(c)}$", alpha=0.6, linewidths=0)
+                    # digits are drawn as themselves; other labels as their index among the classes
+                    mark = int(c) if np.issubdtype(classes.dtype, np.integer) else int(np.searchsorted(classes, c))
+                    ax.scatter(z[m, 0], z[m, 1], s=14, c=color, marker=f"${mark}$", alpha=0.6, linewidths=0)
             for color, name in zip(("tab:blue", "tab:red"), domain_names, strict=True):
                 ax.scatter([], [], c=color, s=20, label=name)
         else:

@@ -1,0 +1,182 @@
+"""Your own data as a domain: a CSV file, an ``.npz`` file, or a folder of images per class.
+
+Every command that takes ``DATASET:DOMAIN`` also takes a path; :func:`load_domain` and
+:func:`load_task` hand paths to :func:`load_file`.
+
+- **CSV** (``.csv``, ``.tsv``, ``.csv.gz``): one sample per row, a header row. The label column
+  (``label_column``, default ``"label"``) holds the labels, numbers or class names; every other
+  column must be numeric and is a feature. A file without that column is an unlabelled domain.
+- **NumPy** (``.npz``): array ``X`` (n, ...) and, optionally, ``y`` (n,). Any sample shape:
+  vectors, time series (n, channels, length) or images (n, channels, height, width).
+- **Image folder**: ``root/<class name>/<image>`` (PNG, JPEG, BMP, ...), the layout of
+  torchvision's ``ImageFolder``. Every image is resized to ``image_size`` (default: the first
+  image's size) and kept grey when every image is grey, RGB otherwise; pixels in [0, 1]. A folder
+  of images with no class folders is an unlabelled domain.
+
+A file has no official train/test split, so one is drawn: ``test_fraction`` of the samples
+(stratified by class when labelled), by a fixed seed, so ``"train"`` and ``"test"`` never
+overlap and are the same on every call. ``"all"`` is every sample.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..data import Domain
+
+__all__ = ["is_file_key", "load_file", "IMAGE_SUFFIXES"]
+
+CSV_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+#: The share of a file's samples kept aside as its ``"test"`` split, and the split's seed.
+TEST_FRACTION, SPLIT_SEED = 0.25, 0
+
+
+def is_file_key(key) -> bool:
+    """Whether a domain key names a file or folder rather than a registered ``DATASET:DOMAIN``."""
+    if isinstance(key, os.PathLike):
+        return True
+    text = str(key)
+    return text.lower().endswith(CSV_SUFFIXES + (".npz",)) or os.sep in text or os.path.isdir(text)
+
+
+def _read_csv(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray | None]:
+    import csv
+    import gzip
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    delimiter = "\t" if ".tsv" in path.name.lower() else ","
+    with opener(path, "rt", newline="") as f:
+        rows = list(csv.reader(f, delimiter=delimiter))
+    if len(rows) < 2:
+        raise ValueError(f"{path} has {len(rows)} line(s); expected a header row and at least one sample.")
+    header, body = [h.strip() for h in rows[0]], rows[1:]
+    if len(set(header)) != len(header):
+        raise ValueError(f"{path}: the header has repeated column names {header}; expected unique names.")
+    for i, row in enumerate(body):
+        if len(row) != len(header):
+            raise ValueError(
+                f"{path}, line {i + 2}: {len(row)} fields, but the header has {len(header)}; expected one per column."
+            )
+    labels = None
+    if label_column in header:
+        j = header.index(label_column)
+        raw = [row[j].strip() for row in body]
+        try:
+            numbers = np.array([float(v) for v in raw])
+            labels = numbers.astype(np.int64) if np.all(numbers == np.round(numbers)) else numbers
+        except ValueError:
+            labels = np.array(raw)  # class names
+        body = [row[:j] + row[j + 1 :] for row in body]
+        header = header[:j] + header[j + 1 :]
+    if not header:
+        raise ValueError(f"{path} has no feature columns besides {label_column!r}.")
+    X = np.empty((len(body), len(header)), dtype=np.float64)
+    for i, row in enumerate(body):
+        for j, value in enumerate(row):
+            try:
+                X[i, j] = float(value) if value.strip() else np.nan
+            except ValueError:
+                raise ValueError(
+                    f"{path}, line {i + 2}, column {header[j]!r}: {value!r} is not a number; every column but "
+                    f"the label column {label_column!r} must be numeric (pass --label-column if the labels are "
+                    "in another column)."
+                ) from None
+    return X, labels
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    with np.load(path, allow_pickle=False) as z:
+        if "X" not in z.files:
+            raise ValueError(f"{path} holds arrays {z.files}; expected 'X' (samples) and optionally 'y' (labels).")
+        return z["X"], (z["y"] if "y" in z.files else None)
+
+
+def _read_image_folder(root: Path, image_size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray | None]:
+    from PIL import Image
+
+    def images(folder: Path) -> list[Path]:
+        return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+    classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if classes:
+        files = [(f, c.name) for c in classes for f in images(c)]
+        empty = [c.name for c in classes if not images(c)]
+        if empty:
+            raise ValueError(f"{root}: class folder(s) {empty} hold no images ({', '.join(IMAGE_SUFFIXES)}).")
+    else:
+        files = [(f, None) for f in images(root)]
+    if not files:
+        raise ValueError(f"{root} holds no images; expected {root}/<class>/<image> or images directly inside.")
+    pictures = [Image.open(f) for f, _ in files]
+    size = tuple(image_size) if image_size else pictures[0].size[::-1]  # (height, width)
+    grey = all(p.mode in ("L", "1", "I;16", "I") for p in pictures)
+    X = np.stack(
+        [
+            np.asarray(p.convert("L" if grey else "RGB").resize(size[::-1], Image.BILINEAR), dtype=np.float32) / 255.0
+            for p in pictures
+        ]
+    )
+    X = X[:, None] if grey else X.transpose(0, 3, 1, 2)
+    return X, (np.array([c for _, c in files]) if classes else None)
+
+
+def _split(n: int, y: np.ndarray | None, split: str, test_fraction: float) -> np.ndarray:
+    if split == "all":
+        return np.arange(n)
+    rng = np.random.default_rng(SPLIT_SEED)
+    is_test = np.zeros(n, bool)
+    groups = [np.arange(n)] if y is None or y.dtype.kind == "f" else [np.flatnonzero(y == c) for c in np.unique(y)]
+    for g in groups:
+        is_test[rng.permutation(g)[: int(round(test_fraction * len(g)))]] = True
+    return np.flatnonzero(is_test if split == "test" else ~is_test)
+
+
+def load_file(
+    path,
+    split: str = "all",
+    label_column: str = "label",
+    image_size: tuple[int, int] | None = None,
+    test_fraction: float = TEST_FRACTION,
+) -> Domain:
+    """A domain from a CSV file, an ``.npz`` file or an image folder (see the module docstring).
+
+    Parameters
+    ----------
+    path : str or path-like
+    split : {"all", "train", "test"}
+        ``"train"`` and ``"test"``: a fixed, seeded split of the file (``test_fraction`` of the
+        samples, stratified by class).
+    label_column : str
+        CSV only: the column of labels.
+    image_size : (height, width), optional
+        Image folders only: the size every image is resized to.
+
+    Returns
+    -------
+    Domain
+        Named after the file.
+    """
+    path = Path(path)
+    if split not in ("all", "train", "test"):
+        raise ValueError(f"split={split!r}; expected 'all', 'train' or 'test'.")
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist; expected a .csv or .npz file, or a folder of images.")
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction={test_fraction!r}; expected a number in (0, 1).")
+    name = path.name.lower()
+    if path.is_dir():
+        X, y = _read_image_folder(path, image_size)
+    elif name.endswith(CSV_SUFFIXES):
+        X, y = _read_csv(path, label_column)
+    elif name.endswith(".npz"):
+        X, y = _read_npz(path)
+    else:
+        raise ValueError(f"{path}: unknown file type; expected .csv, .tsv, .npz or a folder of images.")
+    index = _split(len(X), y, split, test_fraction)
+    if len(index) == 0:
+        raise ValueError(f"{path} has {len(X)} samples, too few for a {split!r} split; use split='all'.")
+    return Domain(X[index], None if y is None else y[index], name=str(path))

@@ -1,0 +1,146 @@
+"""Your own data: CSV, .npz and image folders as domains, from Python and from `transferkit run`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from transferkit.cli import main
+from transferkit.datasets import load_domain, load_task
+from transferkit.datasets.files import is_file_key, load_file
+
+
+def _write_csv(path, X, y=None, label="label", names=None):
+    cols = [f"f{i}" for i in range(X.shape[1])]
+    with open(path, "w") as f:
+        f.write(",".join(cols + ([label] if y is not None else [])) + "\n")
+        for i, row in enumerate(X):
+            cells = [repr(float(v)) for v in row] + (
+                [str(names[y[i]] if names is not None else y[i])] if y is not None else []
+            )
+            f.write(",".join(cells) + "\n")
+    return path
+
+
+@pytest.fixture
+def csv_pair(tmp_path, blobs):
+    names = np.array(["cat", "dog", "alpaca"])
+    src = _write_csv(tmp_path / "source.csv", blobs.source.X, blobs.source.y, "y", names)
+    tgt = _write_csv(tmp_path / "target.csv", blobs.target_test.X, blobs.target_test.y, "y", names)
+    unl = _write_csv(tmp_path / "unlabelled.csv", blobs.target.X)
+    return src, tgt, unl
+
+
+def test_csv_round_trip_with_class_names(csv_pair, blobs):
+    src, _, _ = csv_pair
+    d = load_file(src, label_column="y")
+    np.testing.assert_allclose(d.X, blobs.source.X, rtol=1e-6)
+    assert list(np.unique(d.y)) == ["alpaca", "cat", "dog"]
+    assert d.name == str(src)
+    # without the right --label-column, the class names would be read as a feature: refused by name
+    with pytest.raises(ValueError, match="column 'y'.*not a number.*--label-column"):
+        load_file(src, label_column="label")
+
+
+def test_file_split_is_stratified_disjoint_and_stable(csv_pair):
+    _, tgt, _ = csv_pair
+    every, train, test = (load_file(tgt, s, label_column="y") for s in ("all", "train", "test"))
+    assert len(train) + len(test) == len(every)
+    rows = {tuple(r) for r in train.X}
+    assert not rows & {tuple(r) for r in test.X}
+    for c in np.unique(every.y):  # each class keeps a quarter in the test part
+        assert abs(np.sum(test.y == c) - 0.25 * np.sum(every.y == c)) <= 1
+    np.testing.assert_array_equal(load_file(tgt, "test", label_column="y").X, test.X)
+
+
+def test_load_task_on_files(csv_pair):
+    src, tgt, unl = csv_pair
+    task = load_task(str(src), str(tgt), label_column="y")
+    assert len(task.source) == 300 and task.target.y is None and task.target_test.y is not None
+    unlabelled = load_task(str(src), str(unl), label_column="y")
+    assert unlabelled.target_test is None and len(unlabelled.target) == 300
+
+
+def test_npz_any_shape(tmp_path):
+    X = np.random.default_rng(0).normal(size=(40, 2, 50)).astype(np.float32)  # a time series per sample
+    y = np.arange(40) % 2
+    np.savez(tmp_path / "series.npz", X=X, y=y)
+    d = load_domain(str(tmp_path / "series.npz"), "all")
+    assert d.X.shape == (40, 2, 50) and set(d.y) == {0, 1}
+    np.savez(tmp_path / "bad.npz", data=X)
+    with pytest.raises(ValueError, match="expected 'X'"):
+        load_file(tmp_path / "bad.npz")
+
+
+def test_image_folder(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c, brightness in (("cats", 40), ("dogs", 200)):
+        (tmp_path / "pets" / c).mkdir(parents=True)
+        for i in range(4):
+            pixels = np.clip(rng.normal(brightness, 10, size=(12, 10)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "pets" / c / f"{i}.png")
+    d = load_file(tmp_path / "pets")
+    assert d.X.shape == (8, 1, 12, 10) and list(np.unique(d.y)) == ["cats", "dogs"]
+    assert d.X[d.y == "dogs"].mean() > d.X[d.y == "cats"].mean()
+    assert load_file(tmp_path / "pets", image_size=(16, 16)).X.shape == (8, 1, 16, 16)
+    (tmp_path / "pets" / "empty").mkdir()
+    with pytest.raises(ValueError, match=r"\['empty'\] hold no images"):
+        load_file(tmp_path / "pets")
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("a,b\n1,2\n3\n", "line 3: 1 fields, but the header has 2"),
+        ("a,a\n1,2\n", "repeated column names"),
+        ("a\n", "expected a header row and at least one sample"),
+        ("a,label\n1,x\nnan,y\n", "NaN or infinity"),
+    ],
+)
+def test_bad_csv(tmp_path, text, match):
+    (tmp_path / "bad.csv").write_text(text)
+    with pytest.raises(ValueError, match=match):
+        load_file(tmp_path / "bad.csv")
+
+
+def test_missing_file_and_keys():
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_file("no/such/file.csv")
+    assert is_file_key("data/mine.csv") and is_file_key("x.npz") and not is_file_key("digits:mnist")
+
+
+def test_cli_runs_a_csv_end_to_end(csv_pair, tmp_path, capsys):
+    src, tgt, unl = csv_pair
+    assert (
+        main(
+            [
+                "run",
+                "dann",
+                "--source",
+                str(src),
+                "--target",
+                str(tgt),
+                "--label-column",
+                "y",
+                "--epochs",
+                "5",
+                "--json",
+                "-q",
+            ]
+        )
+        == 0
+    )
+    record = json.loads(capsys.readouterr().out)
+    assert 0 <= record["target_accuracy"] <= 1 and record["n_target_test"] == 75
+    predictions = tmp_path / "p.csv"
+    argv = ["run", "dann", "--source", str(src), "--target", str(unl), "--label-column", "y", "--epochs", "5"]
+    assert main(argv + ["--predictions", str(predictions), "--json", "-q"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["target_accuracy"] is None
+    lines = predictions.read_text().splitlines()
+    assert lines[0] == "index,prediction" and len(lines) == 301
+    assert {line.split(",")[1] for line in lines[1:]} <= {"cat", "dog", "alpaca"}
