@@ -193,13 +193,18 @@ def test_missing_data_directory_says_how_to_fix(tmp_path, monkeypatch, capsys):
 def test_demo_quick_writes_the_report(tmp_path, capsys):
     code, out, _ = run_cli(["demo", "--quick", "-q", "--out", str(tmp_path)], capsys)
     assert code == 0
-    assert "| source-only |" in out and "| DANN |" in out
+    assert "| DANN | " in out and "| source-only |" in out
     report = (tmp_path / "report.md").read_text()
-    assert "tsne.png" in report
-    for png in ("tsne.png", "curves.png", "samples.png"):
+    pictures = ("tsne.png", "curves.png", "samples.png", "layer_transfer.png", "zeroshot_confusion.png", "clusters.png")
+    for png in pictures:
+        assert f"({png})" in report
         assert (tmp_path / png).stat().st_size > 1000
     results = json.loads((tmp_path / "results.json").read_text())
-    assert [r["method"] for r in results["rows"]][:2] == ["source-only", "DANN"]
+    quadrants = [r["quadrant"] for r in results["rows"]]
+    for q in ("labelled source, labelled target", "labelled source, unlabelled target",
+              "unlabelled source, labelled target", "unlabelled source, unlabelled target"):  # fmt: skip
+        assert q in quadrants
+    assert len(results["fine-tuning"]["curve"]) == len(results["fine-tuning"]["layers"]) + 1
 
 
 def test_help_of_every_command_shows_an_example(capsys):
