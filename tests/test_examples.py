@@ -42,3 +42,31 @@ def test_translation_example_runs(translation, capsys):
     for r in results.values():
         assert all(0.0 <= r[k] <= 1.0 for k in ("exact_match", "token_accuracy", "target_language"))
     assert '"results"' in capsys.readouterr().out
+
+
+def _example(monkeypatch, name):
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    sys.modules.pop(name, None)
+    return __import__(name)
+
+
+def test_tabular_csv_example_runs(monkeypatch, tmp_path):
+    results = _example(monkeypatch, "tabular_csv").main(["--quick", "--out", str(tmp_path)])
+    assert (tmp_path / "hospital_a.csv").exists() and (tmp_path / "hospital_b.csv").exists()
+    for key in (
+        "cli source-only",
+        "cli dann",
+        "python source-only",
+        "python DANN",
+        "sklearn GridSearchCV(scaler + DANN)",
+    ):
+        assert 0.0 <= results[key] <= 1.0
+    assert results["lambda_max chosen on source folds"] in (0.1, 1.0)
+
+
+def test_time_series_example_runs(monkeypatch, tmp_path):
+    module = _example(monkeypatch, "time_series")
+    X, y = module.simulate(20, "ankle", seed=0)
+    assert X.shape == (20, 3, module.LENGTH) and set(y) <= set(range(len(module.ACTIVITIES)))
+    results = module.main(["--quick", "--out", str(tmp_path)])
+    assert set(results) == {"source-only", "dann"} and all(0.0 <= v <= 1.0 for v in results.values())

@@ -106,3 +106,17 @@ def test_shallow_net_sigmoid_option():
         h = net.forward_to(torch.randn(4, 5) * 100, "hidden")
     assert float(h.min()) >= 0 and float(h.max()) <= 1
     assert math.isfinite(float(net(torch.randn(1, 5)).sum().detach()))
+
+
+def test_time_series_get_the_1d_cnn_and_any_length_works():
+    from transferkit.nn.backbones import build_backbone
+
+    net = build_backbone("auto", (3, 128), n_classes=4)
+    assert net.stage_names == ("conv1", "conv2", "pool")
+    assert net(torch.zeros(2, 3, 128)).shape == (2, 4)
+    assert net(torch.zeros(2, 3, 50)).shape == (2, 4)  # global pooling over time
+    assert net.forward_to(torch.zeros(2, 3, 128), net.adapt_at).shape == (2, net.stage_dims["pool"])
+    with pytest.raises(ValueError, match="length 4 or more"):
+        build_backbone("conv1d", (3, 2), n_classes=4)
+    with pytest.raises(ValueError, match=r"series of shape \(channels, length\)"):
+        build_backbone("conv1d", (1, 16, 16), n_classes=4)

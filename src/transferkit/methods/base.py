@@ -102,6 +102,16 @@ def _is_label_vector(y, X) -> bool:
     return len(shape) == 1 or (shape[1:] == (1,) and x_shape[1:] != (1,))
 
 
+def unlabelled_rows(y) -> np.ndarray:
+    """Where ``y`` says "no label": -1, in numeric labels or among class names (an object array)."""
+    y = np.asarray(y)
+    if y.dtype == object:
+        return np.array([isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v == -1 for v in y])
+    if np.issubdtype(y.dtype, np.number):
+        return y == -1
+    return np.zeros(len(y), bool)
+
+
 def split_sample_domain(X, y, sample_domain) -> tuple[Domain, Domain]:
     """Source and target rows of one ``(X, y)`` by ``sample_domain`` (positive: source, negative: target).
 
@@ -237,7 +247,7 @@ class TransferMethod(BaseEstimator):
             )
         source, target = split_sample_domain(X, y, sample_domain)
         if not self.setting.target_labels:
-            if not (target.y == -1).all():
+            if not unlabelled_rows(target.y).all():
                 raise ValueError(
                     f"y holds labels on target rows (sample_domain < 0), but {label} learns from unlabelled "
                     f"target data ({self.setting.quadrant}); set them to -1, which means 'no label'."
@@ -282,15 +292,17 @@ class TransferMethod(BaseEstimator):
         Skipping the -1 rows is what makes ``GridSearchCV`` with ``sample_domain`` select on the
         labelled source rows of each fold, never on target labels.
         """
+        if y is not None:
+            y = np.asarray(y)
+            known = ~unlabelled_rows(y)
+            if not known.any():
+                raise ValueError("score got only unlabelled rows (y == -1); expected some labelled samples.")
+            X, y = check_array(X, "X")[known], y[known]
+            sample_weight = None if sample_weight is None else np.asarray(sample_weight)[known]
         domain = as_domain((X, y) if y is not None else X, "X")
         if domain.y is None:
             raise ValueError("score needs labels: pass a labelled Domain or score(X, y).")
-        known = domain.y != -1 if np.issubdtype(domain.y.dtype, np.number) else np.ones(len(domain), bool)
-        if not known.any():
-            raise ValueError("score got only unlabelled rows (y == -1); expected some labelled samples.")
-        correct = self.predict(domain.X[known]) == domain.y[known]
-        weights = None if sample_weight is None else np.asarray(sample_weight)[known]
-        return float(np.average(correct, weights=weights))
+        return float(np.average(self.predict(domain.X) == domain.y, weights=sample_weight))
 
 
 class LearntFeatures:

@@ -23,6 +23,7 @@ __all__ = [
     "shallow_net",
     "dann_digits_net",
     "lenet",
+    "conv1d_net",
     "build_backbone",
     "add_bottleneck",
     "BACKBONES",
@@ -186,6 +187,27 @@ def lenet(n_classes: int = 10, in_shape: tuple[int, int, int] = (1, 28, 28)) -> 
     return StagedNet(stages, nn.Linear(500, n_classes), 500, adapt_at="conv2", stage_dims={"conv2": d, "fc1": 500})
 
 
+def conv1d_net(n_classes: int = 2, in_shape: tuple[int, int] = (1, 128), width: int = 32) -> StagedNet:
+    """A small 1-D CNN for time series of shape (channels, length).
+
+    Two blocks conv7(width)-BatchNorm-ReLU-pool, then global average pooling over time, so any
+    length works, the shape of the fully convolutional baselines for time-series classification
+    (Wang, Yan & Oates, IJCNN 2017), made smaller. Adaptation methods align the pooled features
+    (``adapt_at="pool"``).
+    """
+    c, length = in_shape
+    if length < 4:
+        raise ValueError(f"conv1d needs series of length 4 or more; got inputs of shape {in_shape}.")
+    block = lambda i, o: nn.Sequential(nn.Conv1d(i, o, 7, padding=3), nn.BatchNorm1d(o), nn.ReLU(), nn.MaxPool1d(2))  # noqa: E731
+    stages = OrderedDict(
+        conv1=block(c, width),
+        conv2=block(width, 2 * width),
+        pool=nn.Sequential(nn.AdaptiveAvgPool1d(1), nn.Flatten()),
+    )
+    d = 2 * width
+    return StagedNet(stages, nn.Linear(d, n_classes), d, adapt_at="pool", stage_dims={"pool": d})
+
+
 def add_bottleneck(net: StagedNet, width: int = 256) -> StagedNet:
     """A copy of ``net`` with an adaptation layer ``fc(width)-ReLU`` before a new head.
 
@@ -204,18 +226,27 @@ def add_bottleneck(net: StagedNet, width: int = 256) -> StagedNet:
     return StagedNet(stages, nn.Linear(width, head_out), width, adapt_at="bottleneck", stage_dims=dims)
 
 
-BACKBONES = {"shallow": shallow_net, "linear": linear_net, "dann-digits": dann_digits_net, "lenet": lenet}
+BACKBONES = {
+    "shallow": shallow_net,
+    "linear": linear_net,
+    "dann-digits": dann_digits_net,
+    "lenet": lenet,
+    "conv1d": conv1d_net,
+}
 
 
 def build_backbone(name: str, input_shape: tuple[int, ...], n_classes: int, **kwargs) -> StagedNet:
     """Build a backbone by name for inputs of ``input_shape`` (without the batch axis).
 
-    ``"auto"`` picks the shallow network for feature vectors, the DANN digits CNN for images of
-    28x28 and more, and LeNet for smaller images (16x16 USPS).
+    ``"auto"`` picks the shallow network for feature vectors, the 1-D CNN for time series
+    (channels, length), the DANN digits CNN for images of 28x28 and more, and LeNet for smaller
+    images (16x16 USPS).
     """
     if name == "auto":
         if len(input_shape) == 1:
             name = "shallow"
+        elif len(input_shape) == 2:
+            name = "conv1d"
         else:  # the DANN CNN needs 28x28 inputs to keep spatial extent; LeNet pads small digits
             name = "dann-digits" if len(input_shape) == 3 and input_shape[1] >= 28 else "lenet"
     if name not in BACKBONES:
@@ -224,6 +255,10 @@ def build_backbone(name: str, input_shape: tuple[int, ...], n_classes: int, **kw
         if len(input_shape) != 1:
             raise ValueError(f"backbone {name!r} needs feature vectors; got inputs of shape {input_shape}.")
         return BACKBONES[name](input_shape[0], n_classes, **kwargs)
+    if name == "conv1d":
+        if len(input_shape) != 2:
+            raise ValueError(f"backbone 'conv1d' needs series of shape (channels, length); got {input_shape}.")
+        return conv1d_net(n_classes, tuple(input_shape), **kwargs)
     if len(input_shape) != 3:
         raise ValueError(f"backbone {name!r} needs images of shape (channels, height, width); got {input_shape}.")
     return BACKBONES[name](n_classes, tuple(input_shape), **kwargs)
