@@ -5,13 +5,13 @@ BIN := $(VENV)/bin
 TORCH_VERSION := 2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint system-deps clean
+.PHONY: demo test docs bench lint system-deps clean
 
 # torch goes in first, pinned, so installing the package never resolves another torch build.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==$(TORCH_VERSION)
-	$(BIN)/pip install --quiet -e '.[dev,text]' torch==$(TORCH_VERSION)
+	$(BIN)/pip install --quiet -e '.[dev,text,docs]' torch==$(TORCH_VERSION)
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -19,6 +19,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The documentation (docs/, MkDocs) into site/; its examples also run in `make test`.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --site-dir site
 
 # Real-data benchmarks (needs TRANSFERKIT_DATA); tables go to benchmarks/out/.
 bench: $(STAMP) system-deps
@@ -38,4 +42,4 @@ system-deps:
 	else echo "note: not root; tests needing$$missing will be skipped (apt-get install$$missing)"; fi
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info
+	rm -rf $(VENV) build dist site src/*.egg-info
