@@ -144,3 +144,21 @@ def test_cli_runs_a_csv_end_to_end(csv_pair, tmp_path, capsys):
     lines = predictions.read_text().splitlines()
     assert lines[0] == "index,prediction" and len(lines) == 301
     assert {line.split(",")[1] for line in lines[1:]} <= {"cat", "dog", "alpaca"}
+
+
+def test_cli_on_image_folders(tmp_path, capsys):
+    """A folder with one subfolder of images per class, for source and target, through `run`."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for domain, shift in (("photos", 0), ("cartoons", 60)):
+        for c, (row0, row1) in (("bars", (2, 6)), ("blocks", (8, 14))):
+            (tmp_path / domain / c).mkdir(parents=True)
+            for i in range(12):
+                pixels = rng.integers(0, 40, size=(16, 16)) + shift
+                pixels[row0:row1] += 150  # the class is where the bright band is
+                Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(tmp_path / domain / c / f"{i}.png")
+    argv = ["run", "source-only", "--source", str(tmp_path / "photos"), "--target", str(tmp_path / "cartoons")]
+    assert main(argv + ["--epochs", "3", "--json", "-q"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["n_source"] == 24 and record["n_target_test"] == 6 and 0 <= record["target_accuracy"] <= 1
