@@ -17,6 +17,7 @@ References: Hinton & Salakhutdinov, Science 2006; Ng, CS294A lecture notes "Spar
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import expit
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
@@ -134,9 +135,11 @@ class Autoencoder(Float32Transformer, TransformerMixin, BaseEstimator):
         """Hidden activations :math:`h(x)`, shape (n_samples, n_hidden)."""
         if not hasattr(self, "model_"):
             raise NotFittedError("this Autoencoder is not fitted yet; call fit(X_unlabelled) first.")
-        Z = ((self._prepare(X) - self.mean_) / self.std_).astype(np.float32)
-        with torch.no_grad():
-            return self.model_.encoder(torch.from_numpy(Z)).numpy()
+        Z = (self._prepare(X) - self.mean_) / self.std_
+        # in float64: a float32 product may round differently with the rows in another order
+        linear = self.model_.encoder[0]
+        W, b = linear.weight.detach().double().numpy(), linear.bias.detach().double().numpy()
+        return expit(Z.astype(np.float64) @ W.T + b).astype(np.float32)
 
     def reconstruction_error(self, X) -> float:
         """Mean squared reconstruction error per sample (in the standardised input space)."""
