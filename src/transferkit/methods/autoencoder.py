@@ -17,8 +17,8 @@ References: Hinton & Salakhutdinov, Science 2006; Ng, CS294A lecture notes "Spar
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
 import torch
+from scipy.special import expit
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 from torch import nn
