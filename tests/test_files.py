@@ -162,3 +162,18 @@ def test_cli_on_image_folders(tmp_path, capsys):
     assert main(argv + ["--epochs", "3", "--json", "-q"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["n_source"] == 24 and record["n_target_test"] == 6 and 0 <= record["target_accuracy"] <= 1
+
+
+def test_unlabelled_image_folder_of_another_size_as_target(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (tmp_path / "src" / c).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 255, (16, 16)).astype(np.uint8)).save(tmp_path / "src" / c / f"{i}.png")
+    (tmp_path / "tgt").mkdir()
+    for i in range(5):  # no class folders: unlabelled, and 20x20
+        Image.fromarray(rng.integers(0, 255, (20, 20)).astype(np.uint8)).save(tmp_path / "tgt" / f"{i}.png")
+    task = load_task(str(tmp_path / "src"), str(tmp_path / "tgt"))
+    assert task.target_test is None and task.source.feature_shape == task.target.feature_shape == (1, 20, 20)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from transferkit import CORAL, DANN, SourceOnly, TargetOnly, TrAdaBoost
+from transferkit import CORAL, DANN, SelfTaught, SourceOnly, TargetOnly, TrAdaBoost
 from transferkit.methods.autoencoder import Autoencoder
 from transferkit.methods.base import TransferMethod
 from transferkit.methods.msda import MSDA
@@ -87,8 +87,25 @@ def test_grid_search_on_a_supervised_transfer_method(blobs):
     X = np.concatenate([blobs.source.X, few.X])
     y = np.concatenate([blobs.source.y, few.y])
     sd = np.concatenate([np.ones(len(blobs.source), int), -np.ones(len(few), int)])
-    grid = GridSearchCV(TrAdaBoost(), {"n_estimators": [2, 5]}, cv=2).fit(X, y, sample_domain=sd)
+    # shuffled folds, so every training part holds target rows; a fold that fails raises
+    folds = StratifiedKFold(2, shuffle=True, random_state=0)
+    grid = GridSearchCV(TrAdaBoost(), {"n_estimators": [2, 5]}, cv=folds, error_score="raise")
+    grid.fit(X, y, sample_domain=sd)
+    assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
     assert grid.best_params_["n_estimators"] in (2, 5)
+
+
+def test_unlabelled_source_rows_for_self_taught_learning(blobs):
+    """SelfTaught learns from unlabelled source rows: they carry -1, the target rows real labels."""
+    few = blobs.target_test.few_shot(10, seed=0)
+    X = np.concatenate([blobs.source.X, few.X])
+    sd = np.r_[np.ones(len(blobs.source), int), -np.ones(len(few), int)]
+    y = np.r_[np.full(len(blobs.source), -1), few.y]
+    model = SelfTaught(features="pca", n_components=2).fit(X, y, sample_domain=sd)
+    reference = SelfTaught(features="pca", n_components=2).fit(blobs.source.unlabelled(), few)
+    np.testing.assert_array_equal(model.predict(blobs.target_test.X), reference.predict(blobs.target_test.X))
+    with pytest.raises(ValueError, match="labels on source rows"):
+        SelfTaught(features="pca").fit(X, np.r_[blobs.source.y, few.y], sample_domain=sd)
 
 
 def test_score_skips_unlabelled_rows(blobs):

@@ -303,5 +303,7 @@ def load_task(
     tgt = _subsample(tgt, n_target, np.random.default_rng([seed, 1]), "n_target")
     images = all(len(d.feature_shape) == 3 for d in (src, tgt))
     if images and src.feature_shape != tgt.feature_shape:
-        src, tgt, tgt_test = harmonise_images(src, tgt, tgt_test)
+        present = [d for d in (src, tgt, tgt_test) if d is not None]
+        src, tgt, *rest = harmonise_images(*present)
+        tgt_test = rest[0] if rest else None
     return Task(src, tgt.unlabelled(), tgt_test, name=f"{src.name}->{tgt.name}")

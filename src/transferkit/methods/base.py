@@ -246,6 +246,13 @@ class TransferMethod(BaseEstimator):
                 "target rows), or call fit(source, target) with two Domains."
             )
         source, target = split_sample_domain(X, y, sample_domain)
+        if not self.setting.source_labels:  # self-taught learning: the source rows carry -1
+            if not unlabelled_rows(source.y).all():
+                raise ValueError(
+                    f"y holds labels on source rows (sample_domain > 0), but {label} learns from unlabelled "
+                    f"source data ({self.setting.quadrant}); set them to -1, which means 'no label'."
+                )
+            source = source.unlabelled()
         if not self.setting.target_labels:
             if not unlabelled_rows(target.y).all():
                 raise ValueError(

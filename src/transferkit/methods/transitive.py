@@ -127,9 +127,9 @@ class TransitiveTransfer(TransferMethod):
     ):
         store_params(self, locals())
 
-    def fit(self, source, target, pool=None):
+    def fit(self, source, target=None, pool=None, sample_domain=None):
         """Fit along the chosen path; ``pool`` is a list of unlabelled intermediate domains (arrays or Domains)."""
-        source, target = self._check_fit_data(source, target)
+        source, target = self._check_fit_data(source, target, sample_domain)
         t0 = time.perf_counter()
         if pool is None or len(pool) == 0:
             raise ValueError(
