@@ -162,6 +162,8 @@ def load_domain(
         family's documentation); ``amazon400`` returns all samples for every split.
     data_dir : str or path-like, optional
         The data directory (default: :func:`~transferkit.datasets.data_dir`).
+    label_column : str
+        For a CSV file: the column holding the labels (a file without it is unlabelled).
 
     Returns
     -------
