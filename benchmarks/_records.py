@@ -23,6 +23,13 @@ class Records:
 
     def add(self, row: dict) -> None:
         self.rows.append(row)
+        self.save()
+
+    def get(self, key: dict) -> dict | None:
+        """The first record matching ``key`` (to extend it in place, then ``save``)."""
+        return next((r for r in self.rows if all(r.get(k) == v for k, v in key.items())), None)
+
+    def save(self) -> None:
         write_text_atomic(self.path, to_json({"settings": self.settings, "records": self.rows}))
 
 

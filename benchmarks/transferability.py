@@ -11,8 +11,9 @@ predictions), and the ground truth: target test accuracy after fine-tuning the w
 head) on the same k-shot samples. Per target, the Kendall tau between each score and the accuracy.
 
 Negative transfer: target-only training on the same k-shot samples is the baseline; transfer "hurt"
-when fine-tuning ends below it. The advisor's warning (``transfer_gain`` verdict "likely negative")
-is compared with what happened.
+when fine-tuning ends below it. Two warnings are compared with what happened: the advisor's
+(``transfer_gain``: linear probes on the source features and on the raw inputs) and
+``finetune_gain`` (fine-tuning against training from scratch, inside 5 folds of the k-shot set).
 
     TRANSFERKIT_DATA=../shared/data OMP_NUM_THREADS=1 python benchmarks/transferability.py --seeds 3
 
@@ -34,7 +35,7 @@ from _records import Records
 from transferkit import Domain, FineTune, SourceOnly, TargetOnly
 from transferkit.datasets import load_domain
 from transferkit.metrics.transferability import h_score, leep, logme, nce
-from transferkit.negative_transfer import transfer_gain
+from transferkit.negative_transfer import finetune_gain, transfer_gain
 from transferkit.report import markdown_table, mean_std
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -90,12 +91,15 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--k", type=int, default=10, help="labelled target samples per class")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--only-seeds", type=int, nargs="+", help="run these seeds only (to split the work)")
     args = parser.parse_args(argv)
     records = Records(
         args.out / "transferability.json", {"net": NET, "k": args.k, "epochs": [SOURCE_EPOCHS, TARGET_EPOCHS]}
     )
     zoo_data, target_data = sources(), targets()
     for seed in range(args.seeds):
+        if args.only_seeds is not None and seed not in args.only_seeds:
+            continue
         nets = {}
         for tname, (t_train, t_test) in target_data.items():
             few = t_train.few_shot(args.k, seed)
@@ -105,12 +109,20 @@ def main(argv=None) -> int:
                 records.add({**key, "accuracy": float(alone.score(t_test))})
             for sname, s in zoo_data.items():
                 key = dict(seed=seed, target=tname, source=sname)
-                if records.has(key):
+                done = records.get(key)
+                if done is not None and "verdict_ft" in done:
                     continue
                 t0 = time.perf_counter()
                 if sname not in nets:
                     nets[sname] = SourceOnly(**NET, epochs=SOURCE_EPOCHS, seed=seed).fit(s)
                 net = nets[sname]
+                ft = finetune_gain(net.model_, few.X, few.y, seed=seed, epochs=TARGET_EPOCHS, **NET)
+                checked = {"verdict_ft": ft.verdict, "gain_ft": ft.gain}
+                if done is not None:  # a record from before this check: add it
+                    done.update(checked)
+                    records.save()
+                    print(f"seed {seed} {tname:<18s} <- {sname:<18s} [{ft.verdict}]", file=sys.stderr, flush=True)
+                    continue
                 features, proba = net.transform(few.X), net.predict_proba(few.X)
                 scores = {
                     "logme": logme(features, few.y),
@@ -128,6 +140,7 @@ def main(argv=None) -> int:
                         "accuracy": accuracy,
                         "verdict": gain.verdict,
                         "gain": gain.gain,
+                        **checked,
                         "seconds": time.perf_counter() - t0,
                     }
                 )
@@ -159,41 +172,45 @@ def report(records: list[dict]) -> str:
         table.append(line)
     lines.append(f"### Kendall tau between score and accuracy after fine-tuning ({len(seeds)} seeds, 9 sources)\n")
     lines.append(markdown_table(table) + "\n")
+    lines.append("### Negative transfer: the warnings against what fine-tuning did\n")
+    for label, field in (
+        ("transfer_gain (linear probes)", "verdict"),
+        ("finetune_gain (networks, 5 folds)", "verdict_ft"),
+    ):
+        lines.append(f"**{label}**\n")
+        lines.append(markdown_table(_warned(records, field)) + "\n")
+    return "\n".join(lines)
+
+
+def _warned(records: list[dict], field: str) -> list[dict]:
     hurt_warned = hurt = helped_warned = helped = 0
     for r in records:
-        if r["source"] == "target-only" or "verdict" not in r:
+        if r["source"] == "target-only" or field not in r:
             continue
         base = [
             b for b in records if b["source"] == "target-only" and b["target"] == r["target"] and b["seed"] == r["seed"]
         ]
         if not base:
             continue
-        warned = r["verdict"] == "likely negative"
+        warned = r[field] == "likely negative"
         if r["accuracy"] < base[0]["accuracy"]:
             hurt, hurt_warned = hurt + 1, hurt_warned + warned
         else:
             helped, helped_warned = helped + 1, helped_warned + warned
-    lines.append("### Negative transfer: the advisor's warning against what fine-tuning did\n")
-    lines.append(
-        markdown_table(
-            [
-                {
-                    "fine-tuning vs target-only": "transfer hurt",
-                    "pairs": hurt,
-                    "warned": hurt_warned,
-                    "share warned": f"{hurt_warned / hurt:.2f}" if hurt else "",
-                },
-                {
-                    "fine-tuning vs target-only": "transfer helped",
-                    "pairs": helped,
-                    "warned": helped_warned,
-                    "share warned": f"{helped_warned / helped:.2f}" if helped else "",
-                },
-            ]
-        )
-        + "\n"
-    )
-    return "\n".join(lines)
+    return [
+        {
+            "fine-tuning vs target-only": "transfer hurt",
+            "pairs": hurt,
+            "warned": hurt_warned,
+            "share warned": f"{hurt_warned / hurt:.2f}" if hurt else "",
+        },
+        {
+            "fine-tuning vs target-only": "transfer helped",
+            "pairs": helped,
+            "warned": helped_warned,
+            "share warned": f"{helped_warned / helped:.2f}" if helped else "",
+        },
+    ]
 
 
 if __name__ == "__main__":

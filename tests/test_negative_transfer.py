@@ -46,3 +46,26 @@ def test_bad_input():
         transfer_gain(X, X, np.zeros(len(y)))
     with pytest.raises(ValueError, match="at least 2 per class"):
         transfer_gain(X, X, np.r_[np.zeros(len(y) - 1), 1])
+
+
+def test_finetune_gain_sees_a_helpful_and_a_harmful_source_network(blobs):
+    """A network trained on plenty of source data helps 5-shot learning; one whose body is dead hurts."""
+    import torch
+
+    from transferkit import SourceOnly
+    from transferkit.negative_transfer import finetune_gain
+
+    few = blobs.target_test.few_shot(6, seed=0)
+    source_net = SourceOnly(epochs=30, seed=0).fit(blobs.source).model_
+    helpful = finetune_gain(source_net, few.X, few.y, cv=3, epochs=5)
+    dead = SourceOnly(epochs=1, seed=0).fit(blobs.source).model_
+    with torch.no_grad():
+        for name, p in dead.named_parameters():
+            if not name.startswith("head"):
+                p.zero_()  # every hidden unit outputs 0 and passes no gradient: nothing can be learnt
+    harmful = finetune_gain(dead, few.X, few.y, cv=3, epochs=5)
+    assert harmful.verdict == "likely negative" and harmful.gain < 0
+    assert helpful.gain > harmful.gain and helpful.verdict != "likely negative"
+    np.testing.assert_allclose(harmful.target_only, helpful.target_only)  # the same scratch baseline
+    with pytest.raises(TypeError, match="expected the source network"):
+        finetune_gain("model.pt", few.X, few.y)
