@@ -44,6 +44,24 @@ def test_a_useless_source_ranks_last(task):
     assert {"gain", "std_err", "verdict"} <= set(noise)  # the flag itself: tests/test_negative_transfer.py
 
 
+def test_the_finetune_check_trains_networks_and_warns_in_words(task, monkeypatch):
+    from transferkit import negative_transfer
+
+    calls = []
+
+    def fake_finetune_gain(model, X, y, **kw):  # a stand-in that says "hurts", to see it reach the advice
+        calls.append(kw)
+        return negative_transfer._verdict(np.array([0.2, 0.3, 0.2]), np.array([0.6, 0.7, 0.6]), 1.0)
+
+    monkeypatch.setattr(negative_transfer, "finetune_gain", fake_finetune_gain)
+    advice = advise({"s": task.source}, task.target_test.few_shot(5, seed=0), epochs=1, check="finetune")
+    assert calls and calls[0]["epochs"] == 30
+    assert advice.ranking[0]["verdict"] == "likely negative"
+    assert "fine-tuning its network" in advice.warnings[0]
+    with pytest.raises(ValueError, match="check='both'"):
+        advise({"s": task.source}, task.target_test.few_shot(5, seed=0), check="both")
+
+
 def test_without_target_labels_the_nearer_source_ranks_first(task):
     near = Domain(task.target.X + 0.05, None)  # nearly the target's own distribution
     advice = advise({"shifted": task.source.unlabelled(), "near": near}, task.target)

@@ -12,7 +12,9 @@
      better);
 4. **the expected gain and a negative-transfer flag** for each source, when target labels exist:
    :func:`~transferkit.negative_transfer.transfer_gain` compares a classifier on the source
-   network's features of the target samples with one on the raw target inputs, on the same folds.
+   network's features of the target samples with one on the raw target inputs, on the same folds
+   (``check="probe"``); :func:`~transferkit.negative_transfer.finetune_gain` fine-tunes the source
+   network against training the same network from scratch (``check="finetune"``).
 """
 
 from __future__ import annotations
@@ -82,7 +84,16 @@ def _source_network(source: Domain, seed: int, epochs: int):
     return SourceOnly(epochs=epochs, seed=seed, device="cpu").fit(source)
 
 
-def advise(sources, target: Domain, *, seed: int = 0, epochs: int = 10, max_samples: int = 2000) -> Advice:
+def advise(
+    sources,
+    target: Domain,
+    *,
+    seed: int = 0,
+    epochs: int = 10,
+    max_samples: int = 2000,
+    check: str = "probe",
+    check_epochs: int = 30,
+) -> Advice:
     """Advice for transferring from ``sources`` to ``target``.
 
     Parameters
@@ -96,11 +107,21 @@ def advise(sources, target: Domain, *, seed: int = 0, epochs: int = 10, max_samp
         Training of the quick source networks used for LogME / LEEP / NCE.
     max_samples : int
         Samples per domain used for the A-distance.
+    check : {"probe", "finetune"}
+        The negative-transfer check: linear probes on the source features against the raw inputs
+        (:func:`~transferkit.negative_transfer.transfer_gain`, fast), or the source network
+        fine-tuned against the same network trained from scratch, inside the folds
+        (:func:`~transferkit.negative_transfer.finetune_gain`, ten trainings per source; the
+        fairer check for images).
+    check_epochs : int
+        Training epochs of each network of the ``"finetune"`` check.
     """
     from transferkit.metrics.divergence import proxy_a_distance
     from transferkit.metrics.transferability import leep, logme, nce
-    from transferkit.negative_transfer import transfer_gain
+    from transferkit.negative_transfer import finetune_gain, transfer_gain
 
+    if check not in ("probe", "finetune"):
+        raise ValueError(f"check={check!r}; expected 'probe' or 'finetune'.")
     if isinstance(sources, Domain):
         sources = {sources.name or "source": sources}
     if not sources:
@@ -148,12 +169,16 @@ def advise(sources, target: Domain, *, seed: int = 0, epochs: int = 10, max_samp
             "leep": leep(proba, target.y),
             "nce": nce(net.classes_[proba.argmax(1)], target.y),
         }
-        gain = transfer_gain(features, target.X, target.y, seed=seed)
+        if check == "finetune":
+            gain = finetune_gain(net.model_, target.X, target.y, seed=seed, epochs=check_epochs, device="cpu")
+        else:
+            gain = transfer_gain(features, target.X, target.y, seed=seed)
         row.update({"gain": gain.gain, "std_err": gain.std_err, "verdict": gain.verdict})
         if gain.likely_negative:
+            what = "fine-tuning its network" if check == "finetune" else "a classifier on its features"
             advice.warnings.append(
-                f"source {name!r} is likely to hurt: a classifier on its features scores {-gain.gain:.3f} below "
-                f"target-only on the labelled target samples (standard error {gain.std_err:.3f})."
+                f"source {name!r} is likely to hurt: {what} scores {-gain.gain:.3f} below target-only "
+                f"on held-out labelled target samples (standard error {gain.std_err:.3f})."
             )
         advice.ranking.append(row)
     advice.ranking.sort(key=lambda r: -r["logme"])

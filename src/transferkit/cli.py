@@ -614,7 +614,7 @@ def cmd_advise(args) -> int:
     else:
         target = target.unlabelled()
     try:
-        advice = advise(sources, target, seed=args.seed, epochs=args.epochs)
+        advice = advise(sources, target, seed=args.seed, epochs=args.epochs, check=args.check)
     except ValueError as err:
         raise UsageError(str(err)) from None
     if args.json:
@@ -851,6 +851,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--target-labels", type=int, default=0, metavar="K", help="labelled target samples per class you have (0: none)"
     )
     p.add_argument("--unlabelled-source", action="store_true", help="the sources' labels are not available")
+    p.add_argument(
+        "--check",
+        choices=("probe", "finetune"),
+        default="probe",
+        help="negative-transfer check: linear probes (fast) or fine-tuning against training from scratch in "
+        "5 folds (ten trainings per source; the fairer check for images)",
+    )
     p.add_argument("--epochs", type=int, default=10, help="training of the quick source networks (LogME, LEEP, NCE)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
