@@ -116,7 +116,9 @@ def test_every_weighting_trains_mixed_tasks_with_their_own_input_spaces(weightin
     )
     assert set(model.predict(Xa, "cls")) <= {3, 4} and np.mean(model.predict(Xa, "cls") == tasks["cls"][1]) > 0.9
     pred = model.predict(Xb, "reg")  # in the original units
-    assert 1 - np.mean((pred - tasks["reg"][1]) ** 2) / np.var(tasks["reg"][1]) > 0.8
+    r2 = 1 - np.mean((pred - tasks["reg"][1]) ** 2) / np.var(tasks["reg"][1])
+    assert r2 > 0.8 and model.score(Xb, tasks["reg"][1], "reg") == pytest.approx(r2, rel=1e-5)
+    assert model.score(Xa, tasks["cls"][1], "cls") == np.mean(model.predict(Xa, "cls") == tasks["cls"][1])
     assert set(model.task_weights_) == {"cls", "reg"}
     with pytest.raises(ValueError, match="X has 3 features; task 'reg' was fitted on 5"):
         model.predict(Xa, "reg")

@@ -354,3 +354,14 @@ class MultiTask(BaseEstimator):
             mu, sd = self.target_scale_[task]
             return self._outputs(X, task)[:, 0] * sd + mu
         return self.classes_[task][self.predict_proba(X, task).argmax(1)]
+
+    def score(self, X, y, task: str) -> float:
+        """Accuracy on a classification ``task``; R² (1 - SSE / SST) on a regression task."""
+        y = np.asarray(y)
+        prediction = self.predict(X, task)
+        if len(y) != len(prediction):
+            raise ValueError(f"y has {len(y)} labels but X has {len(prediction)} samples; expected one per sample.")
+        if self.kinds_.get(task) == "regression":
+            residual = float(np.sum((y - prediction) ** 2))
+            return 1.0 - residual / float(np.sum((y - y.mean()) ** 2))
+        return float(np.mean(prediction == y))
