@@ -118,8 +118,12 @@ def finetune_gain(
     X : array-like, shape (n, ...)
         The labelled target samples, in the network's input shape.
     y : array-like, shape (n,)
-    cv, z, seed
-        As in :func:`transfer_gain`.
+    cv : int
+        Stratified folds (reduced to the smallest class's size when that is smaller).
+    z : float
+        How many standard errors away from zero a gain must be for a verdict.
+    seed : int
+        Seeds initialisation and batch order: the same seed gives the same model.
     epochs : int
         Training epochs of both networks on every fold.
     **training

@@ -68,8 +68,20 @@ class Autoencoder(Float32Transformer, TransformerMixin, BaseEstimator):
         :math:`\\rho`, weight of the sparsity penalty (0: a plain autoencoder).
     sparsity_target : float
         The mean activation the penalty pulls each hidden unit towards.
-    epochs, batch_size, lr, weight_decay, seed, device, verbose
-        Training, through the library's training loop.
+    epochs : int
+        Training epochs.
+    batch_size : int
+        Samples per step (per domain, for two-domain methods).
+    lr : float
+        Initial learning rate.
+    weight_decay : float
+        L2 weight decay.
+    seed : int
+        Seeds initialisation and batch order: the same seed gives the same model.
+    device : str
+        ``"auto"`` uses CUDA when available.
+    verbose : bool
+        Show progress on stderr.
     """
 
     def __init__(

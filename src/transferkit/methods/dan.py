@@ -32,6 +32,8 @@ from transferkit.nn.divergences import DEFAULT_BANDWIDTH_MULTIPLIERS, check_band
 class DAN(AlignmentMethod):
     """Deep Adaptation Network: multi-kernel MMD on the task-specific layers.
 
+    The training parameters are those of :class:`~transferkit.methods.dann.DANN`.
+
     Parameters
     ----------
     taps : sequence of str, optional
@@ -46,7 +48,6 @@ class DAN(AlignmentMethod):
         Optional adaptation layer before the classifier (0: none, as in the paper).
     lambda_max : float
         Weight of the MMD terms (1).
-    Other parameters are those of :class:`~transferkit.methods.dann.DANN`.
     """
 
     min_target_samples = 2  # the MMD estimators need two samples per domain

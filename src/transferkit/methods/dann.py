@@ -115,8 +115,21 @@ class DANN(NeuralTransferMethod):
         Ramp :math:`\\lambda` from 0 with Ganin's schedule, or hold it constant.
     gamma : float
         Steepness of the ramp (10).
-    epochs, batch_size, lr, optimizer, momentum, weight_decay, lr_schedule
-        Training; ``lr_schedule="ganin"`` with SGD momentum 0.9 is the paper's recipe.
+    epochs : int
+        Training epochs.
+    batch_size : int
+        Samples per step (per domain, for two-domain methods).
+    lr : float
+        Initial learning rate.
+    optimizer : {"adam", "sgd"}
+        The optimiser.
+    momentum : float
+        Momentum of SGD.
+    weight_decay : float
+        L2 weight decay.
+    lr_schedule : {"constant", "ganin"}
+        Constant, or Ganin's annealing ``lr / (1 + 10 p) ** 0.75``; with SGD and momentum 0.9 it is
+        the paper's recipe.
     grad_clip : float
         Bound on the gradient norm of each step (0: off); keeps the adversarial game from
         spiking (see benchmarks/RESULTS.md, MNIST -> MNIST-M).

@@ -93,8 +93,22 @@ class DAP(ZeroShotMethod):
         Hidden width of the vector network.
     prior_clip : float
         The attribute prior is clipped to ``[prior_clip, 1 - prior_clip]``.
-    epochs, batch_size, lr, weight_decay, seed, device, checkpoint_dir, verbose
-        Training, as for every neural method.
+    epochs : int
+        Training epochs.
+    batch_size : int
+        Samples per step (per domain, for two-domain methods).
+    lr : float
+        Initial learning rate.
+    weight_decay : float
+        L2 weight decay.
+    seed : int
+        Seeds initialisation and batch order: the same seed gives the same model.
+    device : str
+        ``"auto"`` uses CUDA when available.
+    checkpoint_dir : str, optional
+        Save atomic checkpoints there and resume from the newest good one.
+    verbose : bool
+        Show progress on stderr.
     """
 
     name: ClassVar[str] = "dap"

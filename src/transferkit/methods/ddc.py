@@ -30,6 +30,8 @@ from transferkit.nn.divergences import mmd2
 class DDC(AlignmentMethod):
     """Deep Domain Confusion: linear-kernel MMD on an adaptation layer.
 
+    The training parameters are those of :class:`~transferkit.methods.dann.DANN`.
+
     Parameters
     ----------
     bottleneck : int
@@ -41,7 +43,6 @@ class DDC(AlignmentMethod):
         Hold :math:`\\lambda` or ramp it up with Ganin's schedule.
     taps : sequence of str, optional
         Layers whose MMD is penalised; default the adaptation layer.
-    Other parameters are those of :class:`~transferkit.methods.dann.DANN`.
     """
 
     name = "ddc"

@@ -24,13 +24,14 @@ from transferkit.nn.divergences import coral_loss
 class DeepCORAL(AlignmentMethod):
     """Deep CORAL: match second-order statistics of source and target activations.
 
+    The training parameters are those of :class:`~transferkit.methods.dann.DANN`.
+
     Parameters
     ----------
     taps : sequence of str, optional
         Layers to align; default ``("logits",)`` as in the paper.
     lambda_max : float
         Weight of the CORAL loss (1).
-    Other parameters are those of :class:`~transferkit.methods.dann.DANN`.
     """
 
     min_target_samples = 2  # a covariance needs two samples

@@ -152,10 +152,14 @@ class FineTune(LearntFeatures, TransferMethod):
         Freeze the copied layers (no gradient, BatchNorm statistics pinned): "train only the rest".
     conservative : str or None
         ``"l2sp"``, ``"lwf"`` or ``"l2sp+lwf"``: the regularisers in the module docstring.
-    alpha, beta : float
-        L2-SP weights toward the pretrained weights and toward 0 (0.1 and 0.01, Li et al. 2018).
-    lwf_weight, temperature : float
-        :math:`\\lambda_o` and :math:`T` of the output-level term (1 and 2, Li & Hoiem 2016).
+    alpha : float
+        L2-SP weight toward the pretrained weights (0.1, Li et al. 2018).
+    beta : float
+        L2-SP weight toward 0 on the layers that were not copied (0.01, Li et al. 2018).
+    lwf_weight : float
+        :math:`\\lambda_o`, the weight of the output-level term (1, Li & Hoiem 2016).
+    temperature : float
+        :math:`T`, the distillation temperature of the output-level term (2, Li & Hoiem 2016).
     gradual_unfreezing : bool
         Unfreeze from the top down in equal phases of training (ULMFiT).
     lr_decay : float or None
@@ -163,8 +167,22 @@ class FineTune(LearntFeatures, TransferMethod):
     source_model : str, StagedNet or None
         A trained source network (a module, a saved state_dict or a transferkit checkpoint);
         ``None`` trains one on the source for ``source_epochs``.
-    epochs, batch_size, lr, optimizer, momentum, weight_decay : training of the target network.
-    source_epochs, source_lr : training of the source network.
+    epochs : int
+        Training epochs of the target network.
+    batch_size : int
+        Samples per step.
+    lr : float
+        Initial learning rate of the target network.
+    optimizer : {"adam", "sgd"}
+        The optimiser.
+    momentum : float
+        Momentum of SGD.
+    weight_decay : float
+        L2 weight decay.
+    source_epochs : int
+        Training epochs of the source network, when ``source_model`` is None.
+    source_lr : float
+        Learning rate of the source network.
     """
 
     name = "finetune"

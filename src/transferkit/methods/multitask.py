@@ -172,8 +172,22 @@ class MultiTask(BaseEstimator):
         batch as often as the others instead of about once).
     temperature, alpha : float
         DWA's :math:`\\tau` (2) and GradNorm's :math:`\\alpha` (1.5).
-    epochs, batch_size, lr, weight_decay, seed, device, checkpoint_dir, verbose
-        Training (Adam).
+    epochs : int
+        Training epochs (Adam).
+    batch_size : int
+        Samples per step (per domain, for two-domain methods).
+    lr : float
+        Initial learning rate.
+    weight_decay : float
+        L2 weight decay.
+    seed : int
+        Seeds initialisation and batch order: the same seed gives the same model.
+    device : str
+        ``"auto"`` uses CUDA when available.
+    checkpoint_dir : str, optional
+        Save atomic checkpoints there and resume from the newest good one.
+    verbose : bool
+        Show progress on stderr.
     """
 
     name = "multitask"

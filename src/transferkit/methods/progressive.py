@@ -171,8 +171,18 @@ class ProgressiveNetwork(BaseEstimator):
         Width of the adapters' projection :math:`V`.
     lateral : bool
         ``False`` gives independent columns (no adapters): the no-transfer control.
-    epochs, batch_size, lr, seed, device, verbose
-        Training of each column (Adam).
+    epochs : int
+        Training epochs of each column (Adam).
+    batch_size : int
+        Samples per step (per domain, for two-domain methods).
+    lr : float
+        Initial learning rate.
+    seed : int
+        Seeds initialisation and batch order: the same seed gives the same model.
+    device : str
+        ``"auto"`` uses CUDA when available.
+    verbose : bool
+        Show progress on stderr.
     """
 
     name = "progressive"

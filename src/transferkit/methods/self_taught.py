@@ -39,7 +39,7 @@ class SelfTaught(TransferMethod):
 
     Parameters
     ----------
-    features : {"raw", "pca", "sparse-coding", "autoencoder", "msda"} or a transformer
+    features : {"sparse-coding", "autoencoder", "msda", "pca", "raw"} or a transformer
         The feature map learnt on the unlabelled source (any scikit-learn transformer works).
     n_components : int
         Bases (sparse coding), hidden units (autoencoder) or components (PCA).

@@ -169,9 +169,17 @@ class TCA(FeatureClassifierMethod):
     seed : int
         Landmark draw and the estimator's ``random_state``.
 
-    Fitted state: ``eigenvalues_`` (the generalised eigenvalues, descending), ``basis_`` (the points
-    the kernel is evaluated against; None for ``primal``), ``projection_``, ``approximation_``,
-    ``gamma_``, ``model_`` (the fitted estimator).
+    Attributes
+    ----------
+    eigenvalues_ : ndarray
+        The generalised eigenvalues, descending.
+    basis_ : ndarray or None
+        The points the kernel is evaluated against (None for ``primal``).
+    projection_ : ndarray
+    approximation_ : str
+    gamma_ : float
+    model_ : estimator
+        The fitted classifier.
     """
 
     name = "tca"
