@@ -78,6 +78,10 @@ class EmbeddingObjective(nn.Module):
 class AttributeEmbedding(ZeroShotMethod):
     """Sample and class embeddings trained with the margin loss; nearest class by compatibility.
 
+    Training takes the parameters of every network method (``backbone``, ``hidden``, ``epochs``, ``batch_size``,
+    ``lr``, ``weight_decay``, ``seed``, ``device``, ``checkpoint_dir``, ``verbose``; see
+    :class:`~transferkit.methods.dann.DANN`).
+
     Parameters
     ----------
     compatibility : {"bilinear", "mlp"}
@@ -87,26 +91,6 @@ class AttributeEmbedding(ZeroShotMethod):
         Width of the common space for ``"mlp"`` (``"bilinear"`` uses the description's width).
     margin : float
         :math:`k` of the loss.
-    backbone : str or StagedNet
-        ``"auto"`` (chosen from the input shape), a name from ``transferkit.nn.BACKBONES``, or a network of your own.
-    hidden : int
-        Hidden width of the shallow network for feature vectors.
-    epochs : int
-        Training epochs.
-    batch_size : int
-        Samples per step (per domain, for two-domain methods).
-    lr : float
-        Initial learning rate.
-    weight_decay : float
-        L2 weight decay.
-    seed : int
-        Seeds initialisation and batch order: the same seed gives the same model.
-    device : str
-        ``"auto"`` uses CUDA when available.
-    checkpoint_dir : str, optional
-        Save atomic checkpoints there and resume from the newest good one.
-    verbose : bool
-        Show progress on stderr.
     """
 
     name: ClassVar[str] = "attribute-embedding"

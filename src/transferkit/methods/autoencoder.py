@@ -60,6 +60,9 @@ class _ReconstructionObjective(nn.Module):
 class Autoencoder(Float32Transformer, TransformerMixin, BaseEstimator):
     """Sigmoid autoencoder features learnt on unlabelled data.
 
+    Training takes the parameters of every network method (``epochs``, ``batch_size``, ``lr``, ``weight_decay``,
+    ``seed``, ``device``, ``verbose``; see :class:`~transferkit.methods.dann.DANN`).
+
     Parameters
     ----------
     n_hidden : int
@@ -68,20 +71,6 @@ class Autoencoder(Float32Transformer, TransformerMixin, BaseEstimator):
         :math:`\\rho`, weight of the sparsity penalty (0: a plain autoencoder).
     sparsity_target : float
         The mean activation the penalty pulls each hidden unit towards.
-    epochs : int
-        Training epochs.
-    batch_size : int
-        Samples per step (per domain, for two-domain methods).
-    lr : float
-        Initial learning rate.
-    weight_decay : float
-        L2 weight decay.
-    seed : int
-        Seeds initialisation and batch order: the same seed gives the same model.
-    device : str
-        ``"auto"`` uses CUDA when available.
-    verbose : bool
-        Show progress on stderr.
     """
 
     def __init__(

@@ -54,6 +54,10 @@ def conse_embedding(proba: np.ndarray, S_seen: np.ndarray, T: int) -> np.ndarray
 class ConSE(ZeroShotMethod):
     """A seen-class classifier's top-T probabilities weighting the seen classes' embeddings.
 
+    The default classifier is a network trained as every network method is (``backbone``, ``hidden``,
+    ``epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``seed``, ``device``, ``checkpoint_dir``, ``verbose``;
+    see :class:`~transferkit.methods.dann.DANN`).
+
     Parameters
     ----------
     T : int
@@ -61,27 +65,6 @@ class ConSE(ZeroShotMethod):
     classifier : scikit-learn classifier, optional
         Any estimator with ``predict_proba``, fitted here on the seen classes (cloned first).
         Default: our network (``backbone``) with a softmax head.
-    backbone : str or StagedNet
-        ``"auto"`` (chosen from the input shape), a name from ``transferkit.nn.BACKBONES``, or a
-        network of your own. This and the training parameters below are for the default classifier.
-    hidden : int
-        Hidden width of the shallow network for feature vectors.
-    epochs : int
-        Training epochs.
-    batch_size : int
-        Samples per step (per domain, for two-domain methods).
-    lr : float
-        Initial learning rate.
-    weight_decay : float
-        L2 weight decay.
-    seed : int
-        Seeds initialisation and batch order: the same seed gives the same model.
-    device : str
-        ``"auto"`` uses CUDA when available.
-    checkpoint_dir : str, optional
-        Save atomic checkpoints there and resume from the newest good one.
-    verbose : bool
-        Show progress on stderr.
     """
 
     name: ClassVar[str] = "conse"

@@ -83,6 +83,9 @@ class AttributeObjective(nn.Module):
 class DAP(ZeroShotMethod):
     """Direct attribute prediction: per-attribute classifiers and the DAP class posterior.
 
+    Training takes the parameters of every network method (``epochs``, ``batch_size``, ``lr``, ``weight_decay``,
+    ``seed``, ``device``, ``checkpoint_dir``, ``verbose``; see :class:`~transferkit.methods.dann.DANN`).
+
     Parameters
     ----------
     rule : {"posterior", "nearest"}
@@ -93,22 +96,6 @@ class DAP(ZeroShotMethod):
         Hidden width of the vector network.
     prior_clip : float
         The attribute prior is clipped to ``[prior_clip, 1 - prior_clip]``.
-    epochs : int
-        Training epochs.
-    batch_size : int
-        Samples per step (per domain, for two-domain methods).
-    lr : float
-        Initial learning rate.
-    weight_decay : float
-        L2 weight decay.
-    seed : int
-        Seeds initialisation and batch order: the same seed gives the same model.
-    device : str
-        ``"auto"`` uses CUDA when available.
-    checkpoint_dir : str, optional
-        Save atomic checkpoints there and resume from the newest good one.
-    verbose : bool
-        Show progress on stderr.
     """
 
     name: ClassVar[str] = "dap"

@@ -76,6 +76,10 @@ class _RankObjective(nn.Module):
 class DeViSE(ZeroShotMethod):
     """Visual softmax model, then a linear map into word-vector space under the hinge rank loss.
 
+    Training takes the parameters of every network method (``backbone``, ``hidden``, ``epochs``, ``batch_size``,
+    ``lr``, ``weight_decay``, ``seed``, ``device``, ``checkpoint_dir``, ``verbose``; see
+    :class:`~transferkit.methods.dann.DANN`).
+
     Parameters
     ----------
     margin : float
@@ -84,26 +88,6 @@ class DeViSE(ZeroShotMethod):
         Epochs of step 1 (softmax on the seen classes); ``epochs`` are those of step 2.
     finetune_lr_mult : float
         Learning rate of the visual layers during step 2, relative to the projection's; 0 freezes them.
-    backbone : str or StagedNet
-        ``"auto"`` (chosen from the input shape), a name from ``transferkit.nn.BACKBONES``, or a network of your own.
-    hidden : int
-        Hidden width of the shallow network for feature vectors.
-    epochs : int
-        Training epochs.
-    batch_size : int
-        Samples per step (per domain, for two-domain methods).
-    lr : float
-        Initial learning rate.
-    weight_decay : float
-        L2 weight decay.
-    seed : int
-        Seeds initialisation and batch order: the same seed gives the same model.
-    device : str
-        ``"auto"`` uses CUDA when available.
-    checkpoint_dir : str, optional
-        Save atomic checkpoints there and resume from the newest good one.
-    verbose : bool
-        Show progress on stderr.
     """
 
     name: ClassVar[str] = "devise"

@@ -157,6 +157,10 @@ def relative_change(multi: Mapping[str, float], single: Mapping[str, float], low
 class MultiTask(BaseEstimator):
     """Hard parameter sharing over several tasks, each a classification or a regression.
 
+    Training (Adam) takes the parameters of every network method (``epochs``, ``batch_size``, ``lr``,
+    ``weight_decay``, ``seed``, ``device``, ``checkpoint_dir``, ``verbose``; see
+    :class:`~transferkit.methods.dann.DANN`).
+
     Parameters
     ----------
     hidden : tuple of int
@@ -172,22 +176,6 @@ class MultiTask(BaseEstimator):
         batch as often as the others instead of about once).
     temperature, alpha : float
         DWA's :math:`\\tau` (2) and GradNorm's :math:`\\alpha` (1.5).
-    epochs : int
-        Training epochs (Adam).
-    batch_size : int
-        Samples per step (per domain, for two-domain methods).
-    lr : float
-        Initial learning rate.
-    weight_decay : float
-        L2 weight decay.
-    seed : int
-        Seeds initialisation and batch order: the same seed gives the same model.
-    device : str
-        ``"auto"`` uses CUDA when available.
-    checkpoint_dir : str, optional
-        Save atomic checkpoints there and resume from the newest good one.
-    verbose : bool
-        Show progress on stderr.
     """
 
     name = "multitask"

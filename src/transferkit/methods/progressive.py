@@ -162,6 +162,9 @@ def run_columns(columns: nn.ModuleList, x: torch.Tensor, k: int) -> torch.Tensor
 class ProgressiveNetwork(BaseEstimator):
     """A progressive network over a sequence of tasks (classification; ``fit`` takes them in order).
 
+    Each column trains (Adam) with the parameters of every network method (``epochs``, ``batch_size``, ``lr``,
+    ``seed``, ``device``, ``verbose``; see :class:`~transferkit.methods.dann.DANN`).
+
     Parameters
     ----------
     layers : sequence
@@ -171,18 +174,6 @@ class ProgressiveNetwork(BaseEstimator):
         Width of the adapters' projection :math:`V`.
     lateral : bool
         ``False`` gives independent columns (no adapters): the no-transfer control.
-    epochs : int
-        Training epochs of each column (Adam).
-    batch_size : int
-        Samples per step (per domain, for two-domain methods).
-    lr : float
-        Initial learning rate.
-    seed : int
-        Seeds initialisation and batch order: the same seed gives the same model.
-    device : str
-        ``"auto"`` uses CUDA when available.
-    verbose : bool
-        Show progress on stderr.
     """
 
     name = "progressive"
