@@ -177,3 +177,15 @@ def test_unlabelled_image_folder_of_another_size_as_target(tmp_path):
         Image.fromarray(rng.integers(0, 255, (20, 20)).astype(np.uint8)).save(tmp_path / "tgt" / f"{i}.png")
     task = load_task(str(tmp_path / "src"), str(tmp_path / "tgt"))
     assert task.target_test is None and task.source.feature_shape == task.target.feature_shape == (1, 20, 20)
+
+
+def test_cli_multitask_and_transitive_on_files(csv_pair, tmp_path, capsys):
+    """File names hold dots and slashes: they still name tasks and pool domains."""
+    src, tgt, unl = csv_pair
+    argv = ["run", "multitask", "--tasks", f"{src},{tgt}", "--label-column", "y", "--epochs", "2", "--json", "-q"]
+    assert main(argv) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert set(record["tasks"]) == {str(src), str(tgt)}
+    argv = ["run", "transitive", "--source", str(src), "--target", str(tgt), "--pool", str(unl)]
+    assert main(argv + ["--label-column", "y", "--set", "base=source-only", "--json", "-q"]) == 0
+    assert 0 <= json.loads(capsys.readouterr().out)["target_accuracy"] <= 1

@@ -521,8 +521,12 @@ def cmd_run(args) -> int:
             print(
                 f"{record['method']}: {record['n_target']} samples of {record['target']}"
                 + (f" with {record['n_auxiliary']} of {record['source']}" if record["source"] else "")
-                + f"  clustering accuracy {record['clustering_accuracy']:.4f}  NMI {record['nmi']:.4f}"
-                f"  ({record['seconds']:.1f} s, seed {record['seed']})"
+                + (
+                    f"  clustering accuracy {record['clustering_accuracy']:.4f}  NMI {record['nmi']:.4f}"
+                    if record["nmi"] is not None
+                    else "  (no target labels, no score)"
+                )
+                + f"  ({record['seconds']:.1f} s, seed {record['seed']})"
             )
         else:
             bridge = " -> ".join([record["source"], *record["path"], record["target"]])

@@ -4,7 +4,8 @@
 ``stc``, ``--source`` gives the unlabelled auxiliary data (its train split, at most
 ``--n-source`` samples), which must share the target's features. The target's labels are read
 only to score the clusters (clustering accuracy under the best matching, and NMI); the number of
-clusters defaults to the number of target classes (``--set n_clusters=K`` to choose).
+clusters defaults to the number of target classes (``--set n_clusters=K`` to choose; required for
+a target without labels, which is clustered but not scored).
 """
 
 from __future__ import annotations
@@ -29,15 +30,17 @@ def run_clustering(args, cls, overrides: dict) -> dict:
         raise ValueError("itcc clusters the target alone; drop --source (or use stc to add auxiliary data).")
     t0 = time.perf_counter()
     rng = np.random.default_rng(args.seed)
-    target = load_domain(args.target, "train")
-    n = min(args.n_target or 300, len(target.y))
-    idx = rng.choice(len(target.y), n, replace=False)
-    X, y = target.X[idx].reshape(n, -1), target.y[idx]
-    params = {"n_clusters": len(np.unique(y)), **overrides, "seed": args.seed}
+    target = load_domain(args.target, "train", label_column=args.label_column)
+    if target.y is None and "n_clusters" not in overrides:
+        raise ValueError(f"the target {args.target} has no labels to count its classes; say --set n_clusters=K.")
+    n = min(args.n_target or 300, len(target))
+    idx = rng.choice(len(target), n, replace=False)
+    X, y = target.X[idx].reshape(n, -1), None if target.y is None else target.y[idx]
+    params = {"n_clusters": len(np.unique(y)) if y is not None else None, **overrides, "seed": args.seed}
     model = cls(**params)
     auxiliary = None
     if args.source:
-        source = load_domain(args.source, "train")
+        source = load_domain(args.source, "train", label_column=args.label_column)
         m = min(args.n_source or 5000, len(source.X))
         auxiliary = source.X[rng.choice(len(source.X), m, replace=False)].reshape(m, -1)
         model.fit(X, auxiliary)
@@ -49,8 +52,8 @@ def run_clustering(args, cls, overrides: dict) -> dict:
         "target": args.target,
         "n_target": n,
         "n_auxiliary": 0 if auxiliary is None else len(auxiliary),
-        "clustering_accuracy": clustering_accuracy(y, model.labels_),
-        "nmi": nmi(y, model.labels_),
+        "clustering_accuracy": None if y is None else clustering_accuracy(y, model.labels_),  # no labels, no score
+        "nmi": None if y is None else nmi(y, model.labels_),
         "objective": model.objective_[-1],
         "seed": args.seed,
         "seconds": time.perf_counter() - t0,

@@ -26,9 +26,13 @@ def parse_tasks(spec: str, flag: str = "--tasks") -> list[str]:
     parts = [p.strip() for p in str(spec).split(",") if p.strip()]
     if not parts:
         raise ValueError(f"{flag} is empty; expected a dataset name (e.g. landmine) or DATASET:DOMAIN keys.")
+    from transferkit.datasets.files import is_file_key
+
     keys = []
     for part in parts:
-        if ":" in part:
+        if is_file_key(part):  # your own file or image folder, checked when loaded
+            keys.append(part)
+        elif ":" in part:
             domain_info(part)  # raises with the known domains listed
             keys.append(part)
         elif part in list_datasets():
@@ -46,16 +50,20 @@ def parse_tasks(spec: str, flag: str = "--tasks") -> list[str]:
     return keys
 
 
-def _load(keys: list[str]) -> tuple[dict, dict, dict]:
+def _load(keys: list[str], label_column: str = "label") -> tuple[dict, dict, dict]:
     from transferkit.datasets import load_domain
     from transferkit.datasets._registry import domain_info
+    from transferkit.datasets.files import is_file_key
 
     train, test, kinds = {}, {}, {}
     for key in keys:
-        a, b = load_domain(key, "train"), load_domain(key, "test")
+        a, b = load_domain(key, "train", label_column=label_column), load_domain(key, "test", label_column=label_column)
         X_a, X_b = a.X.reshape(len(a.X), -1), b.X.reshape(len(b.X), -1)  # the MLP takes vectors
         train[key], test[key] = (X_a, a.y), (X_b, b.y)
-        kinds[key] = "regression" if domain_info(key).n_classes is None else "classification"
+        if is_file_key(key):  # a file says nothing of its task: whole-number or named labels are classes
+            kinds[key] = "regression" if a.y.dtype.kind == "f" else "classification"
+        else:
+            kinds[key] = "regression" if domain_info(key).n_classes is None else "classification"
     return train, test, kinds
 
 
@@ -87,7 +95,7 @@ def run_multitask(args, overrides: dict) -> dict:
     from transferkit.methods.multitask import MultiTask
 
     keys = parse_tasks(args.tasks)
-    train, test, kinds = _load(keys)
+    train, test, kinds = _load(keys, args.label_column)
     model = MultiTask(**{**overrides, "seed": args.seed, "device": args.device, "verbose": not args.quiet})
     t0 = time.perf_counter()
     model.fit(train, kinds=kinds)
@@ -113,7 +121,11 @@ def run_progressive(args, overrides: dict) -> dict:
     keys = parse_tasks(args.sequence, "--sequence")
     if len(keys) < 2:
         raise ValueError(f"--sequence {args.sequence!r} has one task; a progressive network needs two or more.")
-    data = {k: (load_domain(k, "train"), load_domain(k, "test")) for k in keys}
+    label_column = args.label_column
+    data = {
+        k: (load_domain(k, "train", label_column=label_column), load_domain(k, "test", label_column=label_column))
+        for k in keys
+    }
     shapes = {k: tr.feature_shape for k, (tr, _) in data.items()}
     if len(set(shapes.values())) > 1:
         if not all(len(s) == 3 for s in shapes.values()):

@@ -24,9 +24,12 @@ def run_transitive(args, cls, overrides: dict) -> dict:
         raise ValueError("transitive needs --pool, the candidate intermediate domains (e.g. rotmnist:30,rotmnist:60).")
     keys = parse_tasks(args.pool, "--pool")
     t0 = time.perf_counter()
-    source = load_domain(args.source, "train")
-    target, target_test = load_domain(args.target, "train"), load_domain(args.target, "test")
-    pool = [load_domain(k, "train").unlabelled() for k in keys]
+    source = load_domain(args.source, "train", label_column=args.label_column)
+    target, target_test = (
+        load_domain(args.target, "train", label_column=args.label_column),
+        load_domain(args.target, "test", label_column=args.label_column),
+    )
+    pool = [load_domain(k, "train", label_column=args.label_column).unlabelled() for k in keys]
     base = overrides.get("base") or "source-only"
     if not isinstance(base, str):
         raise ValueError(f"--set base={base!r}: expected the name of a registered method, e.g. dann.")

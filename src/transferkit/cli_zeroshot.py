@@ -61,7 +61,10 @@ def run_zeroshot(args, cls, overrides: dict) -> dict:
     else:
         desc = table
     t0 = time.perf_counter()
-    train, test = load_domain(args.source, "train"), load_domain(args.source, "test")
+    train, test = (
+        load_domain(args.source, "train", label_column=args.label_column),
+        load_domain(args.source, "test", label_column=args.label_column),
+    )
     unseen = _parse_unseen(args.unseen, table.labels)
     seen = ~np.isin(train.y, unseen)
     params = {**overrides, "seed": args.seed, "verbose": not (args.json or args.quiet)}

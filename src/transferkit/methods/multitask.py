@@ -48,18 +48,25 @@ __all__ = ["MultiTask", "MultiTaskNet", "relative_change"]
 KINDS = ("classification", "regression")
 
 
+def _module_key(name: str) -> str:
+    """A task or input-space name as a submodule name: torch refuses "." (file names have one)."""
+    return str(name).replace(".", "\u00b7")
+
+
 class MultiTaskNet(nn.Module):
     """Input layers per input space, a shared middle, a head per task."""
 
     def __init__(self, in_dims: Mapping[str, int], hidden: tuple[int, ...], out_dims: Mapping[str, int], groups):
         super().__init__()
         width = hidden[0]
-        self.inputs = nn.ModuleDict({g: nn.Sequential(nn.Linear(d, width), nn.ReLU()) for g, d in in_dims.items()})
+        self.inputs = nn.ModuleDict(
+            {_module_key(g): nn.Sequential(nn.Linear(d, width), nn.ReLU()) for g, d in in_dims.items()}
+        )
         layers: list[nn.Module] = []
         for a, b in zip(hidden[:-1], hidden[1:], strict=True):
             layers += [nn.Linear(a, b), nn.ReLU()]
         self.shared = nn.Sequential(*layers)
-        self.heads = nn.ModuleDict({t: nn.Linear(hidden[-1], k) for t, k in out_dims.items()})
+        self.heads = nn.ModuleDict({_module_key(t): nn.Linear(hidden[-1], k) for t, k in out_dims.items()})
         self.groups = dict(groups)  # task -> input space
 
     def last_shared_weight(self) -> nn.Parameter:
@@ -77,7 +84,7 @@ class MultiTaskNet(nn.Module):
         return params
 
     def forward(self, x: torch.Tensor, task: str) -> torch.Tensor:
-        return self.heads[task](self.shared(self.inputs[self.groups[task]](x)))
+        return self.heads[_module_key(task)](self.shared(self.inputs[_module_key(self.groups[task])](x)))
 
 
 class MultiTaskObjective(nn.Module):
@@ -89,10 +96,11 @@ class MultiTaskObjective(nn.Module):
         self.weighting, self.use_pcgrad = weighting, use_pcgrad
         # per input space, once: its tasks' indices and its input width
         self.group_tasks = {
-            g: torch.tensor([k for k, name in enumerate(self.tasks) if net.groups[name] == g]) for g in net.inputs
+            g: torch.tensor([k for k, name in enumerate(self.tasks) if _module_key(net.groups[name]) == g])
+            for g in net.inputs
         }
         self.group_width = {
-            g: max(w for name, w in zip(self.tasks, self.widths, strict=True) if net.groups[name] == g)
+            g: max(w for name, w in zip(self.tasks, self.widths, strict=True) if _module_key(net.groups[name]) == g)
             for g in net.inputs
         }
 
@@ -116,7 +124,7 @@ class MultiTaskObjective(nn.Module):
                 losses.append(x.new_zeros(()))
                 present.append(False)
                 continue
-            out = self.net.heads[name](h[m])
+            out = self.net.heads[_module_key(name)](h[m])
             if kind == "classification":
                 losses.append(F.cross_entropy(out, y[m].long()))
             else:
