@@ -12,7 +12,7 @@ from ..data import Domain, Task
 from . import amazon, digits, fashion, landmine, mushroom, newsgroups, rotated, school, spoken, zsl
 from ._common import SPLITS, DataNotFoundError, DomainInfo, _Spec, data_dir_origin, subsample_index
 from ._common import data_dir as resolve_data_dir
-from .files import is_file_key, load_file
+from .files import is_file_key, load_file, split_file_domain
 
 _FAMILIES = (amazon, digits, rotated, fashion, landmine, school, newsgroups, mushroom, zsl, spoken)
 
@@ -297,10 +297,14 @@ def load_task(
         if not is_file_key(key) and get_spec(key).info.kind != "attributes":
             require_data(key, data_dir)
     src = load_domain(source, "all" if is_file_key(source) else "train", data_dir, label_column)  # a file: all of it
-    tgt = load_domain(target, "train", data_dir, label_column)
-    tgt_test = load_domain(target, "test", data_dir, label_column)
-    if tgt.y is None:  # a file of unlabelled target samples: all of them to adapt to, none to score on
-        tgt, tgt_test = load_domain(target, "all", data_dir, label_column), None
+    if is_file_key(target):  # read once, split here
+        whole = load_file(target, "all", label_column=label_column)
+        if whole.y is None:  # unlabelled target samples: all of them to adapt to, none to score on
+            tgt, tgt_test = whole, None
+        else:
+            tgt, tgt_test = split_file_domain(whole, "train"), split_file_domain(whole, "test")
+    else:
+        tgt, tgt_test = load_domain(target, "train", data_dir), load_domain(target, "test", data_dir)
     src = _subsample(src, n_source, np.random.default_rng([seed, 0]), "n_source")
     tgt = _subsample(tgt, n_target, np.random.default_rng([seed, 1]), "n_target")
     images = all(len(d.feature_shape) == 3 for d in (src, tgt))

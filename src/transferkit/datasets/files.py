@@ -27,7 +27,7 @@ import numpy as np
 
 from ..data import Domain
 
-__all__ = ["is_file_key", "load_file", "IMAGE_SUFFIXES"]
+__all__ = ["is_file_key", "load_file", "split_file_domain", "IMAGE_SUFFIXES"]
 
 CSV_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
@@ -176,7 +176,15 @@ def load_file(
         X, y = _read_npz(path)
     else:
         raise ValueError(f"{path}: unknown file type; expected .csv, .tsv, .npz or a folder of images.")
-    index = _split(len(X), y, split, test_fraction)
+    return split_file_domain(Domain(X, y, name=str(path)), split, test_fraction)
+
+
+def split_file_domain(domain: Domain, split: str, test_fraction: float = TEST_FRACTION) -> Domain:
+    """The ``split`` part of a file's samples (``"all"``, or the fixed seeded ``"train"``/``"test"`` split).
+
+    For callers that need several parts of one file: read it once with ``split="all"``, split here.
+    """
+    index = _split(len(domain), domain.y, split, test_fraction)
     if len(index) == 0:
-        raise ValueError(f"{path} has {len(X)} samples, too few for a {split!r} split; use split='all'.")
-    return Domain(X[index], None if y is None else y[index], name=str(path))
+        raise ValueError(f"{domain.name} has {len(domain)} samples, too few for a {split!r} split; use split='all'.")
+    return domain if split == "all" else domain.subset(index)
