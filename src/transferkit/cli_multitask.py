@@ -51,13 +51,13 @@ def parse_tasks(spec: str, flag: str = "--tasks") -> list[str]:
 
 
 def _load(keys: list[str], label_column: str = "label") -> tuple[dict, dict, dict]:
-    from transferkit.datasets import load_domain
+    from transferkit.datasets import load_train_test
     from transferkit.datasets._registry import domain_info
     from transferkit.datasets.files import is_file_key
 
     train, test, kinds = {}, {}, {}
     for key in keys:
-        a, b = load_domain(key, "train", label_column=label_column), load_domain(key, "test", label_column=label_column)
+        a, b = load_train_test(key, label_column=label_column)
         X_a, X_b = a.X.reshape(len(a.X), -1), b.X.reshape(len(b.X), -1)  # the MLP takes vectors
         train[key], test[key] = (X_a, a.y), (X_b, b.y)
         if is_file_key(key):  # a file says nothing of its task: whole-number or named labels are classes
@@ -114,18 +114,14 @@ def run_multitask(args, overrides: dict) -> dict:
 
 def run_progressive(args, overrides: dict) -> dict:
     """Fit :class:`~transferkit.ProgressiveNetwork` on ``--sequence``, scoring every task after each stage."""
-    from transferkit.datasets import load_domain
+    from transferkit.datasets import load_train_test
     from transferkit.datasets._registry import harmonise_images
     from transferkit.methods.progressive import ProgressiveNetwork
 
     keys = parse_tasks(args.sequence, "--sequence")
     if len(keys) < 2:
         raise ValueError(f"--sequence {args.sequence!r} has one task; a progressive network needs two or more.")
-    label_column = args.label_column
-    data = {
-        k: (load_domain(k, "train", label_column=label_column), load_domain(k, "test", label_column=label_column))
-        for k in keys
-    }
+    data = {k: load_train_test(k, label_column=args.label_column) for k in keys}
     shapes = {k: tr.feature_shape for k, (tr, _) in data.items()}
     if len(set(shapes.values())) > 1:
         if not all(len(s) == 3 for s in shapes.values()):

@@ -16,7 +16,7 @@ __all__ = ["run_transitive"]
 def run_transitive(args, cls, overrides: dict) -> dict:
     from transferkit import __version__
     from transferkit.cli_multitask import parse_tasks
-    from transferkit.datasets import load_domain
+    from transferkit.datasets import load_domain, load_train_test
 
     if not (args.source and args.target):
         raise ValueError("transitive needs --source and --target (DATASET:DOMAIN each) and --pool.")
@@ -25,10 +25,7 @@ def run_transitive(args, cls, overrides: dict) -> dict:
     keys = parse_tasks(args.pool, "--pool")
     t0 = time.perf_counter()
     source = load_domain(args.source, "train", label_column=args.label_column)
-    target, target_test = (
-        load_domain(args.target, "train", label_column=args.label_column),
-        load_domain(args.target, "test", label_column=args.label_column),
-    )
+    target, target_test = load_train_test(args.target, label_column=args.label_column)
     pool = [load_domain(k, "train", label_column=args.label_column).unlabelled() for k in keys]
     base = overrides.get("base") or "source-only"
     if not isinstance(base, str):

@@ -44,7 +44,7 @@ def _parse_unseen(text: str | None, labels: np.ndarray) -> np.ndarray:
 
 def run_zeroshot(args, cls, overrides: dict) -> dict:
     """Train ``cls`` on the seen classes of ``args.source`` and score ZSL and GZSL on its test split."""
-    from transferkit.datasets import load_domain
+    from transferkit.datasets import load_train_test
     from transferkit.datasets._registry import domain_info
     from transferkit.methods.zeroshot import evaluate_zeroshot
     from transferkit.semantics import attribute_table, embed_class_names
@@ -61,10 +61,7 @@ def run_zeroshot(args, cls, overrides: dict) -> dict:
     else:
         desc = table
     t0 = time.perf_counter()
-    train, test = (
-        load_domain(args.source, "train", label_column=args.label_column),
-        load_domain(args.source, "test", label_column=args.label_column),
-    )
+    train, test = load_train_test(args.source, label_column=args.label_column)
     unseen = _parse_unseen(args.unseen, table.labels)
     seen = ~np.isin(train.y, unseen)
     params = {**overrides, "seed": args.seed, "verbose": not (args.json or args.quiet)}

@@ -38,6 +38,7 @@ from ._registry import (
     list_domains,
     load_domain,
     load_task,
+    load_train_test,
     parse_key,
 )
 from .digits import build_mnistm
@@ -60,6 +61,7 @@ __all__ = [
     "load_landmine",
     "load_school",
     "load_task",
+    "load_train_test",
     "load_zsl_attributes",
     "load_zsl_benchmark",
     "ZSLBenchmark",

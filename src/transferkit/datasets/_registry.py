@@ -197,6 +197,16 @@ def load_domain(
 # --------------------------------------------------------------------------------------------
 # Tasks
 # --------------------------------------------------------------------------------------------
+def load_train_test(
+    key: str, data_dir: str | os.PathLike | None = None, label_column: str = "label"
+) -> tuple[Domain, Domain]:
+    """The train and test parts of a registered domain or of a file (a file is read once)."""
+    if is_file_key(key):
+        whole = load_file(key, "all", label_column=label_column)
+        return split_file_domain(whole, "train"), split_file_domain(whole, "test")
+    return load_domain(key, "train", data_dir), load_domain(key, "test", data_dir)
+
+
 def _resize_images(X: np.ndarray, size: tuple[int, int], channels: int) -> np.ndarray:
     """Bilinear resize (align_corners=False) of (n, C, H, W) images, then repeat 1 -> ``channels``."""
     if X.shape[2:] != size:
@@ -304,7 +314,7 @@ def load_task(
         else:
             tgt, tgt_test = split_file_domain(whole, "train"), split_file_domain(whole, "test")
     else:
-        tgt, tgt_test = load_domain(target, "train", data_dir), load_domain(target, "test", data_dir)
+        tgt, tgt_test = load_train_test(target, data_dir)
     src = _subsample(src, n_source, np.random.default_rng([seed, 0]), "n_source")
     tgt = _subsample(tgt, n_target, np.random.default_rng([seed, 1]), "n_target")
     images = all(len(d.feature_shape) == 3 for d in (src, tgt))

@@ -24,6 +24,7 @@ from sklearn.exceptions import DataConversionWarning, NotFittedError
 from sklearn.utils.multiclass import check_classification_targets
 from torch import nn
 
+from transferkit._sklearn import check_n_features
 from transferkit.data import Domain, check_array, check_same_features
 from transferkit.nn.backbones import StagedNet, build_backbone
 from transferkit.train.diagnostics import training_warnings
@@ -233,7 +234,7 @@ class TransferMethod(BaseEstimator):
                 DataConversionWarning,
                 stacklevel=4,
             )
-            y = np.asarray(y).ravel()
+            y = y.ravel()
         if sample_domain is None:
             if not self.setting.target:
                 return Domain(X, y, "source"), None
@@ -279,10 +280,7 @@ class TransferMethod(BaseEstimator):
         X = check_array(X, "X")
         if tuple(X.shape[1:]) != tuple(self.input_shape_):
             if X.ndim == 2 and len(self.input_shape_) == 1:  # scikit-learn's wording, for vectors
-                raise ValueError(
-                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
-                    f"{self.input_shape_[0]} features as input."
-                )
+                check_n_features(X.shape[1], self.input_shape_[0], self)
             raise ValueError(
                 f"X has samples of shape {tuple(X.shape[1:])}; this model was fitted on {tuple(self.input_shape_)}."
             )
