@@ -133,19 +133,23 @@ def _logme_one(s: np.ndarray, U: np.ndarray, t: np.ndarray, n: int, max_iter: in
     d = len(s)
     z = U.T @ t  # coordinates of t along the singular directions
     residual_perp = float(t @ t - z @ z)  # the part of t outside the column space of F
+
+    def norms(alpha: float, beta: float) -> tuple[float, float]:
+        """||m||^2 and ||F m - t||^2 of the posterior mean m at (alpha, beta)."""
+        m2 = float(np.sum((beta * np.sqrt(s) * z / (alpha + beta * s)) ** 2))
+        return m2, float(np.sum((alpha * z / (alpha + beta * s)) ** 2)) + residual_perp
+
     alpha, beta = 1.0, 1.0
     for _ in range(max_iter):
         gamma = float(np.sum(beta * s / (alpha + beta * s)))
-        m2 = float(np.sum((beta * np.sqrt(s) * z / (alpha + beta * s)) ** 2))  # ||m||^2
-        res2 = float(np.sum((alpha * z / (alpha + beta * s)) ** 2)) + residual_perp  # ||F m - t||^2
+        m2, res2 = norms(alpha, beta)
         new_alpha = gamma / max(m2, 1e-12)
         new_beta = (n - gamma) / max(res2, 1e-12)
         done = abs(new_alpha - alpha) / alpha < tol and abs(new_beta - beta) / beta < tol
         alpha, beta = new_alpha, new_beta
         if done:
             break
-    m2 = float(np.sum((beta * np.sqrt(s) * z / (alpha + beta * s)) ** 2))
-    res2 = float(np.sum((alpha * z / (alpha + beta * s)) ** 2)) + residual_perp
+    m2, res2 = norms(alpha, beta)
     evidence = (
         n / 2 * np.log(beta)
         + d / 2 * np.log(alpha)
