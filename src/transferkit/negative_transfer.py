@@ -76,20 +76,16 @@ def transfer_gain(X_transfer, X_target, y, classifier=None, cv: int = 5, z: floa
     z : float
         How many standard errors away from zero a gain must be for a verdict.
     """
-    A = np.asarray(X_transfer, dtype=np.float64)
-    B = np.asarray(X_target, dtype=np.float64)
-    y = np.asarray(y)
-    B = B.reshape(len(B), -1)
-    A = A.reshape(len(A), -1)
+    from transferkit.data import check_array
+
+    A, B = check_array(X_transfer, "X_transfer"), check_array(X_target, "X_target")  # finite numbers, or a clear error
+    A, B, y = A.reshape(len(A), -1), B.reshape(len(B), -1), np.asarray(y)
     if not (len(A) == len(B) == len(y)):
         raise ValueError(
             f"X_transfer has {len(A)} samples, X_target {len(B)} and y {len(y)}; expected the same labelled "
             "target samples in both views."
         )
     folds = _folds(y, cv)
-    for name, X in (("X_transfer", A), ("X_target", B)):
-        if not np.isfinite(X).all():
-            raise ValueError(f"{name} contains NaN or infinity.")
     base = classifier if classifier is not None else make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000))
     splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
     transfer, alone = [], []
