@@ -152,9 +152,10 @@ def advise(
         return X[rng.permutation(len(X))[:max_samples]]
 
     if not (target_labelled and source_labelled):
+        target_sample = sample(target.X)  # one draw, so that every source is measured against the same
         for name, s in sources.items():
             advice.ranking.append(
-                {"source": name, "a_distance": proxy_a_distance(sample(s.X), sample(target.X), seed=seed)}
+                {"source": name, "a_distance": proxy_a_distance(sample(s.X), target_sample, seed=seed)}
             )
         advice.ranking.sort(key=lambda r: r["a_distance"])
         advice.ranked_by = "proxy A-distance to the target inputs, lower is better"
