@@ -58,10 +58,10 @@ from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.model_selection import StratifiedKFold
 
 from transferkit import CORAL, Domain
-from transferkit.bench import AMAZON
-from transferkit.cli import preprocess
 from transferkit.datasets import load_task
+from transferkit.protocols.bench import AMAZON
 from transferkit.report import markdown_table, mean_std, to_json
+from transferkit.runs import preprocess
 
 PAIRS = [(a, b) for a in AMAZON for b in AMAZON if a != b]
 SHORT = {"books": "B", "dvd": "D", "electronics": "E", "kitchen": "K"}

@@ -40,12 +40,12 @@ from pathlib import Path
 import numpy as np
 
 from transferkit import DANN, Domain, SourceOnly
-from transferkit.bench import AMAZON, AMAZON_RECIPE
 from transferkit.datasets import load_task
 from transferkit.methods.msda import MSDA
-from transferkit.metrics.validators import validate
+from transferkit.protocols.bench import AMAZON, AMAZON_RECIPE
 from transferkit.report import markdown_table, mean_std, to_json
 from transferkit.selection import split_source
+from transferkit.selection.validators import validate
 
 #: Ganin et al., JMLR 2016, Table 1a, "mSDA representation" columns: (DANN, NN) target accuracy.
 PAPER = {

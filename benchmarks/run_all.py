@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from transferkit.bench import BENCHMARKS, run_benchmark
+from transferkit.protocols.bench import BENCHMARKS, run_benchmark
 
 OUT = Path(__file__).resolve().parent / "out"
 

@@ -21,13 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from transferkit.bench import AMAZON_RECIPE
-from transferkit.cli import preprocess
 from transferkit.datasets import load_task
 from transferkit.methods import DANN
-from transferkit.metrics.validators import VALIDATORS
+from transferkit.protocols.bench import AMAZON_RECIPE
 from transferkit.report import markdown_table, mean_std
+from transferkit.runs import preprocess
 from transferkit.selection import score_grid
+from transferkit.selection.validators import VALIDATORS
 
 PAIRS = [("books", "dvd"), ("dvd", "electronics"), ("electronics", "kitchen"), ("kitchen", "books")]
 LAMBDAS = [0.0, 0.03, 0.1, 0.3, 1.0]

@@ -59,9 +59,9 @@ from torch import nn  # noqa: E402
 
 import transferkit  # noqa: E402
 from transferkit import DAN, DANN, DeepCORAL, Domain  # noqa: E402
-from transferkit.cli import preprocess  # noqa: E402
 from transferkit.datasets import load_task  # noqa: E402
 from transferkit.nn.backbones import shallow_net  # noqa: E402
+from transferkit.runs import preprocess  # noqa: E402
 
 DOMAINS = ("books", "dvd", "electronics", "kitchen")
 SHORT = {"books": "B", "dvd": "D", "electronics": "E", "kitchen": "K"}

@@ -33,9 +33,9 @@ from scipy.stats import kendalltau
 
 from _records import Records
 from transferkit import Domain, FineTune, SourceOnly, TargetOnly
+from transferkit.advice.negative_transfer import finetune_gain, transfer_gain
 from transferkit.datasets import load_domain
 from transferkit.metrics.transferability import h_score, leep, logme, nce
-from transferkit.negative_transfer import finetune_gain, transfer_gain
 from transferkit.report import markdown_table, mean_std
 
 OUT = Path(__file__).resolve().parent / "out"

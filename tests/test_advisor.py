@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from transferkit import Domain
-from transferkit.advisor import advise
+from transferkit.advice.advisor import advise
 from transferkit.datasets import make_blobs_shift
 
 
@@ -45,7 +45,7 @@ def test_a_useless_source_ranks_last(task):
 
 
 def test_the_finetune_check_trains_networks_and_warns_in_words(task, monkeypatch):
-    from transferkit import negative_transfer
+    from transferkit.advice import negative_transfer
 
     calls = []
 

@@ -311,7 +311,7 @@ def test_finetune_from_a_saved_source_model(tmp_path, capsys):
 
 
 def test_bench_layer_transfer_is_listed_and_runs_the_sweep(capsys, monkeypatch, tmp_path):
-    import transferkit.layer_sweep_bench as lsb
+    import transferkit.protocols.layer_transfer as lsb
 
     code, out, _ = run_cli(["bench", "list"], capsys)
     assert code == 0 and "layer-transfer" in out
@@ -322,15 +322,15 @@ def test_bench_layer_transfer_is_listed_and_runs_the_sweep(capsys, monkeypatch, 
         (Path(out) / "layer_transfer.json").write_text("[]")
         return ""
 
-    monkeypatch.setattr(lsb, "main", fake_main)
+    monkeypatch.setattr(lsb, "run_layer_transfer", fake_main)
     assert run_cli(["bench", "layer-transfer", "--seeds", "3", "--out", str(tmp_path)], capsys)[0] == 0
     assert run_cli(["bench", "layer-transfer", "--quick", "--json", "--out", str(tmp_path)], capsys)[1].strip() == "[]"
     assert calls == [(3, 7, 5000, tmp_path, False), (1, 1, 500, tmp_path, True)]
 
 
 def test_bench_saves_each_run_and_a_rerun_skips_finished_runs(monkeypatch, tmp_path, capsys):
-    import transferkit.bench as bench
-    import transferkit.cli as cli
+    import transferkit.protocols.bench as bench
+    from transferkit import runs
 
     demo = bench.Benchmark(
         name="toy",
@@ -341,13 +341,13 @@ def test_bench_saves_each_run_and_a_rerun_skips_finished_runs(monkeypatch, tmp_p
     monkeypatch.setitem(bench.BENCHMARKS, "toy", demo)
     calls = []
 
-    def fake_run(args):
-        calls.append((args.method, args.seed))
+    def fake_run(method, source, target, options):
+        calls.append((method, options.seed))
         if len(calls) == 3:
             raise KeyboardInterrupt  # killed during the third run
-        return {"target_accuracy": 0.5, "seconds": 0.0, "seed": args.seed}
+        return runs.RunResult({"target_accuracy": 0.5, "seconds": 0.0, "seed": options.seed}, None)
 
-    monkeypatch.setattr(cli, "run_method", fake_run)
+    monkeypatch.setattr(runs, "run", fake_run)
     with pytest.raises(KeyboardInterrupt):
         bench.run_benchmark("toy", seeds=2, out=str(tmp_path))
     assert len(json.loads((tmp_path / "toy.partial.json").read_text())) == 2  # both finished runs kept

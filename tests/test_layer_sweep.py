@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from transferkit import Domain
-from transferkit.layer_sweep import (
+from transferkit.advice.layer_sweep import (
     CONDITIONS,
     layer_transfer_sweep,
     plot_layer_sweep,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from transferkit.negative_transfer import transfer_gain
+from transferkit.advice.negative_transfer import transfer_gain
 
 
 def target(seed=0, n=120, d=20):
@@ -53,7 +53,7 @@ def test_finetune_gain_sees_a_helpful_and_a_harmful_source_network(blobs):
     import torch
 
     from transferkit import SourceOnly
-    from transferkit.negative_transfer import finetune_gain
+    from transferkit.advice.negative_transfer import finetune_gain
 
     few = blobs.target_test.few_shot(6, seed=0)
     source_net = SourceOnly(epochs=30, seed=0).fit(blobs.source).model_

@@ -2,9 +2,9 @@
 
 import pytest
 
-from transferkit.bench import BENCHMARKS, run_benchmark
 from transferkit.datasets import parse_key
 from transferkit.datasets._registry import domain_info
+from transferkit.protocols.bench import BENCHMARKS, run_benchmark
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,8 @@ import pytest
 from sklearn.base import BaseEstimator
 
 from transferkit import Domain
-from transferkit.metrics.validators import (
+from transferkit.selection import ORACLE_NOTE, score_grid, select, split_source
+from transferkit.selection.validators import (
     VALIDATORS,
     Evidence,
     density_ratio,
@@ -14,7 +15,6 @@ from transferkit.metrics.validators import (
     get_validator,
     validate,
 )
-from transferkit.selection import ORACLE_NOTE, score_grid, select, split_source
 
 
 class Threshold(BaseEstimator):
@@ -180,7 +180,7 @@ def _blobs():
 
 def test_select_epoch_returns_the_weights_of_the_best_epoch(monkeypatch, tmp_path):
     from transferkit.methods import DANN
-    from transferkit.metrics.validators import Validator
+    from transferkit.selection.validators import Validator
 
     scripted = Scripted([0.3, 0.9, 0.1])
     monkeypatch.setitem(VALIDATORS, "scripted", Validator("scripted", scripted, False, "test"))

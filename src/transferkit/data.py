@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Domain", "Task", "PairedBatches", "check_array", "check_same_features"]
+__all__ = ["Domain", "Task", "PairedBatches", "as_domain", "check_array", "check_same_features"]
 
 
 def check_array(X, name: str = "X", *, allow_nd: bool = True) -> np.ndarray:
@@ -161,6 +161,15 @@ class Domain:
         rng = np.random.default_rng(seed)
         index = np.concatenate([rng.choice(np.flatnonzero(self.y == c), k, replace=False) for c in classes])
         return self.subset(np.sort(index))
+
+
+def as_domain(data, name: str) -> Domain:
+    """Accept a :class:`Domain`, an array ``X`` or a tuple ``(X, y)``."""
+    if isinstance(data, Domain):
+        return data
+    if isinstance(data, tuple) and len(data) == 2:
+        return Domain(data[0], data[1], name)
+    return Domain(data, None, name)
 
 
 def check_same_features(a: Domain, b: Domain, a_name: str = "source", b_name: str = "target") -> None:

@@ -33,6 +33,7 @@ Synthetic problems with one known kind of shift each: :func:`make_covariate_shif
 
 from ._common import DataNotFoundError, DomainInfo, cache_dir, data_dir
 from ._registry import (
+    domain_info,
     harmonise_images,
     list_datasets,
     list_domains,
@@ -40,8 +41,10 @@ from ._registry import (
     load_task,
     load_train_test,
     parse_key,
+    subsample,
 )
 from .digits import build_mnistm
+from .files import is_file_key
 from .landmine import load_landmine
 from .school import load_school
 from .synthetic import make_blobs_shift, make_concept_shift, make_covariate_shift, make_label_shift
@@ -54,7 +57,9 @@ __all__ = [
     "build_mnistm",
     "cache_dir",
     "data_dir",
+    "domain_info",
     "harmonise_images",
+    "is_file_key",
     "list_datasets",
     "list_domains",
     "load_domain",
@@ -70,4 +75,5 @@ __all__ = [
     "make_covariate_shift",
     "make_label_shift",
     "parse_key",
+    "subsample",
 ]

@@ -165,9 +165,10 @@ class DomainInfo:
 
     def present(self, data_dir: str | os.PathLike | None = None) -> bool:
         """Whether this domain's files can be found (in ``data_dir``, resolved as usual)."""
-        from ._registry import get_spec
-
-        return not get_spec(self.key).missing(_resolve(data_dir, DATA_ENV, "data"))
+        requires = getattr(self, "_requires", None)  # bound by the domain's _Spec
+        if requires is None:
+            raise ValueError(f"{self.key}: this DomainInfo belongs to no registered domain; no files are known.")
+        return not requires(_resolve(data_dir, DATA_ENV, "data"))
 
 
 def make_info(
@@ -190,9 +191,28 @@ class _Spec:
     requires: Callable[[Path], list[Path]] = field(repr=False)
     hint: str = ""
 
+    def __post_init__(self):
+        # the public record answers present() itself, without a way back to the registry
+        object.__setattr__(self.info, "_requires", self.requires)
+
     def missing(self, root: Path) -> list[Path]:
         """The required paths absent under ``root`` (empty when the domain is present)."""
         return self.requires(root)
+
+
+def require(spec: _Spec, data_dir: str | os.PathLike | None = None) -> Path:
+    """The resolved data directory, after checking that ``spec``'s files are there.
+
+    Raises
+    ------
+    DataNotFoundError
+        Naming the key, the missing paths, the data directory and the fix.
+    """
+    root = _resolve(data_dir, DATA_ENV, "data")
+    missing = spec.missing(root)
+    if missing:
+        raise DataNotFoundError(spec.info.key, missing, root, data_dir_origin(data_dir), spec.hint)
+    return root
 
 
 def needs(*relative: str) -> Callable[[Path], list[Path]]:

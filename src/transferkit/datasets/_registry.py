@@ -10,8 +10,7 @@ import numpy as np
 
 from ..data import Domain, Task
 from . import amazon, digits, fashion, landmine, mushroom, newsgroups, rotated, school, spoken, zsl
-from ._common import SPLITS, DataNotFoundError, DomainInfo, _Spec, data_dir_origin, subsample_index
-from ._common import data_dir as resolve_data_dir
+from ._common import SPLITS, DomainInfo, _Spec, require, subsample_index
 from .files import is_file_key, load_file, split_file_domain
 
 _FAMILIES = (amazon, digits, rotated, fashion, landmine, school, newsgroups, mushroom, zsl, spoken)
@@ -132,12 +131,7 @@ def require_data(key: str, data_dir: str | os.PathLike | None = None):
     DataNotFoundError
         Naming the key, the missing paths, the data directory and the fix.
     """
-    spec = get_spec(key)
-    root = resolve_data_dir(data_dir)
-    missing = spec.missing(root)
-    if missing:
-        raise DataNotFoundError(spec.info.key, missing, root, data_dir_origin(data_dir), spec.hint)
-    return root
+    return require(get_spec(key), data_dir)
 
 
 def _check_split(split: str) -> str:
@@ -249,7 +243,9 @@ def harmonise_images(*domains: Domain) -> list[Domain]:
     return [d if d.X.shape[1:] == (c, *size) else Domain(_resize_images(d.X, size, c), d.y, d.name) for d in domains]
 
 
-def _subsample(domain: Domain, n: int | None, rng: np.random.Generator, what: str) -> Domain:
+def subsample(domain: Domain, n: int | None, rng: np.random.Generator, what: str = "n") -> Domain:
+    """``n`` samples of ``domain`` drawn with ``rng``, stratified by class where labels are discrete;
+    ``domain`` itself when ``n`` is None or its size. ``what`` names ``n`` in the error for a bad size."""
     if n is None:
         return domain
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 < n <= len(domain):
@@ -315,8 +311,8 @@ def load_task(
             tgt, tgt_test = split_file_domain(whole, "train"), split_file_domain(whole, "test")
     else:
         tgt, tgt_test = load_train_test(target, data_dir)
-    src = _subsample(src, n_source, np.random.default_rng([seed, 0]), "n_source")
-    tgt = _subsample(tgt, n_target, np.random.default_rng([seed, 1]), "n_target")
+    src = subsample(src, n_source, np.random.default_rng([seed, 0]), "n_source")
+    tgt = subsample(tgt, n_target, np.random.default_rng([seed, 1]), "n_target")
     images = all(len(d.feature_shape) == 3 for d in (src, tgt))
     if images and src.feature_shape != tgt.feature_shape:
         present = [d for d in (src, tgt, tgt_test) if d is not None]

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import Domain
-from ._common import DomainInfo, _Spec, folder_hint, needs, read_mat, split_index
+from ._common import DomainInfo, _Spec, folder_hint, needs, read_mat, require, split_index
 
 FILE = "landmine_mtl/LandmineData.mat"
 N_TASKS = 29
@@ -71,9 +71,7 @@ def load_landmine(data_dir: str | os.PathLike | None = None) -> list[Domain]:
     list of Domain
         ``Domain(X (n_t, 9) float32, y (n_t,) int64, name="landmine:t")`` for t = 1..29.
     """
-    from ._registry import require_data
-
-    root = require_data("landmine:1", data_dir)
+    root = require(specs()[0], data_dir)
     return [Domain(*_task(root, t), name=f"landmine:{t}") for t in range(1, N_TASKS + 1)]
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import Domain
-from ._common import DomainInfo, _Spec, folder_hint, needs, read_mat, split_index
+from ._common import DomainInfo, _Spec, folder_hint, needs, read_mat, require, split_index
 
 FILE = "malsar_mtl/school.mat"
 N_TASKS = 139
@@ -56,9 +56,7 @@ def load_school(data_dir: str | os.PathLike | None = None) -> list[Domain]:
     list of Domain
         ``Domain(X (n_t, 28) float32, y (n_t,) float64, name="school:t")`` for t = 1..139.
     """
-    from ._registry import require_data
-
-    root = require_data("school:1", data_dir)
+    root = require(specs()[0], data_dir)
     return [Domain(*_task(root, t), name=f"school:{t}") for t in range(1, N_TASKS + 1)]
 
 

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._common import DomainInfo, _Spec, folder_hint, needs, read_mat
+from ._common import DomainInfo, _Spec, folder_hint, needs, read_mat, require
+from ._common import data_dir as resolve_data_dir
 
 ROOT = "zsl_gbu_att_splits"
 FOLDERS = {"apy": "APY", "awa1": "AWA1", "awa2": "AWA2", "cub": "CUB", "sun": "SUN"}
@@ -156,10 +157,8 @@ def load_zsl_attributes(name: str, data_dir: str | os.PathLike | None = None) ->
     DataNotFoundError
         When ``zsl_gbu_att_splits/<NAME>/`` is missing.
     """
-    from ._registry import require_data
-
     short = canonical_name(name)
-    root = require_data(f"zsl:{short}", data_dir)
+    root = require(next(s for s in specs() if s.info.key == f"zsl:{short}"), data_dir)
     folder = root / ROOT / FOLDERS[short]
     m = read_mat(str(folder / "att_splits.mat"))
     names = [str(np.asarray(x).ravel()[0]) for x in m["allclasses_names"].ravel()]
@@ -247,8 +246,6 @@ def load_zsl_benchmark(name: str, features=None, data_dir: str | os.PathLike | N
     from transferkit.semantics import ClassDescriptions
 
     att = load_zsl_attributes(name, data_dir)
-    from ._registry import resolve_data_dir
-
     path = _features_file(att.name, resolve_data_dir(data_dir), features)
     import scipy.io
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from transferkit.methods.base import NeuralTransferMethod
+from transferkit.methods.base import AdaptationMethod, hyperparameters
 from transferkit.nn.backbones import StagedNet, add_bottleneck
 from transferkit.nn.grl import ganin_lambda
 
@@ -74,7 +74,8 @@ class AlignmentObjective(nn.Module):
         }
 
 
-class AlignmentMethod(NeuralTransferMethod):
+@hyperparameters
+class AlignmentMethod(AdaptationMethod):
     """Base of DDC, DAN and Deep CORAL: subclasses provide the discrepancy and default layers."""
 
     def _discrepancy(self) -> Discrepancy:  # pragma: no cover - abstract

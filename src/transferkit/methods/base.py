@@ -25,7 +25,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from torch import nn
 
 from transferkit._sklearn import check_n_features
-from transferkit.data import Domain, check_array, check_same_features
+from transferkit.data import Domain, as_domain, check_array, check_same_features
 from transferkit.nn.backbones import StagedNet, build_backbone
 from transferkit.train.diagnostics import training_warnings
 from transferkit.train.loop import FitConfig, FitResult, fit_loop, resolve_device
@@ -36,7 +36,9 @@ __all__ = [
     "LearntFeatures",
     "FeatureClassifierMethod",
     "NeuralTransferMethod",
+    "AdaptationMethod",
     "as_domain",
+    "hyperparameters",
     "store_params",
 ]
 
@@ -137,13 +139,19 @@ def split_sample_domain(X, y, sample_domain) -> tuple[Domain, Domain]:
     return Domain(X[is_source], y[is_source], "source"), Domain(X[~is_source], y[~is_source], "target")
 
 
-def as_domain(data, name: str) -> Domain:
-    """Accept a :class:`Domain`, an array ``X`` or a tuple ``(X, y)``."""
-    if isinstance(data, Domain):
-        return data
-    if isinstance(data, tuple) and len(data) == 2:
-        return Domain(data[0], data[1], name)
-    return Domain(data, None, name)
+#: Every method class of the library by its name, filled as each method's module is imported.
+_BY_NAME: dict[str, type] = {}
+
+
+def method_named(name: str) -> type:
+    """The library's method class registered as ``name``; a clear error listing the names otherwise.
+
+    For a method that runs another by name (transitive transfer's ``base="dann"``): every method
+    module is imported with the package, so the lookup needs no import back into it.
+    """
+    if name not in _BY_NAME:
+        raise ValueError(f"unknown method {name!r}; known methods: {', '.join(sorted(_BY_NAME))}.")
+    return _BY_NAME[name]
 
 
 class TransferMethod(BaseEstimator):
@@ -155,6 +163,11 @@ class TransferMethod(BaseEstimator):
     paper: ClassVar[str] = ""
     #: The fewest target samples the method's statistics are defined for (a covariance needs 2).
     min_target_samples: ClassVar[int] = 1
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("name") and cls.__module__.startswith("transferkit.methods."):
+            _BY_NAME[cls.name] = cls
 
     def _check_fit_data(self, source, target, sample_domain=None) -> tuple[Domain, Domain | None]:
         label = type(self).__name__
@@ -344,12 +357,36 @@ class FeatureClassifierMethod(TransferMethod):
         return self.model_.predict_proba(self._features(X))
 
 
+#: How the neural estimators declare their hyperparameters: as dataclass fields, so the shared ones
+#: below are written once and every subclass's ``__init__`` is a real signature (scikit-learn's
+#: ``get_params``, ``set_params`` and ``clone`` read it), keyword-only, storing each argument unchanged.
+hyperparameters = dataclass(eq=False, repr=False, kw_only=True)
+
+
+@hyperparameters
 class NeuralTransferMethod(LearntFeatures, TransferMethod):
     """A method trained by :func:`~transferkit.train.fit_loop` on a :class:`StagedNet`.
 
     Subclasses implement ``_objective(net, n_classes)``, returning the module whose forward
-    computes the paper's training objective.
+    computes the paper's training objective, and add their own hyperparameters as fields
+    (decorated with :data:`hyperparameters`). The training parameters all of them share are
+    declared here once and documented in :class:`~transferkit.methods.dann.DANN`.
     """
+
+    backbone: object = "auto"
+    hidden: int = 50
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    grad_clip: float = 0.0
+    lr_schedule: str = "constant"
+    seed: int = 0
+    device: str = "auto"
+    checkpoint_dir: str | None = None
+    verbose: bool = False
 
     def _fit_config(self, desc: str) -> FitConfig:
         return FitConfig(
@@ -403,8 +440,8 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
             callbacks.append(EpochDiagnostics(net, source.X, target.X, len(self.classes_), seed=self.seed))
         selector = None
         if select_epoch is not None:
-            from transferkit.metrics.validators import get_validator
-            from transferkit.train.epoch_selection import BestWeights, EpochSelector
+            from transferkit.selection.epochs import BestWeights, EpochSelector
+            from transferkit.selection.validators import get_validator
 
             objective.add_module("best_weights", BestWeights(net))  # checkpointed with the objective
             y_val = np.searchsorted(self.classes_, source_val.y)
@@ -445,8 +482,8 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
 
     def _hold_out(self, source: Domain, target: Domain | None, validator: str):
         """Split off the labelled source sample that ``select_epoch`` validates on."""
-        from transferkit.metrics.validators import get_validator
-        from transferkit.selection import split_source
+        from transferkit.selection.search import split_source
+        from transferkit.selection.validators import get_validator
 
         if get_validator(validator).uses_target_labels:
             raise ValueError(
@@ -477,3 +514,12 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
     def transform(self, X) -> np.ndarray:
         """The learnt features at the adapted stage (``model_.adapt_at``), flattened."""
         return self._batched(X, lambda x: self.model_.forward_to(x, self.model_.adapt_at).flatten(1))
+
+
+@hyperparameters
+class AdaptationMethod(NeuralTransferMethod):
+    """A network adapted to an unlabelled target: adds the label-free diagnostics and epoch selection."""
+
+    diagnostics: bool = False
+    select_epoch: str | None = None
+    select_fraction: float = 0.2

@@ -24,11 +24,12 @@ from __future__ import annotations
 from functools import partial
 
 from transferkit.methods.alignment import AlignmentMethod
-from transferkit.methods.base import Setting, store_params
+from transferkit.methods.base import Setting, hyperparameters
 from transferkit.nn.backbones import StagedNet
 from transferkit.nn.divergences import DEFAULT_BANDWIDTH_MULTIPLIERS, check_bandwidths, mmd2
 
 
+@hyperparameters
 class DAN(AlignmentMethod):
     """Deep Adaptation Network: multi-kernel MMD on the task-specific layers.
 
@@ -56,33 +57,12 @@ class DAN(AlignmentMethod):
     description = "multi-kernel MMD between source and target on several task-specific layers"
     paper = "Long et al., Learning Transferable Features with Deep Adaptation Networks, ICML 2015"
 
-    def __init__(
-        self,
-        backbone="auto",
-        hidden: int = 50,
-        bottleneck: int = 0,
-        taps: tuple[str, ...] | None = None,
-        mmd_estimator: str = "unbiased",
-        kernel_multipliers: tuple[float, ...] = DEFAULT_BANDWIDTH_MULTIPLIERS,
-        lambda_max: float = 1.0,
-        lambda_schedule: str = "constant",
-        epochs: int = 30,
-        batch_size: int = 64,
-        lr: float = 1e-3,
-        optimizer: str = "adam",
-        momentum: float = 0.9,
-        weight_decay: float = 0.0,
-        grad_clip: float = 0.0,
-        diagnostics: bool = False,
-        select_epoch: str | None = None,
-        select_fraction: float = 0.2,
-        lr_schedule: str = "constant",
-        seed: int = 0,
-        device: str = "auto",
-        checkpoint_dir: str | None = None,
-        verbose: bool = False,
-    ):
-        store_params(self, locals())
+    bottleneck: int = 0
+    taps: tuple[str, ...] | None = None
+    mmd_estimator: str = "unbiased"
+    kernel_multipliers: tuple[float, ...] = DEFAULT_BANDWIDTH_MULTIPLIERS
+    lambda_max: float = 1.0
+    lambda_schedule: str = "constant"
 
     def _discrepancy(self):
         if self.mmd_estimator not in ("unbiased", "linear", "biased"):

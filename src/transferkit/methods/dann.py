@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from transferkit.methods.base import NeuralTransferMethod, Setting, store_params
+from transferkit.methods.base import AdaptationMethod, Setting, hyperparameters
 from transferkit.nn.backbones import StagedNet
 from transferkit.nn.discriminator import DomainDiscriminator
 from transferkit.nn.grl import ganin_lambda, grad_reverse
@@ -95,7 +95,8 @@ class DANNObjective(nn.Module):
         }
 
 
-class DANN(NeuralTransferMethod):
+@hyperparameters
+class DANN(AdaptationMethod):
     """Domain-adversarial neural network (gradient reversal).
 
     Parameters
@@ -139,7 +140,7 @@ class DANN(NeuralTransferMethod):
         share of the most predicted class; a collapse to one class raises a warning.
     select_epoch : str or None
         A label-free validator (``"dev"``, ``"iwv"``, ``"entropy"``, ``"reverse"``, ``"source"``;
-        see :mod:`transferkit.metrics.validators`) that scores the network after every epoch on a
+        see :mod:`transferkit.selection.validators`) that scores the network after every epoch on a
         held-out ``select_fraction`` of the source and the unlabelled target; the weights of the
         best epoch are kept (``selected_epoch_``, scores in ``history_``). ``None``: the last epoch.
     select_fraction : float
@@ -159,32 +160,11 @@ class DANN(NeuralTransferMethod):
     description = "domain-adversarial training: a gradient reversal layer makes features domain-invariant"
     paper = "Ganin et al., Domain-Adversarial Training of Neural Networks, JMLR 2016"
 
-    def __init__(
-        self,
-        backbone="auto",
-        hidden: int = 50,
-        adapt_at: str | None = None,
-        disc_hidden: tuple[int, ...] = (100,),
-        lambda_max: float = 1.0,
-        lambda_schedule: str = "ganin",
-        gamma: float = 10.0,
-        epochs: int = 30,
-        batch_size: int = 64,
-        lr: float = 1e-3,
-        optimizer: str = "adam",
-        momentum: float = 0.9,
-        weight_decay: float = 0.0,
-        grad_clip: float = 0.0,
-        diagnostics: bool = False,
-        select_epoch: str | None = None,
-        select_fraction: float = 0.2,
-        lr_schedule: str = "constant",
-        seed: int = 0,
-        device: str = "auto",
-        checkpoint_dir: str | None = None,
-        verbose: bool = False,
-    ):
-        store_params(self, locals())
+    adapt_at: str | None = None
+    disc_hidden: tuple[int, ...] = (100,)
+    lambda_max: float = 1.0
+    lambda_schedule: str = "ganin"
+    gamma: float = 10.0
 
     def _objective(self, net: StagedNet, n_classes: int) -> nn.Module:
         if self.lambda_schedule not in ("ganin", "constant"):

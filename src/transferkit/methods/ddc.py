@@ -22,11 +22,12 @@ from __future__ import annotations
 from functools import partial
 
 from transferkit.methods.alignment import AlignmentMethod
-from transferkit.methods.base import Setting, store_params
+from transferkit.methods.base import Setting, hyperparameters
 from transferkit.nn.backbones import StagedNet
 from transferkit.nn.divergences import mmd2
 
 
+@hyperparameters
 class DDC(AlignmentMethod):
     """Deep Domain Confusion: linear-kernel MMD on an adaptation layer.
 
@@ -50,31 +51,10 @@ class DDC(AlignmentMethod):
     description = "MMD between source and target activations of an adaptation layer, added to the source loss"
     paper = "Tzeng et al., Deep Domain Confusion: Maximizing for Domain Invariance, arXiv 2014"
 
-    def __init__(
-        self,
-        backbone="auto",
-        hidden: int = 50,
-        bottleneck: int = 256,
-        taps: tuple[str, ...] | None = None,
-        lambda_max: float = 0.25,
-        lambda_schedule: str = "constant",
-        epochs: int = 30,
-        batch_size: int = 64,
-        lr: float = 1e-3,
-        optimizer: str = "adam",
-        momentum: float = 0.9,
-        weight_decay: float = 0.0,
-        grad_clip: float = 0.0,
-        diagnostics: bool = False,
-        select_epoch: str | None = None,
-        select_fraction: float = 0.2,
-        lr_schedule: str = "constant",
-        seed: int = 0,
-        device: str = "auto",
-        checkpoint_dir: str | None = None,
-        verbose: bool = False,
-    ):
-        store_params(self, locals())
+    bottleneck: int = 256
+    taps: tuple[str, ...] | None = None
+    lambda_max: float = 0.25
+    lambda_schedule: str = "constant"
 
     def _discrepancy(self):
         return partial(mmd2, kernel="linear")

@@ -16,11 +16,12 @@ are of similar size at the end of training.
 from __future__ import annotations
 
 from transferkit.methods.alignment import AlignmentMethod
-from transferkit.methods.base import Setting, store_params
+from transferkit.methods.base import Setting, hyperparameters
 from transferkit.nn.backbones import StagedNet
 from transferkit.nn.divergences import coral_loss
 
 
+@hyperparameters
 class DeepCORAL(AlignmentMethod):
     """Deep CORAL: match second-order statistics of source and target activations.
 
@@ -40,31 +41,10 @@ class DeepCORAL(AlignmentMethod):
     description = "aligns the covariances of source and target activations of the last layer"
     paper = "Sun & Saenko, Deep CORAL: Correlation Alignment for Deep Domain Adaptation, ECCV-W 2016"
 
-    def __init__(
-        self,
-        backbone="auto",
-        hidden: int = 50,
-        bottleneck: int = 0,
-        taps: tuple[str, ...] | None = None,
-        lambda_max: float = 1.0,
-        lambda_schedule: str = "constant",
-        epochs: int = 30,
-        batch_size: int = 64,
-        lr: float = 1e-3,
-        optimizer: str = "adam",
-        momentum: float = 0.9,
-        weight_decay: float = 0.0,
-        grad_clip: float = 0.0,
-        diagnostics: bool = False,
-        select_epoch: str | None = None,
-        select_fraction: float = 0.2,
-        lr_schedule: str = "constant",
-        seed: int = 0,
-        device: str = "auto",
-        checkpoint_dir: str | None = None,
-        verbose: bool = False,
-    ):
-        store_params(self, locals())
+    bottleneck: int = 0
+    taps: tuple[str, ...] | None = None
+    lambda_max: float = 1.0
+    lambda_schedule: str = "constant"
 
     def _discrepancy(self):
         return coral_loss

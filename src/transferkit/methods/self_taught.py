@@ -117,7 +117,7 @@ class SelfTaught(TransferMethod):
         Learning the features is the expensive step and depends on the unlabelled source alone, so
         one feature map serves any number of labelled sets (Raina et al.'s tables vary their size).
         """
-        from transferkit.methods.base import as_domain
+        from transferkit.data import as_domain
 
         self._check_is_fitted()
         target = as_domain(target, "target")

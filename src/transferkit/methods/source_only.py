@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import nn
 
-from transferkit.methods.base import NeuralTransferMethod, Setting, store_params
+from transferkit.methods.base import NeuralTransferMethod, Setting, hyperparameters
 from transferkit.nn.backbones import StagedNet
 
 
@@ -31,6 +31,7 @@ class SourceOnlyObjective(nn.Module):
         return {"loss": loss, "source_acc": (logits.argmax(1) == batch["ys"]).float().mean()}
 
 
+@hyperparameters
 class SourceOnly(NeuralTransferMethod):
     """Train on labelled source data only; the no-adaptation baseline.
 
@@ -41,25 +42,6 @@ class SourceOnly(NeuralTransferMethod):
     setting = Setting(source_labels=True, target_labels=False, target=False)
     description = "the network trained on labelled source data alone (the no-adaptation baseline)"
     paper = "baseline 'NN' of Ganin et al., JMLR 2016"
-
-    def __init__(
-        self,
-        backbone="auto",
-        hidden: int = 50,
-        epochs: int = 30,
-        batch_size: int = 64,
-        lr: float = 1e-3,
-        optimizer: str = "adam",
-        momentum: float = 0.9,
-        weight_decay: float = 0.0,
-        grad_clip: float = 0.0,
-        lr_schedule: str = "constant",
-        seed: int = 0,
-        device: str = "auto",
-        checkpoint_dir: str | None = None,
-        verbose: bool = False,
-    ):
-        store_params(self, locals())
 
     def _objective(self, net: StagedNet, n_classes: int) -> nn.Module:
         return SourceOnlyObjective(net)

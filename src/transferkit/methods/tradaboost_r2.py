@@ -45,7 +45,8 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import KFold
 from sklearn.tree import DecisionTreeRegressor
 
-from transferkit.methods.base import Setting, TransferMethod, as_domain, store_params
+from transferkit.data import as_domain
+from transferkit.methods.base import Setting, TransferMethod, store_params
 from transferkit.methods.tradaboost import EPS_MIN, check_base_learner, fit_round
 
 LOSSES = ("linear", "square", "exponential")

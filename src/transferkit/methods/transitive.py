@@ -33,8 +33,8 @@ from typing import ClassVar
 import numpy as np
 from sklearn.base import clone
 
-from transferkit.data import Domain
-from transferkit.methods.base import Setting, TransferMethod, as_domain, store_params
+from transferkit.data import Domain, as_domain
+from transferkit.methods.base import Setting, TransferMethod, method_named, store_params
 
 __all__ = ["TransitiveTransfer", "domain_distances", "cheapest_path"]
 
@@ -171,9 +171,7 @@ class TransitiveTransfer(TransferMethod):
 
             base = SourceOnly(seed=self.seed)
         elif isinstance(base, str):  # a registered method by name, with its defaults
-            from transferkit.methods import get_method
-
-            base = get_method(base)(seed=self.seed)
+            base = method_named(base)(seed=self.seed)
         labelled = source
         self.steps_ = []
         for b in route[1:]:

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from sklearn.base import clone
 
-from transferkit.data import Domain, check_array
-from transferkit.methods.base import Setting, TransferMethod, as_domain
+from transferkit.data import Domain, as_domain, check_array
+from transferkit.methods.base import Setting, TransferMethod
 from transferkit.metrics.zeroshot import calibrated_stacking, gzsl_scores, per_class_accuracy, seen_unseen_curve
 from transferkit.nn.backbones import StagedNet, build_backbone
 from transferkit.semantics import ClassDescriptions

@@ -1,15 +1,14 @@
-"""``transferkit bench``: reproduce paper tables with fixed, printed protocols.
+"""Paper tables reproduced with fixed, printed protocols (``transferkit bench``).
 
 Each benchmark is a list of runs (method, hyperparameters, source -> target pair, seed), each run
-the same code path as ``transferkit run``. Results are written as JSON records (one per run) and
-a Markdown table that puts our mean ± std next to the paper's number, with the paper named.
+:func:`transferkit.runs.run`, the code path of ``transferkit run``. Results are written as JSON
+records (one per run) and a Markdown table that puts our mean ± std next to the paper's number, with the paper named.
 Hyperparameters are fixed per benchmark, identical for every pair, and printed in the table:
 no per-pair choice looks at target labels.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -18,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from transferkit import runs
 from transferkit.report import markdown_table, mean_std, to_json, write_text_atomic
+from transferkit.runs import RunOptions
 
 AMAZON = ("books", "dvd", "electronics", "kitchen")
 
@@ -152,26 +153,18 @@ BENCHMARKS: dict[str, Benchmark] = {
 }
 
 
-def _run_args(method: str, source: str, target: str, seed: int, params: dict, bench: Benchmark, quick: bool):
-    sets = [f"{k}={v!r}" for k, v in params.items() if k not in ("epochs", "lr", "batch_size")]
-    return argparse.Namespace(
-        method=method,
-        source=source,
-        target=target,
-        target_labels=0,
+def run_options(seed: int, params: dict, bench: Benchmark, source: str, target: str, quick: bool) -> RunOptions:
+    """The options of one run of ``bench``: its hyperparameters, its preprocessing and sample sizes."""
+    return RunOptions(
         seed=seed,
         epochs=bench.quick_epochs if quick else params.get("epochs"),
         lr=params.get("lr"),
         batch_size=params.get("batch_size"),
-        set=sets,
+        params={k: v for k, v in params.items() if k not in ("epochs", "lr", "batch_size")},
         preprocess=bench.preprocess,
+        features=bench.features,
         n_source=bench.sizes.get(source),
         n_target=bench.sizes.get(target),
-        device="auto",
-        checkpoint_dir=None,
-        out=None,
-        plot=False,
-        json=False,
         quiet=True,
     )
 
@@ -190,8 +183,6 @@ def run_benchmark(
     a rerun of the same command skips the runs found there: a killed benchmark loses at most the
     run in progress. ``methods`` restricts the columns (labels as in the table).
     """
-    from transferkit.cli import run_method
-
     if name not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}.")
     bench = BENCHMARKS[name]
@@ -213,10 +204,9 @@ def run_benchmark(
             for seed in seed_list:
                 if (column, source, target, seed) in done:
                     continue
-                args = _run_args(method, source, target, seed, params, bench, quick)
-                if column == bench.oracle_column:  # trained on the labelled target train split
-                    args.source = target
-                rec = run_method(args)
+                options = run_options(seed, params, bench, source, target, quick)
+                # an oracle column is trained on the labelled target train split
+                rec = runs.run(method, target if column == bench.oracle_column else source, target, options).record
                 rec.update(column=column, source=source, target=target, oracle=column == bench.oracle_column)
                 rec["quick"] = quick
                 records.append(rec)

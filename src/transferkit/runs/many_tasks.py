@@ -1,4 +1,4 @@
-"""`transferkit run multitask` and `transferkit run progressive`: many tasks instead of a source and a target.
+"""Multitask and progressive runs: many tasks instead of a source and a target.
 
 ``--tasks`` names the tasks: a dataset (every numbered domain of it is a task: ``landmine`` gives
 the 29 mine fields, ``school`` the 139 schools) or a comma-separated list of ``DATASET:DOMAIN`` keys
@@ -16,17 +16,18 @@ import time
 
 import numpy as np
 
-__all__ = ["parse_tasks", "run_multitask", "run_progressive"]
+from transferkit.runs.options import RunOptions, RunResult, UsageError, method_params
+
+__all__ = ["parse_tasks", "run_many_tasks", "run_multitask", "run_progressive"]
 
 
 def parse_tasks(spec: str, flag: str = "--tasks") -> list[str]:
     """Domain keys from a dataset name or a comma-separated list of keys (each checked)."""
-    from transferkit.datasets._registry import domain_info, list_datasets, list_domains
+    from transferkit.datasets import domain_info, is_file_key, list_datasets, list_domains
 
     parts = [p.strip() for p in str(spec).split(",") if p.strip()]
     if not parts:
         raise ValueError(f"{flag} is empty; expected a dataset name (e.g. landmine) or DATASET:DOMAIN keys.")
-    from transferkit.datasets.files import is_file_key
 
     keys = []
     for part in parts:
@@ -51,9 +52,7 @@ def parse_tasks(spec: str, flag: str = "--tasks") -> list[str]:
 
 
 def _load(keys: list[str], label_column: str = "label") -> tuple[dict, dict, dict]:
-    from transferkit.datasets import load_train_test
-    from transferkit.datasets._registry import domain_info
-    from transferkit.datasets.files import is_file_key
+    from transferkit.datasets import domain_info, is_file_key, load_train_test
 
     train, test, kinds = {}, {}, {}
     for key in keys:
@@ -90,38 +89,57 @@ def _means(per_task: dict) -> dict[str, float]:
     return {f"mean_{k}": float(np.mean([m[k] for m in per_task.values() if k in m])) for k in names}
 
 
-def run_multitask(args, overrides: dict) -> dict:
+def run_many_tasks(name: str, source, target, options: RunOptions) -> RunResult:
+    """``multitask`` on ``options.tasks`` or ``progressive`` on ``options.sequence``."""
+    from transferkit.methods import MultiTask, ProgressiveNetwork
+
+    flag, cls, run = {
+        "multitask": ("tasks", MultiTask, run_multitask),
+        "progressive": ("sequence", ProgressiveNetwork, run_progressive),
+    }[name]
+    if not getattr(options, flag):
+        raise UsageError(f"{name} needs --{flag} (see `transferkit run --help`).")
+    if source or target:
+        raise UsageError(f"{name} learns --{flag}, not a --source -> --target pair; drop --source/--target.")
+    overrides = method_params(name, cls().get_params(), options)
+    try:
+        return run(options, overrides)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
+def run_multitask(options: RunOptions, overrides: dict) -> RunResult:
     """Fit :class:`~transferkit.MultiTask` on ``--tasks``; the record has per-task metrics and their means."""
     from transferkit.methods.multitask import MultiTask
 
-    keys = parse_tasks(args.tasks)
-    train, test, kinds = _load(keys, args.label_column)
-    model = MultiTask(**{**overrides, "seed": args.seed, "device": args.device, "verbose": not args.quiet})
+    keys = parse_tasks(options.tasks)
+    train, test, kinds = _load(keys, options.label_column)
+    model = MultiTask(**{**overrides, "seed": options.seed, "device": options.device, "verbose": not options.quiet})
     t0 = time.perf_counter()
     model.fit(train, kinds=kinds)
     per_task = task_metrics(model, test, kinds)
-    return {
+    record = {
         "method": "multitask",
         "tasks": keys,
-        "seed": args.seed,
+        "seed": options.seed,
         "seconds": time.perf_counter() - t0,
         "hyperparameters": model.get_params(),
         "task_weights": model.task_weights_,
         "per_task": per_task,
         **_means(per_task),
     }
+    return RunResult(record, model)
 
 
-def run_progressive(args, overrides: dict) -> dict:
+def run_progressive(options: RunOptions, overrides: dict) -> RunResult:
     """Fit :class:`~transferkit.ProgressiveNetwork` on ``--sequence``, scoring every task after each stage."""
-    from transferkit.datasets import load_train_test
-    from transferkit.datasets._registry import harmonise_images
+    from transferkit.datasets import harmonise_images, load_train_test
     from transferkit.methods.progressive import ProgressiveNetwork
 
-    keys = parse_tasks(args.sequence, "--sequence")
+    keys = parse_tasks(options.sequence, "--sequence")
     if len(keys) < 2:
-        raise ValueError(f"--sequence {args.sequence!r} has one task; a progressive network needs two or more.")
-    data = {k: load_train_test(k, label_column=args.label_column) for k in keys}
+        raise ValueError(f"--sequence {options.sequence!r} has one task; a progressive network needs two or more.")
+    data = {k: load_train_test(k, label_column=options.label_column) for k in keys}
     shapes = {k: tr.feature_shape for k, (tr, _) in data.items()}
     if len(set(shapes.values())) > 1:
         if not all(len(s) == 3 for s in shapes.values()):
@@ -130,17 +148,19 @@ def run_progressive(args, overrides: dict) -> dict:
             )
         flat = harmonise_images(*[d for k in keys for d in data[k]])  # images of other sizes: one common shape
         data = {k: (flat[2 * i], flat[2 * i + 1]) for i, k in enumerate(keys)}
-    model = ProgressiveNetwork(**{**overrides, "seed": args.seed, "device": args.device, "verbose": not args.quiet})
+    model = ProgressiveNetwork(
+        **{**overrides, "seed": options.seed, "device": options.device, "verbose": not options.quiet}
+    )
     stages, t0 = [], time.perf_counter()
     for k in keys:
         tr, _ = data[k]
         model.add_task(k, tr.X, tr.y)
         stages.append({"after": k, "accuracy": {t: model.score(data[t][1].X, data[t][1].y, t) for t in model.tasks_}})
     final = stages[-1]["accuracy"]
-    return {
+    record = {
         "method": "progressive",
         "sequence": keys,
-        "seed": args.seed,
+        "seed": options.seed,
         "seconds": time.perf_counter() - t0,
         "hyperparameters": model.get_params(),
         "stages": stages,
@@ -150,3 +170,4 @@ def run_progressive(args, overrides: dict) -> dict:
         "lateral_scales": model.lateral_scales_,
         "lateral_usage": {t: model.lateral_usage(data[t][1].X, t) for t in model.tasks_},
     }
+    return RunResult(record, model)

@@ -1,7 +1,7 @@
 """Hyperparameter selection for domain adaptation without target labels.
 
 :func:`select` is a grid search whose score is a label-free validator
-(:mod:`transferkit.metrics.validators`): the labelled source is split into a training part and a
+(:mod:`transferkit.selection.validators`): the labelled source is split into a training part and a
 held-out validation part (stratified); every candidate is fitted on the training part and the
 unlabelled target, scored, and the best one is refitted on the whole source. Target labels enter
 only through the validator named ``oracle``, and the result says so (``uses_target_labels``).
@@ -19,9 +19,8 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid, train_test_split
 
-from transferkit.data import Domain
-from transferkit.methods.base import as_domain
-from transferkit.metrics.validators import VALIDATORS, evidence_from_model, get_validator
+from transferkit.data import Domain, as_domain
+from transferkit.selection.validators import VALIDATORS, evidence_from_model, get_validator
 
 __all__ = ["SelectionResult", "select", "score_grid", "split_source", "ORACLE_NOTE"]
 

@@ -201,7 +201,7 @@ def evidence_from_model(model, source_val=None, target=None, target_test=None) -
     on), ``target`` the unlabelled target sample, ``target_test`` labelled target data, read only by
     the oracle. Features are the model's ``transform`` where it has one, else its inputs.
     """
-    from transferkit.methods.base import as_domain
+    from transferkit.data import as_domain
 
     def features(X):
         return model.transform(X) if hasattr(model, "transform") else np.asarray(X).reshape(len(X), -1)

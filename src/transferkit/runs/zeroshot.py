@@ -1,4 +1,4 @@
-"""`transferkit run dap|attribute-embedding|devise|conse`: zero-shot learning from the command line.
+"""Zero-shot runs (``dap``, ``attribute-embedding``, ``devise``, ``conse``): held-out classes of one dataset.
 
 ``--source`` is an image dataset whose classes have a description (``fashion:mnist`` and the
 digit domains ship attribute tables); ``--unseen`` lists the classes held out of training. The
@@ -17,6 +17,9 @@ from __future__ import annotations
 import time
 
 import numpy as np
+
+from transferkit import __version__
+from transferkit.runs.options import RunOptions, RunResult, UsageError, method_params
 
 __all__ = ["TABLE_OF", "run_zeroshot"]
 
@@ -42,44 +45,58 @@ def _parse_unseen(text: str | None, labels: np.ndarray) -> np.ndarray:
     return np.unique(unseen)
 
 
-def run_zeroshot(args, cls, overrides: dict) -> dict:
-    """Train ``cls`` on the seen classes of ``args.source`` and score ZSL and GZSL on its test split."""
-    from transferkit.datasets import load_train_test
-    from transferkit.datasets._registry import domain_info
+def run_zeroshot(name: str, source, target, options: RunOptions) -> RunResult:
+    """Train method ``name`` on the seen classes of ``source`` and score ZSL and GZSL on its test split."""
+    from transferkit.methods import ZERO_SHOT
+
+    if target:
+        raise UsageError(f"{name} holds classes out with --unseen; it takes no --target.")
+    if not source:
+        raise UsageError(f"{name} needs --source (e.g. fashion:mnist) and --unseen (e.g. 2,3,5).")
+    cls = ZERO_SHOT[name]
+    overrides = {**method_params(name, cls().get_params(), options), "device": options.device}
+    try:
+        return _run(cls, source, options, overrides)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
+def _run(cls, source: str, options: RunOptions, overrides: dict) -> RunResult:
+    from transferkit.datasets import domain_info, load_train_test
     from transferkit.methods.zeroshot import evaluate_zeroshot
     from transferkit.semantics import attribute_table, embed_class_names
 
-    info = domain_info(args.source)
+    info = domain_info(source)
     if info.dataset not in TABLE_OF:
         raise ValueError(
-            f"--source {args.source}: no class descriptions ship for dataset {info.dataset!r}; zero-shot runs "
+            f"--source {source}: no class descriptions ship for dataset {info.dataset!r}; zero-shot runs "
             f"from the command line work on {', '.join(TABLE_OF)} (from Python, pass any ClassDescriptions)."
         )
     table = attribute_table(TABLE_OF[info.dataset])
-    if args.semantics == "names":
+    if options.semantics == "names":
         desc = embed_class_names(table.names, table.labels)
     else:
         desc = table
     t0 = time.perf_counter()
-    train, test = load_train_test(args.source, label_column=args.label_column)
-    unseen = _parse_unseen(args.unseen, table.labels)
+    train, test = load_train_test(source, label_column=options.label_column)
+    unseen = _parse_unseen(options.unseen, table.labels)
     seen = ~np.isin(train.y, unseen)
-    params = {**overrides, "seed": args.seed, "verbose": not (args.json or args.quiet)}
+    params = {**overrides, "seed": options.seed, "verbose": not options.quiet}
     model = cls(**params).fit(train.X[seen], train.y[seen], desc)
     tu = np.isin(test.y, unseen)
-    scores = evaluate_zeroshot(model, test.X[tu], test.y[tu], test.X[~tu], test.y[~tu], calibration=args.calibration)
-    from transferkit import __version__
-
-    return {
+    calibration = options.calibration
+    scores = evaluate_zeroshot(model, test.X[tu], test.y[tu], test.X[~tu], test.y[~tu], calibration=calibration)
+    record = {
         "method": cls.name,
-        "source": args.source,
-        "semantics": args.semantics,
+        "source": source,
+        "semantics": options.semantics,
         "seen_classes": model.seen_classes_.tolist(),
         "unseen_classes": model.unseen_classes_.tolist(),
-        "calibration": args.calibration,
+        "calibration": calibration,
         **scores,
         "target_accuracy": scores["zsl"],
-        "seed": args.seed,
+        "seed": options.seed,
         "seconds": time.perf_counter() - t0,
         "version": __version__,
     }
+    return RunResult(record, model)

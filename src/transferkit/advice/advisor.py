@@ -11,9 +11,9 @@
    - without target labels: by the proxy A-distance between source and target inputs (lower is
      better);
 4. **the expected gain and a negative-transfer flag** for each source, when target labels exist:
-   :func:`~transferkit.negative_transfer.transfer_gain` compares a classifier on the source
+   :func:`~transferkit.advice.negative_transfer.transfer_gain` compares a classifier on the source
    network's features of the target samples with one on the raw target inputs, on the same folds
-   (``check="probe"``); :func:`~transferkit.negative_transfer.finetune_gain` fine-tunes the source
+   (``check="probe"``); :func:`~transferkit.advice.negative_transfer.finetune_gain` fine-tunes the source
    network against training the same network from scratch (``check="finetune"``).
 """
 
@@ -109,16 +109,16 @@ def advise(
         Samples per domain used for the A-distance.
     check : {"probe", "finetune"}
         The negative-transfer check: linear probes on the source features against the raw inputs
-        (:func:`~transferkit.negative_transfer.transfer_gain`, fast), or the source network
+        (:func:`~transferkit.advice.negative_transfer.transfer_gain`, fast), or the source network
         fine-tuned against the same network trained from scratch, inside the folds
-        (:func:`~transferkit.negative_transfer.finetune_gain`, ten trainings per source; the
+        (:func:`~transferkit.advice.negative_transfer.finetune_gain`, ten trainings per source; the
         fairer check for images).
     check_epochs : int
         Training epochs of each network of the ``"finetune"`` check.
     """
+    from transferkit.advice.negative_transfer import finetune_gain, transfer_gain
     from transferkit.metrics.divergence import proxy_a_distance
     from transferkit.metrics.transferability import leep, logme, nce
-    from transferkit.negative_transfer import finetune_gain, transfer_gain
 
     if check not in ("probe", "finetune"):
         raise ValueError(f"check={check!r}; expected 'probe' or 'finetune'.")

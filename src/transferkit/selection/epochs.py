@@ -1,7 +1,7 @@
 """Choosing the epoch of an adaptation run with a label-free validator.
 
 :class:`EpochSelector` is an ``on_epoch_end`` callback: after every epoch it scores the network
-with a validator from :mod:`transferkit.metrics.validators` on a held-out labelled source sample
+with a validator from :mod:`transferkit.selection.validators` on a held-out labelled source sample
 and the unlabelled target, logs the score into the history and keeps a copy of the best weights.
 The copy lives in buffers of a :class:`BestWeights` module attached to the training objective,
 so it is saved with every checkpoint and a resumed run still returns the best epoch of the whole
@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from transferkit.metrics.validators import Evidence, Validator
 from transferkit.nn.backbones import StagedNet
+from transferkit.selection.validators import Evidence, Validator
 
 __all__ = ["BestWeights", "EpochSelector"]
 

@@ -16,7 +16,7 @@ Data: MNIST's train digits here are a 10,000-image subset (``digits:mnist``, see
 SOURCE.md): A trains on 5000 of its 0-4 (seeded subsample), the similar B on all 4869 of its 5-9;
 the dissimilar B trains on 5000 Fashion-MNIST training images of classes 5-9 (seeded subsample).
 B is scored on the official test images of its classes (MNIST 4861, Fashion-MNIST 5000).
-Network: :func:`transferkit.layer_sweep.deep_digits_net` (conv1-conv3, fc1, fc2; L = 5, the head
+Network: :func:`transferkit.advice.layer_sweep.deep_digits_net` (conv1-conv3, fc1, fc2; L = 5, the head
 always new), every network trained alike (Adam 1e-3, batch 64, the same number of epochs). Seven
 epochs bring baseB close to convergence (one seed: MNIST 5-9 0.982 after 5 epochs, 0.983 after 8;
 Fashion-MNIST 5-9 0.932 after 5, 0.953 after 8); fewer flatter the transfer conditions, whose
@@ -33,16 +33,15 @@ Writes ``layer_transfer.png`` (the Figure 2 analogue, one panel per split), ``la
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from transferkit import Domain
+from transferkit.advice.layer_sweep import CONDITIONS, layer_transfer_sweep, plot_layer_sweep, summarize_layer_sweep
+from transferkit.data import Domain
 from transferkit.datasets import load_domain
-from transferkit.layer_sweep import CONDITIONS, layer_transfer_sweep, plot_layer_sweep, summarize_layer_sweep
 from transferkit.report import markdown_table, mean_std, to_json
 
 OUT = Path("benchmarks") / "out"
@@ -133,7 +132,7 @@ def report(records: list[dict], seeds: int, epochs: int, n_train: int, seconds: 
     return "\n".join(lines)
 
 
-def main(
+def run_layer_transfer(
     seeds: int = 5, epochs: int = 7, n_train: int = 5000, out: Path = OUT, splits=tuple(SPLITS), quiet: bool = False
 ) -> str:
     out = Path(out)
@@ -165,14 +164,3 @@ def main(
         print(text)
     print(f"wrote {out / 'layer_transfer.png'}, .md, .json ({seconds:.0f} s)", file=sys.stderr)
     return text
-
-
-def cli(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=7)
-    parser.add_argument("--n-train", type=int, default=5000, help="at most this many training images per task")
-    parser.add_argument("--splits", nargs="+", choices=list(SPLITS), default=list(SPLITS))
-    parser.add_argument("--out", type=Path, default=OUT)
-    args = parser.parse_args(argv)
-    main(args.seeds, args.epochs, args.n_train, args.out, tuple(args.splits))

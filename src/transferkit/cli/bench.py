@@ -1,0 +1,57 @@
+"""``transferkit bench NAME``: reproduce a paper table; ``bench list`` names them."""
+
+from __future__ import annotations
+
+from transferkit.cli._common import add_command
+from transferkit.runs import UsageError
+
+LAYER_TRANSFER = "Yosinski et al. 2014: BnB, BnB+, AnB, AnB+ against n, similar and dissimilar split"
+
+
+def add_parser(sub) -> None:
+    p = add_command(
+        sub,
+        "bench",
+        "reproduce a paper table (`transferkit bench list`)",
+        "transferkit bench amazon --seeds 5 --out benchmarks/out",
+    )
+    p.add_argument("name", nargs="?", default=None, help="benchmark name; omit or `list` to list them")
+    p.add_argument("--seeds", type=int, default=5, help="seeds per configuration")
+    p.add_argument("--out", default=None, help="folder for the JSON results and the table")
+    p.add_argument("--quick", action="store_true", help="one pair, one seed, few epochs (smoke test)")
+    p.add_argument("--json", action="store_true", help="print a JSON list of run records on stdout")
+    p.add_argument(
+        "--methods", default=None, help="comma-separated columns to run (default: all), e.g. 'DAN,Deep CORAL'"
+    )
+    p.set_defaults(func=handle)
+
+
+def handle(args) -> int:
+    from transferkit.protocols.bench import BENCHMARKS, run_benchmark
+
+    if args.name is None or args.name == "list":
+        for name, b in BENCHMARKS.items():
+            print(f"{name:<16} {b.description}")
+        print(f"{'layer-transfer':<16} {LAYER_TRANSFER}")
+        return 0
+    if args.name == "layer-transfer":
+        return _layer_transfer(args)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    try:
+        run_benchmark(args.name, seeds=args.seeds, out=args.out, as_json=args.json, quick=args.quick, methods=methods)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    return 0
+
+
+def _layer_transfer(args) -> int:
+    from pathlib import Path
+
+    from transferkit.protocols import layer_transfer
+
+    seeds, epochs, n_train = (1, 1, 500) if args.quick else (args.seeds, 7, 5000)
+    out = Path(args.out) if args.out else layer_transfer.OUT
+    layer_transfer.run_layer_transfer(seeds, epochs, n_train, out, quiet=args.json)
+    if args.json:
+        print((out / "layer_transfer.json").read_text())
+    return 0

@@ -1,0 +1,147 @@
+"""A run's data: the domains loaded or taken as given, transformed on training inputs only, K-shot labels."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from transferkit.data import Domain
+from transferkit.runs.options import FEATURES, PREPROCESS, RunOptions, UsageError
+
+__all__ = ["RunData", "few_labelled", "learn_features", "load_pair", "preprocess"]
+
+
+@dataclass
+class RunData:
+    """The labelled source, the target to adapt to (unlabelled) and the labelled target test part.
+
+    ``target_labels`` keeps the labels of the target's training part, read only to draw the K
+    labelled examples of methods that learn from target labels (``None`` when there are none).
+    """
+
+    source: Domain
+    target: Domain
+    target_test: Domain | None
+    target_labels: np.ndarray | None
+    source_name: str
+    target_name: str
+
+
+def preprocess(name: str, source, target, target_test):
+    """Apply a feature transform fitted on the training data only (source and unlabelled target)."""
+    if name == "none":
+        return source, target, target_test
+    if name == "binary":
+        f = lambda X: (X > 0).astype(np.float32)  # noqa: E731
+    elif name == "log1p":
+        if min(d.X.min() for d in (source, target, target_test) if d is not None) < 0:
+            raise UsageError("--preprocess log1p needs non-negative features (counts); these have negative values.")
+        f = np.log1p
+    elif name == "standardize":
+        train = np.concatenate([source.X, target.X])
+        mu, sd = train.mean(0), train.std(0) + 1e-8
+        f = lambda X: (X - mu) / sd  # noqa: E731
+    else:
+        raise UsageError(f"--preprocess {name!r}: expected one of {', '.join(PREPROCESS)}")
+    return tuple(None if d is None else Domain(f(d.X), d.y, d.name) for d in (source, target, target_test))
+
+
+def learn_features(name: str, source, target, target_test):
+    """Feature learning on the unlabelled training inputs (source and target), applied to all three."""
+    if name == "none":
+        return source, target, target_test
+    if name != "msda":
+        raise UsageError(f"--features {name!r}: expected one of {', '.join(FEATURES)}")
+    if len(source.feature_shape) != 1:
+        raise UsageError(f"--features msda needs feature vectors; got inputs of shape {source.feature_shape}.")
+    from transferkit.methods.msda import MSDA
+
+    msda = MSDA().fit(np.concatenate([source.X, target.X]))  # labels never enter
+    return tuple(None if d is None else Domain(msda.transform(d.X), d.y, d.name) for d in (source, target, target_test))
+
+
+def _describe(source_key: str, target_key: str, data: RunData, options: RunOptions) -> None:
+    """Say on stderr what was read from the user's own files, so a wrong label column shows at once."""
+    from transferkit.datasets.files import is_file_key
+
+    for role, key, d in (("source", source_key, data.source), ("target", target_key, data.target)):
+        if options.quiet or not is_file_key(key):
+            continue
+        if d.y is not None:
+            labels = f"labels from column {options.label_column!r}: {len(np.unique(d.y))} classes"
+        elif role == "target" and data.target_test is not None:
+            labels = f"labels kept for scoring only ({len(data.target_test)} held-out samples)"
+        elif role == "target":
+            labels = "unlabelled: no score; --predictions FILE writes the predicted labels"
+        else:
+            labels = "unlabelled"
+        shape = "x".join(map(str, d.feature_shape))
+        print(f"transferkit: {role} {key}: {len(d)} samples of {shape}, {labels}", file=sys.stderr)
+
+
+def load_pair(source, target, options: RunOptions, target_test: Domain | None = None) -> RunData:
+    """The run's domains: keys (``DATASET:DOMAIN`` or files) are loaded, :class:`Domain` objects taken as given.
+
+    A target key gives its unlabelled train split to adapt to and its labelled test split to
+    score; a target :class:`Domain` is adapted to without its labels, and ``target_test`` is scored.
+    Then ``options.preprocess`` and ``options.features``, fitted on the training inputs only.
+    """
+    if isinstance(source, Domain) != isinstance(target, Domain):
+        raise UsageError("source and target: give two DATASET:DOMAIN keys (or files), or two Domains.")
+    if isinstance(source, Domain):
+        from transferkit.datasets import subsample
+
+        labels = target.y
+        data = RunData(
+            subsample(source, options.n_source, np.random.default_rng([options.seed, 0]), "n_source"),
+            subsample(target, options.n_target, np.random.default_rng([options.seed, 1]), "n_target").unlabelled(),
+            target_test,
+            None,
+            source.name,
+            target.name,
+        )
+        if options.n_target is None:
+            data.target_labels = labels
+    else:
+        if target_test is not None:
+            raise UsageError("target_test goes with a target Domain; a target key brings its own test split.")
+        from transferkit.datasets import load_domain, load_task
+
+        task = load_task(
+            source,
+            target,
+            n_source=options.n_source,
+            n_target=options.n_target,
+            seed=options.seed,
+            label_column=options.label_column,
+        )
+        data = RunData(task.source, task.target, task.target_test, None, source, target)
+        _describe(source, target, data, options)
+        if options.target_labels:  # the labels of the target's train split, for the K-shot draw
+            data.target_labels = load_domain(target, "train", label_column=options.label_column).y
+    transformed = preprocess(options.preprocess, data.source, data.target, data.target_test)
+    data.source, data.target, data.target_test = learn_features(options.features, *transformed)
+    return data
+
+
+def few_labelled(data: RunData, options: RunOptions, regression: bool = False) -> Domain:
+    """K labelled examples per class (K in all for regression) from the target's train split, seeded;
+    never from its test split."""
+    k, target = options.target_labels, data.target
+    if options.n_target is not None:
+        raise UsageError("--n-target cannot be combined with --target-labels; the K examples are drawn per class.")
+    y = data.target_labels
+    if y is None:
+        raise UsageError(f"--target-labels {k}: the target {data.target_name} has no labels.")
+    rng = np.random.default_rng(options.seed)
+    if regression:
+        if k > len(y):
+            raise UsageError(f"--target-labels {k}: the target has only {len(y)} examples.")
+        idx = np.sort(rng.choice(len(y), k, replace=False))
+        return Domain(target.X[idx], y[idx], target.name)
+    try:
+        return Domain(target.X, y, target.name).few_shot(k, seed=options.seed)
+    except ValueError as err:
+        raise UsageError(f"--target-labels {k}: {err}") from None

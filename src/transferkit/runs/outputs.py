@@ -1,0 +1,51 @@
+"""What a run leaves behind: predictions, run.json, the trained network and the t-SNE plot."""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+
+import numpy as np
+
+from transferkit.report import to_json
+
+__all__ = ["save_run", "write_predictions"]
+
+
+def write_predictions(path: str, est, target) -> None:
+    """One row per target sample: its index in the target file's part, and the predicted label."""
+    predictions = est.predict(target.X)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["index", "prediction"])
+        writer.writerows(zip(range(len(predictions)), predictions.tolist(), strict=True))
+
+
+def save_run(options, record: dict, est, source, target, target_test) -> None:
+    """``options.out``/run.json, model.pt (the trained network) and, with ``options.plot``, tsne.png."""
+    out = options.out
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "run.json"), "w") as f:
+        f.write(to_json(record))
+    if hasattr(est, "model_") and hasattr(est.model_, "state_dict"):
+        import torch
+
+        # the trained network, reusable as `run finetune --source-model OUT/model.pt`
+        torch.save({k: v.cpu() for k, v in est.model_.state_dict().items()}, os.path.join(out, "model.pt"))
+    if options.plot and not hasattr(est, "transform"):
+        print(f"transferkit: warning: --plot: {record['method']} learns no feature space; no t-SNE.", file=sys.stderr)
+    if options.plot and hasattr(est, "transform"):
+        from transferkit.report import plot_tsne
+
+        shown = target_test if target_test is not None else target
+        rng = np.random.default_rng(0)
+        i_s = rng.choice(len(source), min(1000, len(source)), replace=False)
+        i_t = rng.choice(len(shown), min(1000, len(shown)), replace=False)
+        xs, xt = source.X[i_s], shown.X[i_t]
+        plot_tsne(
+            [("input space", xs, xt), (f"{record['method']} features", est.transform(xs), est.transform(xt))],
+            os.path.join(out, "tsne.png"),
+            labels=None if source.y is None else (source.y[i_s], None if shown.y is None else shown.y[i_t]),
+            domain_names=(record["source"], record["target"]),
+        )
