@@ -30,6 +30,7 @@ import numpy as np
 
 from transferkit import __version__
 from transferkit.datasets import load_domain
+from transferkit.runs import RunOptions, run
 
 SOURCE, TARGET = "demo:mnist", "demo:usps"
 
@@ -157,9 +158,11 @@ def _adaptation(tour, out, recipe, mnist, mnist_test, usps, usps_test, seed, qui
     from transferkit.report import plot_history, plot_tsne
 
     tour.begin("labelled source, unlabelled target: source-only and DANN, MNIST -> USPS")
-    so, t_so = _timed(lambda: SourceOnly(**recipe).fit(mnist))
-    dann, t_dann = _timed(lambda: DANN(**recipe).fit(mnist, usps.unlabelled()))
-    so_acc, dann_acc = so.score(usps_test), dann.score(usps_test)
+    options = RunOptions(seed=seed, quiet=not recipe["verbose"])
+    so_run, dann_run = (run(cls(**recipe), mnist, usps, options, target_test=usps_test) for cls in (SourceOnly, DANN))
+    so, dann = so_run.estimator, dann_run.estimator
+    so_acc, dann_acc = so_run.record["target_accuracy"], dann_run.record["target_accuracy"]
+    t_so, t_dann = so_run.record["seconds"], dann_run.record["seconds"]
     tour.row("labelled source, unlabelled target", "DANN", dann_acc, "source-only", so_acc, "target accuracy", t_dann)
     tour.log(f"      source-only {so_acc:.3f}, DANN {dann_acc:.3f}; t-SNE of the features ...")
     rng = np.random.default_rng(seed)
@@ -186,23 +189,22 @@ def _adaptation(tour, out, recipe, mnist, mnist_test, usps, usps_test, seed, qui
     return so, {"source-only": so_acc, "DANN": dann_acc, "seconds": t_so + t_dann}
 
 
-def _fine_tuning(tour, out, source_net, mnist, few, usps_test, seed, quick):
+def _fine_tuning(tour, out, source_net, mnist, usps, usps_test, seed, quick):
     """Quadrant 1: fine-tuning against target-only, and the layer-transfer curve."""
     from transferkit.methods import FineTune, TargetOnly
     from transferkit.nn import layer_names
 
     tour.begin(f"labelled source, {K_SHOT} labelled target digits per class: fine-tuning and layer transfer")
     epochs = 2 if quick else 100
-    alone = TargetOnly(epochs=epochs, seed=seed).fit(few, few)
-    baseline = alone.score(usps_test)
+    options = RunOptions(seed=seed, target_labels=K_SHOT, quiet=True)  # the K labelled USPS digits per class
+    baseline = run(TargetOnly(epochs=epochs), mnist, usps, options, target_test=usps_test).record["target_accuracy"]
     names = layer_names(source_net.model_)
     curve = []
     for n in range(len(names) + 1):
-        copy = "none" if n == 0 else f"first:{n}"
-        tuned, t_last = _timed(
-            lambda c=copy: FineTune(copy=c, source_model=source_net.model_, epochs=epochs, seed=seed).fit(mnist, few)
-        )
-        curve.append(tuned.score(usps_test))
+        tuned = FineTune(copy="none" if n == 0 else f"first:{n}", source_model=source_net.model_, epochs=epochs)
+        record = run(tuned, mnist, usps, options, target_test=usps_test).record
+        curve.append(record["target_accuracy"])
+        t_last = record["seconds"]
     _plot_layer_curve(list(range(len(names) + 1)), curve, baseline, out / "layer_transfer.png")
     tour.row(
         "labelled source, labelled target",
@@ -238,16 +240,16 @@ def _zero_shot(tour, out, mnist, mnist_test, seed, quick):
     return {"zsl": accuracy}
 
 
-def _self_taught(tour, mnist, few, usps_test, seed, quick):
+def _self_taught(tour, mnist, usps, usps_test, seed, quick):
     """Quadrant 3: features from unlabelled MNIST, a classifier on the labelled USPS digits."""
     from transferkit.methods import SelfTaught
 
     tour.begin("unlabelled source, labelled target: self-taught learning (sparse coding on unlabelled MNIST)")
-    unlabelled = mnist.unlabelled()
-    raw = SelfTaught(features="raw", seed=seed).fit(unlabelled, few).score(usps_test)
-    learner = SelfTaught(features="sparse-coding", n_components=32 if quick else 128, seed=seed)
-    coded, t = _timed(lambda: learner.fit(unlabelled, few))
-    accuracy = coded.score(usps_test)
+    options = RunOptions(seed=seed, target_labels=K_SHOT, quiet=True)  # the source's labels are never read
+    raw = run(SelfTaught(features="raw"), mnist, usps, options, target_test=usps_test).record["target_accuracy"]
+    learner = SelfTaught(features="sparse-coding", n_components=32 if quick else 128)
+    coded = run(learner, mnist, usps, options, target_test=usps_test).record
+    accuracy, t = coded["target_accuracy"], coded["seconds"]
     tour.row("unlabelled source, labelled target", "self-taught (sparse coding)", accuracy, "raw pixels", raw,
              "target accuracy", t)  # fmt: skip
     tour.log(f"      raw pixels {raw:.3f}, sparse-coding features {accuracy:.3f}")
@@ -304,9 +306,9 @@ def run_demo(out: str | Path = "transferkit-demo", seed: int = 0, quick: bool = 
     tour.log(f"source {mnist}\ntarget {usps}\ntest   {usps_test}")
 
     source_net, adaptation = _adaptation(tour, out, recipe, mnist, mnist_test, usps, usps_test, seed, quick)
-    finetune = _fine_tuning(tour, out, source_net, mnist, few, usps_test, seed, quick)
+    finetune = _fine_tuning(tour, out, source_net, mnist, usps, usps_test, seed, quick)
     zeroshot = _zero_shot(tour, out, mnist, mnist_test, seed, quick)
-    selftaught = _self_taught(tour, mnist, few, usps_test, seed, quick)
+    selftaught = _self_taught(tour, mnist, usps, usps_test, seed, quick)
     clustering = _clustering(tour, out, mnist, usps, seed, quick)
     tour.begin("writing the report")
 

@@ -1,0 +1,73 @@
+"""The run layer: one function for a name or an estimator, keys or Domains, and the same record either way."""
+
+import numpy as np
+import pytest
+
+from transferkit import Domain, SourceOnly, TargetOnly
+from transferkit.datasets import load_domain
+from transferkit.runs import RunOptions, UsageError, run
+
+QUICK = RunOptions(epochs=1, n_source=200, quiet=True)
+
+
+def _comparable(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k not in ("seconds", "history", "source", "target")}
+
+
+def test_a_name_and_an_estimator_give_the_same_record():
+    by_name = run("source-only", "demo:mnist", "demo:usps", QUICK)
+    by_estimator = run(SourceOnly(epochs=5, hidden=50), "demo:mnist", "demo:usps", QUICK)  # options win: 1 epoch
+    assert _comparable(by_name.record) == _comparable(by_estimator.record)
+    assert by_name.record["hyperparameters"]["epochs"] == 1
+    assert isinstance(by_estimator.estimator, SourceOnly) and hasattr(by_estimator.estimator, "model_")
+
+
+def test_domains_give_the_record_of_their_keys():
+    mnist, usps, usps_test = (load_domain(k, s) for k, s in (("demo:mnist", "train"), ("demo:usps", "train"),
+                                                               ("demo:usps", "test")))  # fmt: skip
+    by_key = run("source-only", "demo:mnist", "demo:usps", QUICK).record
+    by_domain = run("source-only", mnist, usps, QUICK, target_test=usps_test).record
+    assert _comparable(by_key) == _comparable(by_domain)
+    assert by_domain["source"] == mnist.name
+    unscored = run("source-only", mnist, usps, QUICK).record  # no test sample given: no score
+    assert unscored["target_accuracy"] is None and unscored["n_target_test"] == 0
+
+
+def test_k_labelled_target_examples_are_drawn_from_a_target_domain():
+    mnist, usps = load_domain("demo:mnist"), load_domain("demo:usps")
+    record = run(TargetOnly(epochs=1), mnist, usps, RunOptions(target_labels=2, quiet=True)).record
+    assert record["n_target"] == 2 * len(np.unique(usps.y)) and record["target_labels_per_class"] == 2
+    with pytest.raises(UsageError, match="has no labels"):
+        run(TargetOnly(epochs=1), mnist, usps.unlabelled(), RunOptions(target_labels=2, quiet=True))
+
+
+def test_bad_input_is_refused_before_any_data_is_read():
+    with pytest.raises(UsageError, match="--set nonsense: not a hyperparameter"):
+        run("dann", "nowhere:at-all", "demo:usps", RunOptions(params={"nonsense": 1}))
+    with pytest.raises(UsageError, match="--grid lambda: not a hyperparameter"):
+        run("dann", "nowhere:at-all", "demo:usps", RunOptions(select="dev", grid={"lambda": [0.1]}))
+    with pytest.raises(UsageError, match="two DATASET:DOMAIN keys"):
+        run("source-only", load_domain("demo:mnist"), "demo:usps", QUICK)
+    with pytest.raises(UsageError, match="needs --source and --target"):
+        run("dann", "demo:mnist", None)
+    with pytest.raises(UsageError, match="give this method by name"):
+        from transferkit import DAP
+
+        run(DAP(), "demo:mnist")
+
+
+def test_a_target_domain_is_adapted_to_without_its_labels(monkeypatch):
+    seen = {}
+
+    def fit(self, source, target=None, sample_domain=None):
+        seen["target_y"] = target.y
+        raise KeyboardInterrupt  # stop here: only what fit received matters
+
+    from transferkit import DANN
+
+    monkeypatch.setattr(DANN, "fit", fit)
+    X = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+    y = np.repeat([0, 1], 20)
+    with pytest.raises(KeyboardInterrupt):
+        run("dann", Domain(X, y, "s"), Domain(X + 1, y, "t"), RunOptions(quiet=True))
+    assert seen["target_y"] is None
