@@ -14,12 +14,13 @@ and differ in :math:`D` (linear MMD, multi-kernel MMD, CORAL) and in :math:`L`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from transferkit.methods.base import AdaptationMethod, hyperparameters
+from transferkit.methods.base import AdaptationMethod
 from transferkit.nn.backbones import StagedNet, add_bottleneck
 from transferkit.nn.grl import ganin_lambda
 
@@ -74,7 +75,7 @@ class AlignmentObjective(nn.Module):
         }
 
 
-@hyperparameters
+@dataclass(eq=False, repr=False, kw_only=True)
 class AlignmentMethod(AdaptationMethod):
     """Base of DDC, DAN and Deep CORAL: subclasses provide the discrepancy and default layers."""
 

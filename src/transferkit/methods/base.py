@@ -38,7 +38,6 @@ __all__ = [
     "NeuralTransferMethod",
     "AdaptationMethod",
     "as_domain",
-    "hyperparameters",
     "store_params",
 ]
 
@@ -357,20 +356,18 @@ class FeatureClassifierMethod(TransferMethod):
         return self.model_.predict_proba(self._features(X))
 
 
-#: How the neural estimators declare their hyperparameters: as dataclass fields, so the shared ones
-#: below are written once and every subclass's ``__init__`` is a real signature (scikit-learn's
-#: ``get_params``, ``set_params`` and ``clone`` read it), keyword-only, storing each argument unchanged.
-hyperparameters = dataclass(eq=False, repr=False, kw_only=True)
-
-
-@hyperparameters
+@dataclass(eq=False, repr=False, kw_only=True)
 class NeuralTransferMethod(LearntFeatures, TransferMethod):
     """A method trained by :func:`~transferkit.train.fit_loop` on a :class:`StagedNet`.
 
     Subclasses implement ``_objective(net, n_classes)``, returning the module whose forward
-    computes the paper's training objective, and add their own hyperparameters as fields
-    (decorated with :data:`hyperparameters`). The training parameters all of them share are
-    declared here once and documented in :class:`~transferkit.methods.dann.DANN`.
+    computes the paper's training objective. Hyperparameters are dataclass fields: the training
+    parameters every network shares are declared here once (documented in
+    :class:`~transferkit.methods.dann.DANN`), and each subclass, decorated with
+    ``@dataclass(eq=False, repr=False, kw_only=True)``, adds its own. The generated ``__init__`` is
+    a real keyword-only signature that stores every argument unchanged, which scikit-learn's
+    ``get_params``, ``set_params`` and ``clone`` read; ``eq=False, repr=False`` keep
+    scikit-learn's identity and repr.
     """
 
     backbone: object = "auto"
@@ -516,7 +513,7 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
         return self._batched(X, lambda x: self.model_.forward_to(x, self.model_.adapt_at).flatten(1))
 
 
-@hyperparameters
+@dataclass(eq=False, repr=False, kw_only=True)
 class AdaptationMethod(NeuralTransferMethod):
     """A network adapted to an unlabelled target: adds the label-free diagnostics and epoch selection."""
 

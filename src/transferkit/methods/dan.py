@@ -21,15 +21,16 @@ not implemented here. ``mmd_estimator="linear"`` is the paper's linear-time unbi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 
 from transferkit.methods.alignment import AlignmentMethod
-from transferkit.methods.base import Setting, hyperparameters
+from transferkit.methods.base import Setting
 from transferkit.nn.backbones import StagedNet
 from transferkit.nn.divergences import DEFAULT_BANDWIDTH_MULTIPLIERS, check_bandwidths, mmd2
 
 
-@hyperparameters
+@dataclass(eq=False, repr=False, kw_only=True)
 class DAN(AlignmentMethod):
     """Deep Adaptation Network: multi-kernel MMD on the task-specific layers.
 

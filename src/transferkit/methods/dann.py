@@ -21,11 +21,13 @@ domain classifier learns at the full rate, as in the authors' Caffe release.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from transferkit.methods.base import AdaptationMethod, Setting, hyperparameters
+from transferkit.methods.base import AdaptationMethod, Setting
 from transferkit.nn.backbones import StagedNet
 from transferkit.nn.discriminator import DomainDiscriminator
 from transferkit.nn.grl import ganin_lambda, grad_reverse
@@ -95,7 +97,7 @@ class DANNObjective(nn.Module):
         }
 
 
-@hyperparameters
+@dataclass(eq=False, repr=False, kw_only=True)
 class DANN(AdaptationMethod):
     """Domain-adversarial neural network (gradient reversal).
 

@@ -19,15 +19,16 @@ with :math:`\lambda = 0.25` in the paper.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 
 from transferkit.methods.alignment import AlignmentMethod
-from transferkit.methods.base import Setting, hyperparameters
+from transferkit.methods.base import Setting
 from transferkit.nn.backbones import StagedNet
 from transferkit.nn.divergences import mmd2
 
 
-@hyperparameters
+@dataclass(eq=False, repr=False, kw_only=True)
 class DDC(AlignmentMethod):
     """Deep Domain Confusion: linear-kernel MMD on an adaptation layer.
 

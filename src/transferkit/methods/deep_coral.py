@@ -15,13 +15,15 @@ are of similar size at the end of training.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from transferkit.methods.alignment import AlignmentMethod
-from transferkit.methods.base import Setting, hyperparameters
+from transferkit.methods.base import Setting
 from transferkit.nn.backbones import StagedNet
 from transferkit.nn.divergences import coral_loss
 
 
-@hyperparameters
+@dataclass(eq=False, repr=False, kw_only=True)
 class DeepCORAL(AlignmentMethod):
     """Deep CORAL: match second-order statistics of source and target activations.
 

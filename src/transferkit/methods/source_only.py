@@ -11,10 +11,12 @@ are drawn and ignored), so both see the same number of optimiser steps.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch.nn.functional as F
 from torch import nn
 
-from transferkit.methods.base import NeuralTransferMethod, Setting, hyperparameters
+from transferkit.methods.base import NeuralTransferMethod, Setting
 from transferkit.nn.backbones import StagedNet
 
 
@@ -31,7 +33,7 @@ class SourceOnlyObjective(nn.Module):
         return {"loss": loss, "source_acc": (logits.argmax(1) == batch["ys"]).float().mean()}
 
 
-@hyperparameters
+@dataclass(eq=False, repr=False, kw_only=True)
 class SourceOnly(NeuralTransferMethod):
     """Train on labelled source data only; the no-adaptation baseline.
 
