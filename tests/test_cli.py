@@ -263,7 +263,7 @@ def test_few_labelled_target_for_tradaboost(capsys):
 
 @pytest.mark.parametrize("validator", ["dev", "oracle"])
 def test_run_select_chooses_among_the_grid_and_flags_the_oracle(validator, capsys):
-    args = ["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--epochs", "1", "--n-source", "300"]
+    args = ["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--epochs", "1"]  # 267 held out
     args += ["--n-target", "300", "-q", "--json", "--select", validator, "--grid", "lambda_max=0.0,1.0"]
     code, out, err = run_cli(args, capsys)
     assert code == 0, err
@@ -271,10 +271,22 @@ def test_run_select_chooses_among_the_grid_and_flags_the_oracle(validator, capsy
     assert [c["params"]["lambda_max"] for c in selection["candidates"]] == [0.0, 1.0]
     scores = [c[validator] for c in selection["candidates"]]
     assert selection["best_params"] == selection["candidates"][scores.index(max(scores))]["params"]
+    assert "warnings" not in selection
     assert selection["uses_target_labels"] == (validator == "oracle")
     assert ("ORACLE" in err) == (validator == "oracle") and ("ORACLE" in selection.get("note", "")) == (
         validator == "oracle"
     )
+
+
+def test_run_select_on_a_small_held_out_sample_keeps_the_defaults_and_says_so(capsys):
+    args = ["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--epochs", "1", "--n-source", "300"]
+    args += ["--n-target", "300", "-q", "--json", "--select", "dev", "--grid", "lambda_max=0.0,0.5"]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    selection = json.loads(out)["selection"]  # 60 held-out samples: no score decides
+    assert selection["best_params"] == {"lambda_max": 0.0}  # not DANN's own 1.0 among them: the first
+    assert "could not choose" in selection["warnings"][0] and "60 samples" in selection["warnings"][0]
+    assert all("60 samples" in c["untrusted"]["dev"] for c in selection["candidates"])
 
 
 def test_run_select_without_grid_chooses_the_epoch(capsys):

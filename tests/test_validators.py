@@ -6,13 +6,16 @@ from sklearn.base import BaseEstimator
 
 from transferkit import Domain
 from transferkit.selection import ORACLE_NOTE, score_grid, select, split_source
+from transferkit.selection.search import choose
 from transferkit.selection.validators import (
+    MIN_HELD_OUT,
     VALIDATORS,
     Evidence,
     density_ratio,
     dev_risk,
     evidence_from_model,
     get_validator,
+    untrusted,
     validate,
 )
 
@@ -140,13 +143,121 @@ def test_oracle_is_flagged_and_needs_target_labels():
 
 
 def test_label_free_scores_ignore_target_labels():
+    """The labels travel with the target into every label-free validator; shuffling them changes no score."""
     source, target = covariate_shift(n=600)
     model = Threshold().fit(source)
     val = source.subset(np.arange(300))
     shuffled = Domain(target.X, np.random.default_rng(0).permutation(target.y), "t")
+    assert not np.array_equal(shuffled.y, target.y)
+    assert evidence_from_model(model, val, target).target_y is None  # the firewall: labels never reach evidence
     for name, v in VALIDATORS.items():
         if not v.uses_target_labels:
-            assert validate(name, model, val, target.unlabelled()) == validate(name, model, val, shuffled.unlabelled())
+            assert validate(name, model, val, target) == validate(name, model, val, shuffled)
+
+
+def test_the_label_firewall_test_can_fail(monkeypatch):
+    """Were the evidence to carry target labels to a validator that reads them, the scores above would differ."""
+    import transferkit.selection.validators as validators
+
+    source, target = covariate_shift(n=600)
+    model, val = Threshold().fit(source), source.subset(np.arange(300))
+    shuffled = Domain(target.X, np.random.default_rng(0).permutation(target.y), "t")
+    leaky = validators.evidence_from_model
+
+    def leaking(model, source_val=None, target=None, target_test=None):
+        e = leaky(model, source_val, target, target_test)
+        if target is not None and getattr(target, "y", None) is not None:
+            e.target_y = np.searchsorted(model.classes_, target.y)
+        return e
+
+    monkeypatch.setattr(validators, "evidence_from_model", leaking)
+    monkeypatch.setitem(VALIDATORS, "peek", validators.Validator("peek", validators._oracle, False, "leaks"))
+    assert validate("peek", model, val, target) != validate("peek", model, val, shuffled)
+
+
+def test_iwv_is_the_self_normalised_weighted_accuracy():
+    source, target = covariate_shift(n=600, seed=3)
+    model, val = Threshold(t=0.5).fit(source), source.subset(np.arange(300))
+    e = evidence_from_model(model, val, target.unlabelled())
+    w = density_ratio(e.source_features, e.target_features, seed=0)
+    correct = (e.source_proba.argmax(1) == e.source_y).astype(float)
+    expected = (w * correct).sum() / w.sum()  # Sugiyama et al. 2007, self-normalised
+    assert VALIDATORS["iwv"].score(e, 0) == pytest.approx(expected, rel=1e-12)
+    assert expected != pytest.approx(correct.mean(), abs=1e-3)  # the weights matter under this shift
+
+
+def test_density_ratio_is_cross_fitted():
+    """Each source sample's weight comes from a domain classifier that never saw it (NumPy folds by hand)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    fs, ft = rng.normal(size=(60, 2)), rng.normal(size=(40, 2)) + 0.7
+    X, d = np.concatenate([fs, ft]), np.r_[np.zeros(60), np.ones(40)]
+    p_t = np.empty(len(X))
+    for train, test in StratifiedKFold(5, shuffle=True, random_state=4).split(X, d):
+        clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000)).fit(X[train], d[train])
+        p_t[test] = clf.predict_proba(X[test])[:, 1]
+    p_t = np.clip(p_t[:60], 1e-6, 1 - 1e-6)
+    np.testing.assert_allclose(density_ratio(fs, ft, seed=4), (60 / 40) * p_t / (1 - p_t), rtol=1e-10)
+    in_sample = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000)).fit(X, d)
+    p_in = np.clip(in_sample.predict_proba(fs)[:, 1], 1e-6, 1 - 1e-6)
+    assert not np.allclose(density_ratio(fs, ft, seed=4), (60 / 40) * p_in / (1 - p_in), rtol=1e-3)
+
+
+class Hard(Threshold):
+    """The threshold rule with one-hot probabilities, as a nearest-neighbour classifier gives."""
+
+    def predict_proba(self, X):
+        return np.round(super().predict_proba(X))
+
+
+def test_untrusted_scores_are_named():
+    soft = Evidence(source_proba=np.full((200, 2), 0.5), source_y=np.zeros(200, int), target_proba=np.eye(2))
+    assert "hard (one-hot)" in untrusted("entropy", soft, 0.0)
+    assert untrusted("entropy", Evidence(target_proba=np.array([[0.7, 0.3]])), -0.6) is None
+    assert "impossible negative risk (-0.0500)" in untrusted("dev", soft, 0.05)
+    assert untrusted("dev", soft, -0.3) is None
+    small = Evidence(source_proba=np.full((59, 2), 0.5), source_y=np.zeros(59, int))
+    for name in ("source", "iwv", "dev", "reverse"):
+        assert f"59 samples (fewer than {MIN_HELD_OUT})" in untrusted(name, small, -0.3)
+    assert "nan" in untrusted("source", soft, float("nan"))
+
+
+def test_choose_skips_untrusted_scores_and_falls_back_on_ties():
+    assert choose([0.9, 0.5, 0.7], ["too small", None, None], fallback=0) == (2, None)
+    index, why = choose([0.2, 0.2, 0.2], [None, None, None], fallback=1)
+    assert index == 1 and "every candidate scores the same" in why
+    index, why = choose([0.9, 0.8], ["hard", "hard"], fallback=0)
+    assert index == 0 and "can be trusted (hard)" in why
+    assert choose([0.3], [None], fallback=0) == (0, None)  # one candidate: nothing to tie with
+
+
+def test_entropy_on_hard_predictions_keeps_the_estimators_own_settings_and_warns():
+    source, target = covariate_shift(n=1000)
+    with pytest.warns(RuntimeWarning, match="'entropy' could not choose: .*hard"):
+        result = select(Hard(), {"upper": [1.5, np.inf, 0.5]}, source, target.unlabelled(), "entropy")
+    assert result.best_params == {"upper": np.inf}  # Hard()'s own value, not the grid's first
+    assert "estimator's own settings" in result.warnings[0] and "warnings" in result.to_dict()
+    assert all("hard" in c["untrusted"]["entropy"] for c in result.to_dict()["candidates"])
+
+
+def test_a_tie_across_every_candidate_is_not_a_choice():
+    source, target = covariate_shift(n=1000)
+    with pytest.warns(RuntimeWarning, match="every candidate scores the same"):
+        result = select(Threshold(), {"upper": [np.inf, 50.0, 60.0]}, source, target.unlabelled(), "source")
+    assert result.best_index == 0 and result.warnings  # upper=inf is Threshold()'s own
+
+
+def test_a_small_held_out_sample_is_not_chosen_on():
+    source, target = covariate_shift(n=400)  # 80 held out
+    with pytest.warns(RuntimeWarning, match="80 samples"):
+        result = select(Threshold(), {"upper": [1.5, np.inf]}, source, target.unlabelled(), "iwv")
+    assert result.best_params == {"upper": np.inf}
+    big = select(Threshold(), {"upper": [1.5, np.inf]}, *covariate_shift(n=1000)[:1], target.unlabelled(), "iwv")
+    assert big.best_params == {"upper": 1.5} and not big.warnings
 
 
 def test_split_source_errors_name_the_argument():
@@ -206,3 +317,49 @@ def test_select_epoch_refuses_the_oracle_and_a_missing_target():
         DANN(epochs=1, select_epoch="oracle").fit(source, target)
     with pytest.raises(ValueError, match="unknown validator 'dve'"):
         DANN(epochs=1, select_epoch="dve").fit(source, target)
+
+
+def test_select_epoch_on_a_small_held_out_sample_keeps_the_last_epoch_and_warns():
+    from transferkit.methods import DANN
+
+    source, target = _blobs()  # 300 source samples: 60 held out
+    with pytest.warns(RuntimeWarning, match="select_epoch='dev' could not choose: .*60 samples"):
+        model = DANN(epochs=3, select_epoch="dev", seed=1).fit(source, target)
+    assert model.selected_epoch_ == 3 and "kept the last epoch (3)" in model.warnings_[-1]
+    plain = DANN(epochs=3, seed=1).fit(*_blobs_train(source), target)
+    np.testing.assert_allclose(model.predict_proba(target.X), plain.predict_proba(target.X), atol=1e-6)
+
+
+def _blobs_train(source):
+    """The source part DANN(select_epoch=...) trains on (its held-out fifth split off as in fit)."""
+    return split_source(source, 0.2, 1)[:1]
+
+
+def test_select_epoch_never_keeps_an_impossible_dev_score(monkeypatch):
+    """DEV's risk went negative at epoch 2 (a score above 0); the best trusted epoch is kept instead."""
+    from transferkit.datasets import make_blobs_shift
+    from transferkit.methods import DANN
+    from transferkit.selection.validators import Validator
+
+    scripted = Scripted([-0.5, 0.2, -0.3])
+    monkeypatch.setitem(VALIDATORS, "dev", Validator("dev", scripted, False, "scripted DEV"))
+    task = make_blobs_shift(n_source=700, n_target=200, seed=0)  # 140 held out
+    model = DANN(epochs=3, select_epoch="dev", seed=1).fit(task.source, task.target.unlabelled())
+    assert model.selected_epoch_ == 3
+    np.testing.assert_allclose(model.predict_proba(task.target.X), scripted.seen[2], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "source_y, target_X, grid, message",
+    [
+        (np.repeat([0, 1], 150), np.empty((0, 1)), {"lr": [1e-3]}, r"target.X is empty \(shape \(0, 1\)\)"),
+        (np.zeros(300, int), None, {"lr": [1e-3]}, r"source.y has one class only"),
+        (np.repeat([0, 1], 150), None, {"lrr": [1e-3]}, r"grid names 'lrr', not a hyperparameter of SourceOnly"),
+    ],
+)
+def test_select_refuses_bad_input_by_name(source_y, target_X, grid, message):
+    from transferkit.methods import SourceOnly
+
+    X = np.random.default_rng(0).normal(size=(300, 1)).astype(np.float32)
+    with pytest.raises(ValueError, match=message):
+        select(SourceOnly(epochs=1), grid, Domain(X, source_y), X if target_X is None else target_X, "source")

@@ -456,9 +456,10 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
             on_epoch_end=_chain(callbacks),
         )
         self.history_ = self.fit_result_.history
-        if selector is not None:
-            self.selected_epoch_ = selector.restore()
         self.warnings_ = training_warnings(self.history_, n_classes=len(self.classes_))
+        if selector is not None:
+            self.selected_epoch_, why = selector.restore(last_epoch=len(self.history_))
+            self.warnings_ += [why] if why else []
         for message in self.warnings_:
             warnings.warn(f"{type(self).__name__}: {message}", RuntimeWarning, stacklevel=2)
         self.objective_ = objective

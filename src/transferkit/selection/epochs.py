@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from transferkit.nn.backbones import StagedNet
-from transferkit.selection.validators import Evidence, Validator
+from transferkit.selection.search import choose
+from transferkit.selection.validators import Evidence, Validator, untrusted
 
 __all__ = ["BestWeights", "EpochSelector"]
 
@@ -79,6 +80,8 @@ class EpochSelector:
         self.Xs_val, self.ys_val = Xs_val, ys_val
         self.Xt = Xt[np.sort(rng.choice(len(Xt), min(n, len(Xt)), replace=False))]
         self.key = f"select_{validator.name}"
+        self.scores: list[float] = []  # this process's epochs (a resumed run scores its own)
+        self.reasons: list[str | None] = []
 
     def _outputs(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         device = next(self.net.parameters()).device
@@ -96,11 +99,25 @@ class EpochSelector:
             source_proba=ps, source_y=self.ys_val, source_features=fs, target_proba=pt, target_features=ft
         )
         score = self.validator.score(evidence, self.seed)
-        if score > float(self.best.score):
+        reason = untrusted(self.validator.name, evidence, score)
+        self.scores.append(score)
+        self.reasons.append(reason)
+        if reason is None and score > float(self.best.score):  # an untrusted score never wins
             self.best.keep(self.net, score, epoch + 1)
         return {self.key: score}
 
-    def restore(self) -> int:
-        """Load the best weights into the network; return their epoch (1-based)."""
+    def restore(self, last_epoch: int) -> tuple[int, str | None]:
+        """Load the best weights into the network; return their epoch (1-based), and a warning when the
+        scores could not decide and the weights of ``last_epoch`` were kept instead."""
+        why = None
+        if int(self.best.epoch) < 0:
+            reason = next((r for r in self.reasons if r), "no epoch was scored")
+            why = f"no epoch's score can be trusted ({reason})"
+        elif len(self.scores) == last_epoch:  # every epoch scored here (a resumed run saw only its own)
+            _, why = choose(self.scores, self.reasons, fallback=-1)
+        if why is not None:
+            return last_epoch, (
+                f"select_epoch={self.validator.name!r} could not choose: {why}; kept the last epoch ({last_epoch})."
+            )
         self.net.load_state_dict(self.best.state_for())
-        return int(self.best.epoch)
+        return int(self.best.epoch), None

@@ -20,16 +20,21 @@ from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid, train_test_split
 
 from transferkit.data import Domain, as_domain
-from transferkit.selection.validators import VALIDATORS, evidence_from_model, get_validator
+from transferkit.selection.validators import VALIDATORS, evidence_from_model, get_validator, untrusted
 
-__all__ = ["SelectionResult", "select", "score_grid", "split_source", "ORACLE_NOTE"]
+__all__ = ["SelectionResult", "choose", "select", "score_grid", "split_source", "ORACLE_NOTE"]
 
 ORACLE_NOTE = "selected by the ORACLE: it read target labels, so this is an upper bound, not model selection"
 
 
 @dataclass
 class SelectionResult:
-    """Scores of every candidate under every validator asked for, and the choice of the first."""
+    """Scores of every candidate under every validator asked for, and the choice of the first.
+
+    ``untrusted`` holds, per validator and candidate, why the score cannot be chosen with (``None``
+    when it can; see :func:`~transferkit.selection.validators.untrusted`); ``warnings`` says when the
+    first validator could not choose and which candidate was kept instead.
+    """
 
     validator: str
     candidates: list[dict]
@@ -38,14 +43,18 @@ class SelectionResult:
     uses_target_labels: bool
     best_estimator_: object = None
     fitted: list = field(default_factory=list, repr=False)  # the candidates fitted on the source's train part
+    untrusted: dict[str, list[str | None]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    default_index: int = 0  # kept when no trusted score decides: the estimator's own settings, else the first
 
     @property
     def best_params(self) -> dict:
         return self.candidates[self.best_index]
 
     def choice(self, validator: str) -> int:
-        """Index of the candidate ``validator`` would pick."""
-        return int(np.argmax(self.scores[validator]))
+        """Index of the candidate ``validator`` would pick (its trusted scores only; a tie keeps the first)."""
+        reasons = self.untrusted.get(validator) or [None] * len(self.candidates)
+        return choose(self.scores[validator], reasons, self.default_index)[0]
 
     def to_dict(self) -> dict:
         out = {
@@ -56,9 +65,30 @@ class SelectionResult:
                 {"params": c, **{v: s[i] for v, s in self.scores.items()}} for i, c in enumerate(self.candidates)
             ],
         }
+        for i, c in enumerate(out["candidates"]):
+            reasons = {v: r[i] for v, r in self.untrusted.items() if r[i] is not None}
+            if reasons:
+                c["untrusted"] = reasons
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
         if self.uses_target_labels:
             out["note"] = ORACLE_NOTE
         return out
+
+
+def choose(scores: list[float], reasons: list[str | None], fallback: int) -> tuple[int, str | None]:
+    """The index of the best trusted score, or ``fallback`` and why when no score can decide.
+
+    Untrusted scores (a reason given) never win. When none is trusted, or every trusted score ties
+    with two or more candidates, the scores say nothing about the candidates: ``fallback`` is kept.
+    """
+    trusted = [i for i, r in enumerate(reasons) if r is None]
+    if not trusted:
+        return fallback, f"no candidate's score can be trusted ({next(r for r in reasons if r)})"
+    values = np.array([scores[i] for i in trusted], dtype=np.float64)
+    if len(trusted) > 1 and np.ptp(values) <= 1e-12 * max(1.0, np.abs(values).max()):
+        return fallback, f"every candidate scores the same ({values[0]:.6g})"
+    return trusted[int(np.argmax(values))], None
 
 
 def split_source(source: Domain, val_fraction: float, seed: int) -> tuple[Domain, Domain]:
@@ -113,6 +143,7 @@ def score_grid(
     target = as_domain(target, "target")
     train, val = split_source(source, val_fraction, seed)
     scores = {v: [] for v in validators}
+    reasons = {v: [] for v in validators}
     fitted = []
     for i, params in enumerate(candidates):
         model = clone(estimator).set_params(**params).fit(train, target)
@@ -122,11 +153,19 @@ def score_grid(
                 evidence_from_model(model, target_test=target_test) if VALIDATORS[v].uses_target_labels else label_free
             )
             scores[v].append(VALIDATORS[v].score(evidence, seed))
+            reasons[v].append(untrusted(v, evidence, scores[v][-1]))
         fitted.append(model)
         if verbose:
             shown = "  ".join(f"{v} {scores[v][-1]:.4f}" for v in validators)
             print(f"[select {i + 1}/{len(candidates)}] {params}: {shown}", file=sys.stderr, flush=True)
-    best = int(np.argmax(scores[validators[0]]))
+    default = _own_settings(estimator, candidates)
+    best, why = choose(scores[validators[0]], reasons[validators[0]], default)
+    warnings = []
+    if why is not None:
+        kept = "the estimator's own settings" if candidates[default] == _own(estimator, candidates) else "the first"
+        warnings.append(
+            f"validator {validators[0]!r} could not choose: {why}; kept {candidates[default]} ({kept} candidate)."
+        )
     return SelectionResult(
         validator=validators[0],
         candidates=candidates,
@@ -134,7 +173,21 @@ def score_grid(
         best_index=best,
         uses_target_labels=VALIDATORS[validators[0]].uses_target_labels,
         fitted=fitted,
+        untrusted=reasons,
+        warnings=warnings,
+        default_index=default,
     )
+
+
+def _own(estimator, candidates: list[dict]) -> dict:
+    params = estimator.get_params()
+    return {k: params[k] for k in candidates[0]}
+
+
+def _own_settings(estimator, candidates: list[dict]) -> int:
+    """The candidate with the estimator's own values, else the first: what is kept when no score decides."""
+    own = _own(estimator, candidates)
+    return next((i for i, c in enumerate(candidates) if c == own), 0)
 
 
 def select(
@@ -160,8 +213,10 @@ def select(
         result.best_estimator_ = clone(estimator).set_params(**result.best_params).fit(source, target)
     else:
         result.best_estimator_ = result.fitted[result.best_index]
-    if result.uses_target_labels:
-        import warnings
+    import warnings
 
+    for message in result.warnings:
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+    if result.uses_target_labels:
         warnings.warn(ORACLE_NOTE, UserWarning, stacklevel=2)
     return result
