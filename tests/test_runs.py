@@ -71,3 +71,38 @@ def test_a_target_domain_is_adapted_to_without_its_labels(monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         run("dann", Domain(X, y, "s"), Domain(X + 1, y, "t"), RunOptions(quiet=True))
     assert seen["target_y"] is None
+
+
+def _gain_offset_shift(seed=0):
+    """Two Gaussian classes; the target is the same problem seen through a gain of 3 and an offset of 5."""
+    rng = np.random.default_rng(seed)
+
+    def draw(n):
+        y = rng.integers(0, 2, n)
+        return (rng.normal(size=(n, 2)) + 2.0 * y[:, None]).astype(np.float32), y
+
+    (Xs, ys), (Xt, yt), (Xtt, ytt) = draw(300), draw(300), draw(200)
+    return Domain(Xs, ys, "s"), Domain(3 * Xt + 5, yt, "t"), Domain(3 * Xtt + 5, ytt, "t-test")
+
+
+def test_standardize_domain_uses_each_domains_own_statistics():
+    from transferkit.runs import preprocess
+
+    source, target, test = _gain_offset_shift()
+    s, t, tt = preprocess("standardize-domain", source, target, test)
+    for d in (s, t):
+        np.testing.assert_allclose(d.X.mean(0), 0, atol=1e-5)
+        np.testing.assert_allclose(d.X.std(0), 1, atol=1e-4)
+    expected = (test.X - target.X.mean(0)) / (target.X.std(0) + 1e-8)  # the test part by the target's statistics
+    np.testing.assert_allclose(tt.X, expected, rtol=1e-5, atol=1e-5)
+    _, pooled_t, _ = preprocess("standardize", source, target, test)
+    assert np.abs(pooled_t.X.mean(0)).min() > 0.5  # one pooled mean leaves the offset between the domains
+
+
+def test_coral_needs_per_domain_standardisation_under_a_gain_and_offset():
+    source, target, test = _gain_offset_shift()
+    scores = {
+        prep: run("coral", source, target, RunOptions(preprocess=prep), target_test=test).record["target_accuracy"]
+        for prep in ("standardize", "standardize-domain")
+    }
+    assert scores["standardize-domain"] > 0.8 > scores["standardize"] + 0.1, scores

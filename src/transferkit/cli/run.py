@@ -82,7 +82,8 @@ def add_parser(sub) -> None:
         "--preprocess",
         choices=PREPROCESS,
         default="none",
-        help="feature transform fitted on training data (binary suits bag-of-words counts)",
+        help="feature transform fitted on training data (binary suits bag-of-words counts; standardize-domain "
+        "standardises each domain by its own mean and spread, which CORAL assumes)",
     )
     p.add_argument(
         "--features",

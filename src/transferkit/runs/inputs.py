@@ -43,9 +43,19 @@ def preprocess(name: str, source, target, target_test):
         train = np.concatenate([source.X, target.X])
         mu, sd = train.mean(0), train.std(0) + 1e-8
         f = lambda X: (X - mu) / sd  # noqa: E731
+    elif name == "standardize-domain":  # each domain by its own statistics: a shift of mean and scale is undone
+        s, t = _standardizer(source.X), _standardizer(target.X)
+        return Domain(s(source.X), source.y, source.name), *(
+            None if d is None else Domain(t(d.X), d.y, d.name) for d in (target, target_test)
+        )
     else:
         raise UsageError(f"--preprocess {name!r}: expected one of {', '.join(PREPROCESS)}")
     return tuple(None if d is None else Domain(f(d.X), d.y, d.name) for d in (source, target, target_test))
+
+
+def _standardizer(X: np.ndarray):
+    mu, sd = X.mean(0), X.std(0) + 1e-8
+    return lambda Z: ((Z - mu) / sd).astype(np.float32)
 
 
 def learn_features(name: str, source, target, target_test):

@@ -16,7 +16,7 @@ __all__ = [
     "parse_value",
 ]
 
-PREPROCESS = ("none", "binary", "log1p", "standardize")
+PREPROCESS = ("none", "binary", "log1p", "standardize", "standardize-domain")
 FEATURES = ("none", "msda")
 
 
@@ -39,8 +39,10 @@ class RunOptions:
         Subsample the source / the unlabelled target to this many samples.
     label_column : str
         CSV files: the column holding the labels.
-    preprocess : {"none", "binary", "log1p", "standardize"}
-        A feature transform fitted on the training inputs only.
+    preprocess : {"none", "binary", "log1p", "standardize", "standardize-domain"}
+        A feature transform fitted on the training inputs only: ``standardize`` with one mean and
+        spread over both domains, ``standardize-domain`` with each domain's own (the target test
+        part with the unlabelled target's).
     features : {"none", "msda"}
         Features learnt on the unlabelled source and target inputs first.
     epochs, lr, batch_size : optional
