@@ -6,6 +6,7 @@ from transferkit.cli._common import add_command
 from transferkit.runs import UsageError
 
 LAYER_TRANSFER = "Yosinski et al. 2014: BnB, BnB+, AnB, AnB+ against n, similar and dissimilar split"
+SUITE = "every pair we have x every unsupervised method: defaults, label-free selection per validator, oracle"
 
 
 def add_parser(sub) -> None:
@@ -33,10 +34,13 @@ def handle(args) -> int:
         for name, b in BENCHMARKS.items():
             print(f"{name:<16} {b.description}")
         print(f"{'layer-transfer':<16} {LAYER_TRANSFER}")
+        print(f"{'suite':<16} {SUITE}")
         return 0
     if args.name == "layer-transfer":
         return _layer_transfer(args)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    if args.name == "suite":
+        return _suite(args, methods)
     try:
         run_benchmark(args.name, seeds=args.seeds, out=args.out, as_json=args.json, quick=args.quick, methods=methods)
     except ValueError as err:
@@ -54,4 +58,19 @@ def _layer_transfer(args) -> int:
     layer_transfer.run_layer_transfer(seeds, epochs, n_train, out, quiet=args.json)
     if args.json:
         print((out / "layer_transfer.json").read_text())
+    return 0
+
+
+def _suite(args, methods) -> int:
+    from transferkit.cli._common import print_json
+    from transferkit.protocols.suite import run_suite, summarise_suite
+
+    try:
+        records = run_suite(seeds=args.seeds, out=args.out, quick=args.quick, methods=methods, verbose=True)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    if args.json:
+        print_json(records)
+    else:
+        print(summarise_suite(records))
     return 0

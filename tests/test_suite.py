@@ -1,0 +1,65 @@
+"""The domain-adaptation suite: three protocols per unit, gains against source-only, resumable."""
+
+import json
+
+import numpy as np
+import pytest
+
+from transferkit.protocols import suite
+from transferkit.protocols.suite import SuiteTask, run_suite, summarise_suite
+
+BLOBS = [SuiteTask("synthetic blobs", "synthetic:blobs", "synthetic:blobs")]
+
+
+def test_a_unit_has_the_defaults_every_validators_pick_and_the_oracle(tmp_path):
+    records = run_suite(out=tmp_path, quick=True, methods=["coral"], tasks=BLOBS, verbose=False)
+    assert [(r["method"], r["seed"]) for r in records] == [("source-only", 0), ("coral", 0)]
+    coral = records[1]
+    accuracies = [c["accuracy"] for c in coral["candidates"]]
+    assert [c["params"] for c in coral["candidates"]] == [{"reg": r} for r in suite.GRIDS["coral"]["reg"]]
+    assert coral["oracle"] == max(accuracies)
+    for v, pick in coral["picks"].items():
+        assert pick["accuracy"] == accuracies[pick["index"]]
+        assert pick["regret"] == pytest.approx(max(accuracies) - pick["accuracy"])
+        scores = [c[v] for c in coral["candidates"]]
+        if pick["fell_back"] is None:  # a trusted pick is the validator's argmax
+            assert scores[pick["index"]] == max(scores)
+    table = (tmp_path / "suite.md").read_text()
+    assert "| synthetic blobs |" in table and "label-free (dev)" in table and "oracle" in table
+    assert (tmp_path / "suite.png").stat().st_size > 1000
+    assert json.loads((tmp_path / "suite.json").read_text()) == records
+
+
+def test_the_suite_resumes_after_the_last_finished_unit(tmp_path, monkeypatch):
+    run_suite(out=tmp_path, quick=True, methods=["coral"], tasks=BLOBS, verbose=False)
+    calls = []
+    original = suite._unit
+    monkeypatch.setattr(suite, "_unit", lambda *a: calls.append(a[1]) or original(*a))
+    records = run_suite(out=tmp_path, quick=True, methods=["coral", "tca"], tasks=BLOBS, verbose=False)
+    assert calls == ["tca"] and [r["method"] for r in records] == ["source-only", "coral", "tca"]
+
+
+def test_gains_and_wins_against_a_numpy_count():
+    records = [
+        {"task": t, "method": m, "seed": s, "defaults": acc}
+        for t, accs in (("a", (0.5, 0.6)), ("b", (0.8, 0.7)), ("c", (0.6, 0.603)))
+        for s in (0, 1)
+        for m, acc in zip(("source-only", "dann"), accs, strict=True)
+    ]
+    gains = suite._gains(records)[("dann", "defaults")]
+    np.testing.assert_allclose([np.mean(gains[t]) for t in "abc"], [0.1, -0.1, 0.003])
+    assert suite._wtl(gains) == "1/1/1"  # +10 wins, -10 loses, +0.3 ties (within 0.5 points)
+    table = summarise_suite(records)
+    assert "+0.1 (1/1/1)" in table  # the mean gain in points: (10 - 10 + 0.3) / 3
+
+
+def test_unknown_methods_are_refused_by_name():
+    with pytest.raises(ValueError, match=r"methods=\['dnn'\]: not in the suite"):
+        run_suite(methods=["dnn"], tasks=BLOBS, quick=True, verbose=False)
+
+
+def test_the_suite_is_a_bench_command(capsys):
+    from transferkit.cli import main
+
+    assert main(["bench", "list"]) == 0
+    assert "suite" in capsys.readouterr().out
