@@ -155,6 +155,7 @@ def _plot_clusters(X: np.ndarray, labels: np.ndarray, path: Path, per_cluster: i
 def _adaptation(tour, out, recipe, mnist, mnist_test, usps, usps_test, seed, quick):
     """Quadrant 2: DANN against source-only; returns the source network for quadrant 1."""
     from transferkit.methods import DANN, SourceOnly
+    from transferkit.metrics import proxy_a_distance
     from transferkit.report import plot_history, plot_tsne
 
     tour.begin("labelled source, unlabelled target: source-only and DANN, MNIST -> USPS")
@@ -186,7 +187,17 @@ def _adaptation(tour, out, recipe, mnist, mnist_test, usps, usps_test, seed, qui
         out / "curves.png",
     )
     _plot_samples(mnist_test.X, usps_test.X, out / "samples.png")
-    return so, {"source-only": so_acc, "DANN": dann_acc, "seconds": t_so + t_dann}
+    # how far apart the plotted features are, in numbers the report can state (2: separable, 0: mixed)
+    before = proxy_a_distance(so.transform(xs), so.transform(xt), seed=seed)
+    after = proxy_a_distance(dann.transform(xs), dann.transform(xt), seed=seed)
+    return so, {
+        "source-only": so_acc,
+        "DANN": dann_acc,
+        "a_distance_before": before,
+        "a_distance_after": after,
+        "final_domain_acc": float(dann.history_[-1]["domain_acc"]),
+        "seconds": t_so + t_dann,
+    }
 
 
 def _fine_tuning(tour, out, source_net, mnist, usps, usps_test, seed, quick):
@@ -334,6 +345,22 @@ def run_demo(out: str | Path = "transferkit-demo", seed: int = 0, quick: bool = 
     return results
 
 
+def _alignment(a: dict) -> str:
+    """What the t-SNE and the domain classifier say about alignment, in numbers, without claiming more."""
+    measured = (
+        f"A linear classifier tells the plotted source from target features apart with a proxy A-distance "
+        f"of {a['a_distance_before']:.2f} before adaptation and {a['a_distance_after']:.2f} after (2: perfectly "
+        f"separable, 0: indistinguishable); DANN's own domain classifier ends training at "
+        f"{a['final_domain_acc']:.2f} accuracy."
+    )
+    if a["a_distance_after"] < 1.0 and a["final_domain_acc"] < 0.7:
+        return measured + " Here the adaptation made the domains hard to tell apart."
+    return measured + (
+        " So here DANN raised the target accuracy without making the domains indistinguishable: "
+        "the features of the two domains remain largely apart after adaptation."
+    )
+
+
 def _report(table: str, r: dict, n_few: int, n_target: int, n_test: int) -> str:
     a, f, z, s, c = r["adaptation"], r["fine-tuning"], r["zero-shot"], r["self-taught"], r["clustering"]
     curve = ", ".join(f"{n} layers {acc:.3f}" for n, acc in enumerate(f["curve"]))
@@ -360,8 +387,7 @@ With {n_few} labelled USPS digits ({K_SHOT} per class), a network trained on the
 DANN sees the {n_target} USPS training digits *without labels*. Against the same network trained
 on MNIST alone: {a["source-only"]:.3f} -> {a["DANN"]:.3f}. Below, a t-SNE of the features (LeNet's
 `conv2`, where DANN's domain classifier looks), source in blue, target in red, each digit drawn as
-its class. Before adaptation the two domains lie apart. The domain classifier behind the
-gradient reversal layer pulls them together, class by class.
+its class. {_alignment(a)}
 
 ![t-SNE](tsne.png)
 
