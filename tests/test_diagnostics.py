@@ -68,3 +68,6 @@ def test_a_run_that_never_fits_the_source_is_reported_given_the_number_of_classe
     assert training_warnings(flat) == []  # without the number of classes chance is unknown
     assert training_warnings(_history([0.3, 0.6, 0.9], [0.5] * 3), n_classes=10) == []
     assert training_warnings(_history([0.55, 0.58, 0.59], [0.5] * 3), n_classes=2)  # binary: near 0.5
+    # relative to chance: 0.151 on twenty classes has closed 11 % of the way to 1 (it slipped past "chance + 0.1")
+    assert training_warnings(_history([0.10, 0.14, 0.151], [0.5] * 3), n_classes=20)
+    assert training_warnings(_history([0.2, 0.4, 0.5], [0.5] * 3), n_classes=20) == []
