@@ -76,3 +76,38 @@ def test_bad_input(task):
         advise({"s": task.source}, Domain(task.target.X, np.zeros(len(task.target), dtype=int)))
     with pytest.raises(ValueError, match=r"source 'wide' has samples of shape \(3,\)"):
         advise({"wide": Domain(np.zeros((10, 3)), None)}, task.target)
+
+
+def test_only_methods_that_can_run_on_the_data_are_offered(task):
+    names = lambda advice: {m["name"] for m in advice.methods}  # noqa: E731
+    tabular = names(advise({"blobs": task.source}, task.target, epochs=1))
+    assert {"dann", "coral", "tca"} <= tabular
+    assert not tabular & {"dap", "attribute-embedding", "devise", "conse", "transitive"}  # no descriptions, no pool
+    described = names(advise({"a": task.source, "b": task.source}, task.target, epochs=1, class_descriptions=True))
+    assert {"dap", "devise", "transitive"} <= described
+    images = Domain(np.zeros((40, 1, 4, 4), np.float32) + np.arange(40)[:, None, None, None] % 3, np.arange(40) % 2)
+    offered = names(advise({"img": images}, images.unlabelled(), epochs=1))
+    assert "dann" in offered and not offered & {"coral", "tca"}  # these take feature vectors
+
+
+def test_every_number_printed_is_explained(task):
+    text = advise({"blobs": task.source}, task.target, epochs=1).to_text()
+    assert "a_distance" in text and "0 indistinguishable, 2 perfectly separable" in text
+    text = advise({"blobs": task.source}, task.target_test.few_shot(10, seed=0), epochs=2).to_text()
+    for name in ("logme", "leep", "nce", "gain", "std_err"):
+        assert f"  {name:<10} " in text.split("What the numbers mean:")[1]
+
+
+def test_advise_command_preprocesses_and_offers_zero_shot_only_when_asked(capsys):
+    import json
+
+    from transferkit.cli import main
+
+    args = ["advise", "--source", "demo:mnist", "--target", "demo:usps", "--epochs", "1", "--json"]
+    assert main([*args, "--preprocess", "standardize-domain"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert "dap" not in {m["name"] for m in plain["methods"]}
+    assert main([*args, "--class-descriptions"]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert "dap" in {m["name"] for m in described["methods"]}
+    assert plain["ranking"][0]["a_distance"] != described["ranking"][0]["a_distance"]  # the transform reached it

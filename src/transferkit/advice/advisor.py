@@ -61,20 +61,42 @@ class Advice:
                 scores = "  ".join(f"{k} {v:.3f}" for k, v in r.items() if isinstance(v, float))
                 verdict = f"  [{r['verdict']}]" if "verdict" in r else ""
                 lines.append(f"  {r['source']:<24} {scores}{verdict}")
+            shown = [k for k in MEANING if any(k in r for r in self.ranking)]
+            lines += ["", "What the numbers mean:"] + [f"  {k:<10} {MEANING[k]}" for k in shown]
         if self.warnings:
             lines += [""] + [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
 
-def _methods_for(source_labelled: bool, target_labelled: bool) -> list[dict]:
+#: What each number of the ranking means, printed under it.
+MEANING = {
+    "a_distance": "proxy A-distance between source and target inputs: 0 indistinguishable, 2 perfectly separable",
+    "logme": "LogME, the evidence that the source network's features predict the target labels (higher is better)",
+    "leep": "LEEP, log-likelihood of the target labels through the source network's predictions (0 at best)",
+    "nce": "NCE, how well the source network's predicted classes determine the target labels (0 at best)",
+    "gain": "target accuracy with the source's network or features minus target-only, on held-out folds",
+    "std_err": "standard error of that gain over the folds",
+}
+
+
+def _methods_for(
+    source_labelled: bool, target_labelled: bool, vectors: bool, class_descriptions: bool, n_sources: int
+) -> list[dict]:
+    """The quadrant's methods that can run on these data: zero-shot methods only with class descriptions,
+    transitive transfer only with other domains to bridge through, CORAL and TCA only on feature vectors."""
     from transferkit.methods import CLUSTERING, MANY_TASKS, POOLED, REGISTRY, ZERO_SHOT
 
     every = {**REGISTRY, **MANY_TASKS, **ZERO_SHOT, **CLUSTERING, **POOLED}
     out = []
     for name, cls in every.items():
         s = cls.setting
-        if (s.source_labels, s.target_labels) == (source_labelled, target_labelled):
-            out.append({"name": name, "description": cls.description, "paper": cls.paper})
+        if (s.source_labels, s.target_labels) != (source_labelled, target_labelled):
+            continue
+        if (name in ZERO_SHOT and not class_descriptions) or (name in POOLED and n_sources < 2):
+            continue
+        if name in ("coral", "tca") and not vectors:
+            continue
+        out.append({"name": name, "description": cls.description, "paper": cls.paper})
     return out
 
 
@@ -93,6 +115,7 @@ def advise(
     max_samples: int = 2000,
     check: str = "probe",
     check_epochs: int = 30,
+    class_descriptions: bool = False,
 ) -> Advice:
     """Advice for transferring from ``sources`` to ``target``.
 
@@ -115,6 +138,9 @@ def advise(
         fairer check for images).
     check_epochs : int
         Training epochs of each network of the ``"finetune"`` check.
+    class_descriptions : bool
+        Whether you have a description of every class (attributes, names to embed): only then are
+        the zero-shot methods offered.
     """
     from transferkit.advice.negative_transfer import finetune_gain, transfer_gain
     from transferkit.metrics.divergence import proxy_a_distance
@@ -142,7 +168,9 @@ def advise(
         QUADRANTS[(source_labelled, target_labelled)],
         source_labelled,
         target_labelled,
-        _methods_for(source_labelled, target_labelled),
+        _methods_for(
+            source_labelled, target_labelled, len(target.feature_shape) == 1, class_descriptions, len(sources)
+        ),
     )
     if any(labelled) and not all(labelled):
         advice.warnings.append("some sources are labelled and some are not; the quadrant assumes none are.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from transferkit.cli._common import add_command, print_json
-from transferkit.runs import UsageError
+from transferkit.runs import PREPROCESS, UsageError
 
 
 def add_parser(sub) -> None:
@@ -23,6 +23,18 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--unlabelled-source", action="store_true", help="the sources' labels are not available")
     p.add_argument(
+        "--preprocess",
+        choices=PREPROCESS,
+        default="none",
+        help="feature transform fitted on the sources and the target (standardize pools them; standardize-domain "
+        "standardises each by its own mean and spread)",
+    )
+    p.add_argument(
+        "--class-descriptions",
+        action="store_true",
+        help="you have a description of every class (attributes or names): offer the zero-shot methods",
+    )
+    p.add_argument(
         "--check",
         choices=("probe", "finetune"),
         default="probe",
@@ -37,7 +49,9 @@ def add_parser(sub) -> None:
 
 def handle(args) -> int:
     from transferkit.advice import advise
+    from transferkit.data import Domain
     from transferkit.datasets import load_domain
+    from transferkit.runs.inputs import fit_preprocess
 
     if not args.source or not args.target:
         raise UsageError("advise needs --source (one or more) and --target, DATASET:DOMAIN each.")
@@ -46,12 +60,22 @@ def handle(args) -> int:
         d = load_domain(key, "train", label_column=args.label_column)
         sources[key] = d.unlabelled() if args.unlabelled_source else d
     target = load_domain(args.target, "train", label_column=args.label_column)
+    f_sources, f_target = fit_preprocess(args.preprocess, list(sources.values()), target)
+    sources = {k: Domain(f(d.X), d.y, d.name) for (k, d), f in zip(sources.items(), f_sources, strict=True)}
+    target = Domain(f_target(target.X), target.y, target.name)
     if args.target_labels:
         target = target.few_shot(args.target_labels, args.seed)
     else:
         target = target.unlabelled()
     try:
-        advice = advise(sources, target, seed=args.seed, epochs=args.epochs, check=args.check)
+        advice = advise(
+            sources,
+            target,
+            seed=args.seed,
+            epochs=args.epochs,
+            check=args.check,
+            class_descriptions=args.class_descriptions,
+        )
     except ValueError as err:
         raise UsageError(str(err)) from None
     if args.json:

@@ -29,28 +29,40 @@ class RunData:
     target_name: str
 
 
+def fit_preprocess(name: str, sources: list, target) -> tuple[list, object]:
+    """The transform ``name`` fitted on the training inputs: one function per source, one for the target.
+
+    ``standardize`` pools every source and the target; ``standardize-domain`` gives each domain its
+    own mean and spread; ``binary`` and ``log1p`` fit nothing. The target's function also serves its
+    test part.
+    """
+    if name not in PREPROCESS:
+        raise UsageError(f"--preprocess {name!r}: expected one of {', '.join(PREPROCESS)}")
+    if name == "none":
+        f = lambda X: X  # noqa: E731
+    elif name == "binary":
+        f = lambda X: (X > 0).astype(np.float32)  # noqa: E731
+    elif name == "log1p":
+        if min(d.X.min() for d in (*sources, target)) < 0:
+            raise UsageError("--preprocess log1p needs non-negative features (counts); these have negative values.")
+        f = np.log1p
+    elif name == "standardize":
+        f = _standardizer(np.concatenate([d.X for d in (*sources, target)]))
+    else:  # standardize-domain: each domain by its own statistics, so a shift of mean and scale is undone
+        return [_standardizer(d.X) for d in sources], _standardizer(target.X)
+    return [f] * len(sources), f
+
+
 def preprocess(name: str, source, target, target_test):
     """Apply a feature transform fitted on the training data only (source and unlabelled target)."""
     if name == "none":
         return source, target, target_test
-    if name == "binary":
-        f = lambda X: (X > 0).astype(np.float32)  # noqa: E731
-    elif name == "log1p":
-        if min(d.X.min() for d in (source, target, target_test) if d is not None) < 0:
-            raise UsageError("--preprocess log1p needs non-negative features (counts); these have negative values.")
-        f = np.log1p
-    elif name == "standardize":
-        train = np.concatenate([source.X, target.X])
-        mu, sd = train.mean(0), train.std(0) + 1e-8
-        f = lambda X: (X - mu) / sd  # noqa: E731
-    elif name == "standardize-domain":  # each domain by its own statistics: a shift of mean and scale is undone
-        s, t = _standardizer(source.X), _standardizer(target.X)
-        return Domain(s(source.X), source.y, source.name), *(
-            None if d is None else Domain(t(d.X), d.y, d.name) for d in (target, target_test)
-        )
-    else:
-        raise UsageError(f"--preprocess {name!r}: expected one of {', '.join(PREPROCESS)}")
-    return tuple(None if d is None else Domain(f(d.X), d.y, d.name) for d in (source, target, target_test))
+    (f_source,), f_target = fit_preprocess(name, [source], target)
+    if name == "log1p" and target_test is not None and target_test.X.min() < 0:
+        raise UsageError("--preprocess log1p needs non-negative features (counts); these have negative values.")
+    return Domain(f_source(source.X), source.y, source.name), *(
+        None if d is None else Domain(f_target(d.X), d.y, d.name) for d in (target, target_test)
+    )
 
 
 def _standardizer(X: np.ndarray):
