@@ -517,3 +517,28 @@ def test_advise_json(capsys):
     assert record["ranking"][0]["source"] == "digits16:mnist" and "logme" in record["ranking"][0]
     code, _, err = run_cli(["advise", "--target", "digits16:usps"], capsys)
     assert code != 0 and "needs --source" in err
+
+
+def test_bench_runs_the_real_path_end_to_end(monkeypatch, tmp_path, capsys):
+    """No mock: `bench` builds real run options and trains (it once crashed on every real benchmark)."""
+    import transferkit.protocols.bench as bench
+
+    toy = bench.Benchmark(
+        name="toy",
+        description="toy",
+        pairs=[("demo:mnist", "demo:usps")],
+        methods={"source-only": ("source-only", {"epochs": 1}), "DANN": ("dann", {"epochs": 1, "lambda_max": 0.1})},
+        sizes={"demo:mnist": 300},
+    )
+    monkeypatch.setitem(bench.BENCHMARKS, "toy", toy)
+    code, out, err = run_cli(["bench", "toy", "--seeds", "1", "--json", "--out", str(tmp_path)], capsys)
+    assert code == 0, err
+    records = json.loads(out)
+    assert [r["column"] for r in records] == ["source-only", "DANN"]
+    assert records[1]["hyperparameters"]["lambda_max"] == 0.1 and records[0]["n_source"] == 300
+    from transferkit.datasets._registry import domain_info
+
+    if domain_info("digits:usps").present():
+        code, out, err = run_cli(["bench", "digits", "--quick", "--json", "--methods", "source-only"], capsys)
+        assert code == 0, err
+        assert json.loads(out)[0]["n_source"] == 2000  # the ADDA size of the real benchmark

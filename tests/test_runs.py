@@ -106,3 +106,12 @@ def test_coral_needs_per_domain_standardisation_under_a_gain_and_offset():
         for prep in ("standardize", "standardize-domain")
     }
     assert scores["standardize-domain"] > 0.8 > scores["standardize"] + 0.1, scores
+
+
+def test_run_settings_and_flags_a_method_cannot_use_are_refused_not_ignored():
+    with pytest.raises(UsageError, match=r"--set seed=5: seed is a run setting; use --seed instead"):
+        run("dann", "demo:mnist", "demo:usps", RunOptions(params={"seed": 5}))
+    with pytest.raises(UsageError, match=r"--set device='cpu': device is a run setting; use --device"):
+        run("dann", "demo:mnist", "demo:usps", RunOptions(params={"device": "cpu"}))
+    with pytest.raises(UsageError, match=r"--target-labels 5: stc draws no labelled target examples"):
+        run("stc", "newsgroups:comp-vs-sci-2", "newsgroups:comp-vs-sci-1", RunOptions(target_labels=5))

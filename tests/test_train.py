@@ -776,3 +776,35 @@ def test_estimators_batch_bag_of_words_sparsely_only_for_their_own_vector_backbo
     assert not scipy.sparse.issparse(DANN()._batchable(dense))
     own = build_backbone("shallow", (400,), 2)  # a user's network may not start with a linear layer
     assert not scipy.sparse.issparse(DANN(backbone=own)._batchable(words))
+
+
+def test_a_checkpoint_folder_of_other_settings_or_another_method_is_refused(tmp_path):
+    """Resuming must never hand back another run's model (lambda_max=0 returned for lambda_max=1)."""
+    from transferkit import DAN, DANN, DeepCORAL
+    from transferkit.datasets import make_blobs_shift
+
+    task = make_blobs_shift(n_source=120, n_target=120, seed=0)
+    source, target = task.source, task.target.unlabelled()
+    DANN(epochs=1, lambda_max=0.0, checkpoint_dir=str(tmp_path / "a")).fit(source, target)
+    with pytest.raises(ValueError, match=r"identity.lambda_max: checkpoint 0.0 vs now 1.0"):
+        DANN(epochs=1, lambda_max=1.0, checkpoint_dir=str(tmp_path / "a")).fit(source, target)
+    DAN(epochs=1, checkpoint_dir=str(tmp_path / "b")).fit(source, target)
+    with pytest.raises(ValueError, match=r"identity.method: checkpoint 'DAN' vs now 'DeepCORAL'"):
+        DeepCORAL(epochs=1, checkpoint_dir=str(tmp_path / "b")).fit(source, target)
+    same = DANN(epochs=1, lambda_max=0.0, checkpoint_dir=str(tmp_path / "a"), verbose=True).fit(source, target)
+    assert same.fit_result_.resumed_at_step is not None  # the run's own folder still resumes
+
+
+def test_selection_checkpoints_each_candidate_in_its_own_folder(tmp_path):
+    from transferkit import DANN, select
+    from transferkit.datasets import make_blobs_shift
+
+    task = make_blobs_shift(n_source=600, n_target=200, seed=0)
+    grid = {"lambda_max": [0.0, 3.0]}
+    est = DANN(epochs=2, checkpoint_dir=str(tmp_path))
+    result = select(est, grid, task.source, task.target.unlabelled(), "source")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["candidate-1", "candidate-2", "refit"]
+    fitted = result.fitted
+    assert not np.allclose(fitted[0].predict_proba(task.target.X), fitted[1].predict_proba(task.target.X))
+    again = select(est, grid, task.source, task.target.unlabelled(), "source")  # resumes every folder
+    assert again.scores == result.scores and again.fitted[0].fit_result_.resumed_at_step is not None

@@ -153,6 +153,32 @@ def method_named(name: str) -> type:
     return _BY_NAME[name]
 
 
+def _plain(value):
+    """``value`` as data a checkpoint can hold and compare: numbers, strings, lists, dicts, else its repr."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, nn.Module):  # its layout is fingerprinted from its weights' names and shapes
+        return type(value).__name__
+    return repr(value)[:500]
+
+
+def fit_identity(estimator, stage: str | None = None) -> dict:
+    """The estimator's class and every hyperparameter that changes its trained weights, as plain values.
+
+    The checkpoint fingerprint (:attr:`FitConfig.identity`): a folder written by another method or with
+    other settings is refused on resume instead of handing back that run's model.
+    """
+    run_settings = ("verbose", "device", "checkpoint_dir")
+    params = {k: _plain(v) for k, v in estimator.get_params(deep=False).items() if k not in run_settings}
+    return {"method": type(estimator).__name__, **({"stage": stage} if stage else {}), **params}
+
+
 class TransferMethod(BaseEstimator):
     """Base of all methods: the setting check at ``fit`` and the prediction helpers."""
 
@@ -400,6 +426,7 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
             checkpoint_dir=self.checkpoint_dir,
             progress=self.verbose,
             desc=desc,
+            identity=fit_identity(self),
         )
 
     def _build_net(self, input_shape: tuple[int, ...], n_classes: int) -> StagedNet:

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from transferkit.methods.base import LearntFeatures, Setting, TransferMethod, store_params
+from transferkit.methods.base import LearntFeatures, Setting, TransferMethod, fit_identity, store_params
 from transferkit.methods.source_only import SourceOnly
 from transferkit.nn.backbones import StagedNet, build_backbone
 from transferkit.nn.regularisers import L2SP, OldModelOutputs, distillation_loss
@@ -318,6 +318,7 @@ class FineTune(LearntFeatures, TransferMethod):
             checkpoint_dir=os.path.join(self.checkpoint_dir, "target") if self.checkpoint_dir else None,
             progress=self.verbose,
             desc=self.name,
+            identity=fit_identity(self, "target"),
         )
         self.fit_result_ = fit_loop(objective, {"x": target.X, "y": y}, None, config)
         self.history_ = self.fit_result_.history

@@ -39,7 +39,7 @@ from sklearn.exceptions import NotFittedError
 from torch import nn
 
 from transferkit.data import check_array
-from transferkit.methods.base import Setting, store_params
+from transferkit.methods.base import Setting, fit_identity, store_params
 from transferkit.nn.task_weighting import WEIGHTINGS, TaskWeighting, pcgrad
 from transferkit.train.loop import FitConfig, fit_loop, resolve_device
 
@@ -322,6 +322,7 @@ class MultiTask(BaseEstimator):
             checkpoint_dir=self.checkpoint_dir,
             progress=self.verbose,
             desc=self.name,
+            identity=fit_identity(self),
         )
         arrays = {"x": np.concatenate(xs), "task": np.concatenate(ts), "y": np.concatenate(ys)}
         self.fit_result_ = fit_loop(objective, arrays, None, config)

@@ -24,7 +24,7 @@ import torch
 from sklearn.base import clone
 
 from transferkit.data import Domain, as_domain, check_array
-from transferkit.methods.base import Setting, TransferMethod
+from transferkit.methods.base import Setting, TransferMethod, fit_identity
 from transferkit.metrics.zeroshot import calibrated_stacking, gzsl_scores, per_class_accuracy, seen_unseen_curve
 from transferkit.nn.backbones import StagedNet, build_backbone
 from transferkit.semantics import ClassDescriptions
@@ -224,6 +224,7 @@ class ZeroShotMethod(TransferMethod):
             checkpoint_dir=None if self.checkpoint_dir is None else f"{self.checkpoint_dir}/{desc}",
             progress=self.verbose,
             desc=f"{self.name}:{desc}",
+            identity=fit_identity(self, desc),
         )
 
     def _build(self, n_out: int) -> StagedNet:

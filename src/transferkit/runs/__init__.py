@@ -72,6 +72,10 @@ def run(method, source=None, target=None, options: RunOptions | None = None, *, 
     families = ((MANY_TASKS, run_many_tasks), (ZERO_SHOT, run_zeroshot), (CLUSTERING, run_clustering))
     for family, runner in (*families, (POOLED, run_transitive)):
         if name in family:
+            if options.target_labels:
+                raise UsageError(
+                    f"--target-labels {options.target_labels}: {name} draws no labelled target examples; drop the flag."
+                )
             if not isinstance(method, str):
                 raise UsageError(f"{name}: give this method by name; its run builds the estimator from the options.")
             return runner(name, source, target, options)

@@ -132,6 +132,9 @@ def method_params(name: str, known: dict, options: RunOptions, flags=("epochs", 
     ``params`` (``--set``) first; the named flags win over it where given.
     """
     _check_known("--set", options.params, known)
+    for key, flag in (("seed", "--seed"), ("device", "--device"), ("checkpoint_dir", "--checkpoint-dir")):
+        if key in options.params:  # the run's own flag would silently win over it
+            raise UsageError(f"--set {key}={options.params[key]!r}: {key} is a run setting; use {flag} instead.")
     overrides = dict(options.params)
     for flag in flags:
         if getattr(options, flag) is not None:

@@ -12,6 +12,7 @@ only through the validator named ``oracle``, and the result says so (``uses_targ
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 
@@ -146,7 +147,7 @@ def score_grid(
     reasons = {v: [] for v in validators}
     fitted = []
     for i, params in enumerate(candidates):
-        model = clone(estimator).set_params(**params).fit(train, target)
+        model = _candidate(estimator, params, f"candidate-{i + 1}").fit(train, target)
         label_free = evidence_from_model(model, val, target)
         for v in validators:
             evidence = (
@@ -177,6 +178,15 @@ def score_grid(
         warnings=warnings,
         default_index=default,
     )
+
+
+def _candidate(estimator, params: dict, folder: str):
+    """A clone with ``params``; a checkpointing estimator checkpoints each candidate in its own sub-folder."""
+    model = clone(estimator).set_params(**params)
+    checkpoint_dir = model.get_params().get("checkpoint_dir")
+    if checkpoint_dir:
+        model.set_params(checkpoint_dir=os.path.join(checkpoint_dir, folder))
+    return model
 
 
 def _own(estimator, candidates: list[dict]) -> dict:
@@ -210,7 +220,7 @@ def select(
     """
     result = score_grid(estimator, grid, source, target, [validator], target_test, val_fraction, seed, verbose)
     if refit:
-        result.best_estimator_ = clone(estimator).set_params(**result.best_params).fit(source, target)
+        result.best_estimator_ = _candidate(estimator, result.best_params, "refit").fit(source, target)
     else:
         result.best_estimator_ = result.fitted[result.best_index]
     import warnings

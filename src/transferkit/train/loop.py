@@ -70,6 +70,9 @@ class FitConfig:
     progress: bool = True
     desc: str = "train"
     grad_clip: float = 0.0
+    #: What the trained weights are of: the method and every hyperparameter that changes them (plain
+    #: values). A checkpoint written for another identity is refused on resume.
+    identity: dict = field(default_factory=dict)
 
     def validate(self) -> None:
         """Check every field and coerce NumPy scalars and paths to plain Python values."""
@@ -259,6 +262,7 @@ def fit_loop(
     fingerprint = {
         **config.fingerprint(),
         "data": _data_fingerprint(source, target),
+        "architecture": _architecture(module),
         "steps_per_epoch": steps_per_epoch,
     }
     if manager and not config.resume and rank == 0:
@@ -370,11 +374,26 @@ def _data_fingerprint(source: dict, target: dict | None) -> dict:
     return out
 
 
-def _diff(old: dict | None, new: dict) -> str:
+def _architecture(module: torch.nn.Module) -> list:
+    """The names and shapes of every parameter and buffer, as a count and a CRC: another network is refused."""
+    layout = ";".join(f"{k}:{tuple(v.shape)}" for k, v in module.state_dict().items())
+    return [len(module.state_dict()), zlib.crc32(layout.encode())]
+
+
+def _diff(old: dict | None, new: dict, prefix: str = "") -> str:
+    """The entries in which two fingerprints differ, nested ones by their own name (``lambda_max``)."""
     if not isinstance(old, dict):
         return "no configuration recorded"
-    keys = sorted(set(old) | set(new))
-    return "; ".join(f"{k}: checkpoint {old.get(k)!r} vs now {new.get(k)!r}" for k in keys if old.get(k) != new.get(k))
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict) and k != "data":
+            out.append(_diff(a, b, f"{prefix}{k}."))
+        else:
+            out.append(f"{prefix}{k}: checkpoint {a!r} vs now {b!r}")
+    return "; ".join(out)
 
 
 def _common_length(arrays: dict[str, np.ndarray] | None, name: str) -> int:
