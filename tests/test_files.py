@@ -99,6 +99,7 @@ def test_image_folder(tmp_path):
         ("a,a\n1,2\n", "repeated column names"),
         ("a\n", "expected a header row and at least one sample"),
         ("a,label\n1,x\nnan,y\n", "NaN or infinity"),
+        ("a,label\n1,0\n2,\n3,1\n", r"label column 'label' is empty on line\(s\) 3; fill those labels"),
     ],
 )
 def test_bad_csv(tmp_path, text, match):
@@ -189,3 +190,35 @@ def test_cli_multitask_and_transitive_on_files(csv_pair, tmp_path, capsys):
     argv = ["run", "transitive", "--source", str(src), "--target", str(tgt), "--pool", str(unl)]
     assert main(argv + ["--label-column", "y", "--set", "base=source-only", "--json", "-q"]) == 0
     assert 0 <= json.loads(capsys.readouterr().out)["target_accuracy"] <= 1
+
+
+def test_csv_encoding_bom_and_blank_lines(tmp_path):
+    (tmp_path / "bom.csv").write_bytes("\ufefflabel,a\n0,1.5\n1,2.5\n\n\n".encode())
+    d = load_file(tmp_path / "bom.csv")  # the mark is not part of the label column's name; blank lines end nothing
+    assert d.y.tolist() == [0, 1] and d.X.shape == (2, 1)
+    (tmp_path / "latin.csv").write_bytes("a,label\n1,caf\xe9\n2,th\xe9\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin.csv is not UTF-8 text"):
+        load_file(tmp_path / "latin.csv")
+
+
+def test_labels_of_different_kinds_are_refused_not_scored_zero(tmp_path, capsys):
+    from transferkit import Domain, SourceOnly, TrAdaBoost
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3)).astype(np.float32)
+    names, numbers = np.array(["cat", "dog"])[np.arange(60) % 2], np.arange(60) % 2
+    with pytest.raises(ValueError, match=r"source.y holds class names \('cat', 'dog'\) and target.y numbers"):
+        TrAdaBoost().fit(Domain(X, names), Domain(X, numbers))
+    model = SourceOnly(epochs=1).fit(Domain(X, names))
+    with pytest.raises(ValueError, match=r"none of the labels scored \(0, 1\) is a class this model was fitted on"):
+        model.score(Domain(X, numbers))
+    header = "a,b,c,label\n"
+    (tmp_path / "s.csv").write_text(
+        header + "".join(f"{r[0]},{r[1]},{r[2]},{n}\n" for r, n in zip(X, names, strict=True))
+    )
+    (tmp_path / "t.csv").write_text(
+        header + "".join(f"{r[0]},{r[1]},{r[2]},{n}\n" for r, n in zip(X, numbers, strict=True))
+    )
+    code = main(["run", "source-only", "--source", str(tmp_path / "s.csv"), "--target", str(tmp_path / "t.csv"),
+                 "--epochs", "1", "-q"])  # fmt: skip
+    assert code == 2 and "is a class this model was fitted on" in capsys.readouterr().err

@@ -49,8 +49,13 @@ def _read_csv(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray | N
 
     opener = gzip.open if path.suffix == ".gz" else open
     delimiter = "\t" if ".tsv" in path.name.lower() else ","
-    with opener(path, "rt", newline="") as f:
-        rows = list(csv.reader(f, delimiter=delimiter))
+    try:  # utf-8-sig: a byte-order mark must not become part of the first column's name
+        with opener(path, "rt", newline="", encoding="utf-8-sig") as f:
+            rows = [row for row in csv.reader(f, delimiter=delimiter) if any(cell.strip() for cell in row)]
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{path} is not UTF-8 text (byte {err.start}: {err.reason}); save it as UTF-8 (e.g. from Latin-1)."
+        ) from None
     if len(rows) < 2:
         raise ValueError(f"{path} has {len(rows)} line(s); expected a header row and at least one sample.")
     header, body = [h.strip() for h in rows[0]], rows[1:]
@@ -65,6 +70,13 @@ def _read_csv(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray | N
     if label_column in header:
         j = header.index(label_column)
         raw = [row[j].strip() for row in body]
+        empty = [i + 2 for i, v in enumerate(raw) if not v]
+        if empty:  # '' would become a class of its own
+            lines = ", ".join(map(str, empty[:5])) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+            raise ValueError(
+                f"{path}: the label column {label_column!r} is empty on line(s) {lines}; fill those labels or "
+                "remove the rows (a file without labels has no label column)."
+            )
         try:
             numbers = np.array([float(v) for v in raw])
             labels = numbers.astype(np.int64) if np.all(numbers == np.round(numbers)) else numbers

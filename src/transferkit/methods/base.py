@@ -168,6 +168,21 @@ def _plain(value):
     return repr(value)[:500]
 
 
+def _some(values) -> str:
+    shown = np.unique(np.asarray(values))
+    return ", ".join(map(repr, shown[:5].tolist())) + (", ..." if len(shown) > 5 else "")
+
+
+def _check_same_label_kind(source_y, target_y) -> None:
+    """Refuse class names in one domain and numbers in the other: no label could ever match."""
+    kind = lambda y: "class names" if np.asarray(y).dtype.kind in "OUS" else "numbers"  # noqa: E731
+    if kind(source_y) != kind(target_y):
+        raise ValueError(
+            f"source.y holds {kind(source_y)} ({_some(source_y)}) and target.y {kind(target_y)} "
+            f"({_some(target_y)}); label both domains the same way."
+        )
+
+
 def fit_identity(estimator, stage: str | None = None) -> dict:
     """The estimator's class and every hyperparameter that changes its trained weights, as plain values.
 
@@ -235,6 +250,8 @@ class TransferMethod(BaseEstimator):
             )
         check_same_features(source, target)
         self._check_targets(source, target)
+        if source.y is not None and target.y is not None:
+            _check_same_label_kind(source.y, target.y)
         return source, target
 
     def _check_targets(self, *domains) -> None:
@@ -345,6 +362,12 @@ class TransferMethod(BaseEstimator):
         domain = as_domain((X, y) if y is not None else X, "X")
         if domain.y is None:
             raise ValueError("score needs labels: pass a labelled Domain or score(X, y).")
+        classes = getattr(self, "classes_", None)
+        if classes is not None and not np.isin(domain.y, classes).any():  # accuracy 0 by construction
+            raise ValueError(
+                f"none of the labels scored ({_some(domain.y)}) is a class this model was fitted on "
+                f"({_some(classes)}); are they of another kind (class names against numbers), or another file's?"
+            )
         return float(np.average(self.predict(domain.X) == domain.y, weights=sample_weight))
 
 
