@@ -144,3 +144,14 @@ def test_transformer_output_and_errors():
 
     with pytest.raises(NotFittedError, match="not fitted"):
         MSDA().transform(X)
+
+
+def test_msda_refuses_inputs_its_closed_form_cannot_hold_and_an_infinite_reg():
+    from transferkit.methods.msda import MSDA
+
+    X = np.random.default_rng(0).random((50, 4)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"too large for mSDA's closed form"):
+        MSDA(n_layers=1).fit(X * 1e19)
+    with pytest.raises(ValueError, match=r"reg=inf; expected a finite non-negative number"):
+        MSDA(reg=float("inf")).fit(X)
+    assert np.isfinite(MSDA(n_layers=1).fit_transform(X * 1e6)).all()

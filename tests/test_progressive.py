@@ -109,3 +109,13 @@ def test_lateral_usage_measures_each_connection_and_is_zero_when_cut():
     usage = net.lateral_usage(b[0], "b")
     assert all(u[0] == 0.0 for u in usage)  # alpha = 0 cuts every connection exactly
     assert net.lateral_usage(a[0], "a") == []
+
+
+def test_labels_that_are_not_classes_are_refused():
+    from transferkit.methods.progressive import ProgressiveNetwork
+
+    X = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"task 'a' y holds NaN or infinity"):
+        ProgressiveNetwork(epochs=1).add_task("a", X, np.r_[np.zeros(39), np.nan])
+    with pytest.raises(ValueError, match=r"task 'a' y holds continuous values"):
+        ProgressiveNetwork(epochs=1).add_task("a", X, np.linspace(0, 1, 40))

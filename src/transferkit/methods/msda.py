@@ -187,8 +187,8 @@ class MSDA(Float32Transformer, TransformerMixin, BaseEstimator):
             raise ValueError(f"n_layers={self.n_layers!r}; expected a positive integer.")
         if not isinstance(self.noise, (int, float, np.number)) or not (0.0 <= self.noise < 1.0):
             raise ValueError(f"noise={self.noise!r}; expected a corruption probability in [0, 1).")
-        if not isinstance(self.reg, (int, float, np.number)) or not (self.reg >= 0):
-            raise ValueError(f"reg={self.reg!r}; expected a non-negative number.")
+        if not isinstance(self.reg, (int, float, np.number)) or not (0 <= self.reg < np.inf):
+            raise ValueError(f"reg={self.reg!r}; expected a finite non-negative number.")
         m = self.max_features
         if m is not None and (isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1):
             raise ValueError(f"max_features={m!r}; expected None or a positive integer.")
@@ -206,6 +206,11 @@ class MSDA(Float32Transformer, TransformerMixin, BaseEstimator):
         self.weights_, outputs = [], []
         for _ in range(self.n_layers):
             W = msda_layer(h, self.noise, self.reg).astype(np.float32)  # float64 buffer freed here
+            if not np.isfinite(W).all():  # the scatter matrix overflowed: squares of |x| near 1e19 exceed float64
+                raise ValueError(
+                    f"X has values up to {np.abs(X).max():.3g}, too large for mSDA's closed form (its scatter "
+                    "matrix overflows); scale the features first (e.g. --preprocess standardize)."
+                )
             self.weights_.append(W)
             h = _layer_forward(h, W)
             outputs.append(h)

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
+from sklearn.utils.multiclass import check_classification_targets
 from torch import nn
 
 from transferkit.data import check_array
@@ -209,6 +210,14 @@ class ProgressiveNetwork(BaseEstimator):
         y = np.asarray(y)
         if y.shape != (len(X),):
             raise ValueError(f"task {name!r} y has shape {y.shape}; expected ({len(X)},).")
+        if y.dtype.kind == "f" and not np.isfinite(y).all():
+            raise ValueError(f"task {name!r} y holds NaN or infinity; expected a class label for every sample.")
+        try:  # continuous labels are a regression task, which a column of classifiers cannot learn
+            check_classification_targets(y)
+        except ValueError:
+            raise ValueError(
+                f"task {name!r} y holds continuous values ({y[:3].tolist()}, ...); expected class labels."
+            ) from None
         if not hasattr(self, "columns_"):
             self.columns_, self.tasks_, self.classes_, self.input_shape_ = nn.ModuleList(), [], {}, X.shape[1:]
             self.parameters_per_column_, self.fit_seconds_ = [], {}
