@@ -474,7 +474,7 @@ def test_save_checkpoint_is_atomic_and_leaves_no_temp_files(tmp_path):
     manager = CheckpointManager(tmp_path / "m", keep=2)
     for step in range(1, 6):
         manager.save({"format": 1, "step": step}, step)
-    assert sorted(os.listdir(tmp_path / "m")) == ["ckpt-000000004.pt", "ckpt-000000005.pt"]
+    assert sorted(set(os.listdir(tmp_path / "m")) - {".lock"}) == ["ckpt-000000004.pt", "ckpt-000000005.pt"]
     with pytest.raises(ValueError, match="keep"):
         CheckpointManager(tmp_path, keep=0)
 
@@ -482,7 +482,7 @@ def test_save_checkpoint_is_atomic_and_leaves_no_temp_files(tmp_path):
 def test_fit_loop_checkpoints_leave_no_temp_files(tmp_path):
     source, target = _arrays()
     fit_loop(Classifier(), source, target, _config(tmp_path))
-    assert sorted(os.listdir(tmp_path)) == ["ckpt-000000030.pt", "ckpt-000000032.pt"]
+    assert sorted(set(os.listdir(tmp_path)) - {".lock"}) == ["ckpt-000000030.pt", "ckpt-000000032.pt"]
     state = load_checkpoint(tmp_path / "ckpt-000000032.pt")
     assert state["step"] == 32 and len(state["history"]) == 4
 
@@ -808,3 +808,35 @@ def test_selection_checkpoints_each_candidate_in_its_own_folder(tmp_path):
     assert not np.allclose(fitted[0].predict_proba(task.target.X), fitted[1].predict_proba(task.target.X))
     again = select(est, grid, task.source, task.target.unlabelled(), "source")  # resumes every folder
     assert again.scores == result.scores and again.fitted[0].fit_result_.resumed_at_step is not None
+
+
+def test_two_processes_saving_into_one_folder_never_lose_a_save(tmp_path):
+    """Each save holds the folder's lock, so no process removes another's in-flight temporary file."""
+    script = (
+        "import sys, torch\n"
+        "from transferkit.train.checkpoint import CheckpointManager\n"
+        "m = CheckpointManager(sys.argv[1], keep=2)\n"
+        "for i in range(40):\n"
+        "    m.save({'format': 1, 'w': torch.zeros(1_000_000)}, int(sys.argv[2]) * 1000 + i)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(tmp_path), str(k)], env=env, stderr=subprocess.PIPE)
+        for k in (1, 2)
+    ]
+    errors = [p.communicate(timeout=120)[1].decode() for p in procs]
+    assert all(p.returncode == 0 for p in procs), errors
+
+
+def test_write_text_atomic_uses_a_temp_name_of_its_own(tmp_path, monkeypatch):
+    import tempfile
+
+    from transferkit.report import write_text_atomic
+
+    names = []
+    real = tempfile.mkstemp
+    monkeypatch.setattr(tempfile, "mkstemp", lambda **kw: names.append(kw) or real(**kw))
+    write_text_atomic(tmp_path / "a.json", "1")
+    write_text_atomic(tmp_path / "a.json", "2")
+    assert len(names) == 2 and (tmp_path / "a.json").read_text() == "2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]

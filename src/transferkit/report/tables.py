@@ -51,10 +51,18 @@ def to_json(obj) -> str:
 
 def write_text_atomic(path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename: a reader never sees half a file."""
+    import os
+    import tempfile
     from pathlib import Path
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    # a name of its own: two writers of the same file never remove each other's half-written temp
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

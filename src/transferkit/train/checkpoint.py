@@ -9,6 +9,7 @@ a warning and the previous good one is used.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
@@ -16,6 +17,11 @@ import warnings
 from pathlib import Path
 
 import torch
+
+try:  # POSIX file locks; elsewhere saves are not serialised between processes
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
 
 __all__ = ["CheckpointError", "CheckpointManager", "load_checkpoint", "save_checkpoint"]
 
@@ -92,9 +98,10 @@ class CheckpointManager:
 
     def clear(self) -> None:
         """Remove every checkpoint and leftover temporary file in the folder."""
-        for p in self.paths():
-            p.unlink(missing_ok=True)
-        self._remove_stale_temps()
+        with self._lock():
+            for p in self.paths():
+                p.unlink(missing_ok=True)
+            self._remove_stale_temps()
 
     def _remove_stale_temps(self) -> None:
         if self.directory.is_dir():  # left behind by a process killed in the middle of a save
@@ -102,11 +109,25 @@ class CheckpointManager:
                 p.unlink(missing_ok=True)
 
     def save(self, state: dict, step: int) -> Path:
-        path = save_checkpoint(self.directory / f"ckpt-{step:09d}.pt", state)
-        for old in self.paths()[: -self.keep]:
-            old.unlink(missing_ok=True)
-        self._remove_stale_temps()
+        with self._lock():  # another process saving into the folder waits: its temp file is never removed
+            path = save_checkpoint(self.directory / f"ckpt-{step:09d}.pt", state)
+            for old in self.paths()[: -self.keep]:
+                old.unlink(missing_ok=True)
+            self._remove_stale_temps()
         return path
+
+    @contextlib.contextmanager
+    def _lock(self):
+        """An exclusive lock on the folder (``.lock``) for the length of a save and its clean-up."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with open(self.directory / ".lock", "a") as f:
+            if fcntl is not None:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                if fcntl is not None:
+                    fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
     def load_latest(self) -> dict | None:
         """The newest checkpoint that loads; damaged ones are skipped with a warning and kept."""
