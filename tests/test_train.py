@@ -401,6 +401,59 @@ def test_fit_loop_resumes_from_previous_checkpoint_when_newest_is_truncated(tmp_
     _assert_same_state(resumed.state_dict(), ref.state_dict())
 
 
+def _flip_a_tensor_byte(path: Path) -> None:
+    """Flip one bit inside the stored bytes of the largest tensor (torch does not check the zip CRC)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        info = max((i for i in zf.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    data = bytearray(path.read_bytes())
+    name_len, extra_len = (
+        int.from_bytes(data[info.header_offset + 26 : info.header_offset + 28], "little"),
+        int.from_bytes(data[info.header_offset + 28 : info.header_offset + 30], "little"),
+    )
+    start = info.header_offset + 30 + name_len + extra_len
+    data[start + info.file_size // 2] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+def test_a_flipped_bit_inside_tensor_data_is_caught_by_the_checksum(tmp_path):
+    manager = CheckpointManager(tmp_path, keep=3)
+    for step in (1, 2):
+        manager.save({"format": 1, "step": step, "w": torch.full((50, 50), float(step))}, step)
+    newest = manager.paths()[-1]
+    _flip_a_tensor_byte(newest)
+    with pytest.raises(CheckpointError, match="do not match the checksum"):
+        load_checkpoint(newest)
+    with pytest.warns(UserWarning, match="damaged"):
+        assert manager.load_latest()["step"] == 1
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda st: st.update(history=5),  # a history of the wrong type
+        lambda st: st["model"].update({k: torch.zeros(3) for k in list(st["model"])[:1]}),  # wrong shapes
+        lambda st: st["rng"].update(torch=torch.zeros(3, dtype=torch.uint8)),  # damaged RNG bytes
+        lambda st: st["rng"].update(numpy_epoch={"state": 1}),
+    ],
+)
+def test_a_checkpoint_that_loads_but_cannot_be_restored_falls_back(tmp_path, damage):
+    source, target = _arrays()
+    ref, _ = _reference()
+    with pytest.raises(Interrupted):
+        fit_loop(Classifier(fail_at=14), source, target, _config(tmp_path))
+    newest = tmp_path / "ckpt-000000012.pt"
+    state = load_checkpoint(newest)
+    damage(state)
+    save_checkpoint(newest, state)  # a valid checksum over invalid contents
+    resumed = Classifier()
+    with pytest.warns(UserWarning, match="could not be restored"):
+        result = fit_loop(resumed, source, target, _config(tmp_path))
+    assert result.resumed_at_step == 9
+    _assert_same_state(resumed.state_dict(), ref.state_dict())
+
+
 def test_load_checkpoint_errors_name_the_file(tmp_path):
     missing = tmp_path / "nope.pt"
     with pytest.raises(CheckpointError, match=re.escape(str(missing))):

@@ -14,6 +14,7 @@ import os
 import re
 import tempfile
 import warnings
+import zlib
 from pathlib import Path
 
 import torch
@@ -23,15 +24,42 @@ try:  # POSIX file locks; elsewhere saves are not serialised between processes
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
-__all__ = ["CheckpointError", "CheckpointManager", "load_checkpoint", "save_checkpoint"]
+__all__ = ["CheckpointError", "CheckpointManager", "checksum", "load_checkpoint", "save_checkpoint"]
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint could not be read (corrupt, truncated, or not a transferkit checkpoint)."""
 
 
+def checksum(state) -> int:
+    """A CRC-32 of every tensor's bytes and every plain value in ``state``, in a fixed order.
+
+    torch does not check the zip's CRCs when loading, so a flipped bit inside a tensor would load as
+    a silently different model; the checksum stored beside the state catches it.
+    """
+    crc = 0
+
+    def walk(value, crc):
+        if isinstance(value, torch.Tensor):
+            t = value.detach().cpu().contiguous()
+            crc = zlib.crc32(str((t.dtype, tuple(t.shape))).encode(), crc)
+            return zlib.crc32(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"", crc)
+        if isinstance(value, dict):
+            for k in sorted(value, key=str):
+                crc = walk(value[k], zlib.crc32(str(k).encode(), crc))
+            return crc
+        if isinstance(value, (list, tuple)):
+            for v in value:
+                crc = walk(v, crc)
+            return crc
+        return zlib.crc32(repr(value).encode(), crc)
+
+    return walk(state, crc)
+
+
 def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
-    """Write ``state`` to ``path`` atomically (temp file, fsync, rename)."""
+    """Write ``state`` to ``path`` atomically (temp file, fsync, rename), with its :func:`checksum`."""
+    state = {**state, "checksum": checksum(state)}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -75,6 +103,11 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         ) from None
     if not isinstance(state, dict) or "format" not in state:
         raise CheckpointError(f"checkpoint {str(path)!r} is not a transferkit checkpoint (no 'format' key).")
+    stored = state.pop("checksum", None)
+    if stored is not None and stored != checksum(state):
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is damaged: its contents do not match the checksum written with them."
+        )
     return state
 
 
@@ -131,9 +164,12 @@ class CheckpointManager:
 
     def load_latest(self) -> dict | None:
         """The newest checkpoint that loads; damaged ones are skipped with a warning and kept."""
+        return next(self.loadable(), None)
+
+    def loadable(self):
+        """Every checkpoint that loads, newest first; damaged ones are skipped with a warning and kept."""
         for path in reversed(self.paths()):
             try:
-                return load_checkpoint(path)
+                yield load_checkpoint(path)
             except CheckpointError as exc:
                 warnings.warn(f"{exc} Falling back to the previous checkpoint.", stacklevel=2)
-        return None

@@ -21,11 +21,13 @@ one-process run up to floating-point noise.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import random
 import sys
 import time
+import warnings
 import zlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -268,21 +270,36 @@ def fit_loop(
     if manager and not config.resume and rank == 0:
         manager.clear()  # a fresh run must not mix its checkpoints with an earlier run's
     if manager and config.resume:
-        state = manager.load_latest()
-        if state is not None:
+        fresh = (copy.deepcopy(module.state_dict()), copy.deepcopy(optimizer.state_dict()), torch.get_rng_state())
+        for state in manager.loadable():
             if state.get("config") != fingerprint:
                 raise ValueError(
                     f"the checkpoint in {config.checkpoint_dir!r} was written by another run (other settings or "
                     f"data): {_diff(state.get('config'), fingerprint)}. Use a fresh checkpoint_dir or resume=False."
                 )
-            module.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            start_step = int(state["step"])
-            result.history = [dict(h) for h in state["history"]]
-            epoch_acc = dict(state["epoch_acc"])
-            epoch_np_state = state["rng"]["numpy_epoch"]
-            _set_rng_state(state["rng"])
+            try:  # a checkpoint that loads but does not fit (shapes, RNG bytes, history) is damaged too
+                module.load_state_dict(state["model"])
+                optimizer.load_state_dict(state["optimizer"])
+                start_step = int(state["step"])
+                result.history = [dict(h) for h in state["history"]]
+                epoch_acc = dict(state["epoch_acc"])
+                epoch_np_state = state["rng"]["numpy_epoch"]
+                np.random.default_rng().bit_generator.state = epoch_np_state  # refuses a malformed state
+                _set_rng_state(state["rng"])
+            except (RuntimeError, ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+                warnings.warn(
+                    f"a checkpoint in {config.checkpoint_dir!r} could not be restored ({type(exc).__name__}: "
+                    f"{str(exc).splitlines()[0] if str(exc) else ''}); falling back to the previous one.",
+                    stacklevel=2,
+                )
+                module.load_state_dict(fresh[0])
+                optimizer.load_state_dict(fresh[1])
+                torch.set_rng_state(fresh[2])
+                start_step, result.history, epoch_acc = 0, [], {}
+                epoch_np_state = np_rng.bit_generator.state
+                continue
             result.resumed_at_step = start_step
+            break
 
     def checkpoint(step: int, acc: dict, np_state: dict) -> None:
         if manager is None or rank != 0:
