@@ -121,3 +121,17 @@ def test_batchnorm_networks_keep_per_domain_passes():
     obj = DANNObjective(net, DomainDiscriminator(net.feature_dim, (8,)), net.adapt_at, 1.0, "ganin", 10.0)
     has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules())
     assert obj._per_domain_batches == has_bn
+
+
+@pytest.mark.parametrize("method", ["dann", "ddc", "dan", "deep-coral"])
+def test_one_sparse_and_one_dense_domain_train_together(method):
+    """Bag-of-words source (under 5 % non-zeros) and a dense or all-zero target: one representation for both."""
+    from transferkit import Domain
+    from transferkit.methods import get_method
+
+    rng = np.random.default_rng(0)
+    Xs = (rng.random((80, 50)) < 0.02).astype(np.float32)
+    ys = np.arange(80) % 2
+    for Xt in (rng.random((60, 50)).astype(np.float32), np.zeros((60, 50), np.float32)):
+        model = get_method(method)(epochs=1).fit(Domain(Xs, ys), Domain(Xt))
+        assert model.predict(Xt).shape == (60,)

@@ -496,11 +496,13 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
                 net, get_validator(select_epoch), source_val.X, y_val, target.X, objective.best_weights, seed=self.seed
             )
             callbacks.append(selector)
+        # one representation for both domains: a sparse batch and a dense one cannot be stacked
+        sparse = self._sparse(source.X) and (target is None or self._sparse(target.X))
         if arrays_t is not None:
-            arrays_t["xt"] = self._batchable(target.X)
+            arrays_t["xt"] = self._batchable(target.X, sparse)
         self.fit_result_: FitResult = fit_loop(
             objective,
-            {"xs": self._batchable(source.X), "ys": y_idx.astype(np.int64)},
+            {"xs": self._batchable(source.X, sparse), "ys": y_idx.astype(np.int64)},
             arrays_t,
             self._fit_config(self.name),
             on_epoch_end=_chain(callbacks),
@@ -517,16 +519,18 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 
-    def _batchable(self, X: np.ndarray):
-        """``X`` as the training loop should batch it: sparse when mostly zeros (bag-of-words).
+    def _sparse(self, X: np.ndarray) -> bool:
+        """Whether ``X`` should train through sparse batches: mostly zeros (bag-of-words).
 
         Only for our vector backbones, whose first operation is a linear layer: it multiplies a
         sparse batch at the cost of its non-zeros, with the same result as the dense product.
         """
         ours = isinstance(self.backbone, str) and self.backbone in ("auto", "shallow")
-        if ours and X.ndim == 2 and np.count_nonzero(X) < SPARSE_BELOW * X.size:
-            return scipy.sparse.csr_matrix(X)
-        return X
+        return ours and X.ndim == 2 and np.count_nonzero(X) < SPARSE_BELOW * X.size
+
+    def _batchable(self, X: np.ndarray, sparse: bool):
+        """``X`` as the training loop should batch it."""
+        return scipy.sparse.csr_matrix(X) if sparse else X
 
     def _hold_out(self, source: Domain, target: Domain | None, validator: str):
         """Split off the labelled source sample that ``select_epoch`` validates on."""
