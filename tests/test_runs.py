@@ -115,3 +115,25 @@ def test_run_settings_and_flags_a_method_cannot_use_are_refused_not_ignored():
         run("dann", "demo:mnist", "demo:usps", RunOptions(params={"device": "cpu"}))
     with pytest.raises(UsageError, match=r"--target-labels 5: stc draws no labelled target examples"):
         run("stc", "newsgroups:comp-vs-sci-2", "newsgroups:comp-vs-sci-1", RunOptions(target_labels=5))
+
+
+def test_unwritable_outputs_and_a_missing_device_fail_before_any_training(tmp_path, monkeypatch):
+    import os
+
+    import transferkit.runs.pair as pair
+
+    monkeypatch.setattr(pair, "load_pair", lambda *a, **k: pytest.fail("data was read before the check"))
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    if os.access(locked, os.W_OK):  # running as root: every folder is writable
+        (tmp_path / "file").write_text("")
+        locked = tmp_path / "file"  # a file where a folder should be
+    for flag, value in (("out", locked / "run"), ("checkpoint_dir", locked / "ckpt")):
+        with pytest.raises(UsageError, match=f"--{flag.replace('_', '-')} .*"):
+            run("source-only", "demo:mnist", "demo:usps", RunOptions(**{flag: str(value)}))
+    with pytest.raises(UsageError, match=r"--predictions .* is not a writable folder"):
+        run("source-only", "demo:mnist", "demo:usps", RunOptions(predictions=str(tmp_path / "no" / "p.csv")))
+    if not __import__("torch").cuda.is_available():
+        with pytest.raises(UsageError, match=r"--device: device='cuda', but this machine has no CUDA device"):
+            run("source-only", "demo:mnist", "demo:usps", RunOptions(device="cuda"))

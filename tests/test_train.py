@@ -825,10 +825,10 @@ def test_estimators_batch_bag_of_words_sparsely_only_for_their_own_vector_backbo
     dense = rng.standard_normal((50, 400)).astype(np.float32)
     import scipy.sparse
 
-    assert scipy.sparse.issparse(DANN()._batchable(words))
-    assert not scipy.sparse.issparse(DANN()._batchable(dense))
+    assert DANN()._sparse(words) and scipy.sparse.issparse(DANN()._batchable(words, True))
+    assert not DANN()._sparse(dense) and not scipy.sparse.issparse(DANN()._batchable(dense, False))
     own = build_backbone("shallow", (400,), 2)  # a user's network may not start with a linear layer
-    assert not scipy.sparse.issparse(DANN(backbone=own)._batchable(words))
+    assert not DANN(backbone=own)._sparse(words)
 
 
 def test_a_checkpoint_folder_of_other_settings_or_another_method_is_refused(tmp_path):

@@ -48,6 +48,30 @@ def _estimator(method, options: RunOptions):
     return cls, est.set_params(**overrides), check_grid(options, params)
 
 
+def check_outputs(options: RunOptions) -> None:
+    """Every place the run will write to, checked writable before any training (not after it)."""
+    import os
+
+    from transferkit.train.loop import resolve_device
+
+    for flag, folder in (("--out", options.out), ("--checkpoint-dir", options.checkpoint_dir)):
+        if folder:
+            try:
+                os.makedirs(folder, exist_ok=True)
+            except OSError as err:
+                raise UsageError(f"{flag} {folder}: cannot create the folder ({err.strerror}).") from None
+            if not os.access(folder, os.W_OK):
+                raise UsageError(f"{flag} {folder}: the folder is not writable.")
+    if options.predictions:
+        parent = os.path.dirname(os.path.abspath(options.predictions))
+        if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+            raise UsageError(f"--predictions {options.predictions}: {parent} is not a writable folder.")
+    try:
+        resolve_device(options.device)
+    except ValueError as err:
+        raise UsageError(f"--device: {err}") from None
+
+
 def _check_setting(cls, options: RunOptions) -> None:
     """Refuse flags the method's setting cannot use, before any data is read."""
     k = options.target_labels
@@ -116,6 +140,7 @@ def run_pair(method, source, target, options: RunOptions, target_test=None) -> R
     from transferkit.methods import get_method
 
     _check_setting(get_method(method) if isinstance(method, str) else type(method), options)
+    check_outputs(options)
     cls, est, grid = _estimator(method, options)  # bad hyperparameters fail before any data is read
     data = load_pair(source, target, options, target_test)
     source, target, target_test = data.source, data.target, data.target_test

@@ -126,9 +126,15 @@ def resolve_device(device: str = "auto") -> torch.device:
             return torch.device("cuda", distributed.local_rank())
         return torch.device("cpu")
     try:
-        return torch.device(device)
+        resolved = torch.device(device)
     except RuntimeError:
         raise ValueError(f"device={device!r}; expected 'auto', 'cpu', 'cuda' or 'cuda:N'.") from None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={device!r}, but this machine has no CUDA device; use 'cpu' or 'auto'.")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(f"device={device!r}, but there are {torch.cuda.device_count()} CUDA devices.")
+    return resolved
 
 
 def _param_groups(module: nn.Module, base_lr: float) -> list[dict]:
