@@ -149,7 +149,10 @@ def test_run_writes_report_with_plot(tmp_path, capsys):
             + ["--copy", "first:9", "--epochs", "1", "--set", "source_epochs=1"],
             "first=9",
         ),
-        (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--epochs", "0"], "epochs=0"),
+        (
+            ["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--epochs", "0"],
+            "The 'epochs' parameter of DANN must be an int in the range [1, inf). Got 0",
+        ),
         (["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--grid", "lambda_max=1,2"], "--select"),
         (
             ["run", "dann", "--source", "demo:mnist", "--target", "demo:usps", "--select", "oracle"],

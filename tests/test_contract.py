@@ -146,3 +146,28 @@ def test_empty_target_is_refused(cls, blobs):
         pytest.skip("method does not use target data")
     with pytest.raises(ValueError, match=r"target\.X is empty"):
         _make(cls).fit(_source(cls, blobs), np.zeros((0, 2)))
+
+
+@pytest.mark.parametrize(
+    "method, param, value",
+    [
+        ("dann", "lambda_max", "abc"),
+        ("dann", "lambda_max", float("inf")),
+        ("dann", "hidden", -1),
+        ("dann", "hidden", 2.5),
+        ("ddc", "seed", -1),
+        ("dan", "weight_decay", -1),
+        ("dan", "mmd_estimator", "quadratic"),
+        ("deep-coral", "checkpoint_dir", -1),
+        ("source-only", "lr", 0.0),
+        ("source-only", "optimizer", "rmsprop"),
+        ("dann", "select_fraction", 1.0),
+    ],
+)
+def test_bad_hyperparameters_are_named_before_the_data_is_read(method, param, value, monkeypatch):
+    from transferkit.methods import get_method
+
+    cls = get_method(method)
+    monkeypatch.setattr(cls, "_check_fit_data", lambda *a, **k: pytest.fail("the data was read first"))
+    with pytest.raises(ValueError, match=rf"The '{param}' parameter of {cls.__name__} must be"):
+        cls(**{param: value}).fit(np.zeros((4, 2)), np.zeros((4, 2)))

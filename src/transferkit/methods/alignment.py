@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from numbers import Integral
 
 import torch
 import torch.nn.functional as F
+from sklearn.utils._param_validation import Interval
 from torch import nn
 
 from transferkit.methods.base import AdaptationMethod
@@ -78,6 +80,12 @@ class AlignmentObjective(nn.Module):
 @dataclass(eq=False, repr=False, kw_only=True)
 class AlignmentMethod(AdaptationMethod):
     """Base of DDC, DAN and Deep CORAL: subclasses provide the discrepancy and default layers."""
+
+    _parameter_constraints = {
+        **AdaptationMethod._parameter_constraints,
+        "bottleneck": [Interval(Integral, 0, None, closed="left")],
+        "taps": [tuple, list, None],
+    }
 
     def _discrepancy(self) -> Discrepancy:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -11,9 +11,11 @@ Estimators follow scikit-learn: the constructor only stores hyperparameters (``g
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from dataclasses import dataclass
+from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
@@ -21,14 +23,16 @@ import scipy.sparse
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import DataConversionWarning, NotFittedError
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from torch import nn
 
 from transferkit._sklearn import check_n_features
 from transferkit.data import Domain, as_domain, check_array, check_same_features
-from transferkit.nn.backbones import StagedNet, build_backbone
+from transferkit.nn.backbones import BACKBONES, StagedNet, build_backbone
 from transferkit.train.diagnostics import training_warnings
 from transferkit.train.loop import FitConfig, FitResult, fit_loop, resolve_device
+from transferkit.train.schedules import LR_SCHEDULES
 
 __all__ = [
     "Setting",
@@ -419,6 +423,25 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
     scikit-learn's identity and repr.
     """
 
+    #: Checked at ``fit`` by scikit-learn's parameter validation, which names the parameter, the value
+    #: and what is allowed; subclasses extend it with their own.
+    _parameter_constraints = {
+        "backbone": [StrOptions({"auto", *BACKBONES}), nn.Module],
+        "hidden": [Interval(Integral, 1, None, closed="left")],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, np.inf, closed="neither")],
+        "optimizer": [StrOptions({"adam", "sgd"})],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "weight_decay": [Interval(Real, 0, np.inf, closed="left")],
+        "grad_clip": [Interval(Real, 0, np.inf, closed="left")],
+        "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
+        "seed": [Interval(Integral, 0, None, closed="left")],
+        "device": [str],
+        "checkpoint_dir": [str, os.PathLike, None],
+        "verbose": ["boolean"],
+    }
+
     backbone: object = "auto"
     hidden: int = 50
     epochs: int = 30
@@ -468,6 +491,7 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
 
         Also ``fit(X, y, sample_domain=...)``, scikit-learn's convention (see :class:`TransferMethod`).
         """
+        self._validate_params()  # before the data: a bad value is named, not met deep inside torch
         source, target = self._check_fit_data(source, target, sample_domain)
         t0 = time.perf_counter()
         self.classes_ = np.unique(source.y)
@@ -571,6 +595,15 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
 @dataclass(eq=False, repr=False, kw_only=True)
 class AdaptationMethod(NeuralTransferMethod):
     """A network adapted to an unlabelled target: adds the label-free diagnostics and epoch selection."""
+
+    _parameter_constraints = {
+        **NeuralTransferMethod._parameter_constraints,
+        "diagnostics": ["boolean"],
+        "select_epoch": [str, None],
+        "select_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "lambda_max": [Interval(Real, 0, np.inf, closed="left")],
+        "lambda_schedule": [StrOptions({"ganin", "constant"})],
+    }
 
     diagnostics: bool = False
     select_epoch: str | None = None

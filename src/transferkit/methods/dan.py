@@ -24,6 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
+from sklearn.utils._param_validation import StrOptions
+
 from transferkit.methods.alignment import AlignmentMethod
 from transferkit.methods.base import Setting
 from transferkit.nn.backbones import StagedNet
@@ -60,6 +62,12 @@ class DAN(AlignmentMethod):
 
     bottleneck: int = 0
     taps: tuple[str, ...] | None = None
+    _parameter_constraints = {
+        **AlignmentMethod._parameter_constraints,
+        "mmd_estimator": [StrOptions({"unbiased", "linear", "biased"})],
+        "kernel_multipliers": [tuple, list],
+    }
+
     mmd_estimator: str = "unbiased"
     kernel_multipliers: tuple[float, ...] = DEFAULT_BANDWIDTH_MULTIPLIERS
     lambda_max: float = 1.0

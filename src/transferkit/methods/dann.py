@@ -22,9 +22,12 @@ domain classifier learns at the full rate, as in the authors' Caffe release.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Real
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.utils._param_validation import Interval
 from torch import nn
 
 from transferkit.methods.base import AdaptationMethod, Setting
@@ -161,6 +164,13 @@ class DANN(AdaptationMethod):
     setting = Setting(source_labels=True, target_labels=False)
     description = "domain-adversarial training: a gradient reversal layer makes features domain-invariant"
     paper = "Ganin et al., Domain-Adversarial Training of Neural Networks, JMLR 2016"
+
+    _parameter_constraints = {
+        **AdaptationMethod._parameter_constraints,
+        "adapt_at": [str, None],
+        "disc_hidden": [tuple, list],
+        "gamma": [Interval(Real, 0, np.inf, closed="neither")],
+    }
 
     adapt_at: str | None = None
     disc_hidden: tuple[int, ...] = (100,)
