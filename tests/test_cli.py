@@ -124,7 +124,7 @@ def test_run_writes_report_with_plot(tmp_path, capsys):
     [
         (
             ["run", "dnn", "--source", "demo:mnist", "--target", "demo:usps"],
-            "unknown method 'dnn'; known methods: ",
+            "unknown method 'dnn'. Did you mean 'dann'? Known methods: ",
         ),
         (["run", "dann", "--source", "demo:mnst", "--target", "demo:usps"], "demo:mnst"),
         (["run", "dann", "--source", "imagenet:dogs", "--target", "demo:usps"], "imagenet"),
@@ -545,3 +545,14 @@ def test_bench_runs_the_real_path_end_to_end(monkeypatch, tmp_path, capsys):
         code, out, err = run_cli(["bench", "digits", "--quick", "--json", "--methods", "source-only"], capsys)
         assert code == 0, err
         assert json.loads(out)[0]["n_source"] == 2000  # the ADDA size of the real benchmark
+
+
+def test_method_names_in_any_case_and_warnings_in_one_line(capsys):
+    args = ["--source", "demo:mnist", "--target", "demo:usps", "--epochs", "1", "--n-source", "200", "-q"]
+    code, out, err = run_cli(["run", "Source_Only", *args], capsys)
+    assert code == 0 and out.startswith("source-only:")
+    warned = [line for line in err.splitlines() if "never fitted" in line]
+    assert warned and all(line.startswith("transferkit: warning: SourceOnly:") for line in warned)
+    assert ".py:" not in err  # no file path, no source line
+    code, _, err = run_cli(["run", "stcc", "--target", "demo:usps"], capsys)
+    assert code == 2 and "unknown method 'stcc'. Did you mean 'stc'?" in err

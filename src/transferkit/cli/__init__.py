@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from transferkit import __version__
@@ -58,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line on stderr, without the file path and source line Python adds."""
+    print(f"transferkit: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from transferkit.train.checkpoint import CheckpointError
 
@@ -67,7 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        code = args.func(args)
+        with warnings.catch_warnings():  # restores the caller's warning display afterwards
+            warnings.showwarning = _warning_line
+            code = args.func(args)
         import torch.distributed as dist
 
         if dist.is_available() and dist.is_initialized():

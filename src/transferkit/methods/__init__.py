@@ -50,9 +50,15 @@ POOLED = {cls.name: cls for cls in (TransitiveTransfer,)}
 def get_method(name: str) -> type[TransferMethod]:
     """The method registered as ``name`` (classifier or regressor); a clear error listing the names otherwise."""
     known = {**REGISTRY, **REGRESSORS}
-    if name not in known:
-        raise ValueError(f"unknown method {name!r}; known methods: {', '.join(sorted(known))}.")
-    return known[name]
+    key = name.strip().lower().replace("_", "-") if isinstance(name, str) else name
+    if key not in known:
+        import difflib
+
+        every = sorted({**known, **MANY_TASKS, **ZERO_SHOT, **CLUSTERING, **POOLED})
+        close = difflib.get_close_matches(str(key), every, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown method {name!r}.{hint} Known methods: {', '.join(every)}.")
+    return known[key]
 
 
 __all__ = [

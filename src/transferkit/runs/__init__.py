@@ -65,10 +65,14 @@ def run(method, source=None, target=None, options: RunOptions | None = None, *, 
     UsageError
         For options the method cannot use and bad hyperparameters, before any training.
     """
-    from transferkit.methods import CLUSTERING, MANY_TASKS, POOLED, ZERO_SHOT
+    from transferkit.methods import CLUSTERING, MANY_TASKS, POOLED, ZERO_SHOT, get_method
 
     options = RunOptions() if options is None else options
+    if isinstance(method, str):  # any case, dashes or underscores: "DANN", "source_only"
+        method = method.strip().lower().replace("_", "-")
     name = method if isinstance(method, str) else getattr(type(method), "name", "")
+    if isinstance(method, str) and not any(method in f for f in (MANY_TASKS, ZERO_SHOT, CLUSTERING, POOLED)):
+        get_method(method)  # an unknown name is named first, with the closest known one
     families = ((MANY_TASKS, run_many_tasks), (ZERO_SHOT, run_zeroshot), (CLUSTERING, run_clustering))
     for family, runner in (*families, (POOLED, run_transitive)):
         if name in family:
