@@ -494,9 +494,10 @@ def test_checkpoint_with_pickled_code_is_refused_without_running_it(tmp_path, wr
         with open(path, "wb") as f:
             pickle.dump(state, f)
 
-    with pytest.raises(CheckpointError, match=re.escape(str(path))):
+    with pytest.raises(CheckpointError, match=re.escape(str(path))) as refused:
         load_checkpoint(path)
     assert not marker.exists(), "load_checkpoint executed code from the checkpoint"
+    assert "weights_only" not in str(refused.value) and "trust the source" not in str(refused.value)
     with pytest.warns(UserWarning):
         assert CheckpointManager(tmp_path).load_latest() is None
     assert not marker.exists()

@@ -50,6 +50,7 @@ from transferkit.nn.transfer import (
     layerwise_param_groups,
     transfer_layers,
 )
+from transferkit.train.checkpoint import why_not_loaded
 from transferkit.train.diagnostics import training_warnings
 from transferkit.train.loop import FitConfig, fit_loop, resolve_device
 
@@ -85,7 +86,8 @@ def load_source_model(path: str | os.PathLike, net: StagedNet) -> StagedNet:
         raise FileNotFoundError(f"source_model={str(path)!r}: no such file.") from None
     except Exception as exc:  # pickle errors, a non-torch file, code that weights_only refuses
         raise ValueError(
-            f"source_model={str(path)!r} is neither a transferkit checkpoint nor a plain state_dict ({exc})."
+            f"source_model={str(path)!r} is neither a transferkit checkpoint nor a plain state_dict "
+            f"({why_not_loaded(exc)})."
         ) from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict):  # a fit_loop checkpoint of an objective
         state = {k[len("net.") :]: v for k, v in state["model"].items() if k.startswith("net.")}

@@ -24,7 +24,7 @@ try:  # POSIX file locks; elsewhere saves are not serialised between processes
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
-__all__ = ["CheckpointError", "CheckpointManager", "checksum", "load_checkpoint", "save_checkpoint"]
+__all__ = ["CheckpointError", "CheckpointManager", "checksum", "load_checkpoint", "save_checkpoint", "why_not_loaded"]
 
 
 class CheckpointError(RuntimeError):
@@ -82,6 +82,20 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
     return path
 
 
+def why_not_loaded(exc: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, in our words.
+
+    torch's own message for a file holding code advises loading it again with ``weights_only=False``,
+    which would run that code; that advice is never passed on.
+    """
+    import pickle
+
+    if isinstance(exc, pickle.UnpicklingError) or "weights_only" in str(exc).lower():
+        return "it holds Python objects other than tensors and plain data, which are never loaded: no code runs"
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {first}"
+
+
 def load_checkpoint(path: str | os.PathLike) -> dict:
     """Load a checkpoint written by :func:`save_checkpoint`; never executes code.
 
@@ -97,8 +111,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for damaged zips and unsafe pickles
         raise CheckpointError(
-            f"checkpoint {str(path)!r} is corrupt, truncated or unsafe and was not loaded "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). "
+            f"checkpoint {str(path)!r} is corrupt, truncated or unsafe and was not loaded ({why_not_loaded(exc)}). "
             "Delete it to resume from an earlier checkpoint, or start afresh."
         ) from None
     if not isinstance(state, dict) or "format" not in state:
