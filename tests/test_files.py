@@ -222,3 +222,12 @@ def test_labels_of_different_kinds_are_refused_not_scored_zero(tmp_path, capsys)
     code = main(["run", "source-only", "--source", str(tmp_path / "s.csv"), "--target", str(tmp_path / "t.csv"),
                  "--epochs", "1", "-q"])  # fmt: skip
     assert code == 2 and "is a class this model was fitted on" in capsys.readouterr().err
+
+
+def test_a_misspelled_label_column_names_the_columns_that_exist(tmp_path, capsys):
+    rows = "".join(f"{i},{i % 3},{i % 2}\n" for i in range(40))
+    (tmp_path / "s.csv").write_text("a,b,diagnosis\n" + rows)
+    code = main(["run", "dann", "--source", str(tmp_path / "s.csv"), "--target", str(tmp_path / "s.csv"),
+                 "--label-column", "diagnosys", "--epochs", "1", "-q"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "no column 'diagnosys'" in err and "its columns: a, b, diagnosis" in err

@@ -43,6 +43,23 @@ def is_file_key(key) -> bool:
     return text.lower().endswith(CSV_SUFFIXES + (".npz",)) or os.sep in text or os.path.isdir(text)
 
 
+def csv_columns(path: str | os.PathLike) -> list[str] | None:
+    """The header of a CSV file (``None`` for any other kind of file): to name the columns that exist."""
+    import csv
+    import gzip
+
+    path = Path(path)
+    if not str(path).lower().endswith(CSV_SUFFIXES) or not path.is_file():
+        return None
+    opener = gzip.open if path.suffix == ".gz" else open
+    delimiter = "\t" if ".tsv" in path.name.lower() else ","
+    try:
+        with opener(path, "rt", newline="", encoding="utf-8-sig") as f:
+            return [h.strip() for h in next(csv.reader(f, delimiter=delimiter), [])]
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def _read_csv(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray | None]:
     import csv
     import gzip

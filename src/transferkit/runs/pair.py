@@ -144,6 +144,15 @@ def run_pair(method, source, target, options: RunOptions, target_test=None) -> R
     cls, est, grid = _estimator(method, options)  # bad hyperparameters fail before any data is read
     data = load_pair(source, target, options, target_test)
     source, target, target_test = data.source, data.target, data.target_test
+    if cls.setting.source_labels and source.y is None and isinstance(data.source_name, str):
+        from transferkit.datasets.files import csv_columns
+
+        columns = csv_columns(data.source_name)
+        if columns is not None:  # most likely a misspelled --label-column
+            raise UsageError(
+                f"--source {data.source_name} has no column {options.label_column!r} to read labels from; its "
+                f"columns: {', '.join(columns)}. Name the label column with --label-column."
+            )
     if not cls.setting.source_labels:  # self-taught learning: the source's labels are never read
         source = source.unlabelled()
     regression = getattr(cls, "task", "classification") == "regression"
