@@ -231,3 +231,21 @@ def test_a_misspelled_label_column_names_the_columns_that_exist(tmp_path, capsys
                  "--label-column", "diagnosys", "--epochs", "1", "-q"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and "no column 'diagnosys'" in err and "its columns: a, b, diagnosis" in err
+
+
+def test_truncated_and_misnamed_files_give_one_clear_line(tmp_path):
+    import gzip
+
+    X, y = np.random.default_rng(0).random((50, 3)).astype(np.float32), np.arange(50) % 2
+    np.savez(tmp_path / "full.npz", X=X, y=y)
+    with gzip.open(tmp_path / "full.csv.gz", "wt") as f:
+        f.write("a,b,c,label\n" + "".join(f"{r[0]},{r[1]},{r[2]},{v}\n" for r, v in zip(X, y, strict=True)))
+    for name in ("full.npz", "full.csv.gz"):
+        data = (tmp_path / name).read_bytes()
+        (tmp_path / f"cut-{name}").write_bytes(data[: len(data) // 2])
+        with pytest.raises(ValueError, match=rf"cut-{name} is damaged or truncated"):
+            load_file(tmp_path / f"cut-{name}")
+    np.save(tmp_path / "bare.npy", X)
+    (tmp_path / "bare.npy").rename(tmp_path / "bare.npz")
+    with pytest.raises(ValueError, match=r"bare.npz holds one bare array \(an .npy file named .npz\)"):
+        load_file(tmp_path / "bare.npz")

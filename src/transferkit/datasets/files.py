@@ -20,7 +20,10 @@ overlap and are the same on every call. ``"all"`` is every sample.
 
 from __future__ import annotations
 
+import gzip
 import os
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -118,7 +121,13 @@ def _read_csv(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray | N
 
 
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    with np.load(path, allow_pickle=False) as z:
+    loaded = np.load(path, allow_pickle=False)
+    if isinstance(loaded, np.ndarray):  # an .npy file under an .npz name
+        raise ValueError(
+            f"{path} holds one bare array (an .npy file named .npz); save the samples and labels with "
+            "np.savez(path, X=X, y=y)."
+        )
+    with loaded as z:
         if "X" not in z.files:
             raise ValueError(f"{path} holds arrays {z.files}; expected 'X' (samples) and optionally 'y' (labels).")
         return z["X"], (z["y"] if "y" in z.files else None)
@@ -197,14 +206,17 @@ def load_file(
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction={test_fraction!r}; expected a number in (0, 1).")
     name = path.name.lower()
-    if path.is_dir():
-        X, y = _read_image_folder(path, image_size)
-    elif name.endswith(CSV_SUFFIXES):
-        X, y = _read_csv(path, label_column)
-    elif name.endswith(".npz"):
-        X, y = _read_npz(path)
-    else:
-        raise ValueError(f"{path}: unknown file type; expected .csv, .tsv, .npz or a folder of images.")
+    try:
+        if path.is_dir():
+            X, y = _read_image_folder(path, image_size)
+        elif name.endswith(CSV_SUFFIXES):
+            X, y = _read_csv(path, label_column)
+        elif name.endswith(".npz"):
+            X, y = _read_npz(path)
+        else:
+            raise ValueError(f"{path}: unknown file type; expected .csv, .tsv, .npz or a folder of images.")
+    except (EOFError, zipfile.BadZipFile, zlib.error, gzip.BadGzipFile) as err:  # cut short in a copy or download
+        raise ValueError(f"{path} is damaged or truncated ({type(err).__name__}: {err}); copy it again.") from None
     return split_file_domain(Domain(X, y, name=str(path)), split, test_fraction)
 
 
