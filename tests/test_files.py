@@ -249,3 +249,30 @@ def test_truncated_and_misnamed_files_give_one_clear_line(tmp_path):
     (tmp_path / "bare.npy").rename(tmp_path / "bare.npz")
     with pytest.raises(ValueError, match=r"bare.npz holds one bare array \(an .npy file named .npz\)"):
         load_file(tmp_path / "bare.npz")
+
+
+def test_image_folders_open_one_file_at_a_time_and_name_a_broken_image(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    for c in ("a", "b"):
+        (tmp_path / "many" / c).mkdir(parents=True)
+        for i in range(150):
+            Image.fromarray(np.full((4, 4), i, np.uint8)).save(tmp_path / "many" / c / f"{i}.png")
+    script = (  # 300 images under a limit of 64 open files
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))\n"
+        "from transferkit.datasets.files import load_file\n"
+        "print(load_file(sys.argv[1]).X.shape)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "many")], capture_output=True, text=True)
+    assert proc.returncode == 0 and "(300, 1, 4, 4)" in proc.stdout, proc.stderr
+    (tmp_path / "many" / "a" / "broken.png").write_bytes(b"not a png at all")
+    with pytest.raises(ValueError, match=r"broken.png cannot be read as an image"):
+        load_file(tmp_path / "many")
+    (tmp_path / "many" / "a" / "broken.png").unlink()
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 4)  # every 4x4 image is now a 'decompression bomb'
+    with pytest.raises(ValueError, match=r"cannot be read as an image \(DecompressionBombError"):
+        load_file(tmp_path / "many")

@@ -149,15 +149,30 @@ def _read_image_folder(root: Path, image_size: tuple[int, int] | None) -> tuple[
         files = [(f, None) for f in images(root)]
     if not files:
         raise ValueError(f"{root} holds no images; expected {root}/<class>/<image> or images directly inside.")
-    pictures = [Image.open(f) for f, _ in files]
-    size = tuple(image_size) if image_size else pictures[0].size[::-1]  # (height, width)
-    grey = all(p.mode in ("L", "1", "I;16", "I") for p in pictures)
-    X = np.stack(
-        [
-            np.asarray(p.convert("L" if grey else "RGB").resize(size[::-1], Image.BILINEAR), dtype=np.float32) / 255.0
-            for p in pictures
-        ]
-    )
+
+    def opened(f: Path):
+        try:
+            return Image.open(f)
+        except (OSError, Image.DecompressionBombError) as err:  # not an image, truncated, or a decompression bomb
+            raise ValueError(f"{f} cannot be read as an image ({type(err).__name__}: {err}).") from None
+
+    modes, first_size = [], None
+    for f, _ in files:  # headers only; one file open at a time (a folder may hold more files than ulimit -n)
+        with opened(f) as im:
+            modes.append(im.mode)
+            first_size = first_size or im.size[::-1]  # (height, width)
+    size = tuple(image_size) if image_size else first_size
+    grey = all(m in ("L", "1", "I;16", "I") for m in modes)
+
+    def pixels(f: Path) -> np.ndarray:
+        with opened(f) as im:
+            try:
+                im = im.convert("L" if grey else "RGB").resize(size[::-1], Image.BILINEAR)
+            except (OSError, Image.DecompressionBombError) as err:
+                raise ValueError(f"{f} cannot be read as an image ({type(err).__name__}: {err}).") from None
+            return np.asarray(im, dtype=np.float32) / 255.0
+
+    X = np.stack([pixels(f) for f, _ in files])
     X = X[:, None] if grey else X.transpose(0, 3, 1, 2)
     return X, (np.array([c for _, c in files]) if classes else None)
 
