@@ -63,3 +63,28 @@ def test_the_suite_is_a_bench_command(capsys):
 
     assert main(["bench", "list"]) == 0
     assert "suite" in capsys.readouterr().out
+
+
+def test_a_forged_or_incomplete_partial_record_is_run_again(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TRANSFERKIT_CACHE", str(tmp_path / "cache"))
+    run_suite(out=tmp_path, quick=True, methods=["coral"], tasks=BLOBS, verbose=False)
+    path = tmp_path / "suite.partial.json"
+    records = json.loads(path.read_text())
+    records[1]["defaults"] = 0.99  # a forged accuracy
+    del records[0]["seconds"]  # a record missing a field
+    path.write_text(json.dumps(records))
+    calls = []
+    original = suite._unit
+    monkeypatch.setattr(suite, "_unit", lambda *a: calls.append(a[1]) or original(*a))
+    again = run_suite(out=tmp_path, quick=True, methods=["coral"], tasks=BLOBS, verbose=False)
+    err = capsys.readouterr().err
+    assert sorted(calls) == ["coral", "source-only"] and 0.99 not in [r["defaults"] for r in again]
+    assert "record 2 is run again: it was changed after it was written" in err and "record 1 is run again" in err
+    from transferkit.protocols.partial import load_partial, save_partial
+
+    save_partial(path, [{"task": "t", "method": "coral", "seed": 0, "quick": True}])  # sealed, but incomplete
+    assert load_partial(path, ("task", "defaults")) == []
+    assert "lacks ['defaults']" in capsys.readouterr().err
+    path.write_text('{"not": "a list"}')
+    with pytest.raises(ValueError, match="not a list of run records"):
+        run_suite(out=tmp_path, quick=True, methods=["coral"], tasks=BLOBS, verbose=False)

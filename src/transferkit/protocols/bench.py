@@ -12,7 +12,6 @@ said in their tables; the digit benchmarks use the papers' recipes.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from transferkit import runs
+from transferkit.protocols.partial import load_partial, save_partial
 from transferkit.report import markdown_table, mean_std, to_json, write_text_atomic
 from transferkit.runs import RunOptions
 
@@ -219,7 +219,7 @@ def run_benchmark(
                 rec["quick"] = quick
                 records.append(rec)
                 if partial is not None:
-                    write_text_atomic(partial, to_json(records))
+                    save_partial(partial, records)
                 print(
                     f"[{len(records)}/{total}] {column:<16} {source} -> {target} seed {seed}: "
                     f"{rec['target_accuracy']:.4f} ({rec['seconds']:.1f} s, {time.perf_counter() - t0:.0f} s total)",
@@ -241,9 +241,8 @@ def run_benchmark(
 
 def _load_partial(path: Path | None, quick: bool) -> list[dict]:
     """The runs a killed invocation of the same benchmark finished (quick and full runs never mix)."""
-    if path is None or not path.exists():
-        return []
-    return [r for r in json.loads(path.read_text()) if r.get("quick") == quick]
+    required = ("column", "source", "target", "seed", "target_accuracy", "seconds", "quick")
+    return load_partial(path, required, keep=lambda r: r["quick"] == quick)
 
 
 def summarise(bench: Benchmark, records: list[dict]) -> str:

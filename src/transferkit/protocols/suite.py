@@ -25,7 +25,6 @@ killed run resumes after the last finished unit.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 import warnings
@@ -35,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from transferkit.data import Domain
+from transferkit.protocols.partial import load_partial, save_partial
 from transferkit.report import markdown_table, to_json, write_text_atomic
 from transferkit.runs import RunOptions, load_pair, run
 
@@ -212,9 +212,8 @@ def run_suite(
     seed_list = [0] if quick else list(range(seeds))
     n_max, epochs = (600, 10) if quick else (2000, None)
     partial = Path(out) / "suite.partial.json" if out else None
-    records = (
-        [r for r in json.loads(partial.read_text()) if r.get("quick") == quick] if partial and partial.exists() else []
-    )
+    required = ("task", "method", "seed", "defaults", "seconds", "quick")
+    records = load_partial(partial, required, keep=lambda r: r["quick"] == quick)
     done = {(r["task"], r["method"], r["seed"]) for r in records}
     total, t0 = len(tasks) * len(methods) * len(seed_list), time.perf_counter()
     for task in tasks:
@@ -227,7 +226,7 @@ def run_suite(
                 record = {**_unit(task, method, seed, data, epochs), "quick": quick}
                 records.append(record)
                 if partial is not None:
-                    write_text_atomic(partial, to_json(records))
+                    save_partial(partial, records)
                 if verbose:
                     print(
                         f"[suite {len(records)}/{total}] {task.name} {method} seed {seed}: defaults "
