@@ -171,3 +171,13 @@ def test_bad_hyperparameters_are_named_before_the_data_is_read(method, param, va
     monkeypatch.setattr(cls, "_check_fit_data", lambda *a, **k: pytest.fail("the data was read first"))
     with pytest.raises(ValueError, match=rf"The '{param}' parameter of {cls.__name__} must be"):
         cls(**{param: value}).fit(np.zeros((4, 2)), np.zeros((4, 2)))
+
+
+@pytest.mark.parametrize("name", sorted({**__import__("transferkit").REGISTRY, **__import__("transferkit").REGRESSORS}))
+def test_every_two_domain_estimator_names_a_bad_seed_before_reading_data(name, monkeypatch):
+    from transferkit.methods import get_method
+
+    cls = get_method(name)
+    monkeypatch.setattr("transferkit.methods.base.as_domain", lambda *a, **k: pytest.fail("data read first"))
+    with pytest.raises(ValueError, match=rf"The 'seed' parameter of {cls.__name__} must be an int in the range"):
+        cls(seed=-1).fit(np.zeros((4, 2)), np.zeros((4, 2)))

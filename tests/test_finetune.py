@@ -108,7 +108,10 @@ def test_source_model_from_a_file(task, tmp_path):
         ({"copy": "none", "conservative": "l2sp"}, "copies nothing"),
         ({"conservative": "ewc"}, "conservative='ewc'"),
         ({"freeze": True, "gradual_unfreezing": True}, "choose one"),
-        ({"lr_decay": 0.5}, "lr_decay=0.5"),
+        (
+            {"lr_decay": 0.5},
+            "'lr_decay' parameter of FineTune must be .* Got 0.5",
+        ),
     ],
 )
 def test_bad_parameters_are_named(task, params, message):

@@ -235,9 +235,9 @@ def test_errors():
         TrAdaBoost(estimator=LinearRegression()).fit(source, target)
     with pytest.raises(TypeError, match="no predict_proba"):
         TrAdaBoost(hypothesis="probability").fit(source, target)
-    with pytest.raises(ValueError, match="hypothesis='soft'"):
+    with pytest.raises(ValueError, match="'hypothesis' parameter of TrAdaBoost .* Got 'soft'"):
         TrAdaBoost(hypothesis="soft").fit(source, target)
-    with pytest.raises(ValueError, match="n_estimators=0"):
+    with pytest.raises(ValueError, match="'n_estimators' parameter of TrAdaBoost must be an int in the range"):
         TrAdaBoost(n_estimators=0).fit(source, target)
     with pytest.raises(ValueError, match="target has no labels"):
         TrAdaBoost().fit(source, target.unlabelled())

@@ -183,7 +183,7 @@ def test_errors():
         TrAdaBoostR2(KNeighborsRegressor()).fit(source, target)
     with pytest.raises(TypeError, match=r"LogisticRegression\(\) is a classifier.*TrAdaBoost"):
         TrAdaBoostR2(LogisticRegression()).fit(source, target)
-    with pytest.raises(ValueError, match="loss='huber'"):
+    with pytest.raises(ValueError, match="'loss' parameter of TrAdaBoostR2 must be a str among .* Got 'huber' instead"):
         TrAdaBoostR2(loss="huber").fit(source, target)
     with pytest.raises(ValueError, match="target has no labels"):
         TrAdaBoostR2().fit(source, target.unlabelled())

@@ -64,7 +64,7 @@ def test_bad_input():
         TransitiveTransfer(base=BASE).fit(source, target.unlabelled(), [rotated(45)])
     with pytest.raises(ValueError, match=r"pool\[0\] has samples of shape \(3,\)"):
         TransitiveTransfer(base=BASE).fit(source, target.unlabelled(), [np.zeros((10, 3))])
-    with pytest.raises(ValueError, match="criterion='kl'"):
+    with pytest.raises(ValueError, match="'criterion' parameter of TransitiveTransfer .* Got 'kl'"):
         TransitiveTransfer(base=BASE, criterion="kl").fit(source, target.unlabelled(), [rotated(45).unlabelled()])
     with pytest.raises(ValueError, match="target has labels"):
         TransitiveTransfer(base=BASE).fit(source, target, [rotated(45).unlabelled()])

@@ -23,7 +23,7 @@ import scipy.sparse
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import DataConversionWarning, NotFittedError
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from torch import nn
 
@@ -41,7 +41,9 @@ __all__ = [
     "FeatureClassifierMethod",
     "NeuralTransferMethod",
     "AdaptationMethod",
+    "SHARED_CONSTRAINTS",
     "as_domain",
+    "shared_constraints",
     "store_params",
 ]
 
@@ -187,6 +189,33 @@ def _check_same_label_kind(source_y, target_y) -> None:
         )
 
 
+#: Constraints of hyperparameters that several estimators share, by name, for scikit-learn's validation
+#: (``_parameter_constraints``); an estimator takes the ones it has with :func:`shared_constraints`.
+SHARED_CONSTRAINTS = {
+    "backbone": [StrOptions({"auto", *BACKBONES}), nn.Module],
+    "hidden": [Interval(Integral, 1, None, closed="left")],
+    "epochs": [Interval(Integral, 1, None, closed="left")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "lr": [Interval(Real, 0, np.inf, closed="neither")],
+    "optimizer": [StrOptions({"adam", "sgd"})],
+    "momentum": [Interval(Real, 0, 1, closed="both")],
+    "weight_decay": [Interval(Real, 0, np.inf, closed="left")],
+    "grad_clip": [Interval(Real, 0, np.inf, closed="left")],
+    "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
+    "seed": [Interval(Integral, 0, None, closed="left")],
+    "device": [str],
+    "checkpoint_dir": [str, os.PathLike, None],
+    "verbose": ["boolean"],
+    "n_estimators": [Interval(Integral, 1, None, closed="left")],
+    "estimator": [HasMethods(["fit", "predict"]), None],
+}
+
+
+def shared_constraints(*names: str) -> dict:
+    """The entries of :data:`SHARED_CONSTRAINTS` for ``names``."""
+    return {n: SHARED_CONSTRAINTS[n] for n in names}
+
+
 def fit_identity(estimator, stage: str | None = None) -> dict:
     """The estimator's class and every hyperparameter that changes its trained weights, as plain values.
 
@@ -214,6 +243,8 @@ class TransferMethod(BaseEstimator):
             _BY_NAME[cls.name] = cls
 
     def _check_fit_data(self, source, target, sample_domain=None) -> tuple[Domain, Domain | None]:
+        if hasattr(self, "_parameter_constraints"):  # every hyperparameter named before the data is touched
+            self._validate_params()
         label = type(self).__name__
         if _is_label_vector(target, source):
             source, target = self._sklearn_domains(source, target, sample_domain)
@@ -425,22 +456,10 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
 
     #: Checked at ``fit`` by scikit-learn's parameter validation, which names the parameter, the value
     #: and what is allowed; subclasses extend it with their own.
-    _parameter_constraints = {
-        "backbone": [StrOptions({"auto", *BACKBONES}), nn.Module],
-        "hidden": [Interval(Integral, 1, None, closed="left")],
-        "epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, np.inf, closed="neither")],
-        "optimizer": [StrOptions({"adam", "sgd"})],
-        "momentum": [Interval(Real, 0, 1, closed="both")],
-        "weight_decay": [Interval(Real, 0, np.inf, closed="left")],
-        "grad_clip": [Interval(Real, 0, np.inf, closed="left")],
-        "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
-        "seed": [Interval(Integral, 0, None, closed="left")],
-        "device": [str],
-        "checkpoint_dir": [str, os.PathLike, None],
-        "verbose": ["boolean"],
-    }
+    _parameter_constraints = shared_constraints(
+        "backbone", "hidden", "epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "grad_clip",
+        "lr_schedule", "seed", "device", "checkpoint_dir", "verbose",
+    )  # fmt: skip
 
     backbone: object = "auto"
     hidden: int = 50

@@ -17,11 +17,14 @@ square roots come from symmetric eigendecompositions, :math:`O(d^3)` in the feat
 
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
+from sklearn.utils._param_validation import Interval
 
-from transferkit.methods.base import FeatureClassifierMethod, Setting, store_params
+from transferkit.methods.base import FeatureClassifierMethod, Setting, shared_constraints, store_params
 
 
 def _sym_power(C: np.ndarray, power: float) -> np.ndarray:
@@ -56,6 +59,11 @@ class CORAL(FeatureClassifierMethod):
     setting = Setting(source_labels=True, target_labels=False)
     description = "closed-form correlation alignment: source whitened and re-coloured with target covariance"
     paper = "Sun, Feng & Saenko, Return of Frustratingly Easy Domain Adaptation, AAAI 2016"
+
+    _parameter_constraints = {
+        **shared_constraints("estimator", "seed"),
+        "reg": [Interval(Real, 0, np.inf, closed="left")],
+    }
 
     def __init__(self, estimator=None, reg: float = 1.0, seed: int = 0):
         store_params(self, locals())

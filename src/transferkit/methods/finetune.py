@@ -32,13 +32,22 @@ import copy
 import os
 import time
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.utils._param_validation import Interval
 from torch import nn
 
-from transferkit.methods.base import LearntFeatures, Setting, TransferMethod, fit_identity, store_params
+from transferkit.methods.base import (
+    LearntFeatures,
+    Setting,
+    TransferMethod,
+    fit_identity,
+    shared_constraints,
+    store_params,
+)
 from transferkit.methods.source_only import SourceOnly
 from transferkit.nn.backbones import StagedNet, build_backbone
 from transferkit.nn.regularisers import L2SP, OldModelOutputs, distillation_loss
@@ -192,6 +201,25 @@ class FineTune(LearntFeatures, TransferMethod):
     description = "layer transfer from a source network, frozen or fine-tuned, optionally conservative (L2-SP, LwF)"
     paper = "Yosinski et al., NIPS 2014; Li et al., ICML 2018 (L2-SP); Li & Hoiem, ECCV 2016 (LwF)"
     uses_source = True
+
+    _parameter_constraints = {
+        **shared_constraints(
+            "backbone", "hidden", "epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "seed",
+            "device", "checkpoint_dir", "verbose",
+        ),
+        "copy": [str, None],
+        "freeze": ["boolean"],
+        "conservative": [str, None],
+        "alpha": [Interval(Real, 0, np.inf, closed="left")],
+        "beta": [Interval(Real, 0, np.inf, closed="left")],
+        "lwf_weight": [Interval(Real, 0, np.inf, closed="left")],
+        "temperature": [Interval(Real, 0, np.inf, closed="neither")],
+        "source_epochs": [Interval(Integral, 1, None, closed="left")],
+        "source_lr": [Interval(Real, 0, np.inf, closed="neither")],
+        "source_model": [str, os.PathLike, nn.Module, None],
+        "gradual_unfreezing": ["boolean"],
+        "lr_decay": [Interval(Real, 1, np.inf, closed="left"), None],
+    }  # fmt: skip
 
     def __init__(
         self,

@@ -17,6 +17,7 @@ unless ``classifier`` gives another; the paper used an SVM and Gaussian discrimi
 from __future__ import annotations
 
 import time
+from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
@@ -25,8 +26,9 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import HasMethods, Interval
 
-from transferkit.methods.base import Setting, TransferMethod, store_params
+from transferkit.methods.base import Setting, TransferMethod, shared_constraints, store_params
 
 __all__ = ["SelfTaught", "FEATURE_LEARNERS"]
 
@@ -56,6 +58,14 @@ class SelfTaught(TransferMethod):
     setting: ClassVar[Setting] = Setting(source_labels=False, target_labels=True)
     description: ClassVar[str] = "features learnt on unlabelled source data, a classifier on the labelled target"
     paper: ClassVar[str] = "Raina, Battle, Lee, Packer & Ng, Self-taught Learning, ICML 2007"
+
+    _parameter_constraints = {
+        **shared_constraints("seed", "verbose"),
+        "features": [str, HasMethods(["fit", "transform"])],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "beta": [Interval(Real, 0, np.inf, closed="left")],
+        "classifier": [HasMethods(["fit", "predict"]), None],
+    }
 
     def __init__(
         self,

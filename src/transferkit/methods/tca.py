@@ -61,13 +61,16 @@ kernel) instead of :math:`\mathrm{tr}(W^\top W)`; a :math:`d \times d` problem a
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import numpy as np
 import scipy.linalg
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics.pairwise import linear_kernel, polynomial_kernel, rbf_kernel
+from sklearn.utils._param_validation import Interval
 
-from transferkit.methods.base import FeatureClassifierMethod, Setting, store_params
+from transferkit.methods.base import FeatureClassifierMethod, Setting, shared_constraints, store_params
 
 __all__ = ["TCA", "mmd_matrix", "median_gamma", "transfer_components", "tca_objective"]
 
@@ -186,6 +189,19 @@ class TCA(FeatureClassifierMethod):
     setting = Setting(source_labels=True, target_labels=False)
     description = "transfer component analysis: kernel subspace minimising the MMD between domains"
     paper = "Pan, Tsang, Kwok & Yang, Domain Adaptation via Transfer Component Analysis, IEEE TNN 2011"
+
+    _parameter_constraints = {
+        **shared_constraints("estimator", "seed"),
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "mu": [Interval(Real, 0, np.inf, closed="neither")],
+        "kernel": [str],
+        "gamma": [Interval(Real, 0, np.inf, closed="neither"), None],
+        "degree": [Interval(Integral, 1, None, closed="left")],
+        "coef0": [Interval(Real, -np.inf, np.inf, closed="neither")],
+        "whiten": ["boolean"],
+        "approximation": [str],
+        "n_landmarks": [Interval(Integral, 1, None, closed="left")],
+    }
 
     def __init__(
         self,

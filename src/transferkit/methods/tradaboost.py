@@ -51,9 +51,10 @@ import warnings
 import numpy as np
 from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.svm import LinearSVC
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import has_fit_parameter
 
-from transferkit.methods.base import Setting, TransferMethod, store_params
+from transferkit.methods.base import Setting, TransferMethod, shared_constraints, store_params
 
 EPS_MIN = 1e-10  # eps_t = 0 would give beta_t = 0 and an infinite vote
 
@@ -126,6 +127,12 @@ class TrAdaBoost(TransferMethod):
     setting = Setting(source_labels=True, target_labels=True)
     description = "boosting that down-weights source examples the target disagrees with"
     paper = "Dai, Yang, Xue & Yu, Boosting for Transfer Learning, ICML 2007"
+
+    _parameter_constraints = {
+        **shared_constraints("estimator", "n_estimators", "seed"),
+        "hypothesis": [StrOptions({"label", "probability"})],
+        "balance_classes": ["boolean"],
+    }
 
     def __init__(
         self,

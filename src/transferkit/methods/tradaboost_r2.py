@@ -38,15 +38,17 @@ from __future__ import annotations
 
 import math
 import warnings
+from numbers import Integral
 
 import numpy as np
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import r2_score
 from sklearn.model_selection import KFold
 from sklearn.tree import DecisionTreeRegressor
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from transferkit.data import as_domain
-from transferkit.methods.base import Setting, TransferMethod, store_params
+from transferkit.methods.base import Setting, TransferMethod, shared_constraints, store_params
 from transferkit.methods.tradaboost import EPS_MIN, check_base_learner, fit_round
 
 LOSSES = ("linear", "square", "exponential")
@@ -136,6 +138,11 @@ class TrAdaBoostR2(_BoostedRegressor):
     name = "tradaboost-r2"
     description = "TrAdaBoost for regression: adjusted errors, weighted-median prediction"
     paper = "Pardoe & Stone, Boosting for Regression Transfer, ICML 2010"
+
+    _parameter_constraints = {
+        **shared_constraints("estimator", "n_estimators", "seed"),
+        "loss": [StrOptions(set(LOSSES))],
+    }
 
     def __init__(self, estimator=None, n_estimators: int = 50, loss: str = "linear", seed: int = 0):
         store_params(self, locals())
@@ -255,6 +262,12 @@ class TwoStageTrAdaBoostR2(_BoostedRegressor):
     name = "tradaboost-r2-two-stage"
     description = "two-stage TrAdaBoost.R2: fade the source step by step, keep the best step by target CV"
     paper = "Pardoe & Stone, Boosting for Regression Transfer, ICML 2010"
+
+    _parameter_constraints = {
+        **TrAdaBoostR2._parameter_constraints,
+        "n_folds": [Interval(Integral, 2, None, closed="left")],
+        "n_steps": [Interval(Integral, 1, None, closed="left")],
+    }
 
     def __init__(
         self,

@@ -28,10 +28,12 @@ from __future__ import annotations
 
 import heapq
 import time
+from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
 from sklearn.base import clone
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from transferkit.data import Domain, as_domain
 from transferkit.methods.base import Setting, TransferMethod, method_named, store_params
@@ -114,6 +116,16 @@ class TransitiveTransfer(TransferMethod):
         "bridges distant domains through intermediate ones chosen from a pool by domain distance"
     )
     paper: ClassVar[str] = "Tan, Song, Zheng & Yang, Transitive Transfer Learning, KDD 2015"
+
+    _parameter_constraints = {
+        "base": [HasMethods(["fit", "predict"]), str, None],
+        "criterion": [StrOptions({"a-distance", "mmd"})],
+        "power": [Interval(Real, 0, np.inf, closed="neither")],
+        "max_samples": [Interval(Integral, 2, None, closed="left")],
+        "keep": [Interval(Real, 0, 1, closed="right")],
+        "path": [StrOptions({"auto", "direct"}), list, tuple],
+        "seed": [Interval(Integral, 0, None, closed="left")],
+    }
 
     def __init__(
         self,
