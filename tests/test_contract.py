@@ -181,3 +181,19 @@ def test_every_two_domain_estimator_names_a_bad_seed_before_reading_data(name, m
     monkeypatch.setattr("transferkit.methods.base.as_domain", lambda *a, **k: pytest.fail("data read first"))
     with pytest.raises(ValueError, match=rf"The 'seed' parameter of {cls.__name__} must be an int in the range"):
         cls(seed=-1).fit(np.zeros((4, 2)), np.zeros((4, 2)))
+
+
+def test_the_other_estimators_name_a_bad_hyperparameter_first():
+    from transferkit import DAP, InformationTheoreticCoClustering, MultiTask, ProgressiveNetwork, SelfTaughtClustering
+
+    X = np.random.default_rng(0).random((20, 4)).astype(np.float32)
+    cases = [
+        (lambda: DAP(epochs=0).fit(X, np.arange(20) % 2), "'epochs' parameter of DAP"),
+        (lambda: MultiTask(alpha=-1).fit({"a": (X, np.arange(20) % 2)}), "'alpha' parameter of MultiTask"),
+        (lambda: ProgressiveNetwork(reduce=0).add_task("a", X, np.arange(20) % 2), "'reduce' parameter of Progress"),
+        (lambda: SelfTaughtClustering(lam=-1).fit(X, X), "'lam' parameter of SelfTaughtClustering"),
+        (lambda: InformationTheoreticCoClustering(n_iter=2.5).fit(X), "'n_iter' parameter of InformationTheoretic"),
+    ]
+    for fit, message in cases:
+        with pytest.raises(ValueError, match=message):
+            fit()

@@ -164,5 +164,5 @@ def test_balanced_sampling_puts_a_scarce_task_in_every_batch_as_often_as_the_oth
     # proportional: the 12-sample task is in few of the 64-sample batches; balanced: in all of them
     assert seen["balanced"] == pytest.approx(2.0)
     assert seen["proportional"] < 1.9
-    with pytest.raises(ValueError, match="sampling='uniform'"):
+    with pytest.raises(ValueError, match="'sampling' parameter of MultiTask .* Got 'uniform'"):
         MultiTask(sampling="uniform").fit(tasks)

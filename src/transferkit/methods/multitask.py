@@ -30,16 +30,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from numbers import Integral, Real
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from transferkit.data import check_array
-from transferkit.methods.base import Setting, fit_identity, store_params
+from transferkit.methods.base import Setting, fit_identity, shared_constraints, store_params
 from transferkit.nn.task_weighting import WEIGHTINGS, TaskWeighting, pcgrad
 from transferkit.train.loop import FitConfig, fit_loop, resolve_device
 
@@ -261,12 +263,25 @@ class MultiTask(BaseEstimator):
         return data, kinds, groups, widths
 
     # ------------------------------------------------------------------------------ fit
+    _parameter_constraints = {
+        **shared_constraints(
+            "epochs", "batch_size", "lr", "weight_decay", "seed", "device", "checkpoint_dir", "verbose"
+        ),
+        "hidden": [Interval(Integral, 1, None, closed="left"), tuple, list],
+        "alpha": [Interval(Real, 0, np.inf, closed="left")],
+        "temperature": [Interval(Real, 0, np.inf, closed="neither")],
+        "pcgrad": ["boolean"],
+        "sampling": [StrOptions({"proportional", "balanced"})],
+        "weighting": [str],
+    }
+
     def fit(self, tasks: Mapping[str, tuple], kinds: Mapping[str, str] | None = None, groups=None):
         """Fit on ``tasks``: task name -> ``(X, y)``.
 
         ``kinds``: task -> ``"classification"`` (default) or ``"regression"``. ``groups``: task ->
         input-space name; tasks of one input space share the input layer (default: all one).
         """
+        self._validate_params()
         if self.weighting not in WEIGHTINGS:
             raise ValueError(f"weighting={self.weighting!r}; expected one of {WEIGHTINGS}.")
         if self.sampling not in ("proportional", "balanced"):

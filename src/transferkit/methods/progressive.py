@@ -24,17 +24,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from numbers import Integral
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from torch import nn
 
 from transferkit.data import check_array
-from transferkit.methods.base import Setting, store_params
+from transferkit.methods.base import Setting, shared_constraints, store_params
 from transferkit.nn.transfer import freeze
 from transferkit.train.loop import FitConfig, fit_loop, resolve_device
 
@@ -196,6 +198,13 @@ class ProgressiveNetwork(BaseEstimator):
     ):
         store_params(self, locals())
 
+    _parameter_constraints = {
+        **shared_constraints("epochs", "batch_size", "lr", "seed", "device", "verbose"),
+        "layers": [tuple, list],
+        "lateral": ["boolean"],
+        "reduce": [Interval(Integral, 1, None, closed="left")],
+    }
+
     def fit(self, tasks: Mapping[str, tuple]):
         """Train one column per task, in the order given: ``{name: (X, y), ...}``."""
         if not isinstance(tasks, Mapping) or not tasks:
@@ -206,6 +215,7 @@ class ProgressiveNetwork(BaseEstimator):
 
     def add_task(self, name: str, X, y):
         """Add a column for task ``name`` and train it; every earlier column stays frozen."""
+        self._validate_params()
         X = check_array(X, f"task {name!r} X")
         y = np.asarray(y)
         if y.shape != (len(X),):

@@ -35,10 +35,12 @@ Dhillon, Mallela & Modha. Information-theoretic co-clustering. KDD 2003.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils._param_validation import Interval
 
 from transferkit.data import check_array
 from transferkit.methods.base import Setting
@@ -183,11 +185,22 @@ class SelfTaughtClustering(ClusterMixin, BaseEstimator):
             raise ValueError(f"lam={self.lam!r}; expected a non-negative weight.")
         return self.n_clusters, int(self.n_feature_clusters), int(k_y)
 
+    _parameter_constraints = {
+        "n_clusters": [Interval(Integral, 2, None, closed="left"), None],
+        "n_feature_clusters": [Interval(Integral, 1, None, closed="left")],
+        "n_auxiliary_clusters": [Interval(Integral, 1, None, closed="left"), None],
+        "lam": [Interval(Real, 0, np.inf, closed="left")],
+        "n_iter": [Interval(Integral, 1, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "seed": [Interval(Integral, 0, None, closed="left")],
+    }
+
     def fit(self, X, auxiliary=None, y=None):
         """Cluster the target ``X`` (with the ``auxiliary`` data's help); both non-negative, same features.
 
         ``y`` is accepted for scikit-learn compatibility and ignored: no labels are used.
         """
+        self._validate_params()
         P = _joint(X, "X")
         Q = None
         if auxiliary is not None and self.lam > 0:

@@ -24,7 +24,7 @@ import torch
 from sklearn.base import clone
 
 from transferkit.data import Domain, as_domain, check_array
-from transferkit.methods.base import Setting, TransferMethod, fit_identity
+from transferkit.methods.base import Setting, TransferMethod, fit_identity, shared_constraints
 from transferkit.metrics.zeroshot import calibrated_stacking, gzsl_scores, per_class_accuracy, seen_unseen_curve
 from transferkit.nn.backbones import StagedNet, build_backbone
 from transferkit.semantics import ClassDescriptions
@@ -66,6 +66,18 @@ class ZeroShotMethod(TransferMethod):
     setting: ClassVar[Setting] = Setting(source_labels=True, target_labels=False, target=False)
     #: The description kinds the method can use.
     kinds: ClassVar[tuple[str, ...]] = ("attributes", "word vectors")
+    _parameter_constraints: ClassVar[dict] = shared_constraints(
+        "backbone",
+        "hidden",
+        "epochs",
+        "batch_size",
+        "lr",
+        "weight_decay",
+        "seed",
+        "device",
+        "checkpoint_dir",
+        "verbose",
+    )
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None, descriptions: ClassDescriptions | None = None, unseen=None):
@@ -83,6 +95,7 @@ class ZeroShotMethod(TransferMethod):
             The classes the model will be asked about; default: every described class absent
             from ``y``. A class here that also appears in ``y`` is an error.
         """
+        self._validate_params()  # before the data: every hyperparameter named with what it allows
         t0 = time.perf_counter()
         if isinstance(X, (Domain, tuple)):
             if y is not None and descriptions is None and isinstance(y, ClassDescriptions):
