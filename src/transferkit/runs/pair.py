@@ -45,7 +45,10 @@ def _estimator(method, options: RunOptions):
     overrides.update({k: v for k, v in run_settings.items() if k in params})
     if "checkpoint_dir" in params and options.checkpoint_dir:
         overrides["checkpoint_dir"] = options.checkpoint_dir
-    return cls, est.set_params(**overrides), check_grid(options, params)
+    est.set_params(**overrides)
+    if hasattr(est, "_parameter_constraints"):  # --set lambda_max=abc is named before any data is read
+        est._validate_params()
+    return cls, est, check_grid(options, params)
 
 
 def check_outputs(options: RunOptions) -> None:
