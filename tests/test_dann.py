@@ -135,3 +135,20 @@ def test_one_sparse_and_one_dense_domain_train_together(method):
     for Xt in (rng.random((60, 50)).astype(np.float32), np.zeros((60, 50), np.float32)):
         model = get_method(method)(epochs=1).fit(Domain(Xs, ys), Domain(Xt))
         assert model.predict(Xt).shape == (60,)
+
+
+def test_batchnorm_statistics_come_from_one_domain_at_a_time():
+    """With BatchNorm, the source logits are those of the source batch alone, as the paper trains."""
+    from collections import OrderedDict
+
+    from transferkit.nn.backbones import StagedNet
+
+    torch.manual_seed(0)
+    body = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU())
+    net = StagedNet(OrderedDict(hidden=body), torch.nn.Linear(8, 3), 8, stage_dims={"hidden": 8})
+    obj = DANNObjective(net, DomainDiscriminator(8, (4,)), "hidden", 1.0, "constant", 10.0).train()
+    xs, xt = torch.randn(9, 6), torch.randn(7, 6) * 3 + 2  # very different batch statistics
+    sizes = []
+    body[1].register_forward_hook(lambda m, i, o: sizes.append(i[0].shape[0]))
+    obj({"xs": xs, "ys": torch.arange(9) % 3, "xt": xt}, 0.5)
+    assert sorted(sizes) == [7, 9]  # two passes, never one of 16

@@ -116,3 +116,17 @@ def test_kernel_bandwidths_must_be_positive(kwargs, name):
 def test_identical_points_give_zero_not_nan():
     x = torch.ones(6, 3)
     assert torch.isfinite(mmd2(x, x.clone(), estimator="biased"))
+
+
+def test_dan_uses_the_mmd_estimator_it_is_given():
+    from transferkit import DAN
+    from transferkit.nn.divergences import mmd2
+
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 4), torch.randn(32, 4) + 0.5
+    values = {}
+    for estimator in ("unbiased", "linear", "biased"):
+        d = DAN(mmd_estimator=estimator, kernel_multipliers=(0.5, 1.0, 2.0))._discrepancy()
+        values[estimator] = float(d(x, y))
+    assert len({round(v, 6) for v in values.values()}) == 3, values  # one value per estimator
+    assert values["biased"] > values["unbiased"]  # V-statistic keeps the positive diagonal terms

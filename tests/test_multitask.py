@@ -166,3 +166,36 @@ def test_balanced_sampling_puts_a_scarce_task_in_every_batch_as_often_as_the_oth
     assert seen["proportional"] < 1.9
     with pytest.raises(ValueError, match="'sampling' parameter of MultiTask .* Got 'uniform'"):
         MultiTask(sampling="uniform").fit(tasks)
+
+
+def test_uncertainty_weights_are_learnt_by_their_gradient():
+    """d/ds (c e^-s L + s/2) = -c e^-s L + 1/2: the log-variances move (held constant, they would not)."""
+    w = TaskWeighting(["classification", "regression"], "uncertainty")
+    with torch.no_grad():
+        w.log_var.copy_(torch.tensor([0.3, -0.7]))
+    total, _ = w(torch.tensor([1.2, 0.4]), torch.tensor([True, True]), 0.0)
+    total.backward()
+    s, c, loss = np.array([0.3, -0.7]), np.array([1.0, 0.5]), np.array([1.2, 0.4])
+    np.testing.assert_allclose(w.log_var.grad.numpy(), -c * np.exp(-s) * loss + 0.5, rtol=1e-5)
+
+
+def test_gradnorm_target_follows_alpha():
+    """Once the loss ratios differ, the target G r^alpha depends on alpha: with alpha = 0 the task with the
+    larger gradient is pushed down; with alpha = 1.5 the task that has learnt less (task 1) is held up."""
+
+    def theta_grad(alpha):
+        torch.manual_seed(0)
+        W = torch.nn.Parameter(torch.randn(3, 3))
+        x = torch.randn(8, 3)
+        w = TaskWeighting(["regression"] * 2, "gradnorm", alpha=alpha)
+        for scale in (1.0, torch.tensor([0.2, 1.0])):  # the first call records L(0); then task 0 has learnt more
+            h = x @ W.T
+            losses = torch.stack([h.abs().mean(), 3 * h.pow(2).mean()]) * scale  # task 1: the larger gradient
+            w.theta.grad = None
+            total, _ = w(losses, torch.tensor([True, True]), 0.0, shared=W)
+            total.backward()
+        return w.theta.grad.clone()
+
+    flat, asymmetric = theta_grad(0.0), theta_grad(1.5)
+    assert flat[1] > 0 > flat[0]  # descending theta: task 1's weight goes down (its gradient is the larger)
+    assert asymmetric[1] < 0 < asymmetric[0]  # task 1 has learnt less: its weight goes up

@@ -68,3 +68,43 @@ def test_bad_input():
         TransitiveTransfer(base=BASE, criterion="kl").fit(source, target.unlabelled(), [rotated(45).unlabelled()])
     with pytest.raises(ValueError, match="target has labels"):
         TransitiveTransfer(base=BASE).fit(source, target, [rotated(45).unlabelled()])
+
+
+class _Recorder:
+    """A stand-in base method: class 1 with probability sigmoid(x0), and a record of what each step fitted on."""
+
+    from transferkit.methods.base import Setting
+
+    setting = Setting(source_labels=True, target_labels=False, target=False)
+    fitted: list = []
+
+    def get_params(self, deep=True):
+        return {}
+
+    def set_params(self, **params):
+        return self
+
+    def fit(self, source, target=None):
+        _Recorder.fitted.append(source)
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X):
+        p1 = 1 / (1 + np.exp(-np.asarray(X)[:, 0]))
+        return np.stack([1 - p1, p1], 1)
+
+    def predict(self, X):
+        return self.predict_proba(X).argmax(1)
+
+
+def test_each_step_keeps_the_most_confident_pseudo_labels():
+    rng = np.random.default_rng(0)
+    source = Domain(rng.normal(size=(40, 2)).astype(np.float32), np.arange(40) % 2, "s")
+    bridge = rng.normal(size=(40, 2)).astype(np.float32) * 3
+    target = Domain(rng.normal(size=(40, 2)).astype(np.float32))
+    _Recorder.fitted.clear()
+    TransitiveTransfer(base=_Recorder(), path=[0], keep=0.25).fit(source, target, [bridge])
+    kept = _Recorder.fitted[1]  # what the second step learnt from: the bridge, pseudo-labelled
+    confident = bridge[np.argsort(-np.abs(bridge[:, 0]))[:10]]  # the 10 farthest from the boundary x0 = 0
+    assert sorted(map(tuple, kept.X.tolist())) == sorted(map(tuple, confident.tolist()))
+    np.testing.assert_array_equal(kept.y, (kept.X[:, 0] > 0).astype(int))
