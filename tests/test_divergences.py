@@ -120,7 +120,6 @@ def test_identical_points_give_zero_not_nan():
 
 def test_dan_uses_the_mmd_estimator_it_is_given():
     from transferkit import DAN
-    from transferkit.nn.divergences import mmd2
 
     torch.manual_seed(0)
     x, y = torch.randn(32, 4), torch.randn(32, 4) + 0.5
