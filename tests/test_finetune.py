@@ -134,3 +134,19 @@ def test_copy_body_copies_every_layer_but_the_head(task):
     ]
     everything = FineTune(copy="all", **FAST).fit(source, target)
     assert everything.copied_layers_[-1] == "head"  # same label set here: "all" takes the head too
+
+
+def test_lwf_distils_at_the_temperature_it_is_given(task, monkeypatch):
+    import transferkit.methods.finetune as finetune
+
+    source, target, _ = task
+    temperatures = []
+    real = finetune.distillation_loss
+
+    def recording(new, old, T=2.0, **kw):
+        temperatures.append(T)
+        return real(new, old, T=T, **kw)
+
+    monkeypatch.setattr(finetune, "distillation_loss", recording)
+    FineTune(conservative="lwf", temperature=4.0, epochs=1, source_epochs=1).fit(source, target)
+    assert temperatures and set(temperatures) == {4.0}

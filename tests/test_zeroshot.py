@@ -306,3 +306,28 @@ def test_shipped_attribute_tables(dataset, unseen):
             assert table.vectors[seen, m].any(), (table.names[u], table.dim_names[m])
     with pytest.raises(ValueError, match="no attribute table"):
         attribute_table("cifar")
+
+
+def test_conse_combines_its_top_t_classes_at_prediction(monkeypatch):
+    import transferkit.methods.conse as conse
+
+    X, y, desc, seen = attribute_world()
+    model = ConSE(T=3, classifier=LogisticRegression(max_iter=500)).fit(X[seen], y[seen], desc)
+    used = []
+    real = conse.conse_embedding
+    monkeypatch.setattr(conse, "conse_embedding", lambda p, S, T: used.append(T) or real(p, S, T))
+    model.predict(X[~seen])
+    assert used and set(used) == {3}
+
+
+@pytest.mark.parametrize("rule, posterior_calls", [("posterior", True), ("nearest", False)])
+def test_dap_predicts_by_the_rule_it_is_given(rule, posterior_calls, monkeypatch):
+    import transferkit.methods.dap as dap
+
+    X, y, desc, seen = attribute_world()
+    model = DAP(rule=rule, **FAST).fit(X[seen], y[seen], desc)
+    calls = []
+    real = dap.dap_log_posterior
+    monkeypatch.setattr(dap, "dap_log_posterior", lambda *a: calls.append(1) or real(*a))
+    model.predict(X[~seen])
+    assert bool(calls) == posterior_calls
