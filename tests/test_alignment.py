@@ -65,8 +65,8 @@ def _gap(model, source, target, measure):
     "cls,measure,kw",
     [
         (DDC, lambda a, b: mmd2(a, b, kernel="linear"), {"lambda_max": 1.0, "bottleneck": 16}),
-        (DAN, mmd2, {}),
-        (DAN, mmd2, {"mmd_estimator": "linear"}),
+        (DAN, mmd2, {"lambda_max": 1.0}),  # a full weight: the mechanism, not the default, is under test
+        (DAN, mmd2, {"lambda_max": 1.0, "mmd_estimator": "linear"}),
         (DeepCORAL, coral_loss, {}),
     ],
 )
