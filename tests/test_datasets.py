@@ -529,3 +529,14 @@ def test_blobs_shift_source_only_degrades_and_alignment_helps():
     centred = nearest_centre_accuracy(task.target_test.X, task.target_test.y, offset)
     assert source_only < 0.85 and centred > source_only + 0.1
     assert _counts(task.source.y) == _counts(task.target_test.y)  # p(y) fixed
+
+
+def test_a_truncated_mnistm_cache_is_removed_to_be_rebuilt(tmp_path):
+    from transferkit.datasets.digits import _cache_readable
+
+    path = tmp_path / "mnistm.npz"
+    np.savez(path, images=np.zeros((5, 3, 28, 28), np.uint8), labels=np.arange(5))
+    assert _cache_readable(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    assert not _cache_readable(path) and not path.exists()  # gone, so the next load builds it again

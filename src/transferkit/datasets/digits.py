@@ -205,7 +205,7 @@ def mnistm_cache_path(root: Path, split: str) -> Path:
 def _ensure_mnistm(root: Path) -> dict[str, Path]:
     """Build (once, for both parts, decoding the photos once) and cache MNIST-M; return paths."""
     paths = {p: mnistm_cache_path(root, p) for p in ("train", "test")}
-    todo = [p for p, path in paths.items() if not path.exists()]
+    todo = [p for p, path in paths.items() if not _cache_readable(path)]
     if todo:
         backgrounds = _read_backgrounds(root)
         for p in todo:
@@ -219,6 +219,20 @@ def _ensure_mnistm(root: Path) -> dict[str, Path]:
                 version=np.int64(MNISTM_VERSION),
             )
     return paths
+
+
+def _cache_readable(path: Path) -> bool:
+    """Whether a cached MNIST-M part opens whole; a truncated or damaged one is removed, to be rebuilt."""
+    if not path.exists():
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            f["images"].shape, f["labels"].shape  # noqa: B018 - reading the arrays checks their bytes
+        return True
+    except Exception:  # noqa: BLE001 - any failure to read means: build it again
+        path.unlink(missing_ok=True)
+        read_npz.cache_clear()
+        return False
 
 
 def _load_mnistm(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
