@@ -87,3 +87,19 @@ def test_few_shot_draws_k_per_class_reproducibly_and_refuses_what_cannot_be_draw
         d.few_shot(0)
     with pytest.raises(ValueError, match="no labels"):
         d.unlabelled().few_shot(1)
+
+
+def test_sparse_input_too_large_to_densify_is_refused_before_trying():
+    import scipy.sparse
+
+    from transferkit.data import check_array, memory_bytes
+
+    have = memory_bytes()
+    if have is None:
+        pytest.skip("the system does not report its memory")
+    n = int(have // 4 // 50_000) + 1  # rows enough for the dense copy to exceed all of memory
+    X = scipy.sparse.csr_matrix((np.ones(3, np.float32), ([0, 1, n - 1], [0, 7, 49_999])), shape=(n, 50_000))
+    with pytest.raises(ValueError, match=r"X is sparse, .* as a dense float32 array it would take .* GiB"):
+        check_array(X, "X")
+    small = scipy.sparse.random(20, 30, density=0.1, format="csr", random_state=0)
+    assert check_array(small).shape == (20, 30)

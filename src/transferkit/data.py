@@ -29,6 +29,7 @@ def check_array(X, name: str = "X", *, allow_nd: bool = True) -> np.ndarray:
     if X is None:
         raise ValueError(f"{name} is None; expected an array of shape (n_samples, n_features).")
     if hasattr(X, "toarray") and hasattr(X, "nnz"):  # scipy.sparse
+        _check_densifiable(X, name)
         X = X.toarray()
     elif hasattr(X, "detach") and hasattr(X, "cpu"):  # torch.Tensor
         X = X.detach().cpu().numpy()
@@ -70,6 +71,28 @@ def check_array(X, name: str = "X", *, allow_nd: bool = True) -> np.ndarray:
             "values. Impute or drop those samples first."
         )
     return X
+
+
+def memory_bytes() -> int | None:
+    """This machine's physical memory in bytes (``None`` where the system does not say)."""
+    import os
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _check_densifiable(X, name: str) -> None:
+    """Refuse, before trying, a sparse matrix whose dense float32 copy would not fit in memory."""
+    need = 4 * int(np.prod(X.shape, dtype=np.int64))
+    have = memory_bytes()
+    if have is not None and need > have // 2:
+        raise ValueError(
+            f"{name} is sparse, {X.shape[0]} x {X.shape[1]} with {X.nnz} non-zeros; as a dense float32 array it "
+            f"would take {need / 2**30:.1f} GiB, more than half of this machine's {have / 2**30:.1f} GiB. Reduce "
+            "the features first (e.g. keep the most frequent words, or TruncatedSVD) or the samples."
+        )
 
 
 def _check_labels(y, n: int, name: str) -> np.ndarray:
