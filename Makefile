@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TORCH_VERSION := 2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test docs bench lint system-deps clean
+.PHONY: demo test docs bench lint mutation system-deps clean
 
 # torch goes in first, pinned, so installing the package never resolves another torch build.
 $(STAMP): pyproject.toml
@@ -32,6 +32,19 @@ bench: $(STAMP) system-deps
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
+# Mutation testing of the mechanism modules ([tool.mutmut] in pyproject.toml), out of the default run.
+# mutmut tests copies of the code under mutants/, which an editable install would shadow: it gets a
+# venv of its own with the dependencies only, and finds the package through PYTHONPATH.
+MUTATION_VENV := .venv-mutation
+mutation:
+	test -x $(MUTATION_VENV)/bin/mutmut || { $(PYTHON) -m venv $(MUTATION_VENV) && \
+		$(MUTATION_VENV)/bin/pip install --quiet torch==$(TORCH_VERSION) && \
+		$(MUTATION_VENV)/bin/pip install --quiet numpy scipy scikit-learn matplotlib tqdm pillow pandas \
+		pytest hypothesis mutmut torch==$(TORCH_VERSION); }
+	rm -rf mutants
+	PYTHONPATH=src $(MUTATION_VENV)/bin/mutmut run
+	$(MUTATION_VENV)/bin/mutmut results
+
 # Debian packages some loaders use (Fashion-MNIST; espeak-ng for spoken digits); needs root, skipped
 # with a note otherwise.
 DEBIAN_PACKAGES := dataset-fashion-mnist espeak-ng
@@ -42,4 +55,4 @@ system-deps:
 	else echo "note: not root; tests needing$$missing will be skipped (apt-get install$$missing)"; fi
 
 clean:
-	rm -rf $(VENV) build dist site src/*.egg-info
+	rm -rf $(VENV) $(MUTATION_VENV) mutants build dist site src/*.egg-info

@@ -120,3 +120,9 @@ def test_time_series_get_the_1d_cnn_and_any_length_works():
         build_backbone("conv1d", (3, 2), n_classes=4)
     with pytest.raises(ValueError, match=r"series of shape \(channels, length\)"):
         build_backbone("conv1d", (1, 16, 16), n_classes=4)
+
+
+def test_gradient_reversal_by_default_negates_the_gradient_exactly():
+    x = torch.randn(4, 3, requires_grad=True)
+    GradientReversal()(x).sum().backward()
+    torch.testing.assert_close(x.grad, -torch.ones(4, 3))  # coefficient 1: the paper's R(x)
