@@ -363,3 +363,54 @@ def test_select_refuses_bad_input_by_name(source_y, target_X, grid, message):
     X = np.random.default_rng(0).normal(size=(300, 1)).astype(np.float32)
     with pytest.raises(ValueError, match=message):
         select(SourceOnly(epochs=1), grid, Domain(X, source_y), X if target_X is None else target_X, "source")
+
+
+def test_the_source_validator_is_the_held_out_accuracy():
+    proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    e = Evidence(source_proba=proba, source_y=np.array([0, 1, 1, 1]))
+    assert VALIDATORS["source"].score(e, 0) == pytest.approx(3 / 4)  # argmax right on rows 0, 1 and 3
+
+
+def test_reverse_validation_of_a_collapsed_model_is_the_share_of_its_one_class():
+    """Every target sample predicted as class 1: the reverse classifier is the constant 1."""
+    rng = np.random.default_rng(0)
+    e = Evidence(
+        source_y=np.array([1, 0, 1, 1, 0]),
+        source_features=rng.normal(size=(5, 2)),
+        target_proba=np.tile([0.2, 0.8], (6, 1)),
+        target_features=rng.normal(size=(6, 2)),
+    )
+    assert VALIDATORS["reverse"].score(e, 0) == pytest.approx(3 / 5)
+
+
+def test_validate_with_the_oracle_scores_the_labelled_target():
+    source, target = covariate_shift(n=400)
+    model = Threshold().fit(source)
+    expected = np.mean(model.predict(target.X) == target.y)
+    assert validate("oracle", model, target_test=target) == pytest.approx(expected)
+
+
+NEEDS = {
+    "source": ("source_proba", "source_y"),
+    "iwv": ("source_proba", "source_y", "source_features", "target_features"),
+    "dev": ("source_proba", "source_y", "source_features", "target_features"),
+    "entropy": ("target_proba",),
+    "reverse": ("source_y", "source_features", "target_proba", "target_features"),
+    "oracle": ("target_proba", "target_y"),
+}
+
+
+@pytest.mark.parametrize("name, missing", [(n, f) for n, fields in NEEDS.items() for f in fields])
+def test_each_validator_names_the_evidence_it_lacks(name, missing):
+    rng = np.random.default_rng(0)
+    full = Evidence(
+        source_proba=np.tile([0.7, 0.3], (20, 1)),
+        source_y=np.arange(20) % 2,
+        source_features=rng.normal(size=(20, 2)),
+        target_proba=np.tile([0.4, 0.6], (20, 1)),
+        target_features=rng.normal(size=(20, 2)),
+        target_y=np.arange(20) % 2,
+    )
+    setattr(full, missing, None)
+    with pytest.raises(ValueError, match=rf"validator '{name}' cannot score without"):
+        VALIDATORS[name].score(full, 0)
