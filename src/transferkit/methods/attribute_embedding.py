@@ -24,13 +24,13 @@ transfer learning (zero-shot learning: attribute embedding).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from transferkit.methods.base import store_params
 from transferkit.methods.zeroshot import ZeroShotMethod
 
 __all__ = ["AttributeEmbedding", "EmbeddingObjective", "hardest_negative_hinge"]
@@ -75,6 +75,7 @@ class EmbeddingObjective(nn.Module):
         return {"loss": loss, "train_accuracy": (scores.argmax(1) == y).float().mean()}
 
 
+@dataclass(eq=False, repr=False, kw_only=True)
 class AttributeEmbedding(ZeroShotMethod):
     """Sample and class embeddings trained with the margin loss; nearest class by compatibility.
 
@@ -97,23 +98,9 @@ class AttributeEmbedding(ZeroShotMethod):
     description: ClassVar[str] = "zero-shot: sample and class embeddings with a margin (ALE/SJE bilinear option)"
     paper: ClassVar[str] = "Akata et al., CVPR 2013 / 2015; the lecture's attribute embedding"
 
-    def __init__(
-        self,
-        compatibility: str = "bilinear",
-        embed_dim: int = 64,
-        margin: float = 1.0,
-        backbone: str = "auto",
-        hidden: int = 256,
-        epochs: int = 10,
-        batch_size: int = 128,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-4,
-        seed: int = 0,
-        device: str = "auto",
-        checkpoint_dir: str | None = None,
-        verbose: bool = False,
-    ):
-        store_params(self, locals())
+    compatibility: str = "bilinear"
+    embed_dim: int = 64
+    margin: float = 1.0
 
     def _fit_seen(self, X, y_idx, S_seen):
         if self.compatibility not in ("bilinear", "mlp"):

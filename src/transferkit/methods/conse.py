@@ -21,13 +21,13 @@ combination of semantic embeddings. ICLR 2014.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 import torch
 from sklearn.base import clone
 
-from transferkit.methods.base import store_params
 from transferkit.methods.zeroshot import SoftmaxObjective, ZeroShotMethod
 
 __all__ = ["ConSE", "conse_embedding"]
@@ -51,6 +51,7 @@ def conse_embedding(proba: np.ndarray, S_seen: np.ndarray, T: int) -> np.ndarray
     return np.einsum("nt,ntd->nd", w, S_seen[top]).astype(np.float32)
 
 
+@dataclass(eq=False, repr=False, kw_only=True)
 class ConSE(ZeroShotMethod):
     """A seen-class classifier's top-T probabilities weighting the seen classes' embeddings.
 
@@ -71,22 +72,8 @@ class ConSE(ZeroShotMethod):
     description: ClassVar[str] = "zero-shot: seen classes' embeddings mixed by classifier confidence"
     paper: ClassVar[str] = "Norouzi et al., ICLR 2014"
 
-    def __init__(
-        self,
-        T: int = 10,
-        classifier=None,
-        backbone: str = "auto",
-        hidden: int = 256,
-        epochs: int = 10,
-        batch_size: int = 128,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-4,
-        seed: int = 0,
-        device: str = "auto",
-        checkpoint_dir: str | None = None,
-        verbose: bool = False,
-    ):
-        store_params(self, locals())
+    T: int = 10
+    classifier: object = None
 
     def _fit_seen(self, X, y_idx, S_seen):
         if isinstance(self.T, bool) or not isinstance(self.T, (int, np.integer)) or self.T < 1:

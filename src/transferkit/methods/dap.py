@@ -27,6 +27,7 @@ categorization. TPAMI 36(3), 2014.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -34,7 +35,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from transferkit.methods.base import store_params
 from transferkit.methods.zeroshot import ZeroShotMethod
 
 __all__ = ["DAP", "AttributeObjective", "dap_log_posterior"]
@@ -80,6 +80,7 @@ class AttributeObjective(nn.Module):
         return {"loss": loss, "attribute_accuracy": acc}
 
 
+@dataclass(eq=False, repr=False, kw_only=True)
 class DAP(ZeroShotMethod):
     """Direct attribute prediction: per-attribute classifiers and the DAP class posterior.
 
@@ -103,22 +104,8 @@ class DAP(ZeroShotMethod):
     paper: ClassVar[str] = "Lampert, Nickisch & Harmeling, CVPR 2009"
     kinds: ClassVar[tuple[str, ...]] = ("attributes",)
 
-    def __init__(
-        self,
-        rule: str = "posterior",
-        backbone: str = "auto",
-        hidden: int = 256,
-        prior_clip: float = 0.1,
-        epochs: int = 10,
-        batch_size: int = 128,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-4,
-        seed: int = 0,
-        device: str = "auto",
-        checkpoint_dir: str | None = None,
-        verbose: bool = False,
-    ):
-        store_params(self, locals())
+    rule: str = "posterior"
+    prior_clip: float = 0.1
 
     def _binary(self, S: np.ndarray) -> np.ndarray:
         """Signatures as 0/1: a continuous table is thresholded at the whole table's mean."""

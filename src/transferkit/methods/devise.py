@@ -25,6 +25,7 @@ embedding model. NIPS 2013.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -32,7 +33,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from transferkit.methods.base import store_params
 from transferkit.methods.zeroshot import SoftmaxObjective, ZeroShotMethod
 
 __all__ = ["DeViSE", "hinge_rank_loss"]
@@ -73,6 +73,7 @@ class _RankObjective(nn.Module):
         return {"loss": loss, "train_accuracy": ((p @ self.T.T).argmax(1) == batch["ys"]).float().mean()}
 
 
+@dataclass(eq=False, repr=False, kw_only=True)
 class DeViSE(ZeroShotMethod):
     """Visual softmax model, then a linear map into word-vector space under the hinge rank loss.
 
@@ -94,23 +95,9 @@ class DeViSE(ZeroShotMethod):
     description: ClassVar[str] = "zero-shot: visual model projected onto class-name word vectors (hinge rank loss)"
     paper: ClassVar[str] = "Frome et al., NIPS 2013"
 
-    def __init__(
-        self,
-        margin: float = 0.1,
-        pretrain_epochs: int = 10,
-        finetune_lr_mult: float = 0.1,
-        backbone: str = "auto",
-        hidden: int = 256,
-        epochs: int = 10,
-        batch_size: int = 128,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-4,
-        seed: int = 0,
-        device: str = "auto",
-        checkpoint_dir: str | None = None,
-        verbose: bool = False,
-    ):
-        store_params(self, locals())
+    margin: float = 0.1
+    pretrain_epochs: int = 10
+    finetune_lr_mult: float = 0.1
 
     def _fit_seen(self, X, y_idx, S_seen):
         if not self.margin > 0:

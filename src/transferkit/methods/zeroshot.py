@@ -55,6 +55,7 @@ class SoftmaxObjective(torch.nn.Module):
         return {"loss": loss, "train_accuracy": (logits.argmax(1) == batch["ys"]).float().mean()}
 
 
+@dataclass(eq=False, repr=False, kw_only=True)
 class ZeroShotMethod(TransferMethod):
     """Fitted on seen classes with descriptions of all classes; predicts among described classes.
 
@@ -78,6 +79,18 @@ class ZeroShotMethod(TransferMethod):
         "checkpoint_dir",
         "verbose",
     )
+
+    # the training parameters every zero-shot network shares (documented in DANN); subclasses add their own
+    backbone: object = "auto"
+    hidden: int = 256
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    device: str = "auto"
+    checkpoint_dir: str | None = None
+    verbose: bool = False
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None, descriptions: ClassDescriptions | None = None, unseen=None):
