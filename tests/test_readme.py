@@ -26,3 +26,12 @@ def test_readme_block(index, tmp_path, monkeypatch, capsys):
     # the same code with fewer epochs: this checks that it runs, RESULTS.md has the numbers
     exec(compile(re.sub(r"epochs=\d+", "epochs=2", code), f"README.md block {index}", "exec"), {})
     assert capsys.readouterr().out.strip()  # every runnable block prints its result
+
+
+def test_the_ten_lines_print_the_numbers_their_comment_states(capsys):
+    """The first example runs at its full length and prints what the README says it prints."""
+    code = next(b for b in BLOCKS if "recipe = dict(" in b)
+    stated = [float(v) for v in re.findall(r"\d\.\d{3}", code.strip().splitlines()[-1].split("#")[-1])]
+    exec(compile(code, "README.md ten lines", "exec"), {})
+    printed = [float(v) for v in re.findall(r"\d\.\d{3}", capsys.readouterr().out)]
+    assert len(stated) == 2 and printed == pytest.approx(stated, abs=0.005)
