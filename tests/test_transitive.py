@@ -108,3 +108,10 @@ def test_each_step_keeps_the_most_confident_pseudo_labels():
     confident = bridge[np.argsort(-np.abs(bridge[:, 0]))[:10]]  # the 10 farthest from the boundary x0 = 0
     assert sorted(map(tuple, kept.X.tolist())) == sorted(map(tuple, confident.tolist()))
     np.testing.assert_array_equal(kept.y, (kept.X[:, 0] > 0).astype(int))
+
+
+@pytest.mark.parametrize("name", ["dap", "transitive"])
+def test_a_base_that_does_not_adapt_between_domains_is_refused_by_name(name):
+    source, target = rotated(0), rotated(30, labelled=False)
+    with pytest.raises(ValueError, match=rf"base='{name}': each step adapts a method"):
+        TransitiveTransfer(base=name).fit(source, target, [rotated(15).unlabelled()])

@@ -183,7 +183,13 @@ class TransitiveTransfer(TransferMethod):
 
             base = SourceOnly(seed=self.seed)
         elif isinstance(base, str):  # a registered method by name, with its defaults
-            base = method_named(base)(seed=self.seed)
+            cls = method_named(base)
+            if cls is TransitiveTransfer or hasattr(cls, "kinds"):  # itself, or a zero-shot method (no target)
+                raise ValueError(
+                    f"base={base!r}: each step adapts a method from one domain to the next; {cls.__name__} does "
+                    "not (e.g. base='dann' or 'source-only')."
+                )
+            base = cls(seed=self.seed)
         labelled = source
         self.steps_ = []
         for b in route[1:]:
