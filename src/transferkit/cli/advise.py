@@ -49,9 +49,8 @@ def add_parser(sub) -> None:
 
 def handle(args) -> int:
     from transferkit.advice import advise
-    from transferkit.data import Domain
     from transferkit.datasets import load_domain
-    from transferkit.runs.inputs import fit_preprocess
+    from transferkit.runs.inputs import fit_preprocess, mapped
 
     if not args.source or not args.target:
         raise UsageError("advise needs --source (one or more) and --target, DATASET:DOMAIN each.")
@@ -61,8 +60,8 @@ def handle(args) -> int:
         sources[key] = d.unlabelled() if args.unlabelled_source else d
     target = load_domain(args.target, "train", label_column=args.label_column)
     f_sources, f_target = fit_preprocess(args.preprocess, list(sources.values()), target)
-    sources = {k: Domain(f(d.X), d.y, d.name) for (k, d), f in zip(sources.items(), f_sources, strict=True)}
-    target = Domain(f_target(target.X), target.y, target.name)
+    sources = {k: mapped(d, f) for (k, d), f in zip(sources.items(), f_sources, strict=True)}
+    target = mapped(target, f_target)
     if args.target_labels:
         target = target.few_shot(args.target_labels, args.seed)
     else:

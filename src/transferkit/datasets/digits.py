@@ -205,7 +205,7 @@ def mnistm_cache_path(root: Path, split: str) -> Path:
 def _ensure_mnistm(root: Path) -> dict[str, Path]:
     """Build (once, for both parts, decoding the photos once) and cache MNIST-M; return paths."""
     paths = {p: mnistm_cache_path(root, p) for p in ("train", "test")}
-    todo = [p for p, path in paths.items() if not _cache_readable(path)]
+    todo = [p for p, path in paths.items() if not path.exists()]
     if todo:
         backgrounds = _read_backgrounds(root)
         for p in todo:
@@ -238,7 +238,14 @@ def _cache_readable(path: Path) -> bool:
 def _load_mnistm(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     paths = _ensure_mnistm(root)
     parts = _parts(split)
-    X = np.concatenate([images_to_float(read_npz(str(paths[p]))["images"], (3, 28, 28)) for p in parts])
+    try:  # reading the arrays checks them; the cache is checked again only when that fails
+        images = [read_npz(str(paths[p]))["images"] for p in parts]
+    except Exception:  # noqa: BLE001 - a truncated or damaged cache: remove it and build it again
+        for p in parts:
+            _cache_readable(paths[p])
+        paths = _ensure_mnistm(root)
+        images = [read_npz(str(paths[p]))["images"] for p in parts]
+    X = np.concatenate([images_to_float(im, (3, 28, 28)) for im in images])
     y = np.concatenate([_mnist_raw(root, p)[1] for p in parts]).astype(np.int64)
     return X, y
 

@@ -46,32 +46,33 @@ def is_file_key(key) -> bool:
     return text.lower().endswith(CSV_SUFFIXES + (".npz",)) or os.sep in text or os.path.isdir(text)
 
 
+def _csv_rows(path: Path):
+    """The rows of a .csv, .tsv or gzipped one, read as UTF-8 (a byte-order mark is dropped)."""
+    import csv
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    delimiter = "\t" if ".tsv" in path.name.lower() else ","
+    with opener(path, "rt", newline="", encoding="utf-8-sig") as f:
+        yield from csv.reader(f, delimiter=delimiter)
+
+
 def csv_columns(path: str | os.PathLike) -> list[str] | None:
     """The header of a CSV file (``None`` for any other kind of file): to name the columns that exist."""
-    import csv
-    import gzip
-
     path = Path(path)
     if not str(path).lower().endswith(CSV_SUFFIXES) or not path.is_file():
         return None
-    opener = gzip.open if path.suffix == ".gz" else open
-    delimiter = "\t" if ".tsv" in path.name.lower() else ","
     try:
-        with opener(path, "rt", newline="", encoding="utf-8-sig") as f:
-            return [h.strip() for h in next(csv.reader(f, delimiter=delimiter), [])]
+        rows = _csv_rows(path)
+        header = next(rows, [])
+        rows.close()  # the file is closed now, not when the generator is collected
+        return [h.strip() for h in header]
     except (OSError, UnicodeDecodeError):
         return None
 
 
 def _read_csv(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray | None]:
-    import csv
-    import gzip
-
-    opener = gzip.open if path.suffix == ".gz" else open
-    delimiter = "\t" if ".tsv" in path.name.lower() else ","
-    try:  # utf-8-sig: a byte-order mark must not become part of the first column's name
-        with opener(path, "rt", newline="", encoding="utf-8-sig") as f:
-            rows = [row for row in csv.reader(f, delimiter=delimiter) if any(cell.strip() for cell in row)]
+    try:
+        rows = [row for row in _csv_rows(path) if any(cell.strip() for cell in row)]
     except UnicodeDecodeError as err:
         raise ValueError(
             f"{path} is not UTF-8 text (byte {err.start}: {err.reason}); save it as UTF-8 (e.g. from Latin-1)."

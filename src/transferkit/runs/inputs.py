@@ -10,7 +10,7 @@ import numpy as np
 from transferkit.data import Domain
 from transferkit.runs.options import FEATURES, PREPROCESS, RunOptions, UsageError
 
-__all__ = ["RunData", "few_labelled", "learn_features", "load_pair", "preprocess"]
+__all__ = ["RunData", "few_labelled", "fit_preprocess", "learn_features", "load_pair", "mapped", "preprocess"]
 
 
 @dataclass
@@ -60,9 +60,12 @@ def preprocess(name: str, source, target, target_test):
     (f_source,), f_target = fit_preprocess(name, [source], target)
     if name == "log1p" and target_test is not None and target_test.X.min() < 0:
         raise UsageError("--preprocess log1p needs non-negative features (counts); these have negative values.")
-    return Domain(f_source(source.X), source.y, source.name), *(
-        None if d is None else Domain(f_target(d.X), d.y, d.name) for d in (target, target_test)
-    )
+    return mapped(source, f_source), mapped(target, f_target), mapped(target_test, f_target)
+
+
+def mapped(domain: Domain | None, f) -> Domain | None:
+    """``domain`` with ``f`` applied to its samples, labels and name kept (``None`` stays ``None``)."""
+    return None if domain is None else Domain(f(domain.X), domain.y, domain.name)
 
 
 def _standardizer(X: np.ndarray):
@@ -81,7 +84,7 @@ def learn_features(name: str, source, target, target_test):
     from transferkit.methods.msda import MSDA
 
     msda = MSDA().fit(np.concatenate([source.X, target.X]))  # labels never enter
-    return tuple(None if d is None else Domain(msda.transform(d.X), d.y, d.name) for d in (source, target, target_test))
+    return tuple(mapped(d, msda.transform) for d in (source, target, target_test))
 
 
 def _describe(source_key: str, target_key: str, data: RunData, options: RunOptions) -> None:

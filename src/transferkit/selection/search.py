@@ -159,11 +159,12 @@ def score_grid(
         if verbose:
             shown = "  ".join(f"{v} {scores[v][-1]:.4f}" for v in validators)
             print(f"[select {i + 1}/{len(candidates)}] {params}: {shown}", file=sys.stderr, flush=True)
-    default = _own_settings(estimator, candidates)
+    own = _own(estimator, candidates)
+    default = next((i for i, c in enumerate(candidates) if c == own), 0)  # else the first: kept when no score decides
     best, why = choose(scores[validators[0]], reasons[validators[0]], default)
     warnings = []
     if why is not None:
-        kept = "the estimator's own settings" if candidates[default] == _own(estimator, candidates) else "the first"
+        kept = "the estimator's own settings" if candidates[default] == own else "the first"
         warnings.append(
             f"validator {validators[0]!r} could not choose: {why}; kept {candidates[default]} ({kept} candidate)."
         )
@@ -192,12 +193,6 @@ def _candidate(estimator, params: dict, folder: str):
 def _own(estimator, candidates: list[dict]) -> dict:
     params = estimator.get_params()
     return {k: params[k] for k in candidates[0]}
-
-
-def _own_settings(estimator, candidates: list[dict]) -> int:
-    """The candidate with the estimator's own values, else the first: what is kept when no score decides."""
-    own = _own(estimator, candidates)
-    return next((i for i, c in enumerate(candidates) if c == own), 0)
 
 
 def select(

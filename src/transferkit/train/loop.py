@@ -275,7 +275,7 @@ def fit_loop(
     }
     if manager and not config.resume and rank == 0:
         manager.clear()  # a fresh run must not mix its checkpoints with an earlier run's
-    if manager and config.resume:
+    if manager and config.resume and manager.paths():  # the fresh state is copied only when there is a resume
         fresh = (copy.deepcopy(module.state_dict()), copy.deepcopy(optimizer.state_dict()), torch.get_rng_state())
         for state in manager.loadable():
             if state.get("config") != fingerprint:
