@@ -11,7 +11,7 @@ FAST = {"epochs": 2, "batch_size": 32}
 
 
 #: Per-method settings that keep the contract checks fast (the defaults suit real data).
-SMALL = {"self-taught": {"n_components": 8}}
+SMALL = {"self-taught": {"n_components": 8}, "auto": {"candidates": {"dann": {}}, "n_resamples": 50}}
 
 
 def _make(cls, **kw):

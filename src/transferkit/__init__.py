@@ -19,6 +19,7 @@ from transferkit.methods import (
     REGRESSORS,
     TCA,
     AttributeEmbedding,
+    Auto,
     ConSE,
     DeepCORAL,
     DeViSE,
@@ -45,6 +46,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AttributeEmbedding",
+    "Auto",
     "CORAL",
     "ClassDescriptions",
     "ConSE",

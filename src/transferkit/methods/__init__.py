@@ -1,6 +1,7 @@
 """Transfer-learning methods, one per file, and the registry by name."""
 
 from transferkit.methods.attribute_embedding import AttributeEmbedding
+from transferkit.methods.auto import Auto
 from transferkit.methods.base import NeuralTransferMethod, Setting, TransferMethod, as_domain
 from transferkit.methods.conse import ConSE
 from transferkit.methods.coral import CORAL
@@ -24,7 +25,7 @@ from transferkit.methods.transitive import TransitiveTransfer
 #: Every method by its command-line name.
 REGISTRY: dict[str, type[TransferMethod]] = {
     cls.name: cls
-    for cls in (SourceOnly, DANN, DDC, DAN, DeepCORAL, CORAL, TrAdaBoost, TCA, FineTune, TargetOnly, SelfTaught)
+    for cls in (SourceOnly, DANN, DDC, DAN, DeepCORAL, CORAL, TrAdaBoost, TCA, FineTune, TargetOnly, SelfTaught, Auto)
 }
 
 #: Regression methods by name (``task = "regression"``), kept apart from REGISTRY: its estimator contract
@@ -63,6 +64,7 @@ def get_method(name: str) -> type[TransferMethod]:
 
 __all__ = [
     "AttributeEmbedding",
+    "Auto",
     "CLUSTERING",
     "CORAL",
     "ConSE",

@@ -43,10 +43,11 @@ __all__ = ["GRIDS", "METHODS", "SuiteTask", "run_suite", "suite_tasks", "summari
 AMAZON = ("books", "dvd", "electronics", "kitchen")
 
 #: The methods for a labelled source and an unlabelled target, by registered name.
-METHODS = ("source-only", "dann", "ddc", "dan", "deep-coral", "coral", "tca")
+METHODS = ("source-only", "dann", "ddc", "dan", "deep-coral", "coral", "tca", "auto")
 
 #: The label-free protocol's candidates: each method's adaptation weight around its paper's value.
 GRIDS: dict[str, dict[str, list]] = {
+    "source-only": {},  # one candidate, scored like the others: the "adapt or not" baseline of ``auto``
     "dann": {"lambda_max": [0.03, 0.1, 0.3, 1.0]},
     "ddc": {"lambda_max": [0.1, 0.25, 1.0, 4.0]},
     "dan": {"lambda_max": [0.1, 0.3, 1.0, 3.0]},
@@ -162,6 +163,9 @@ def _protocols(task, method, seed, source, target, test, options) -> dict:
 
     default = run(method, source, target, options, target_test=test)
     record = {"task": task.name, "method": method, "seed": seed, "defaults": default.record["target_accuracy"]}
+    if default.record.get("decision"):  # auto: what it chose and how sure it was
+        d = default.record["decision"]
+        record["decision"] = {k: d[k] for k in ("chosen", "adapted", "p_better", "why")}
     if method in GRIDS:
         try:
             sg = score_grid(

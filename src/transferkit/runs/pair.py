@@ -194,6 +194,7 @@ def run_pair(method, source, target, options: RunOptions, target_test=None) -> R
         "hyperparameters": {k: v for k, v in est.get_params().items() if k not in ("verbose",)},
         "warnings": getattr(est, "warnings_", []),
         "selection": selection,
+        "decision": getattr(est, "decision_", None),  # auto: what it chose, and why
         "history": getattr(est, "history_", None),
     }
     if options.out:

@@ -62,6 +62,7 @@ import numpy as np
 
 __all__ = [
     "Evidence",
+    "Terms",
     "MIN_HELD_OUT",
     "VALIDATORS",
     "density_ratio",
@@ -69,6 +70,7 @@ __all__ = [
     "evidence_from_model",
     "get_validator",
     "is_hard",
+    "prob_better",
     "untrusted",
     "validate",
 ]
@@ -145,32 +147,71 @@ def dev_risk(weights: np.ndarray, losses: np.ndarray) -> float:
     return float(wl.mean() + eta * w.mean() - eta)
 
 
-def _source(e: Evidence, seed: int) -> float:
+@dataclass(frozen=True)
+class Terms:
+    """A validator's score as a statistic of per-sample terms, so that it can be recomputed on a resample.
+
+    ``of(idx)`` is the score on the rows ``idx`` of the ``domain`` sample (``"source"``: the held-out
+    source, ``"target"``: the unlabelled target); ``of(np.arange(n))`` is the score itself. What is
+    fitted once per model (the density ratio, the reverse classifier) stays fixed across resamples.
+    """
+
+    domain: str
+    n: int
+    of: Callable[[np.ndarray], float]
+
+    def score(self) -> float:
+        return self.of(np.arange(self.n))
+
+
+def prob_better(a: Terms, b: Terms, n_resamples: int = 1000, seed: int = 0) -> float:
+    """The paired-bootstrap probability that score ``a`` beats score ``b``: the fraction of resamples
+    of the shared sample (drawn with replacement, the same rows for both) on which ``a`` scores higher.
+
+    Both terms must describe the same rows of the same sample (one validator, one held-out split).
+    """
+    if a.domain != b.domain or a.n != b.n:
+        raise ValueError(f"cannot pair terms over {a.domain} ({a.n} rows) and {b.domain} ({b.n} rows).")
+    rng = np.random.default_rng(seed)
+    wins = 0
+    for _ in range(n_resamples):
+        idx = rng.integers(0, a.n, a.n)
+        wins += a.of(idx) > b.of(idx)
+    return wins / n_resamples
+
+
+def _correct(e: Evidence) -> np.ndarray:
+    return (e.source_proba.argmax(1) == e.source_y).astype(np.float64)
+
+
+def _source_terms(e: Evidence, seed: int) -> Terms:
     _need(e, "source", "source_proba", "source_y")
-    return float(np.mean(e.source_proba.argmax(1) == e.source_y))
+    correct = _correct(e)
+    return Terms("source", len(correct), lambda i: float(np.mean(correct[i])))
 
 
-def _iwv(e: Evidence, seed: int) -> float:
+def _iwv_terms(e: Evidence, seed: int) -> Terms:
     _need(e, "iwv", "source_proba", "source_y", "source_features", "target_features")
     w = density_ratio(e.source_features, e.target_features, seed)
-    correct = (e.source_proba.argmax(1) == e.source_y).astype(np.float64)
-    return float(np.sum(w * correct) / np.sum(w))
+    correct = _correct(e)
+    return Terms("source", len(w), lambda i: float(np.sum(w[i] * correct[i]) / np.sum(w[i])))
 
 
-def _dev(e: Evidence, seed: int) -> float:
+def _dev_terms(e: Evidence, seed: int) -> Terms:
     _need(e, "dev", "source_proba", "source_y", "source_features", "target_features")
     w = density_ratio(e.source_features, e.target_features, seed)
     losses = -np.log(np.clip(e.source_proba[np.arange(len(e.source_y)), e.source_y], 1e-12, None))
-    return -dev_risk(w, losses)
+    return Terms("source", len(w), lambda i: -dev_risk(w[i], losses[i]))
 
 
-def _entropy(e: Evidence, seed: int) -> float:
+def _entropy_terms(e: Evidence, seed: int) -> Terms:
     _need(e, "entropy", "target_proba")
     p = np.clip(e.target_proba, 1e-12, 1.0)
-    return float(np.mean(np.sum(p * np.log(p), axis=1)))
+    negentropy = np.sum(p * np.log(p), axis=1)
+    return Terms("target", len(negentropy), lambda i: float(np.mean(negentropy[i])))
 
 
-def _reverse(e: Evidence, seed: int) -> float:
+def _reverse_terms(e: Evidence, seed: int) -> Terms:
     _need(e, "reverse", "source_y", "source_features", "target_proba", "target_features")
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -180,9 +221,31 @@ def _reverse(e: Evidence, seed: int) -> float:
     fs = e.source_features.reshape(len(e.source_features), -1)
     ft = e.target_features.reshape(len(e.target_features), -1)
     if len(np.unique(pseudo)) < 2:  # a collapsed model: its reverse classifier is a constant
-        return float(np.mean(e.source_y == pseudo[0]))
-    reverse = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000)).fit(ft, pseudo)
-    return float(np.mean(reverse.predict(fs) == e.source_y))
+        agrees = (e.source_y == pseudo[0]).astype(np.float64)
+    else:
+        reverse = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000)).fit(ft, pseudo)
+        agrees = (reverse.predict(fs) == e.source_y).astype(np.float64)
+    return Terms("source", len(agrees), lambda i: float(np.mean(agrees[i])))
+
+
+def _source(e: Evidence, seed: int) -> float:
+    return _source_terms(e, seed).score()
+
+
+def _iwv(e: Evidence, seed: int) -> float:
+    return _iwv_terms(e, seed).score()
+
+
+def _dev(e: Evidence, seed: int) -> float:
+    return _dev_terms(e, seed).score()
+
+
+def _entropy(e: Evidence, seed: int) -> float:
+    return _entropy_terms(e, seed).score()
+
+
+def _reverse(e: Evidence, seed: int) -> float:
+    return _reverse_terms(e, seed).score()
 
 
 def _oracle(e: Evidence, seed: int) -> float:
@@ -218,17 +281,37 @@ class Validator:
     score: Callable[[Evidence, int], float]
     uses_target_labels: bool
     description: str
+    #: The score as per-sample terms (:class:`Terms`), for a paired bootstrap between two models.
+    terms: Callable[[Evidence, int], Terms] | None = None
 
 
 #: Every validator by name; all return "higher is better".
 VALIDATORS: dict[str, Validator] = {
     v.name: v
     for v in (
-        Validator("source", _source, False, "accuracy on held-out source data"),
-        Validator("iwv", _iwv, False, "importance-weighted source accuracy (Sugiyama et al. 2007)"),
-        Validator("dev", _dev, False, "deep embedded validation (You et al. 2019)"),
-        Validator("entropy", _entropy, False, "negative mean target prediction entropy (Morerio et al. 2018)"),
-        Validator("reverse", _reverse, False, "reverse validation (Zhong et al. 2010; Ganin et al. 2016)"),
+        Validator("source", _source, False, terms=_source_terms, description="accuracy on held-out source data"),
+        Validator(
+            "iwv",
+            _iwv,
+            False,
+            terms=_iwv_terms,
+            description="importance-weighted source accuracy (Sugiyama et al. 2007)",
+        ),
+        Validator("dev", _dev, False, terms=_dev_terms, description="deep embedded validation (You et al. 2019)"),
+        Validator(
+            "entropy",
+            _entropy,
+            False,
+            terms=_entropy_terms,
+            description="negative mean target prediction entropy (Morerio et al. 2018)",
+        ),
+        Validator(
+            "reverse",
+            _reverse,
+            False,
+            terms=_reverse_terms,
+            description="reverse validation (Zhong et al. 2010; Ganin et al. 2016)",
+        ),
         Validator("oracle", _oracle, True, "target accuracy: READS TARGET LABELS, an upper bound only"),
     )
 }

@@ -1,0 +1,277 @@
+r"""Auto: choose the method, its weight, and whether to adapt at all, without target labels.
+
+The question users ask first is "does adapting help here?". Auto answers it with a label-free
+validator and a paired test against the no-adaptation baseline:
+
+1. Hold out a stratified fraction of the labelled source (``val_fraction``). Fit every candidate
+   (source-only and each method of ``candidates`` at each grid point) on the rest of the source and
+   the unlabelled target.
+2. Score each with ``validator`` (default ``dev``, deep embedded validation, You et al., ICML 2019:
+   an importance-weighted estimate of the target risk, comparable between methods because it
+   estimates the same quantity for each). Scores the validator cannot trust are never picked
+   (:func:`~transferkit.selection.validators.untrusted`).
+3. Take the best trusted adapted candidate :math:`a^\star`, and keep source-only :math:`s` unless
+   :math:`a^\star` beats it *with confidence*: in a paired bootstrap over the held-out rows (the same
+   rows drawn for both), the fraction of resamples on which :math:`a^\star` scores higher,
+
+   .. math:: \hat P(a^\star \succ s) = \frac1B \sum_{b=1}^B
+             \big[\, V_b(a^\star) > V_b(s) \,\big] \;\ge\; \texttt{confidence}.
+
+4. Refit the choice on the whole source and the target. ``decision_`` records every candidate's
+   score, :math:`\hat P`, and why the choice was made.
+
+The default candidates, the validator and the grids were chosen across the suite's data sets
+(``transferkit bench suite``; ``benchmarks/RESULTS.md`` gives the procedure and the check on data
+that played no part): DANN, DAN and Deep CORAL at four weights each around their papers' values.
+DDC, CORAL and TCA lost to source-only on average there even at their best grid point, so they are
+candidates only when named.
+
+References: DA-Bench (Lalou et al., "Realistic evaluation of deep domain adaptation", the SKADA
+team) for choosing among methods without target labels; Efron & Tibshirani (1993) for the bootstrap.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.model_selection import ParameterGrid
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from transferkit.methods.base import Setting, TransferMethod, method_named, shared_constraints, store_params
+from transferkit.selection import evidence_from_model, get_validator, split_source
+from transferkit.selection.validators import VALIDATORS, prob_better, untrusted
+
+#: Candidates when none are given: each method's adaptation weight around its paper's value.
+DEFAULT_CANDIDATES: dict[str, dict[str, list]] = {
+    "dann": {"lambda_max": [0.03, 0.1, 0.3, 1.0]},
+    "dan": {"lambda_max": [0.1, 0.3, 1.0, 3.0]},
+    "deep-coral": {"lambda_max": [0.3, 1.0, 3.0, 10.0]},
+}
+
+BASELINE = "source-only"
+#: Training settings handed to every candidate that has them (``None`` keeps each method's own).
+_SHARED = ("epochs", "batch_size", "lr")
+_RUN = ("seed", "device", "verbose")
+
+
+class Auto(TransferMethod):
+    """Choose among adaptation methods (or none) by a label-free validator; refit the choice.
+
+    Parameters
+    ----------
+    candidates : dict, optional
+        Method name -> grid (hyperparameter -> list of values) of the candidates; source-only is
+        always among them. Default :data:`DEFAULT_CANDIDATES`.
+    validator : str
+        The label-free validator that scores the candidates (``dev``, ``iwv``, ``source``,
+        ``entropy``, ``reverse``); never the oracle.
+    confidence : float
+        How sure the paired bootstrap must be that the best adapted candidate beats source-only
+        before Auto adapts; 0.5 adapts whenever its score is higher.
+    val_fraction : float
+        The fraction of the labelled source held out for the validator.
+    n_resamples : int
+        Bootstrap resamples of the held-out rows.
+    epochs, batch_size, lr : optional
+        Training settings for every candidate that trains a network; ``None`` keeps each method's own.
+    seed, device, checkpoint_dir, verbose
+        As for the neural methods; each candidate checkpoints in its own sub-folder.
+
+    Attributes
+    ----------
+    estimator_ : the chosen method, refitted on the whole source.
+    decision_ : dict
+        ``chosen`` (method and params), ``adapted``, ``why``, ``p_better``, and every candidate's
+        ``score`` and ``untrusted`` reason.
+    """
+
+    name = "auto"
+    setting = Setting(source_labels=True, target_labels=False)
+    description = "chooses the method and its weight by a label-free validator, or keeps source-only"
+    paper = "model selection as in DA-Bench (Lalou et al.); You et al., ICML 2019 (DEV)"
+    min_target_samples = 2
+
+    _parameter_constraints = {
+        **shared_constraints("seed", "device", "checkpoint_dir", "verbose"),
+        "candidates": [dict, None],
+        "validator": [StrOptions({v for v, val in VALIDATORS.items() if not val.uses_target_labels})],
+        "confidence": [Interval(Real, 0, 1, closed="both")],
+        "val_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_resamples": [Interval(Integral, 1, None, closed="left")],
+        "epochs": [Interval(Integral, 1, None, closed="left"), None],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "lr": [Interval(Real, 0, np.inf, closed="neither"), None],
+    }
+
+    def __init__(
+        self,
+        candidates: dict | None = None,
+        validator: str = "dev",
+        confidence: float = 0.9,
+        val_fraction: float = 0.2,
+        n_resamples: int = 1000,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        lr: float | None = None,
+        seed: int = 0,
+        device: str = "cpu",
+        checkpoint_dir: str | None = None,
+        verbose: bool = False,
+    ):
+        store_params(self, locals())
+
+    def plan(self) -> list[tuple[str, dict]]:
+        """Every candidate as (method name, its hyperparameters), source-only first; checked, not fitted."""
+        self._validate_params()
+        candidates = DEFAULT_CANDIDATES if self.candidates is None else self.candidates
+        plan = [(BASELINE, {})]
+        for name, grid in candidates.items():
+            cls = method_named(name) if isinstance(name, str) else None
+            if cls is None or cls is Auto:
+                raise ValueError(f"candidates names {name!r}; expected a method for an unlabelled target.")
+            s = cls.setting
+            if not (s.source_labels and s.target and not s.target_labels):
+                raise ValueError(
+                    f"candidates names {name!r} ({s.quadrant}); Auto chooses among methods for a labelled "
+                    "source and an unlabelled target."
+                )
+            if not isinstance(grid, dict):
+                raise ValueError(f"candidates[{name!r}] is {grid!r}; expected a grid, e.g. {{'lambda_max': [0.1, 1]}}.")
+            known = cls().get_params()
+            for key, values in grid.items():
+                if key not in known:
+                    raise ValueError(f"candidates[{name!r}] names {key!r}, not a hyperparameter of {cls.__name__}.")
+                if isinstance(values, str) or not hasattr(values, "__len__") or len(values) == 0:
+                    raise ValueError(f"candidates[{name!r}][{key!r}] is {values!r}; expected a non-empty list.")
+            if name == BASELINE:
+                continue
+            plan += [(name, dict(p)) for p in ParameterGrid(grid)] if grid else [(name, {})]
+        if len(plan) < 2:
+            raise ValueError("candidates holds no adaptation method; name at least one (e.g. {'dann': {}}).")
+        return plan
+
+    def _make(self, name: str, params: dict, folder: str, verbose: bool | None = None):
+        cls = method_named(name)
+        est = cls()
+        known = est.get_params()
+        settings = {k: getattr(self, k) for k in _SHARED if getattr(self, k) is not None and k in known}
+        settings.update({k: getattr(self, k) for k in _RUN if k in known})
+        if verbose is not None and "verbose" in known:
+            settings["verbose"] = verbose
+        if self.checkpoint_dir and "checkpoint_dir" in known:
+            settings["checkpoint_dir"] = os.path.join(self.checkpoint_dir, folder)
+        est.set_params(**settings, **params)
+        return est
+
+    def fit(self, source, target=None, sample_domain=None):
+        """Fit every candidate on part of ``source`` and the unlabelled ``target``; refit the choice."""
+        source, target = self._check_fit_data(source, target, sample_domain)
+        plan = self.plan()
+        validator = get_validator(self.validator)
+        train, val = split_source(source, self.val_fraction, self.seed)
+        rows, terms = [], []
+        for i, (name, params) in enumerate(plan):
+            model = self._make(name, params, f"candidate-{i + 1}", verbose=False)
+            with warnings.catch_warnings(record=True) as caught:  # kept per candidate, not printed 13 times
+                warnings.simplefilter("always", RuntimeWarning)
+                model.fit(train, target if model.setting.target else None)
+            evidence = evidence_from_model(model, val, target)
+            t = validator.terms(evidence, self.seed)
+            score = t.score()
+            rows.append(
+                {
+                    "method": name,
+                    "params": params,
+                    "score": score,
+                    "untrusted": untrusted(validator.name, evidence, score),
+                    "warnings": sorted({str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)}),
+                }
+            )
+            terms.append(t)
+            if self.verbose:
+                print(
+                    f"[auto {i + 1}/{len(plan)}] {name} {params}: {validator.name} {score:.4f}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        chosen, p, why = self._decide(rows, terms)
+        name, params = plan[chosen]
+        self.estimator_ = self._make(name, params, "refit").fit(
+            source, target if method_named(name).setting.target else None
+        )
+        self.classes_ = self.estimator_.classes_
+        self.model_ = getattr(self.estimator_, "model_", None)
+        self.input_shape_ = self.estimator_.input_shape_
+        self.warnings_ = list(getattr(self.estimator_, "warnings_", []))
+        self.decision_ = {
+            "validator": validator.name,
+            "confidence": self.confidence,
+            "chosen": {"method": name, "params": params},
+            "adapted": name != BASELINE,
+            "p_better": p,
+            "why": why,
+            "candidates": rows,
+        }
+        return self
+
+    def _decide(self, rows: list[dict], terms: list) -> tuple[int, float | None, str]:
+        """The index of the choice, the bootstrap probability that the best adapted one beats source-only, and why."""
+        v = self.validator
+        if rows[0]["untrusted"]:
+            return (
+                0,
+                None,
+                f"kept source-only: its {v} score cannot be trusted ({rows[0]['untrusted']}), "
+                "so nothing can be compared with it",
+            )
+        trusted = [i for i in range(1, len(rows)) if rows[i]["untrusted"] is None]
+        if not trusted:
+            return (
+                0,
+                None,
+                f"kept source-only: no adapted candidate's {v} score can be trusted ({rows[1]['untrusted']})",
+            )
+        best = max(trusted, key=lambda i: rows[i]["score"])
+        label = f"{rows[best]['method']} {rows[best]['params']}"
+        p = prob_better(terms[best], terms[0], self.n_resamples, self.seed)
+        if rows[best]["score"] <= rows[0]["score"]:
+            return (
+                0,
+                p,
+                (
+                    f"kept source-only: it scores {rows[0]['score']:.4f} by {v}, "
+                    f"the best adapted candidate ({label}) {rows[best]['score']:.4f}"
+                ),
+            )
+        if p < self.confidence:
+            return (
+                0,
+                p,
+                (
+                    f"kept source-only: the best adapted candidate ({label}) scores higher by {v} "
+                    f"({rows[best]['score']:.4f} against {rows[0]['score']:.4f}), but beats it in only {p:.0%} of "
+                    f"bootstrap resamples (needs {self.confidence:.0%})"
+                ),
+            )
+        return (
+            best,
+            p,
+            (
+                f"adapted with {label}: {v} {rows[best]['score']:.4f} against source-only's {rows[0]['score']:.4f}, "
+                f"higher in {p:.0%} of bootstrap resamples (needs {self.confidence:.0%})"
+            ),
+        )
+
+    def predict_proba(self, X) -> np.ndarray:
+        """The chosen model's class probabilities."""
+        self._check_is_fitted()
+        return self.estimator_.predict_proba(X)
+
+    def transform(self, X) -> np.ndarray:
+        """The chosen model's features."""
+        self._check_is_fitted()
+        return self.estimator_.transform(X)

@@ -1,0 +1,158 @@
+"""Auto: the method, its weight and whether to adapt, chosen by a label-free validator and a paired bootstrap."""
+
+import json
+
+import numpy as np
+import pytest
+
+from transferkit import DANN, Auto, datasets
+from transferkit.selection.validators import Terms, dev_risk, prob_better
+
+FEW = {"dann": {"lambda_max": [0.1, 1.0]}, "deep-coral": {}}
+
+
+@pytest.fixture(scope="module")
+def shift():
+    return datasets.make_covariate_shift(n_source=400, n_target=400, seed=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(shift):
+    return Auto(candidates=FEW, epochs=10, n_resamples=200).fit(shift.source, shift.target.unlabelled())
+
+
+def _terms(values: np.ndarray) -> Terms:
+    return Terms("source", len(values), lambda i: float(np.mean(values[i])))
+
+
+def test_prob_better_is_the_paired_bootstrap_of_a_numpy_loop():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(0.1, 1, 300), rng.normal(0, 1, 300)
+    draws = np.random.default_rng(7)
+    wins = 0
+    for _ in range(500):
+        idx = draws.integers(0, 300, 300)
+        wins += a[idx].mean() > b[idx].mean()
+    assert prob_better(_terms(a), _terms(b), 500, seed=7) == wins / 500
+    # paired: the same rows for both, so a constant lead wins every resample however noisy the rows are
+    assert prob_better(_terms(b + 0.01), _terms(b), 200) == 1.0
+    assert prob_better(_terms(b), _terms(b.copy()), 200) == 0.0  # a tie is not a win
+    with pytest.raises(ValueError, match="cannot pair"):
+        prob_better(_terms(a), Terms("target", 300, lambda i: 0.0))
+
+
+def test_the_terms_of_each_validator_are_its_score_and_resample_by_rows():
+    from transferkit.selection.validators import VALIDATORS, Evidence, density_ratio
+
+    rng = np.random.default_rng(0)
+    n, m = 150, 200
+    proba = rng.dirichlet(np.ones(3), n)
+    e = Evidence(
+        source_proba=proba,
+        source_y=rng.integers(0, 3, n),
+        source_features=rng.normal(size=(n, 4)),
+        target_proba=rng.dirichlet(np.ones(3), m),
+        target_features=rng.normal(0.5, 1, size=(m, 4)),
+    )
+    for name in ("source", "iwv", "dev", "entropy", "reverse"):
+        t = VALIDATORS[name].terms(e, 0)
+        assert t.score() == pytest.approx(VALIDATORS[name].score(e, 0))
+        assert t.domain == ("target" if name == "entropy" else "source")
+    idx = rng.integers(0, n, n)
+    w = density_ratio(e.source_features, e.target_features, 0)
+    losses = -np.log(proba[np.arange(n), e.source_y])
+    assert VALIDATORS["dev"].terms(e, 0).of(idx) == pytest.approx(-dev_risk(w[idx], losses[idx]))
+    correct = proba.argmax(1) == e.source_y
+    assert VALIDATORS["iwv"].terms(e, 0).of(idx) == pytest.approx(np.sum(w[idx] * correct[idx]) / np.sum(w[idx]))
+
+
+def _rows(scores):
+    return [{"method": m, "params": {}, "score": s, "untrusted": None} for m, s in scores]
+
+
+def test_a_higher_but_uncertain_score_keeps_source_only():
+    rng = np.random.default_rng(0)
+    base = rng.normal(0, 1, 200)
+    noise = rng.normal(0, 1.0, 200)
+    noisy = base + 0.02 + noise - noise.mean()  # higher on average, by much less than its noise
+    clear = base + 0.05  # higher on every row
+    auto = Auto(n_resamples=500)
+    rows = _rows([("source-only", base.mean()), ("dann", noisy.mean()), ("dan", clear.mean() - 1)])
+    terms = [_terms(base), _terms(noisy), _terms(clear - 1)]
+    assert rows[1]["score"] > rows[0]["score"]
+    chosen, p, why = auto._decide(rows, terms)
+    assert chosen == 0 and p < 0.9 and "kept source-only" in why and "bootstrap" in why
+    assert auto.set_params(confidence=0.5)._decide(rows, terms)[0] in (0, 1)  # a coin toss at 50 %
+    rows[2]["score"], terms[2] = clear.mean(), _terms(clear)
+    chosen, p, why = Auto(n_resamples=500)._decide(rows, terms)
+    assert chosen == 2 and p == 1.0 and why.startswith("adapted with dan")
+
+
+def test_untrusted_scores_are_never_chosen_and_an_untrusted_baseline_keeps_source_only():
+    rows = _rows([("source-only", 0.5), ("dann", 0.9), ("dan", 0.6)])
+    terms = [_terms(np.full(200, s)) for s in (0.5, 0.9, 0.6)]
+    rows[1]["untrusted"] = "the dev score is nan"
+    assert Auto()._decide(rows, terms)[0] == 2
+    rows[0]["untrusted"] = "hard probabilities"
+    chosen, p, why = Auto()._decide(rows, terms)
+    assert chosen == 0 and p is None and "cannot be trusted" in why
+
+
+def test_fit_scores_every_candidate_and_refits_the_choice_on_the_whole_source(fitted, shift):
+    d = fitted.decision_
+    assert [(r["method"], r["params"]) for r in d["candidates"]] == [
+        ("source-only", {}),
+        ("dann", {"lambda_max": 0.1}),
+        ("dann", {"lambda_max": 1.0}),
+        ("deep-coral", {}),
+    ]
+    chosen = d["chosen"]
+    assert type(fitted.estimator_).name == chosen["method"]
+    assert {k: fitted.estimator_.get_params()[k] for k in chosen["params"]} == chosen["params"]
+    assert fitted.estimator_.get_params()["epochs"] == 10
+    if d["adapted"]:
+        best = max(d["candidates"][1:], key=lambda r: r["score"])
+        assert (best["method"], best["params"]) == (chosen["method"], chosen["params"]) and d["p_better"] >= 0.9
+    np.testing.assert_array_equal(fitted.predict(shift.target_test.X), fitted.estimator_.predict(shift.target_test.X))
+    assert fitted.score(shift.target_test) == fitted.estimator_.score(shift.target_test)
+    json.dumps(d)  # the run record holds it
+
+
+@pytest.mark.parametrize(
+    "params,match",
+    [
+        ({"candidates": {"dnn": {}}}, "unknown method 'dnn'"),
+        ({"candidates": {"dap": {}}}, "candidates names 'dap'"),
+        ({"candidates": {"finetune": {}}}, "candidates names 'finetune'"),
+        ({"candidates": {"dann": {"lambda": [1]}}}, "names 'lambda', not a hyperparameter of DANN"),
+        ({"candidates": {"dann": {"lambda_max": 1.0}}}, r"expected a non-empty list"),
+        ({"candidates": {"dann": [0.1]}}, "expected a grid"),
+        ({"candidates": {}}, "holds no adaptation method"),
+        ({"validator": "oracle"}, "'validator' parameter of Auto must be"),
+        ({"confidence": 1.5}, "'confidence' parameter of Auto must be"),
+        ({"epochs": 0}, "'epochs' parameter of Auto must be"),
+    ],
+)
+def test_bad_settings_are_refused_before_any_training(shift, params, match, monkeypatch):
+    monkeypatch.setattr(DANN, "fit", lambda *a, **k: pytest.fail("trained before refusing"))
+    with pytest.raises(ValueError, match=match):
+        Auto(**params).fit(shift.source, shift.target.unlabelled())
+
+
+def test_target_labels_are_refused(shift):
+    with pytest.raises(ValueError, match="target has labels"):
+        Auto(candidates=FEW).fit(shift.source, shift.target_test)
+
+
+def test_run_auto_records_the_decision(tmp_path, capsys):
+    from transferkit.cli import main
+
+    task = datasets.make_covariate_shift(n_source=300, n_target=300, seed=1)
+    for name, d in (("s", task.source), ("t", task.target_test)):
+        np.savetxt(tmp_path / f"{name}.csv", np.c_[d.X, d.y], delimiter=",", header="a,b,y", comments="")
+    argv = ["run", "auto", "--source", str(tmp_path / "s.csv"), "--target", str(tmp_path / "t.csv")]
+    assert main([*argv, "--label-column", "y", "--epochs", "2", "--json", "-q"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    decision = record["decision"]
+    assert record["method"] == "auto" and decision["validator"] == "dev"
+    assert len(decision["candidates"]) == 13 and decision["why"].startswith(("adapted", "kept source-only"))
