@@ -30,7 +30,8 @@ def family(task: str) -> str:
 
 
 def complete(records: list[dict], n_methods: int = 7) -> list[dict]:
-    """The records of tasks (and seeds) every method finished."""
+    """The records of tasks (and seeds) every method but ``auto`` finished; ``auto``'s are left out."""
+    records = [r for r in records if r["method"] != "auto"]
     count: dict = {}
     for r in records:
         count[(r["task"], r["seed"])] = count.get((r["task"], r["seed"]), 0) + 1
@@ -40,7 +41,8 @@ def complete(records: list[dict], n_methods: int = 7) -> list[dict]:
 def leave_one_out(records: list[dict], choose_on: list[str], check_on: list[str]) -> list[dict]:
     base = {(r["task"], r["seed"]): r["defaults"] for r in records if r["method"] == "source-only"}
     rows = []
-    for method in dict.fromkeys(r["method"] for r in records if "candidates" in r):
+    grids = (r for r in records if len(r.get("candidates", [])) > 1)  # source-only has nothing to choose
+    for method in dict.fromkeys(r["method"] for r in grids):
         units = [r for r in records if r["method"] == method and "candidates" in r]
         params = [c["params"] for c in units[0]["candidates"]]
         gain = {}

@@ -276,3 +276,20 @@ def test_image_folders_open_one_file_at_a_time_and_name_a_broken_image(tmp_path,
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 4)  # every 4x4 image is now a 'decompression bomb'
     with pytest.raises(ValueError, match=r"cannot be read as an image \(DecompressionBombError"):
         load_file(tmp_path / "many")
+
+
+def test_a_truncated_mat_file_of_a_registered_data_set_gives_one_clear_line(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from transferkit.datasets import _common, load_domain
+
+    source = Path(_common.data_dir()) / "landmine_mtl" / "LandmineData.mat"
+    if not source.exists():
+        pytest.skip("the landmine data is not in TRANSFERKIT_DATA")
+    (tmp_path / "landmine_mtl").mkdir()
+    data = source.read_bytes()
+    (tmp_path / "landmine_mtl" / "LandmineData.mat").write_bytes(data[: len(data) // 2])
+    monkeypatch.setenv("TRANSFERKIT_DATA", str(tmp_path))
+    _common.read_mat.cache_clear()
+    with pytest.raises(ValueError, match=r"LandmineData.mat is damaged or truncated .*copy it again"):
+        load_domain("landmine:1")

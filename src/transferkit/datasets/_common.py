@@ -302,11 +302,22 @@ def frozen(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def damaged(path, err: Exception) -> ValueError:
+    """The one-line error for a data file that cannot be parsed: most often cut short by a copy or download."""
+    return ValueError(f"{path} is damaged or truncated ({type(err).__name__}: {err}); copy it again.")
+
+
 @lru_cache(maxsize=32)
 def read_npz(path: str) -> dict[str, np.ndarray]:
     """All arrays of an ``.npz`` file, read once per process, read-only."""
-    with np.load(path, allow_pickle=False) as f:
-        return {k: frozen(np.array(f[k])) for k in f.files}
+    import zipfile
+    import zlib
+
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: frozen(np.array(f[k])) for k in f.files}
+    except (EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise damaged(path, err) from None
 
 
 @lru_cache(maxsize=32)
@@ -314,7 +325,13 @@ def read_mat(path: str) -> dict[str, np.ndarray]:
     """The variables of a MATLAB (v5) ``.mat`` file, read once per process (do not modify)."""
     import scipy.io
 
-    return {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
+    try:
+        m = scipy.io.loadmat(path)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, IndexError, EOFError, TypeError) as err:  # what scipy raises on cut-short files
+        raise damaged(path, err) from None
+    return {k: v for k, v in m.items() if not k.startswith("__")}
 
 
 def images_to_float(x: np.ndarray, channels_first_shape: tuple[int, int, int]) -> np.ndarray:

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import Domain
+from ._common import damaged
 
 __all__ = ["is_file_key", "load_file", "split_file_domain", "IMAGE_SUFFIXES"]
 
@@ -232,7 +233,7 @@ def load_file(
         else:
             raise ValueError(f"{path}: unknown file type; expected .csv, .tsv, .npz or a folder of images.")
     except (EOFError, zipfile.BadZipFile, zlib.error, gzip.BadGzipFile) as err:  # cut short in a copy or download
-        raise ValueError(f"{path} is damaged or truncated ({type(err).__name__}: {err}); copy it again.") from None
+        raise damaged(path, err) from None
     return split_file_domain(Domain(X, y, name=str(path)), split, test_fraction)
 
 

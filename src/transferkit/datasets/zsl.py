@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._common import DomainInfo, _Spec, folder_hint, needs, read_mat, require
+from ._common import DomainInfo, _Spec, damaged, folder_hint, needs, read_mat, require
 from ._common import data_dir as resolve_data_dir
 
 ROOT = "zsl_gbu_att_splits"
@@ -249,7 +249,12 @@ def load_zsl_benchmark(name: str, features=None, data_dir: str | os.PathLike | N
     path = _features_file(att.name, resolve_data_dir(data_dir), features)
     import scipy.io
 
-    m = scipy.io.loadmat(str(path), variable_names=("features", "labels"))  # not cached: hundreds of MB
+    try:
+        m = scipy.io.loadmat(str(path), variable_names=("features", "labels"))  # not cached: hundreds of MB
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, IndexError, EOFError, TypeError) as err:  # cut short in a copy or download
+        raise damaged(path, err) from None
     for key in ("features", "labels"):
         if key not in m:
             raise ValueError(f"{path} has no {key!r} variable; expected the res101.mat format (features, labels).")

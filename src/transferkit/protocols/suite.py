@@ -299,7 +299,7 @@ def summarise_suite(records: list[dict]) -> str:
                 mean = 100 * np.mean([np.mean(g) for g in per_task.values()])
                 row[m] = f"{mean:+.1f} ({_wtl(per_task)})"
         summary.append(row)
-    units = [r for r in records if "picks" in r]
+    units = [r for r in records if "picks" in r and len(r["candidates"]) > 1]  # a choice was made
     validators = []
     for v in VALIDATORS:
         rhos = [r["picks"][v]["spearman"] for r in units if r["picks"][v]["spearman"] is not None]
