@@ -8,6 +8,7 @@ Two tiers share one set of conventions:
   :func:`transferkit.train.fit_loop`.
 """
 
+from transferkit._version import __version__
 from transferkit.data import Domain, Task
 from transferkit.methods import (
     CORAL,
@@ -38,11 +39,10 @@ from transferkit.methods import (
     get_method,
 )
 from transferkit.nn import GradientReversal, ganin_lambda, grad_reverse
+from transferkit.persist import load
 from transferkit.selection import select
 from transferkit.semantics import ClassDescriptions, attribute_table, embed_class_names
 from transferkit.train import FitConfig, fit_loop
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AttributeEmbedding",
@@ -81,6 +81,7 @@ __all__ = [
     "fit_loop",
     "ganin_lambda",
     "get_method",
+    "load",
     "grad_reverse",
     "select",
 ]

@@ -102,6 +102,15 @@ class AttributeEmbedding(ZeroShotMethod):
     embed_dim: int = 64
     margin: float = 1.0
 
+    def _n_out(self) -> int:
+        return self.descriptions_.vectors.shape[1] if self.compatibility == "bilinear" else int(self.embed_dim)
+
+    def _rebuild_module(self, name: str):
+        if name == "class_encoder_":
+            hidden = None if self.compatibility == "bilinear" else self.hidden
+            return ClassEncoder(self.descriptions_.vectors.shape[1], self._n_out(), hidden)
+        return super()._rebuild_module(name)
+
     def _fit_seen(self, X, y_idx, S_seen):
         if self.compatibility not in ("bilinear", "mlp"):
             raise ValueError(f"compatibility={self.compatibility!r}; expected 'bilinear' or 'mlp'.")

@@ -41,7 +41,8 @@ import numpy as np
 from sklearn.model_selection import ParameterGrid
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from transferkit.methods.base import Setting, TransferMethod, method_named, shared_constraints, store_params
+from transferkit.methods.base import Setting, TransferMethod, shared_constraints, store_params
+from transferkit.methods.registry import method_named
 from transferkit.selection import evidence_from_model, get_validator, split_source
 from transferkit.selection.validators import VALIDATORS, prob_better, untrusted
 

@@ -29,6 +29,7 @@ from torch import nn
 
 from transferkit._sklearn import check_n_features
 from transferkit.data import Domain, as_domain, check_array, check_same_features
+from transferkit.methods.persistent import Persistent
 from transferkit.nn.backbones import BACKBONES, StagedNet, build_backbone
 from transferkit.train.diagnostics import training_warnings
 from transferkit.train.loop import FitConfig, FitResult, fit_loop, resolve_device
@@ -144,21 +145,6 @@ def split_sample_domain(X, y, sample_domain) -> tuple[Domain, Domain]:
     return Domain(X[is_source], y[is_source], "source"), Domain(X[~is_source], y[~is_source], "target")
 
 
-#: Every method class of the library by its name, filled as each method's module is imported.
-_BY_NAME: dict[str, type] = {}
-
-
-def method_named(name: str) -> type:
-    """The library's method class registered as ``name``; a clear error listing the names otherwise.
-
-    For a method that runs another by name (transitive transfer's ``base="dann"``): every method
-    module is imported with the package, so the lookup needs no import back into it.
-    """
-    if name not in _BY_NAME:
-        raise ValueError(f"unknown method {name!r}; known methods: {', '.join(sorted(_BY_NAME))}.")
-    return _BY_NAME[name]
-
-
 def _plain(value):
     """``value`` as data a checkpoint can hold and compare: numbers, strings, lists, dicts, else its repr."""
     if value is None or isinstance(value, (bool, int, float, str)):
@@ -227,7 +213,7 @@ def fit_identity(estimator, stage: str | None = None) -> dict:
     return {"method": type(estimator).__name__, **({"stage": stage} if stage else {}), **params}
 
 
-class TransferMethod(BaseEstimator):
+class TransferMethod(Persistent, BaseEstimator):
     """Base of all methods: the setting check at ``fit`` and the prediction helpers."""
 
     name: ClassVar[str] = ""
@@ -236,11 +222,6 @@ class TransferMethod(BaseEstimator):
     paper: ClassVar[str] = ""
     #: The fewest target samples the method's statistics are defined for (a covariance needs 2).
     min_target_samples: ClassVar[int] = 1
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if cls.__dict__.get("name") and cls.__module__.startswith("transferkit.methods."):
-            _BY_NAME[cls.name] = cls
 
     def _check_fit_data(self, source, target, sample_domain=None) -> tuple[Domain, Domain | None]:
         if hasattr(self, "_parameter_constraints"):  # every hyperparameter named before the data is touched
@@ -501,6 +482,9 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
             return copy.deepcopy(self.backbone)
         kwargs = {"hidden": self.hidden} if len(input_shape) == 1 and self.backbone in ("auto", "shallow") else {}
         return build_backbone(self.backbone, input_shape, n_classes, **kwargs)
+
+    def _rebuild_module(self, name: str) -> nn.Module | None:
+        return self._build_net(self.input_shape_, len(self.classes_)) if name == "model_" else None
 
     def _objective(self, net: StagedNet, n_classes: int) -> nn.Module:  # pragma: no cover - abstract
         raise NotImplementedError

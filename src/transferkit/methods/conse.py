@@ -75,6 +75,9 @@ class ConSE(ZeroShotMethod):
     T: int = 10
     classifier: object = None
 
+    def _n_out(self) -> int:  # a softmax over the seen classes
+        return len(self.seen_classes_)
+
     def _fit_seen(self, X, y_idx, S_seen):
         if isinstance(self.T, bool) or not isinstance(self.T, (int, np.integer)) or self.T < 1:
             raise ValueError(f"T={self.T!r}; expected a positive integer.")

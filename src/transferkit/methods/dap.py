@@ -113,6 +113,9 @@ class DAP(ZeroShotMethod):
             return S.astype(np.float32)
         return (S > self.threshold_).astype(np.float32)
 
+    def _n_out(self) -> int:  # one output per attribute
+        return self.descriptions_.vectors.shape[1]
+
     def _fit_seen(self, X, y_idx, S_seen):
         if self.rule not in ("posterior", "nearest"):
             raise ValueError(f"rule={self.rule!r}; expected 'posterior' or 'nearest'.")

@@ -99,6 +99,9 @@ class DeViSE(ZeroShotMethod):
     pretrain_epochs: int = 10
     finetune_lr_mult: float = 0.1
 
+    def _n_out(self) -> int:  # the projection M into the word space
+        return self.descriptions_.vectors.shape[1]
+
     def _fit_seen(self, X, y_idx, S_seen):
         if not self.margin > 0:
             raise ValueError(f"margin={self.margin!r}; expected a positive number.")

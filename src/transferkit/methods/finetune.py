@@ -259,6 +259,9 @@ class FineTune(LearntFeatures, TransferMethod):
         kwargs = {"hidden": self.hidden} if len(input_shape) == 1 and self.backbone in ("auto", "shallow") else {}
         return build_backbone(self.backbone, input_shape, n_classes, **kwargs)
 
+    def _rebuild_module(self, name: str) -> nn.Module | None:
+        return self._new_net(self.input_shape_, len(self.classes_)) if name == "model_" else None
+
     def _source_net(self, source) -> StagedNet:
         if isinstance(self.source_model, nn.Module):
             return copy.deepcopy(self.source_model).eval()

@@ -42,6 +42,7 @@ from torch import nn
 
 from transferkit.data import check_array
 from transferkit.methods.base import Setting, fit_identity, shared_constraints, store_params
+from transferkit.methods.persistent import Persistent
 from transferkit.nn.task_weighting import WEIGHTINGS, TaskWeighting, pcgrad
 from transferkit.train.loop import FitConfig, fit_loop, resolve_device
 
@@ -164,7 +165,7 @@ def relative_change(multi: Mapping[str, float], single: Mapping[str, float], low
     return 100.0 * float(np.mean(terms))
 
 
-class MultiTask(BaseEstimator):
+class MultiTask(Persistent, BaseEstimator):
     """Hard parameter sharing over several tasks, each a classification or a regression.
 
     Training (Adam) takes the parameters of every network method (``epochs``, ``batch_size``, ``lr``,
@@ -274,6 +275,13 @@ class MultiTask(BaseEstimator):
         "sampling": [StrOptions({"proportional", "balanced"})],
         "weighting": [str],
     }
+
+    def _rebuild_module(self, name: str):
+        if name != "model_":
+            return None
+        widths = {self.groups_[t]: self.n_features_[t] for t in self.tasks_}
+        out = {t: len(self.classes_[t]) if self.kinds_[t] == "classification" else 1 for t in self.tasks_}
+        return MultiTaskNet(widths, tuple(int(h) for h in np.atleast_1d(self.hidden)), out, self.groups_)
 
     def fit(self, tasks: Mapping[str, tuple], kinds: Mapping[str, str] | None = None, groups=None):
         """Fit on ``tasks``: task name -> ``(X, y)``.

@@ -37,6 +37,7 @@ from torch import nn
 
 from transferkit.data import check_array
 from transferkit.methods.base import Setting, shared_constraints, store_params
+from transferkit.methods.persistent import Persistent
 from transferkit.nn.transfer import freeze
 from transferkit.train.loop import FitConfig, fit_loop, resolve_device
 
@@ -162,7 +163,7 @@ def run_columns(columns: nn.ModuleList, x: torch.Tensor, k: int) -> torch.Tensor
     return out
 
 
-class ProgressiveNetwork(BaseEstimator):
+class ProgressiveNetwork(Persistent, BaseEstimator):
     """A progressive network over a sequence of tasks (classification; ``fit`` takes them in order).
 
     Each column trains (Adam) with the parameters of every network method (``epochs``, ``batch_size``, ``lr``,
@@ -212,6 +213,19 @@ class ProgressiveNetwork(BaseEstimator):
         for name, (X, y) in tasks.items():
             self.add_task(name, X, y)
         return self
+
+    def _rebuild_module(self, name: str):
+        if name != "columns_":
+            return None
+        columns = nn.ModuleList(
+            ProgressiveColumn(
+                self.input_shape_, self.layers, len(self.classes_[t]), k if self.lateral else 0, self.reduce
+            )
+            for k, t in enumerate(self.tasks_)
+        )
+        for column in columns:
+            freeze(column, "")  # as after training: every column stays as it is when a task is added
+        return columns
 
     def add_task(self, name: str, X, y):
         """Add a column for task ``name`` and train it; every earlier column stays frozen."""

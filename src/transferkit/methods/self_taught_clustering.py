@@ -44,6 +44,7 @@ from sklearn.utils._param_validation import Interval
 
 from transferkit.data import check_array
 from transferkit.methods.base import Setting
+from transferkit.methods.persistent import Persistent
 
 __all__ = ["InformationTheoreticCoClustering", "SelfTaughtClustering", "co_clustering_loss"]
 
@@ -112,7 +113,7 @@ class _State:
     loss: float
 
 
-class SelfTaughtClustering(ClusterMixin, BaseEstimator):
+class SelfTaughtClustering(Persistent, ClusterMixin, BaseEstimator):
     """Co-clustering of a small target set with a large auxiliary set that share the feature clusters.
 
     Parameters

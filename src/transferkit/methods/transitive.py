@@ -36,7 +36,8 @@ from sklearn.base import clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from transferkit.data import Domain, as_domain
-from transferkit.methods.base import Setting, TransferMethod, method_named, store_params
+from transferkit.methods.base import Setting, TransferMethod, store_params
+from transferkit.methods.registry import method_named
 
 __all__ = ["TransitiveTransfer", "domain_distances", "cheapest_path"]
 

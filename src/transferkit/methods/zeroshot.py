@@ -253,6 +253,14 @@ class ZeroShotMethod(TransferMethod):
             identity=fit_identity(self, desc),
         )
 
+    def _rebuild_module(self, name: str):
+        if name != "model_":
+            return None
+        return self._build(self._n_out())
+
+    def _n_out(self) -> int:  # pragma: no cover - each method's visual network
+        raise NotImplementedError
+
     def _build(self, n_out: int) -> StagedNet:
         """The visual network (``backbone``) with ``n_out`` outputs."""
         kwargs = {"hidden": self.hidden} if len(self.input_shape_) == 1 and self.backbone in ("auto", "shallow") else {}

@@ -165,7 +165,7 @@ def _protocols(task, method, seed, source, target, test, options) -> dict:
     record = {"task": task.name, "method": method, "seed": seed, "defaults": default.record["target_accuracy"]}
     if default.record.get("decision"):  # auto: what it chose and how sure it was
         d = default.record["decision"]
-        record["decision"] = {k: d[k] for k in ("chosen", "adapted", "p_better", "why")}
+        record["decision"] = {k: d[k] for k in ("validator", "chosen", "adapted", "p_better", "why")}
     if method in GRIDS:
         try:
             sg = score_grid(
