@@ -182,7 +182,7 @@ def test_images_are_flattened():
         ({"kernel": "sigmoid"}, r"kernel='sigmoid'; expected one of"),
         ({"approximation": "rff"}, r"approximation='rff'; expected one of"),
         ({"kernel": "primal", "approximation": "nystroem"}, r"approximation='nystroem'"),
-        ({"n_components": 0}, r"'n_components' parameter of TCA must be an int in the range \[1, inf\). Got 0"),
+        ({"n_components": 0}, r"'n_components' parameter of TCA must be an int in the range \[1, inf\) or a str among"),
         ({"n_landmarks": 0}, r"'n_landmarks' parameter of TCA must be an int in the range \[1, inf\). Got 0"),
         ({"n_components": 70}, r"n_components=70 exceeds n_s \+ n_t - 1 = 40 \+ 30 - 1"),
         ({"kernel": "primal", "n_components": 4}, r"n_components=4 exceeds min\(n_features"),
@@ -203,3 +203,17 @@ def test_too_small_target_and_wrong_width():
     model = TCA(n_components=2).fit(source, target)
     with pytest.raises(ValueError, match="X has 4 features, but TCA is expecting 3 features"):
         model.transform(np.zeros((5, 4)))
+
+
+def test_auto_components_take_a_hundred_or_as_many_as_have_variance():
+    from transferkit.methods.tca import AUTO_COMPONENTS
+
+    rng = np.random.default_rng(0)
+    wide = Domain(rng.normal(size=(150, 20)), np.arange(150) % 2), Domain(rng.normal(1, 1, size=(120, 20)))
+    assert TCA().fit(*wide).projection_.shape[1] == AUTO_COMPONENTS
+    # a linear kernel on 3 features has rank 3: "auto" keeps the 3 (an explicit 4 is refused, above)
+    narrow = Domain(rng.normal(size=(40, 3)), np.arange(40) % 2), Domain(rng.normal(size=(30, 3)))
+    model = TCA(kernel="linear").fit(*narrow)
+    assert model.projection_.shape[1] == 3 and np.all(model.eigenvalues_ > 0)
+    nystroem = TCA(approximation="nystroem", n_landmarks=40).fit(*wide)
+    assert nystroem.projection_.shape[1] == 40  # at most one component per landmark

@@ -3,6 +3,7 @@
     transferkit methods                      the map of methods, by what is labelled
     transferkit datasets                     known datasets and domains, and which are present
     transferkit run METHOD --source D:S --target D:T [--json]
+    transferkit predict --model DIR --input FILE     a saved model applied to new samples
     transferkit advise --source D:S --target D:T  which quadrant, which methods, which source
     transferkit demo [--out DIR]             a tour of the four quadrants on embedded digits, with a report
     transferkit bench NAME [--json]          reproduce a paper table
@@ -20,11 +21,11 @@ import warnings
 from collections.abc import Sequence
 
 from transferkit import __version__
-from transferkit.cli import advise, bench, datasets, demo, methods, run
+from transferkit.cli import advise, bench, datasets, demo, methods, predict, run
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (methods, datasets, run, advise, demo, bench)
+COMMANDS = (methods, datasets, run, predict, advise, demo, bench)
 
 EXAMPLES = """examples:
   transferkit methods
@@ -33,6 +34,8 @@ EXAMPLES = """examples:
   transferkit run source-only --source digits:mnist --target digits:mnistm --epochs 10
   transferkit run dann --source demo:mnist --target demo:usps --set lambda_max=0.3 --plot --out runs/demo
   transferkit run dann --source amazon:books --target amazon:dvd --select dev --grid lambda_max=0.03,0.1,0.3
+  transferkit run auto --source amazon400:books --target amazon400:kitchen --out runs/auto
+  transferkit predict --model runs/auto --input new_kitchen_reviews.csv --output predictions.csv
   transferkit run finetune --source digits:mnist --target digits:usps --target-labels 10 --copy first:2 --freeze
   transferkit run dap --source fashion:mnist --unseen 2,3,5
   transferkit run self-taught --source digits:mnist --target fashion:mnist --target-labels 5

@@ -31,7 +31,7 @@ import numpy as np
 from ..data import Domain
 from ._common import damaged
 
-__all__ = ["is_file_key", "load_file", "split_file_domain", "IMAGE_SUFFIXES"]
+__all__ = ["is_file_key", "image_files", "load_file", "split_file_domain", "IMAGE_SUFFIXES"]
 
 CSV_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
@@ -135,8 +135,10 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
         return z["X"], (z["y"] if "y" in z.files else None)
 
 
-def _read_image_folder(root: Path, image_size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray | None]:
-    from PIL import Image
+def image_files(root) -> list[tuple[Path, str | None]]:
+    """The images of a folder in the order :func:`load_file` reads them, each with its class folder's name
+    (``None`` for images directly inside)."""
+    root = Path(root)
 
     def images(folder: Path) -> list[Path]:
         return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
@@ -151,6 +153,14 @@ def _read_image_folder(root: Path, image_size: tuple[int, int] | None) -> tuple[
         files = [(f, None) for f in images(root)]
     if not files:
         raise ValueError(f"{root} holds no images; expected {root}/<class>/<image> or images directly inside.")
+    return files
+
+
+def _read_image_folder(root: Path, image_size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray | None]:
+    from PIL import Image
+
+    files = image_files(root)
+    classes = files[0][1] is not None
 
     def opened(f: Path):
         try:

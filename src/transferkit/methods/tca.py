@@ -68,7 +68,7 @@ import scipy.linalg
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics.pairwise import linear_kernel, polynomial_kernel, rbf_kernel
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from transferkit.methods.base import FeatureClassifierMethod, Setting, shared_constraints, store_params
 
@@ -79,6 +79,9 @@ APPROXIMATIONS = ("auto", "exact", "nystroem")
 #: ``approximation="auto"`` solves the exact n x n problem up to this many pooled samples
 #: (three n x n float64 matrices: about 0.6 GB at 5000), Nyström beyond.
 EXACT_MAX_SAMPLES = 5000
+#: ``n_components="auto"``: this many components, or as many as the kernel's numerical rank allows. Chosen
+#: across the suite's data sets (benchmarks/RESULTS.md, "TCA's number of components").
+AUTO_COMPONENTS = 100
 #: At most this many pooled samples (evenly strided, no randomness) enter the median heuristic.
 MEDIAN_SAMPLES = 1000
 MIN_TARGET_SAMPLES = 2
@@ -150,8 +153,11 @@ class TCA(FeatureClassifierMethod):
     ----------
     estimator : scikit-learn classifier, optional
         Trained on the embedded source; default logistic regression (the JDA benchmarks use 1-NN).
-    n_components : int
-        The subspace dimension :math:`m`.
+    n_components : int or "auto"
+        The subspace dimension :math:`m`. ``"auto"``: :data:`AUTO_COMPONENTS` (100), or as many as have
+        non-zero variance when the kernel's numerical rank is lower (low-dimensional inputs). The paper's
+        small :math:`m` (10-60) loses to the classifier on the raw features on our text and image data
+        (benchmarks/RESULTS.md).
     mu : float
         The trade-off :math:`\\mu > 0` between the MMD and the regulariser (larger: less adaptation).
     kernel : {"rbf", "linear", "poly", "primal"}
@@ -192,7 +198,7 @@ class TCA(FeatureClassifierMethod):
 
     _parameter_constraints = {
         **shared_constraints("estimator", "seed"),
-        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "n_components": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "mu": [Interval(Real, 0, np.inf, closed="neither")],
         "kernel": [str],
         "gamma": [Interval(Real, 0, np.inf, closed="neither"), None],
@@ -206,7 +212,7 @@ class TCA(FeatureClassifierMethod):
     def __init__(
         self,
         estimator=None,
-        n_components: int = 10,
+        n_components: int | str = "auto",
         mu: float = 1.0,
         kernel: str = "rbf",
         gamma: float | None = None,
@@ -243,7 +249,8 @@ class TCA(FeatureClassifierMethod):
             raise ValueError("approximation='nystroem' approximates a kernel; kernel='primal' is a d x d problem.")
         positive("mu", self.mu)
         positive("gamma", self.gamma, allow_none=True)
-        count("n_components", self.n_components)
+        if self.n_components != "auto":
+            count("n_components", self.n_components)
         count("n_landmarks", self.n_landmarks)
         count("degree", self.degree)
 
@@ -277,7 +284,9 @@ class TCA(FeatureClassifierMethod):
         elif mode == "auto":
             mode = "exact" if n <= EXACT_MAX_SAMPLES else "nystroem"
         limit = {"primal": min(d, n - 1), "exact": n - 1, "nystroem": min(self.n_landmarks, n - 1)}[mode]
-        if self.n_components > limit:
+        auto = self.n_components == "auto"
+        m = min(AUTO_COMPONENTS, limit) if auto else self.n_components
+        if m > limit:
             what = {
                 "primal": f"min(n_features, n_s + n_t - 1) = min({d}, {n - 1})",
                 "exact": f"n_s + n_t - 1 = {n_s} + {n_t} - 1, the rank of the centred kernel matrix K H K",
@@ -291,19 +300,22 @@ class TCA(FeatureClassifierMethod):
 
         if mode == "primal":
             scatter, delta, self.basis_ = _centred_scatter(X), X.T @ e, None
-            lam, P = transfer_components(scatter, delta, self.mu, self.n_components)
+            lam, P = transfer_components(scatter, delta, self.mu, m)
         elif mode == "exact":
             K = self._kernel(X, X)
             delta = K @ e
             K -= K.mean(0)  # H K (K symmetric), so that K H K = (HK)^T (HK)
             scatter = K.T @ K
             del K
-            lam, P = transfer_components(scatter, delta, self.mu, self.n_components, overwrite=True)
+            lam, P = transfer_components(scatter, delta, self.mu, m, overwrite=True)
             self.basis_ = X
         else:
-            lam, P = self._fit_nystroem(X, e)
+            lam, P = self._fit_nystroem(X, e, m, auto)
         tol = lam[0] * n * np.finfo(float).eps
-        if not lam[-1] > tol:
+        if auto:  # as many components as have variance, up to AUTO_COMPONENTS
+            keep = lam > tol
+            lam, P = lam[keep], P[:, keep]
+        elif not lam[-1] > tol:
             rank = int(np.sum(lam > tol))
             raise ValueError(
                 f"n_components={self.n_components} but only {rank} transfer components have non-zero variance "
@@ -320,7 +332,7 @@ class TCA(FeatureClassifierMethod):
         self.classes_ = self.model_.classes_
         return self
 
-    def _fit_nystroem(self, X: np.ndarray, e: np.ndarray):
+    def _fit_nystroem(self, X: np.ndarray, e: np.ndarray, m: int, auto: bool):
         n = len(X)
         r = min(self.n_landmarks, n)
         Z = X[np.sort(np.random.default_rng(self.seed).choice(n, r, replace=False))] if r < n else X
@@ -339,12 +351,14 @@ class TCA(FeatureClassifierMethod):
         T = P0 @ (V[:, good] * np.sqrt(sig2[good]))  # Psi = U Sigma^2 = Phi V Sigma = C T
         mean = total / n
         scatter = T.T @ (G - n * np.outer(mean, mean)) @ T  # Psi^T H Psi
-        if self.n_components > len(scatter):
+        if auto:
+            m = min(m, len(scatter))
+        if m > len(scatter):
             raise ValueError(
                 f"n_components={self.n_components} exceeds the numerical rank {len(scatter)} of the Nyström kernel "
                 f"on {r} landmarks; expected n_components <= {len(scatter)} (or more n_landmarks)."
             )
-        lam, c = transfer_components(scatter, T.T @ delta_c, self.mu, self.n_components)
+        lam, c = transfer_components(scatter, T.T @ delta_c, self.mu, m)
         self.basis_ = Z
         return lam, T @ c  # k(x, Z) T c = phi(x) V Sigma c = k~(x, X) U c
 

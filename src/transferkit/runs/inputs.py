@@ -27,6 +27,9 @@ class RunData:
     target_labels: np.ndarray | None
     source_name: str
     target_name: str
+    #: How the target's inputs were transformed (:func:`describe_transform`): saved with the model,
+    #: so that ``transferkit predict`` applies the same preprocessing to new target samples.
+    target_transform: dict | None = None
 
 
 def fit_preprocess(name: str, sources: list, target) -> tuple[list, object]:
@@ -41,7 +44,7 @@ def fit_preprocess(name: str, sources: list, target) -> tuple[list, object]:
     if name == "none":
         f = lambda X: X  # noqa: E731
     elif name == "binary":
-        f = lambda X: (X > 0).astype(np.float32)  # noqa: E731
+        f = _binary
     elif name == "log1p":
         if min(d.X.min() for d in (*sources, target)) < 0:
             raise UsageError("--preprocess log1p needs non-negative features (counts); these have negative values.")
@@ -55,12 +58,34 @@ def fit_preprocess(name: str, sources: list, target) -> tuple[list, object]:
 
 def preprocess(name: str, source, target, target_test):
     """Apply a feature transform fitted on the training data only (source and unlabelled target)."""
+    return _preprocess(name, source, target, target_test)[:3]
+
+
+def _preprocess(name: str, source, target, target_test):
+    """:func:`preprocess`, and the target's transform."""
     if name == "none":
-        return source, target, target_test
+        return source, target, target_test, None
     (f_source,), f_target = fit_preprocess(name, [source], target)
     if name == "log1p" and target_test is not None and target_test.X.min() < 0:
         raise UsageError("--preprocess log1p needs non-negative features (counts); these have negative values.")
-    return mapped(source, f_source), mapped(target, f_target), mapped(target_test, f_target)
+    return mapped(source, f_source), mapped(target, f_target), mapped(target_test, f_target), f_target
+
+
+def describe_transform(name: str, f) -> dict:
+    """The target's transform as plain values (its statistics for the standardisers)."""
+    if isinstance(f, Standardizer):
+        return {"preprocess": name, "mean": f.mean.tolist(), "std": f.std.tolist()}
+    return {"preprocess": name}
+
+
+def transform_from(description: dict):
+    """The transform :func:`describe_transform` described, as a function of the inputs."""
+    name = description.get("preprocess", "none")
+    if name in ("standardize", "standardize-domain"):
+        return Standardizer(np.asarray(description["mean"], np.float32), np.asarray(description["std"], np.float32))
+    if name not in PREPROCESS:
+        raise ValueError(f"preprocess {name!r} is not one this version knows ({', '.join(PREPROCESS)}).")
+    return {"none": lambda X: X, "binary": _binary, "log1p": np.log1p}[name]
 
 
 def mapped(domain: Domain | None, f) -> Domain | None:
@@ -68,9 +93,22 @@ def mapped(domain: Domain | None, f) -> Domain | None:
     return None if domain is None else Domain(f(domain.X), domain.y, domain.name)
 
 
-def _standardizer(X: np.ndarray):
-    mu, sd = X.mean(0), X.std(0) + 1e-8
-    return lambda Z: ((Z - mu) / sd).astype(np.float32)
+def _binary(X: np.ndarray) -> np.ndarray:
+    return (X > 0).astype(np.float32)
+
+
+class Standardizer:
+    """``(X - mean) / std``, with the statistics kept (to save them with a model)."""
+
+    def __init__(self, mean: np.ndarray, std: np.ndarray):
+        self.mean, self.std = mean, std
+
+    def __call__(self, Z: np.ndarray) -> np.ndarray:
+        return ((Z - self.mean) / self.std).astype(np.float32)
+
+
+def _standardizer(X: np.ndarray) -> Standardizer:
+    return Standardizer(X.mean(0), X.std(0) + 1e-8)
 
 
 def learn_features(name: str, source, target, target_test):
@@ -146,7 +184,8 @@ def load_pair(source, target, options: RunOptions, target_test: Domain | None = 
         _describe(source, target, data, options)
         if options.target_labels:  # the labels of the target's train split, for the K-shot draw
             data.target_labels = load_domain(target, "train", label_column=options.label_column).y
-    transformed = preprocess(options.preprocess, data.source, data.target, data.target_test)
+    *transformed, f_target = _preprocess(options.preprocess, data.source, data.target, data.target_test)
+    data.target_transform = describe_transform(options.preprocess, f_target)
     data.source, data.target, data.target_test = learn_features(options.features, *transformed)
     return data
 

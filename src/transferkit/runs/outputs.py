@@ -22,12 +22,31 @@ def write_predictions(path: str, est, target) -> None:
         writer.writerows(zip(range(len(predictions)), predictions.tolist(), strict=True))
 
 
-def save_run(options, record: dict, est, source, target, target_test) -> None:
-    """``options.out``/run.json, model.pt (the trained network) and, with ``options.plot``, tsne.png."""
+#: The file beside a saved model that says how its inputs were read and transformed.
+INPUTS = "inputs.json"
+
+
+def save_run(options, record: dict, est, source, target, target_test, target_transform=None) -> None:
+    """``options.out``/run.json, model/ (the saved model, for ``transferkit predict``), model.pt (the trained
+    network) and, with ``options.plot``, tsne.png."""
     out = options.out
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "run.json"), "w") as f:
         f.write(to_json(record))
+    if hasattr(est, "save"):
+        try:
+            est.save(os.path.join(out, "model"))
+        except ValueError as err:  # e.g. a backbone given as a module: the run's results stand without it
+            print(f"transferkit: warning: the model is not saved: {err}", file=sys.stderr)
+        else:
+            inputs = {
+                "preprocess": target_transform or {"preprocess": "none"},
+                "features": options.features,
+                "label_column": options.label_column,
+                "feature_shape": list(target.feature_shape),
+            }
+            with open(os.path.join(out, "model", INPUTS), "w") as f:
+                f.write(to_json(inputs))
     if hasattr(est, "model_") and hasattr(est.model_, "state_dict"):
         import torch
 

@@ -198,5 +198,5 @@ def run_pair(method, source, target, options: RunOptions, target_test=None) -> R
         "history": getattr(est, "history_", None),
     }
     if options.out:
-        save_run(options, record, est, source, target, target_test)
+        save_run(options, record, est, source, target, target_test, data.target_transform)
     return RunResult(record, est)
