@@ -105,3 +105,12 @@ def test_bad_predict_requests_get_one_clear_line(trained, tmp_path, capsys):
         assert main(["predict", *argv]) == 2
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and __import__("re").search(message, err), err
+
+
+def test_run_predictions_cover_every_row_of_the_target_file(trained, tmp_path):
+    d, files = trained
+    out = tmp_path / "p.csv"
+    argv = ["run", "tradaboost", "--source", files["s"], "--target", files["t"], "--label-column", "y"]
+    assert main([*argv, "--target-labels", "5", "--set", "n_estimators=3", "--predictions", str(out), "-q"]) == 0
+    rows = list(csv.reader(out.open()))[1:]
+    assert [r[0] for r in rows] == [str(i) for i in range(500)]  # every row of t.csv, not the 15 it trained on

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from transferkit.data import Domain
+from transferkit.datasets.files import is_file_key
 from transferkit.runs.options import FEATURES, PREPROCESS, RunOptions, UsageError
 
 __all__ = ["RunData", "few_labelled", "fit_preprocess", "learn_features", "load_pair", "mapped", "preprocess"]
@@ -30,6 +31,9 @@ class RunData:
     #: How the target's inputs were transformed (:func:`describe_transform`): saved with the model,
     #: so that ``transferkit predict`` applies the same preprocessing to new target samples.
     target_transform: dict | None = None
+    #: Every sample of a target file (all its rows, transformed as ``target``) and each one's row number
+    #: or image path, for ``--predictions``; ``None`` for a registered data set or a target Domain.
+    target_file: tuple[Domain, list] | None = None
 
 
 def fit_preprocess(name: str, sources: list, target) -> tuple[list, object]:
@@ -113,8 +117,13 @@ def _standardizer(X: np.ndarray) -> Standardizer:
 
 def learn_features(name: str, source, target, target_test):
     """Feature learning on the unlabelled training inputs (source and target), applied to all three."""
+    return _learn_features(name, source, target, target_test)[:3]
+
+
+def _learn_features(name: str, source, target, target_test):
+    """:func:`learn_features`, and the learnt map (``None`` for ``none``)."""
     if name == "none":
-        return source, target, target_test
+        return source, target, target_test, None
     if name != "msda":
         raise UsageError(f"--features {name!r}: expected one of {', '.join(FEATURES)}")
     if len(source.feature_shape) != 1:
@@ -122,7 +131,7 @@ def learn_features(name: str, source, target, target_test):
     from transferkit.methods.msda import MSDA
 
     msda = MSDA().fit(np.concatenate([source.X, target.X]))  # labels never enter
-    return tuple(mapped(d, msda.transform) for d in (source, target, target_test))
+    return (*(mapped(d, msda.transform) for d in (source, target, target_test)), msda.transform)
 
 
 def _describe(source_key: str, target_key: str, data: RunData, options: RunOptions) -> None:
@@ -186,8 +195,27 @@ def load_pair(source, target, options: RunOptions, target_test: Domain | None = 
             data.target_labels = load_domain(target, "train", label_column=options.label_column).y
     *transformed, f_target = _preprocess(options.preprocess, data.source, data.target, data.target_test)
     data.target_transform = describe_transform(options.preprocess, f_target)
-    data.source, data.target, data.target_test = learn_features(options.features, *transformed)
+    *learnt, features = _learn_features(options.features, *transformed)
+    data.source, data.target, data.target_test = learnt
+    if isinstance(target, str) and is_file_key(target):
+        data.target_file = _whole_file(target, options, data.target.feature_shape, f_target, features)
     return data
+
+
+def _whole_file(path: str, options: RunOptions, shape, *maps):
+    """Every sample of the target file, transformed as the run's target, with its row number or image path."""
+    from pathlib import Path
+
+    from transferkit.datasets.files import image_files, load_file
+
+    image_size = tuple(shape[-2:]) if len(shape) == 3 and Path(path).is_dir() else None
+    domain = load_file(path, "all", label_column=options.label_column, image_size=image_size)
+    for f in maps:
+        domain = mapped(domain, f) if f is not None else domain
+    index = (
+        [str(f.relative_to(path)) for f, _ in image_files(path)] if Path(path).is_dir() else list(range(len(domain)))
+    )
+    return domain, index
 
 
 def few_labelled(data: RunData, options: RunOptions, regression: bool = False) -> Domain:

@@ -13,13 +13,19 @@ from transferkit.report import to_json
 __all__ = ["save_run", "write_predictions"]
 
 
-def write_predictions(path: str, est, target) -> None:
-    """One row per target sample: its index in the target file's part, and the predicted label."""
+def write_predictions(path: str, est, target, target_file=None) -> None:
+    """One row per target sample and its predicted label. For a target file: every row of the file, indexed
+    by its row number (from 0, the header not counted) or its image's path; else the target's training
+    split, indexed by position."""
+    if target_file is not None:
+        target, index = target_file
+    else:
+        index = range(len(target))
     predictions = est.predict(target.X)
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["index", "prediction"])
-        writer.writerows(zip(range(len(predictions)), predictions.tolist(), strict=True))
+        writer.writerows(zip(index, predictions.tolist(), strict=True))
 
 
 #: The file beside a saved model that says how its inputs were read and transformed.

@@ -169,7 +169,7 @@ def run_pair(method, source, target, options: RunOptions, target_test=None) -> R
         est.fit(source, target if cls.setting.target else None)
     seconds = time.perf_counter() - t0
     if options.predictions:
-        write_predictions(options.predictions, est, target)
+        write_predictions(options.predictions, est, data.target, data.target_file)
     if target_test is None:  # a target file without labels: predictions, no score
         scores = {"target_r2" if regression else "target_accuracy": None}
     elif regression:  # R² and RMSE in place of accuracy
