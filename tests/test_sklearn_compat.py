@@ -162,3 +162,23 @@ def test_non_numeric_dataframe_column_is_named(blobs):
     frame = pd.DataFrame({"a": blobs.source.X[:, 0], "colour": ["red"] * len(blobs.source)})
     with pytest.raises(TypeError, match=r"non-numeric columns \['colour'\]"):
         SourceOnly(epochs=1).fit(frame, blobs.source.y)
+
+
+def test_predict_takes_sample_domain_as_skada_does(blobs):
+    """SKADA's convention: predict(X, sample_domain=...) on every method's predict, predict_proba, transform."""
+    from transferkit import CORAL, DANN, TCA, TrAdaBoost
+
+    X = blobs.target_test.X
+    marks = -np.ones(len(X), dtype=int)
+    for model in (
+        DANN(epochs=1).fit(blobs.source, blobs.target),
+        CORAL().fit(blobs.source, blobs.target),
+        TCA(n_components=2).fit(blobs.source, blobs.target),
+        TrAdaBoost(n_estimators=2).fit(blobs.source, blobs.target_test),
+    ):
+        np.testing.assert_array_equal(model.predict(X, sample_domain=marks), model.predict(X))
+        np.testing.assert_allclose(model.predict_proba(X, sample_domain=marks), model.predict_proba(X))
+        if hasattr(model, "transform"):
+            np.testing.assert_allclose(model.transform(X, sample_domain=marks), model.transform(X))
+        with pytest.raises(ValueError, match=r"sample_domain has shape \(3,\); expected \(\d+,\)"):
+            model.predict(X, sample_domain=marks[:3])

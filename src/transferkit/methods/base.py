@@ -11,6 +11,7 @@ Estimators follow scikit-learn: the constructor only stores hyperparameters (``g
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 import warnings
@@ -213,8 +214,37 @@ def fit_identity(estimator, stage: str | None = None) -> dict:
     return {"method": type(estimator).__name__, **({"stage": stage} if stage else {}), **params}
 
 
+def _accepts_sample_domain(method):
+    """``method(X, ..., sample_domain=None)``: SKADA's convention, so code written for it ports over.
+
+    A fitted model predicts every row the same way whichever domain it comes from, so ``sample_domain``
+    is only checked (one entry per row of ``X``), never used.
+    """
+
+    @functools.wraps(method)
+    def wrapped(self, X, *args, sample_domain=None, **kwargs):
+        if sample_domain is not None:
+            n = len(X.X) if isinstance(X, Domain) else len(X)
+            shape = np.shape(sample_domain)
+            if shape != (n,):
+                raise ValueError(f"sample_domain has shape {shape}; expected ({n},), one entry per row of X.")
+        return method(self, X, *args, **kwargs)
+
+    return wrapped
+
+
 class TransferMethod(Persistent, BaseEstimator):
-    """Base of all methods: the setting check at ``fit`` and the prediction helpers."""
+    """Base of all methods: the setting check at ``fit`` and the prediction helpers.
+
+    ``predict``, ``predict_proba`` and ``transform`` also take ``sample_domain=`` (SKADA's convention),
+    checked and otherwise ignored.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in ("predict", "predict_proba", "transform"):
+            if name in cls.__dict__:
+                setattr(cls, name, _accepts_sample_domain(cls.__dict__[name]))
 
     name: ClassVar[str] = ""
     setting: ClassVar[Setting]
@@ -357,6 +387,7 @@ class TransferMethod(Persistent, BaseEstimator):
             )
         return X
 
+    @_accepts_sample_domain
     def predict(self, X) -> np.ndarray:
         """Predicted class labels, shape (n_samples,)."""
         self._check_is_fitted()
