@@ -31,7 +31,7 @@ from torch import nn
 from transferkit._sklearn import check_n_features
 from transferkit.data import Domain, as_domain, check_array, check_same_features
 from transferkit.methods.persistent import Persistent
-from transferkit.nn.backbones import BACKBONES, StagedNet, build_backbone
+from transferkit.nn.backbones import BACKBONES, StagedNet, build_backbone, from_module
 from transferkit.train.diagnostics import training_warnings
 from transferkit.train.loop import FitConfig, FitResult, fit_loop, resolve_device
 from transferkit.train.schedules import LR_SCHEDULES
@@ -180,6 +180,7 @@ def _check_same_label_kind(source_y, target_y) -> None:
 #: (``_parameter_constraints``); an estimator takes the ones it has with :func:`shared_constraints`.
 SHARED_CONSTRAINTS = {
     "backbone": [StrOptions({"auto", *BACKBONES}), nn.Module],
+    "feature_layer": [str, None],
     "hidden": [Interval(Integral, 1, None, closed="left")],
     "epochs": [Interval(Integral, 1, None, closed="left")],
     "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -469,11 +470,12 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
     #: Checked at ``fit`` by scikit-learn's parameter validation, which names the parameter, the value
     #: and what is allowed; subclasses extend it with their own.
     _parameter_constraints = shared_constraints(
-        "backbone", "hidden", "epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "grad_clip",
-        "lr_schedule", "seed", "device", "checkpoint_dir", "verbose",
+        "backbone", "feature_layer", "hidden", "epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay",
+        "grad_clip", "lr_schedule", "seed", "device", "checkpoint_dir", "verbose",
     )  # fmt: skip
 
     backbone: object = "auto"
+    feature_layer: str | None = None
     hidden: int = 50
     epochs: int = 30
     batch_size: int = 64
@@ -507,10 +509,13 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
         )
 
     def _build_net(self, input_shape: tuple[int, ...], n_classes: int) -> StagedNet:
-        if isinstance(self.backbone, nn.Module):
-            import copy
-
-            return copy.deepcopy(self.backbone)
+        if isinstance(self.backbone, nn.Module):  # any network: its features and a new head (copied, not changed)
+            return from_module(self.backbone, input_shape, n_classes, self.feature_layer)
+        if self.feature_layer is not None:
+            raise ValueError(
+                f"feature_layer={self.feature_layer!r} names a layer of a backbone given as a module; "
+                f"backbone={self.backbone!r} is built by name (its features are its adaptation stage)."
+            )
         kwargs = {"hidden": self.hidden} if len(input_shape) == 1 and self.backbone in ("auto", "shallow") else {}
         return build_backbone(self.backbone, input_shape, n_classes, **kwargs)
 

@@ -106,9 +106,15 @@ class DANN(AdaptationMethod):
 
     Parameters
     ----------
-    backbone : str or StagedNet
+    backbone : str or nn.Module
         ``"auto"`` (shallow net for vectors, the paper's CNN for 28x28 images, LeNet for smaller),
-        a name from :data:`transferkit.nn.BACKBONES`, or a :class:`StagedNet` of your own.
+        a name from :data:`transferkit.nn.BACKBONES`, or any network of your own (a torchvision
+        ResNet, a timm or Hugging Face model, a :class:`StagedNet`): it is copied, never changed;
+        its features (``feature_layer``) feed a new head for the source's classes, and the domain
+        classifier sees them.
+    feature_layer : str, optional
+        For a module backbone: the layer, by module name, whose output (flattened) is the feature;
+        default the input of its last ``nn.Linear``, the classifier it came with.
     hidden : int
         Hidden width of the shallow network (50 in the paper).
     adapt_at : str, optional

@@ -49,7 +49,7 @@ from transferkit.methods.base import (
     store_params,
 )
 from transferkit.methods.source_only import SourceOnly
-from transferkit.nn.backbones import StagedNet, build_backbone
+from transferkit.nn.backbones import StagedNet, build_backbone, from_module
 from transferkit.nn.regularisers import L2SP, OldModelOutputs, distillation_loss
 from transferkit.nn.transfer import (
     GradualUnfreezing,
@@ -150,10 +150,13 @@ class FineTune(LearntFeatures, TransferMethod):
 
     Parameters
     ----------
-    backbone : str or StagedNet
-        The network of both models (``"auto"``: chosen from the input shape). A module is copied
-        as given: its current weights are the initialisation of every fit (build a fresh one per
-        seed for seed-to-seed variation).
+    backbone : str or nn.Module
+        The network of both models (``"auto"``: chosen from the input shape). Any module (a
+        torchvision ResNet, a timm or Hugging Face model) is copied as given: its current weights
+        are the initialisation of every fit, its features feed a new head for the target's classes.
+    feature_layer : str, optional
+        For a module backbone: the layer (module name) whose output is the feature; default the
+        input of its last ``nn.Linear``.
     copy : str
         Which layers of the source network to copy: ``"body"`` (every layer but the head: the
         target's classes are other classes), ``"all"`` (every stage; the head too when the
@@ -204,8 +207,8 @@ class FineTune(LearntFeatures, TransferMethod):
 
     _parameter_constraints = {
         **shared_constraints(
-            "backbone", "hidden", "epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "seed",
-            "device", "checkpoint_dir", "verbose",
+            "backbone", "feature_layer", "hidden", "epochs", "batch_size", "lr", "optimizer", "momentum",
+            "weight_decay", "seed", "device", "checkpoint_dir", "verbose",
         ),
         "copy": [str, None],
         "freeze": ["boolean"],
@@ -224,6 +227,7 @@ class FineTune(LearntFeatures, TransferMethod):
     def __init__(
         self,
         backbone="auto",
+        feature_layer: str | None = None,
         hidden: int = 50,
         copy: str = "all",
         freeze: bool = False,
@@ -252,10 +256,16 @@ class FineTune(LearntFeatures, TransferMethod):
 
     # ----------------------------------------------------------------------------- pieces
     def _new_net(self, input_shape, n_classes: int) -> StagedNet:
-        if isinstance(self.backbone, nn.Module):
-            net = copy.deepcopy(self.backbone)
-            net.reset_classifier(n_classes)
+        if isinstance(self.backbone, nn.Module):  # any network: its features and a new head for these classes
+            net = from_module(self.backbone, input_shape, n_classes, self.feature_layer)
+            if isinstance(self.backbone, StagedNet):
+                net.reset_classifier(n_classes)
             return net
+        if self.feature_layer is not None:
+            raise ValueError(
+                f"feature_layer={self.feature_layer!r} names a layer of a backbone given as a module; "
+                f"backbone={self.backbone!r} is built by name."
+            )
         kwargs = {"hidden": self.hidden} if len(input_shape) == 1 and self.backbone in ("auto", "shallow") else {}
         return build_backbone(self.backbone, input_shape, n_classes, **kwargs)
 
@@ -271,6 +281,7 @@ class FineTune(LearntFeatures, TransferMethod):
             return load_source_model(self.source_model, self._new_net(source.feature_shape, n_source_classes)).eval()
         trained = SourceOnly(
             backbone=self.backbone,
+            feature_layer=self.feature_layer,
             hidden=self.hidden,
             epochs=self.source_epochs,
             lr=self.source_lr,
@@ -405,6 +416,7 @@ class TargetOnly(FineTune):
     def __init__(
         self,
         backbone="auto",
+        feature_layer: str | None = None,
         hidden: int = 50,
         epochs: int = 50,
         batch_size: int = 32,

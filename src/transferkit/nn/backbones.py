@@ -25,6 +25,7 @@ __all__ = [
     "lenet",
     "conv1d_net",
     "build_backbone",
+    "from_module",
     "add_bottleneck",
     "BACKBONES",
 ]
@@ -224,6 +225,101 @@ def add_bottleneck(net: StagedNet, width: int = 256) -> StagedNet:
         raise ValueError("add_bottleneck needs a network whose head is one nn.Linear layer.")
     dims = {**net.stage_dims, "bottleneck": width}
     return StagedNet(stages, nn.Linear(width, head_out), width, adapt_at="bottleneck", stage_dims=dims)
+
+
+class _Stop(Exception):
+    """Raised by the hook on the feature layer: the rest of the network is not run."""
+
+
+def _tensor_of(out, where: str) -> torch.Tensor:
+    """The tensor a module returned: itself, a Hugging Face-style output's ``logits``, or a tuple's first."""
+    if isinstance(out, torch.Tensor):
+        return out
+    if hasattr(out, "keys") and "logits" in out.keys():
+        return out["logits"]
+    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
+        return out[0]
+    raise ValueError(f"{where} returns a {type(out).__name__}; expected a tensor (or an output with logits).")
+
+
+class ModuleFeatures(nn.Module):
+    """The features of any module: the output of its layer ``layer`` (by module name), flattened; by
+    default the input of its last ``nn.Linear`` (the classifier), which is replaced by the identity."""
+
+    def __init__(self, module: nn.Module, layer: str | None = None):
+        super().__init__()
+        self.layer = layer
+        if layer is None:
+            linears = [n for n, m in module.named_modules() if isinstance(m, nn.Linear)]
+            if not linears:
+                raise ValueError(
+                    f"backbone {type(module).__name__} has no nn.Linear classifier; name the layer whose output "
+                    "is the feature with feature_layer=."
+                )
+            parent, _, child = linears[-1].rpartition(".")
+            setattr(module.get_submodule(parent) if parent else module, child, nn.Identity())
+            self.replaced = linears[-1]
+        else:
+            names = [n for n, _ in module.named_modules() if n]
+            if layer not in names:
+                import difflib
+
+                close = difflib.get_close_matches(layer, names, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                shown = ", ".join(names[:40]) + (", ..." if len(names) > 40 else "")
+                raise ValueError(
+                    f"feature_layer={layer!r} is not a module of the backbone.{hint} Its modules: {shown}."
+                )
+            self.replaced = None
+        self.module = module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.layer is None:
+            return _tensor_of(self.module(x), "the backbone").flatten(1)
+        captured = {}
+
+        def hook(_module, _inputs, output):
+            captured["out"] = output
+            raise _Stop
+
+        handle = self.module.get_submodule(self.layer).register_forward_hook(hook)
+        try:
+            self.module(x)
+        except _Stop:
+            pass
+        finally:
+            handle.remove()
+        if "out" not in captured:
+            raise ValueError(f"feature_layer={self.layer!r} is never run by the backbone's forward.")
+        return _tensor_of(captured["out"], f"feature_layer={self.layer!r}").flatten(1)
+
+
+def from_module(
+    module: nn.Module, input_shape: tuple[int, ...], n_classes: int, feature_layer: str | None = None
+) -> StagedNet:
+    """Any ``nn.Module`` (a torchvision ResNet, a timm model, a Hugging Face vision model) as a
+    :class:`StagedNet`: one stage, ``"features"`` (see :class:`ModuleFeatures`), and a new linear head
+    for ``n_classes``. The module is deep-copied; the caller's is never changed."""
+    import copy
+
+    if isinstance(module, StagedNet):
+        net = copy.deepcopy(module)
+        if not isinstance(net.head, nn.Linear) or net.head.out_features != n_classes:
+            net.reset_classifier(n_classes)
+        return net
+    body = ModuleFeatures(copy.deepcopy(module), feature_layer)
+    was_training = body.training
+    body.eval()
+    with torch.no_grad():
+        try:
+            dim = body(torch.zeros((2, *input_shape))).shape[1]
+        except (RuntimeError, TypeError) as err:  # the module cannot take these inputs
+            first = str(err).splitlines()[0]
+            raise ValueError(
+                f"backbone {type(module).__name__} cannot run on inputs of shape {tuple(input_shape)} ({first})."
+            ) from None
+    body.train(was_training)
+    return StagedNet(OrderedDict(features=body), nn.Linear(dim, n_classes), dim, stage_dims={"features": dim})
 
 
 BACKBONES = {
