@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==$(TORCH_VERSION)
-	$(BIN)/pip install --quiet -e '.[dev,text,docs]' torch==$(TORCH_VERSION)
+	$(BIN)/pip install --quiet -e '.[dev,text,docs,pretrained]' torch==$(TORCH_VERSION)
 	touch $(STAMP)
 
 demo: $(STAMP)
