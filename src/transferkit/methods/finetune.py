@@ -50,6 +50,7 @@ from transferkit.methods.base import (
 )
 from transferkit.methods.source_only import SourceOnly
 from transferkit.nn.backbones import StagedNet, build_backbone, from_module
+from transferkit.nn.lora import LoRAL2SP, add_lora
 from transferkit.nn.regularisers import L2SP, OldModelOutputs, distillation_loss
 from transferkit.nn.transfer import (
     GradualUnfreezing,
@@ -178,6 +179,11 @@ class FineTune(LearntFeatures, TransferMethod):
         Unfreeze from the top down in equal phases of training (ULMFiT).
     lr_decay : float or None
         Discriminative learning rates: each layer below the top gets the rate divided by ``lr_decay``.
+    lora : int or None
+        LoRA (Hu et al., ICLR 2022) of this rank on every Linear and Conv2d layer but the head: the
+        copied weights stay frozen and a low-rank update trains beside each (with the head). With
+        ``conservative="l2sp"`` the pull toward the source weights is on the update,
+        :math:`\\lVert \\Delta W \rVert^2`; with ``"lwf"`` the old outputs are distilled as usual.
     source_model : str, StagedNet or None
         A trained source network (a module, a saved state_dict or a transferkit checkpoint);
         ``None`` trains one on the source for ``source_epochs``.
@@ -222,6 +228,7 @@ class FineTune(LearntFeatures, TransferMethod):
         "source_model": [str, os.PathLike, nn.Module, None],
         "gradual_unfreezing": ["boolean"],
         "lr_decay": [Interval(Real, 1, np.inf, closed="left"), None],
+        "lora": [Interval(Integral, 1, None, closed="left"), None],
     }  # fmt: skip
 
     def __init__(
@@ -238,6 +245,7 @@ class FineTune(LearntFeatures, TransferMethod):
         temperature: float = 2.0,
         gradual_unfreezing: bool = False,
         lr_decay: float | None = None,
+        lora: int | None = None,
         source_model=None,
         source_epochs: int = 10,
         source_lr: float = 1e-3,
@@ -270,7 +278,12 @@ class FineTune(LearntFeatures, TransferMethod):
         return build_backbone(self.backbone, input_shape, n_classes, **kwargs)
 
     def _rebuild_module(self, name: str) -> nn.Module | None:
-        return self._new_net(self.input_shape_, len(self.classes_)) if name == "model_" else None
+        if name != "model_":
+            return None
+        net = self._new_net(self.input_shape_, len(self.classes_))
+        if self.lora is not None:
+            add_lora(net, self.lora, exclude=("head",))
+        return net
 
     def _source_net(self, source) -> StagedNet:
         if isinstance(self.source_model, nn.Module):
@@ -299,6 +312,10 @@ class FineTune(LearntFeatures, TransferMethod):
         unknown = [p for p in parts if p not in CONSERVATIVE]
         if unknown:
             raise ValueError(f"conservative={self.conservative!r}; expected 'l2sp', 'lwf', 'l2sp+lwf' or None.")
+        if self.lora is not None and (self.freeze or self.gradual_unfreezing):
+            raise ValueError(
+                "lora trains a low-rank update beside frozen weights; freeze and gradual_unfreezing do not apply."
+            )
         if self.freeze and self.gradual_unfreezing:
             raise ValueError("freeze=True with gradual_unfreezing=True: choose one (gradual unfreezing thaws them).")
         if self.lr_decay is not None and not (self.lr_decay >= 1):
@@ -333,7 +350,12 @@ class FineTune(LearntFeatures, TransferMethod):
             if self.freeze:
                 freeze(net, copied)
         self.copied_layers_ = copied
-        l2sp = L2SP(net, copied, alpha=self.alpha, beta=self.beta) if "l2sp" in parts and copied else None
+        if self.lora is not None:  # the copied weights stay as they are; a rank-r update of each trains beside them
+            self.lora_layers_ = add_lora(net, self.lora, exclude=("head",))
+            net.head.requires_grad_(True)
+        l2sp = None
+        if "l2sp" in parts and copied:  # with LoRA, the pull toward the source weights is on the update
+            l2sp = LoRAL2SP(self.alpha, self.beta) if self.lora else L2SP(net, copied, alpha=self.alpha, beta=self.beta)
         if "l2sp" in parts and not copied:
             raise ValueError("conservative='l2sp' anchors copied layers; copy='none' copies nothing.")
         old_model = old_head = None
@@ -411,7 +433,7 @@ class TargetOnly(FineTune):
     uses_source = False
     # nothing is transferred: the FineTune switches, fixed
     copy, freeze, conservative, source_model, gradual_unfreezing = "none", False, None, None, False
-    alpha = beta = lwf_weight = temperature = source_epochs = source_lr = lr_decay = None
+    alpha = beta = lwf_weight = temperature = source_epochs = source_lr = lr_decay = lora = None
 
     def __init__(
         self,
