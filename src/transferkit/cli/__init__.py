@@ -2,6 +2,7 @@
 
     transferkit methods                      the map of methods, by what is labelled
     transferkit datasets                     known datasets and domains, and which are present
+    transferkit download NAME                a benchmark's files from their public source, verified
     transferkit run METHOD --source D:S --target D:T [--json]
     transferkit predict --model DIR --input FILE     a saved model applied to new samples
     transferkit advise --source D:S --target D:T  which quadrant, which methods, which source
@@ -21,11 +22,11 @@ import warnings
 from collections.abc import Sequence
 
 from transferkit import __version__
-from transferkit.cli import advise, bench, datasets, demo, methods, predict, run
+from transferkit.cli import advise, bench, datasets, demo, download, methods, predict, run
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (methods, datasets, run, predict, advise, demo, bench)
+COMMANDS = (methods, datasets, download, run, predict, advise, demo, bench)
 
 EXAMPLES = """examples:
   transferkit methods

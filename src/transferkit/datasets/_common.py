@@ -120,10 +120,12 @@ class DataNotFoundError(FileNotFoundError):
         return (type(self), (self.key, self.missing, self.data_dir, self._origin, self._hint))
 
 
-def folder_hint(folder: str) -> str:
-    """The usual fix for a missing folder of the shared data layout."""
+def folder_hint(folder: str, download: str | None = None) -> str:
+    """The usual fix for a missing folder of the shared data layout; ``download``: the name
+    ``transferkit download`` fetches it by."""
+    fetch = f"run `transferkit download {download}` (it fetches the files into {DATA_ENV}), or " if download else ""
     return (
-        f"set {DATA_ENV} to the folder holding {folder}/ (or pass data_dir=...); see that "
+        f"{fetch}set {DATA_ENV} to the folder holding {folder}/ (or pass data_dir=...); see that "
         "folder's SOURCE.md for where the files come from."
     )
 

@@ -71,7 +71,7 @@ def specs() -> list[_Spec]:
             source="Blitzer et al. ACL 2007, DANN copy (Ganin et al. JMLR 2016)",
         )
         files = (f"{_DANN}/{d}_train.svmlight", f"{_DANN}/{d}_test.svmlight")
-        out.append(_Spec(info, _load_dann(d), needs(*files), folder_hint(_DANN)))
+        out.append(_Spec(info, _load_dann(d), needs(*files), folder_hint(_DANN, "amazon")))
     for d in DOMAINS:
         info = DomainInfo(
             key=f"amazon400:{d}",
@@ -85,5 +85,5 @@ def specs() -> list[_Spec]:
             source="Blitzer et al. ACL 2007, 400-word version of Chen et al. ICML 2012",
         )
         file = f"{_A400}/{_A400_FILE[d]}_400.mat"
-        out.append(_Spec(info, _load_400(d), needs(file), folder_hint(_A400)))
+        out.append(_Spec(info, _load_400(d), needs(file), folder_hint(_A400, "amazon400")))
     return out

@@ -77,7 +77,7 @@ def load_landmine(data_dir: str | os.PathLike | None = None) -> list[Domain]:
 
 def specs() -> list[_Spec]:
     """The registry records of the landmine tasks and pools."""
-    hint = folder_hint("landmine_mtl")
+    hint = folder_hint("landmine_mtl", "landmine")
     out = []
     for t in range(1, N_TASKS + 1):
         region = "foliated" if t in POOLS["foliated"] else "desert"

@@ -66,7 +66,7 @@ def specs() -> list[_Spec]:
             ),
             _load(d),
             needs(FILE),
-            folder_hint("uci_mushroom"),
+            folder_hint("uci_mushroom", "mushroom"),
         )
         for d in DOMAINS
     ]

@@ -52,5 +52,5 @@ def specs() -> list[_Spec]:
             f"20 Newsgroups {a} vs {b}, task {task}: 2000-d word counts; stratified 2/3 / 1/3 split",
             "20 Newsgroups (Lang 1995), cross-domain tasks as in Dai et al. 2007, MALSAR copy",
         )
-        out.append(_Spec(info, _load(domain), needs(file), folder_hint("malsar_mtl")))
+        out.append(_Spec(info, _load(domain), needs(file), folder_hint("malsar_mtl", "newsgroups")))
     return out

@@ -62,7 +62,7 @@ def load_school(data_dir: str | os.PathLike | None = None) -> list[Domain]:
 
 def specs() -> list[_Spec]:
     """The registry records of the 139 schools."""
-    hint = folder_hint("malsar_mtl")
+    hint = folder_hint("malsar_mtl", "school")
     return [
         _Spec(
             DomainInfo(
