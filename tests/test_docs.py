@@ -65,3 +65,25 @@ def test_mkdocs_build_strict(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "site" / "index.html").exists()
+    pages = {p: p.read_text(encoding="utf-8") for p in (tmp_path / "site").rglob("*.html")}
+    assert not [p for p, text in pages.items() if "mathjax" in text.lower() or "unpkg.com" in text]  # offline
+    tca = pages[tmp_path / "site" / "methods" / "tca" / "index.html"]
+    assert "<math" in tca and ":math:<code>" not in tca and ":class:<code>" not in tca
+
+
+def test_the_math_hook_turns_formulas_into_mathml_and_roles_into_code():
+    import importlib.util
+
+    pytest.importorskip("latex2mathml")
+    spec = importlib.util.spec_from_file_location("render_math", DOCS / "hooks" / "render_math.py")
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    page = (
+        "<p>See :class:<code>~transferkit.methods.dann.DANN</code> and :func:<code>transferkit.select</code>: "
+        ':math:<code>\\mu &gt; 0</code>, <span class="arithmatex">\\(x^2\\)</span>.</p>'
+        '<div class="arithmatex">\\[\\frac{a}{b}\\]</div><p>.. math:: \\sum_i w_i</p>'
+    )
+    out = hook.render(page)
+    assert "<code>DANN</code>" in out and "<code>transferkit.select</code>" in out
+    assert out.count("<math") == 4 and out.count('display="block"') == 2 and "<mfrac>" in out
+    assert ":math:" not in out and "arithmatex" not in out and ".. math::" not in out
