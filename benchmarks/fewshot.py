@@ -13,7 +13,10 @@ split:
 - **L2-SP**: fine-tune all, the copied weights pulled toward their pretrained values
   (alpha = 0.1, beta = 0.01, Li et al. 2018);
 - **LwF**: fine-tune all, the source network's outputs on the target images kept by distillation
-  (T = 2, lambda_o = 1, Li & Hoiem 2016).
+  (T = 2, lambda_o = 1, Li & Hoiem 2016);
+- **last layer only**: every layer but the head copied and frozen, a new head trained;
+- **LoRA r=4**: every layer copied and frozen, a rank-4 update of each trained beside it (Hu et al.
+  2022), the head trained; **+ L2-SP**: the update pulled toward zero (the copied weights).
 
 Every target network takes about the same number of optimiser steps (``--steps``, batch 32 or the
 whole set when smaller), Adam 1e-3; nothing is tuned on the target test split. The pairs: MNIST ->
@@ -49,6 +52,10 @@ METHODS = {
     "copy + freeze first 2": dict(copy="first:2", freeze=True),
     "L2-SP": dict(copy="all", conservative="l2sp"),
     "LwF": dict(copy="all", conservative="lwf"),
+    # parameter-efficient: the head alone on the copied body, or a rank-4 LoRA update of every layer
+    "last layer only": dict(copy="body", freeze=True),
+    "LoRA r=4": dict(copy="all", lora=4),
+    "LoRA r=4 + L2-SP": dict(copy="all", lora=4, conservative="l2sp"),
 }
 #: Pairs whose label sets are the same classes: there the source head is copied too.
 SAME_CLASSES = {("digits:mnist", "digits:usps"), ("digits:usps", "digits:mnist")}
@@ -64,7 +71,7 @@ def load_pair(source: str, target: str) -> dict:
     return {"source": task.source, "target": Domain(task.target.X, y, target), "test": task.target_test}
 
 
-def run_pair(source: str, target: str, ks, draws: int, steps: int, records: Records) -> None:
+def run_pair(source: str, target: str, ks, draws: int, steps: int, records: Records, methods=None) -> None:
     data = load_pair(source, target)
     t0 = time.perf_counter()
     net = SourceOnly(backbone=BACKBONE, seed=0, verbose=False, **SOURCE).fit(data["source"])
@@ -79,6 +86,8 @@ def run_pair(source: str, target: str, ks, draws: int, steps: int, records: Reco
         for draw in range(draws):
             shots = data["target"].few_shot(k, seed=draw)
             for label, kwargs in METHODS.items():
+                if methods and label not in methods:
+                    continue
                 key = dict(source=source, target=target, k=k, draw=draw, method=label)
                 if records.has(key):
                     continue
@@ -106,6 +115,7 @@ def run_pair(source: str, target: str, ks, draws: int, steps: int, records: Reco
                         "seconds": time.perf_counter() - t1,
                         "steps": est.fit_result_.steps,
                         "source_only_accuracy": source_acc,
+                        "trained_parameters": sum(p.numel() for p in est.model_.parameters() if p.requires_grad),
                     }
                 )
                 print(
@@ -130,8 +140,14 @@ def report(records: list[dict], steps: int) -> str:
         lines.append(
             f"### {SHORT[source]} -> {SHORT[target]} (source network alone: {rows_p[0]['source_only_accuracy']:.4f})\n"
         )
-        table = mean_table(rows_p, ("k", sorted({r["k"] for r in rows_p})), ("method", list(METHODS)))
+        shown = [m for m in METHODS if any(r["method"] == m for r in rows_p)]
+        table = mean_table(rows_p, ("k", sorted({r["k"] for r in rows_p})), ("method", shown))
         lines.append(markdown_table(table) + "\n")
+        counted = {r["method"]: r["trained_parameters"] for r in rows_p if "trained_parameters" in r}
+        if counted:
+            lines.append(
+                "Parameters trained: " + ", ".join(f"{m} {counted[m]:,}" for m in shown if m in counted) + ".\n"
+            )
     return "\n".join(lines)
 
 
@@ -139,11 +155,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_arguments(parser, steps=300)
     parser.add_argument("--pairs", nargs="+", default=[f"{s}>{t}" for s, t in PAIRS], help="SOURCE>TARGET domain keys")
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), help="run these columns only (default: all)")
     args = parser.parse_args(argv)
     records = Records(args.out / "fewshot.json", {"steps": args.steps})
     for pair in args.pairs:
         source, target = pair.split(">")
-        run_pair(source, target, args.ks or KS, args.draws, args.steps, records)
+        run_pair(source, target, args.ks or KS, args.draws, args.steps, records, args.methods)
     text = report(records.rows, args.steps)
     (args.out / "fewshot.md").write_text(text)
     print(text)
