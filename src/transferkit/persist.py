@@ -42,7 +42,7 @@ ARRAYS = "arrays.safetensors"
 #: Modules whose types a skops file may hold; anything else is refused unread.
 TRUSTED_MODULES = ("sklearn.", "numpy.", "scipy.", "transferkit.", "builtins.")
 #: Fitted attributes that only training needs; a loaded model predicts without them.
-TRAINING_ONLY = ("objective_", "source_model_", "discriminator_")
+TRAINING_ONLY = ("objective_", "source_model_", "discriminator_", "source_state_")
 
 
 def _version() -> str:

@@ -27,6 +27,8 @@ def _note(name: str, cls, families: dict) -> str:
         note = "  [clustering: --target to cluster" + (", --source auxiliary]" if name == "stc" else "]")
     elif name in families["POOLED"]:
         note = "  [--pool: candidate intermediate domains]"
+    elif getattr(cls, "test_time", False):
+        note = "  [test time: adapts to the target samples it predicts]"
     else:
         note = "" if cls.setting.target else "  [baseline: ignores target data]"
     note += "  [regression]" if getattr(cls, "task", "") == "regression" else ""

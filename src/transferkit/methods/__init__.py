@@ -18,6 +18,7 @@ from transferkit.methods.self_taught import SelfTaught
 from transferkit.methods.self_taught_clustering import InformationTheoreticCoClustering, SelfTaughtClustering
 from transferkit.methods.source_only import SourceOnly
 from transferkit.methods.tca import TCA
+from transferkit.methods.tent import TENT
 from transferkit.methods.tradaboost import TrAdaBoost
 from transferkit.methods.tradaboost_r2 import TrAdaBoostR2, TwoStageTrAdaBoostR2
 from transferkit.methods.transitive import TransitiveTransfer
@@ -88,6 +89,7 @@ __all__ = [
     "Setting",
     "SourceOnly",
     "TCA",
+    "TENT",
     "TargetOnly",
     "TrAdaBoost",
     "TrAdaBoostR2",

@@ -253,6 +253,8 @@ class TransferMethod(Persistent, BaseEstimator):
     paper: ClassVar[str] = ""
     #: The fewest target samples the method's statistics are defined for (a covariance needs 2).
     min_target_samples: ClassVar[int] = 1
+    #: Whether the method adapts to the target while it predicts (test-time adaptation), not at fit.
+    test_time: ClassVar[bool] = False
 
     def _check_fit_data(self, source, target, sample_domain=None) -> tuple[Domain, Domain | None]:
         if hasattr(self, "_parameter_constraints"):  # every hyperparameter named before the data is touched
@@ -516,7 +518,11 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
                 f"feature_layer={self.feature_layer!r} names a layer of a backbone given as a module; "
                 f"backbone={self.backbone!r} is built by name (its features are its adaptation stage)."
             )
-        kwargs = {"hidden": self.hidden} if len(input_shape) == 1 and self.backbone in ("auto", "shallow") else {}
+        kwargs = (
+            {"hidden": self.hidden}
+            if len(input_shape) == 1 and self.backbone in ("auto", "shallow", "shallow-bn")
+            else {}
+        )
         return build_backbone(self.backbone, input_shape, n_classes, **kwargs)
 
     def _rebuild_module(self, name: str) -> nn.Module | None:
@@ -588,7 +594,7 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
         Only for our vector backbones, whose first operation is a linear layer: it multiplies a
         sparse batch at the cost of its non-zeros, with the same result as the dense product.
         """
-        ours = isinstance(self.backbone, str) and self.backbone in ("auto", "shallow")
+        ours = isinstance(self.backbone, str) and self.backbone in ("auto", "shallow", "shallow-bn")
         return ours and X.ndim == 2 and np.count_nonzero(X) < SPARSE_BELOW * X.size
 
     def _batchable(self, X: np.ndarray, sparse: bool):

@@ -274,7 +274,11 @@ class FineTune(LearntFeatures, TransferMethod):
                 f"feature_layer={self.feature_layer!r} names a layer of a backbone given as a module; "
                 f"backbone={self.backbone!r} is built by name."
             )
-        kwargs = {"hidden": self.hidden} if len(input_shape) == 1 and self.backbone in ("auto", "shallow") else {}
+        kwargs = (
+            {"hidden": self.hidden}
+            if len(input_shape) == 1 and self.backbone in ("auto", "shallow", "shallow-bn")
+            else {}
+        )
         return build_backbone(self.backbone, input_shape, n_classes, **kwargs)
 
     def _rebuild_module(self, name: str) -> nn.Module | None:

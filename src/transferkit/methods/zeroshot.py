@@ -263,7 +263,11 @@ class ZeroShotMethod(TransferMethod):
 
     def _build(self, n_out: int) -> StagedNet:
         """The visual network (``backbone``) with ``n_out`` outputs."""
-        kwargs = {"hidden": self.hidden} if len(self.input_shape_) == 1 and self.backbone in ("auto", "shallow") else {}
+        kwargs = (
+            {"hidden": self.hidden}
+            if len(self.input_shape_) == 1 and self.backbone in ("auto", "shallow", "shallow-bn")
+            else {}
+        )
         torch.manual_seed(self.seed)
         return build_backbone(self.backbone, self.input_shape_, n_out, **kwargs)
 

@@ -12,6 +12,7 @@ classifier head. That makes "copy the first N layers", "adapt the features after
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -120,7 +121,9 @@ class StagedNet(nn.Module):
         self.head = nn.Linear(self.feature_dim, n_classes)
 
 
-def shallow_net(in_features: int, n_classes: int = 2, hidden: int = 50, activation: str = "relu") -> StagedNet:
+def shallow_net(
+    in_features: int, n_classes: int = 2, hidden: int = 50, activation: str = "relu", batchnorm: bool = False
+) -> StagedNet:
     """The DANN paper's shallow network for the Amazon reviews: ``in -> hidden -> classes``.
 
     Ganin et al. (JMLR 2016, Sec. 5.1.1) use one hidden layer of 50 sigmoid units; ``activation``
@@ -129,7 +132,8 @@ def shallow_net(in_features: int, n_classes: int = 2, hidden: int = 50, activati
     act = {"relu": nn.ReLU(), "sigmoid": nn.Sigmoid()}.get(activation)
     if act is None:
         raise ValueError(f"activation={activation!r}; expected 'relu' or 'sigmoid'.")
-    stages = OrderedDict(hidden=nn.Sequential(nn.Linear(in_features, hidden), act))
+    norm = [nn.BatchNorm1d(hidden)] if batchnorm else []
+    stages = OrderedDict(hidden=nn.Sequential(nn.Linear(in_features, hidden), *norm, act))
     return StagedNet(stages, nn.Linear(hidden, n_classes), hidden, stage_dims={"hidden": hidden})
 
 
@@ -148,15 +152,20 @@ def _conv_out(in_shape: tuple[int, int, int], body: nn.Module) -> int:
         return int(body(torch.zeros(1, *in_shape)).flatten(1).shape[1])
 
 
-def dann_digits_net(n_classes: int = 10, in_shape: tuple[int, int, int] = (3, 28, 28)) -> StagedNet:
+def dann_digits_net(
+    n_classes: int = 10, in_shape: tuple[int, int, int] = (3, 28, 28), batchnorm: bool = False
+) -> StagedNet:
     """The DANN paper's MNIST architecture (Ganin et al., JMLR 2016, Fig. 4, left).
 
     Feature extractor conv5x5(32)-pool-conv5x5(48)-pool; label predictor fc(100)-fc(100)-fc(10).
     The domain classifier (fc(100)-fc(1)) attaches after ``conv2``, which is ``adapt_at``.
+    ``batchnorm=True`` (``"dann-digits-bn"``): batch normalisation after each convolution, for
+    methods that adapt its statistics (TENT).
     """
     c = in_shape[0]
-    conv1 = nn.Sequential(nn.Conv2d(c, 32, 5), nn.ReLU(), nn.MaxPool2d(2))
-    conv2 = nn.Sequential(nn.Conv2d(32, 48, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
+    bn = (lambda k: [nn.BatchNorm2d(k)]) if batchnorm else (lambda k: [])  # noqa: E731
+    conv1 = nn.Sequential(nn.Conv2d(c, 32, 5), *bn(32), nn.ReLU(), nn.MaxPool2d(2))
+    conv2 = nn.Sequential(nn.Conv2d(32, 48, 5), *bn(48), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
     d = _conv_out(in_shape, nn.Sequential(conv1, conv2))
     stages = OrderedDict(
         conv1=conv1,
@@ -173,7 +182,7 @@ def dann_digits_net(n_classes: int = 10, in_shape: tuple[int, int, int] = (3, 28
     )
 
 
-def lenet(n_classes: int = 10, in_shape: tuple[int, int, int] = (1, 28, 28)) -> StagedNet:
+def lenet(n_classes: int = 10, in_shape: tuple[int, int, int] = (1, 28, 28), batchnorm: bool = False) -> StagedNet:
     """LeNet as used for digit adaptation (conv5x5(20)-pool-conv5x5(50)-pool-fc(500)).
 
     Small inputs (16x16 USPS) use padding 2 so the two 5x5 convolutions still fit. Adaptation
@@ -181,8 +190,9 @@ def lenet(n_classes: int = 10, in_shape: tuple[int, int, int] = (1, 28, 28)) -> 
     """
     c, h, _ = in_shape
     pad = 2 if h < 24 else 0
-    conv1 = nn.Sequential(nn.Conv2d(c, 20, 5, padding=pad), nn.ReLU(), nn.MaxPool2d(2))
-    conv2 = nn.Sequential(nn.Conv2d(20, 50, 5, padding=pad), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
+    bn = (lambda k: [nn.BatchNorm2d(k)]) if batchnorm else (lambda k: [])  # noqa: E731
+    conv1 = nn.Sequential(nn.Conv2d(c, 20, 5, padding=pad), *bn(20), nn.ReLU(), nn.MaxPool2d(2))
+    conv2 = nn.Sequential(nn.Conv2d(20, 50, 5, padding=pad), *bn(50), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
     d = _conv_out(in_shape, nn.Sequential(conv1, conv2))
     stages = OrderedDict(conv1=conv1, conv2=conv2, fc1=nn.Sequential(nn.Linear(d, 500), nn.ReLU()))
     return StagedNet(stages, nn.Linear(500, n_classes), 500, adapt_at="conv2", stage_dims={"conv2": d, "fc1": 500})
@@ -328,7 +338,21 @@ BACKBONES = {
     "dann-digits": dann_digits_net,
     "lenet": lenet,
     "conv1d": conv1d_net,
+    # with batch normalisation after each hidden layer or convolution (TENT adapts it)
+    "shallow-bn": functools.partial(shallow_net, batchnorm=True),
+    "dann-digits-bn": functools.partial(dann_digits_net, batchnorm=True),
+    "lenet-bn": functools.partial(lenet, batchnorm=True),
 }
+
+
+def auto_backbone(input_shape: tuple[int, ...]) -> str:
+    """The backbone ``"auto"`` stands for: the shallow network for vectors, the 1-D CNN for series,
+    the DANN digits CNN for images of 28x28 and more, LeNet for smaller images."""
+    if len(input_shape) == 1:
+        return "shallow"
+    if len(input_shape) == 2:
+        return "conv1d"
+    return "dann-digits" if len(input_shape) == 3 and input_shape[1] >= 28 else "lenet"
 
 
 def build_backbone(name: str, input_shape: tuple[int, ...], n_classes: int, **kwargs) -> StagedNet:
@@ -338,16 +362,11 @@ def build_backbone(name: str, input_shape: tuple[int, ...], n_classes: int, **kw
     (channels, length), the DANN digits CNN for images of 28x28 and more, and LeNet for smaller
     images (16x16 USPS).
     """
-    if name == "auto":
-        if len(input_shape) == 1:
-            name = "shallow"
-        elif len(input_shape) == 2:
-            name = "conv1d"
-        else:  # the DANN CNN needs 28x28 inputs to keep spatial extent; LeNet pads small digits
-            name = "dann-digits" if len(input_shape) == 3 and input_shape[1] >= 28 else "lenet"
+    if name == "auto":  # the DANN CNN needs 28x28 inputs to keep spatial extent; LeNet pads small digits
+        name = auto_backbone(input_shape)
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; known: 'auto', {', '.join(map(repr, BACKBONES))}.")
-    if name in ("shallow", "linear"):
+    if name in ("shallow", "linear", "shallow-bn"):
         if len(input_shape) != 1:
             raise ValueError(f"backbone {name!r} needs feature vectors; got inputs of shape {input_shape}.")
         return BACKBONES[name](input_shape[0], n_classes, **kwargs)

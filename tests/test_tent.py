@@ -1,0 +1,84 @@
+"""TENT: entropy minimisation of the batch-norm affine parameters, batch by batch, at prediction time."""
+
+import numpy as np
+import pytest
+import torch
+
+from transferkit import TENT, Domain, load
+
+
+def test_entropy_is_the_mean_shannon_entropy():
+    from transferkit.methods.tent import entropy
+
+    logits = np.random.default_rng(0).normal(size=(6, 4))
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    expected = -(p * np.log(p)).sum(1).mean()
+    assert entropy(torch.from_numpy(logits)).item() == pytest.approx(expected)
+
+
+@pytest.fixture(scope="module")
+def shifted():
+    rng = np.random.default_rng(0)
+    y = np.arange(400) % 3
+    centres = np.array([[0, 0], [3, 0], [0, 3]], dtype=np.float32)
+    X = (centres[y] + rng.normal(size=(400, 2))).astype(np.float32)
+    scale = np.array([1.5, 0.6], dtype=np.float32)
+    return Domain(X, y, "source"), Domain(X * scale + 2.0, y, "target")  # a gain and an offset
+
+
+@pytest.fixture(scope="module")
+def fitted(shifted):
+    return TENT(epochs=20, tent_batch_size=50, seed=0).fit(shifted[0])
+
+
+def test_only_the_normalisation_affine_parameters_move(fitted, shifted):
+    source_state = {k: v.clone() for k, v in fitted.source_state_.items()}
+    fitted.set_params(episodic=False)
+    try:
+        fitted.predict(shifted[1].X)
+        moved = {k for k, v in fitted.model_.state_dict().items() if not torch.equal(v, source_state[k])}
+    finally:
+        fitted.set_params(episodic=True)
+        fitted.reset()
+    bn = "stages.hidden.1"
+    assert {f"{bn}.weight", f"{bn}.bias"} <= moved  # gamma and beta were updated
+    assert moved <= {f"{bn}.weight", f"{bn}.bias", f"{bn}.running_mean", f"{bn}.running_var", f"{bn}.num_batches_tracked"}
+
+
+def test_one_forward_per_batch_and_no_second_pass(fitted, shifted):
+    calls = []
+    handle = fitted.model_.register_forward_hook(lambda m, i, o: calls.append(len(i[0])))
+    try:
+        fitted.predict_proba(shifted[1].X)
+    finally:
+        handle.remove()
+    assert calls == [50] * 8
+
+
+def test_episodic_calls_repeat_and_adapt_false_is_the_source_network(fitted, shifted):
+    X = shifted[1].X
+    np.testing.assert_array_equal(fitted.predict_proba(X), fitted.predict_proba(X))
+    fitted.reset()
+    plain = fitted.predict_proba(X, adapt=False)
+    with torch.no_grad():
+        fitted.model_.eval()
+        expected = torch.softmax(fitted.model_(torch.from_numpy(X)), 1).numpy()
+    np.testing.assert_allclose(plain, expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(fitted.predict_proba(X), plain)
+
+
+def test_adapting_helps_on_a_gain_and_offset_shift(fitted, shifted):
+    target = shifted[1]
+    assert fitted.score(target) > fitted.set_params(online=False).score(target) + 0.05
+    fitted.set_params(online=True)
+
+
+def test_a_network_without_batch_norm_is_refused(shifted):
+    with pytest.raises(ValueError, match="has no batch normalisation layer; TENT adapts those"):
+        TENT(backbone="shallow", epochs=1).fit(shifted[0])
+
+
+def test_a_saved_tent_adapts_after_loading(fitted, shifted, tmp_path):
+    fitted.save(tmp_path / "tent")
+    back = load(tmp_path / "tent")
+    np.testing.assert_allclose(back.predict_proba(shifted[1].X), fitted.predict_proba(shifted[1].X), atol=1e-6)
