@@ -12,6 +12,7 @@ from transferkit.methods.ddc import DDC
 from transferkit.methods.deep_coral import DeepCORAL
 from transferkit.methods.devise import DeViSE
 from transferkit.methods.finetune import FineTune, TargetOnly
+from transferkit.methods.jda import JDA
 from transferkit.methods.multitask import MultiTask
 from transferkit.methods.progressive import ProgressiveNetwork
 from transferkit.methods.self_taught import SelfTaught
@@ -26,7 +27,22 @@ from transferkit.methods.transitive import TransitiveTransfer
 #: Every method by its command-line name.
 REGISTRY: dict[str, type[TransferMethod]] = {
     cls.name: cls
-    for cls in (SourceOnly, DANN, DDC, DAN, DeepCORAL, CORAL, TrAdaBoost, TCA, FineTune, TargetOnly, SelfTaught, Auto)
+    for cls in (
+        SourceOnly,
+        DANN,
+        DDC,
+        DAN,
+        DeepCORAL,
+        CORAL,
+        TCA,
+        JDA,
+        TENT,
+        TrAdaBoost,
+        FineTune,
+        TargetOnly,
+        SelfTaught,
+        Auto,
+    )
 }
 
 #: Regression methods by name (``task = "regression"``), kept apart from REGISTRY: its estimator contract
@@ -77,6 +93,7 @@ __all__ = [
     "DeepCORAL",
     "FineTune",
     "InformationTheoreticCoClustering",
+    "JDA",
     "MANY_TASKS",
     "MultiTask",
     "NeuralTransferMethod",

@@ -170,4 +170,5 @@ class TENT(NeuralTransferMethod):
 
     def predict(self, X, adapt: bool | None = None) -> np.ndarray:
         """Predicted labels; adapting as :meth:`predict_proba` does."""
-        return self.classes_[self.predict_proba(X, adapt=adapt).argmax(1)]
+        proba = self.predict_proba(X, adapt=adapt)  # refuses an unfitted model first
+        return self.classes_[proba.argmax(1)]
