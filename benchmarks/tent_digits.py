@@ -20,7 +20,7 @@ import numpy as np
 
 from transferkit import TENT
 from transferkit.report import markdown_table
-from transferkit.runs import RunOptions, load_pair
+from transferkit.protocols.suite import SuiteTask, _task_data
 
 TASKS = {
     "MNIST -> MNIST-M": ("digits:mnist", "digits:mnistm"),
@@ -38,8 +38,7 @@ def main() -> None:
     for name, (s, t) in TASKS.items():
         scores = {"source-only": [], "normalisation alone": [], "TENT": []}
         for seed in range(args.seeds):
-            data = load_pair(s, t, RunOptions(seed=seed, quiet=True, n_source=2000, n_target=2000))
-            source, test = data.source, data.target_test
+            source, _, test = _task_data(SuiteTask(name, s, t), seed, 2000)  # the suite's sizes
             if test.X.shape[1] != source.X.shape[1]:  # MNIST-M is RGB: MNIST replicated, as the paper does
                 source = type(source)(np.repeat(source.X, 3, axis=1), source.y, source.name)
             model = TENT(seed=seed).fit(source)
