@@ -19,8 +19,8 @@ import warnings
 import numpy as np
 
 from transferkit import TENT
-from transferkit.report import markdown_table
 from transferkit.protocols.suite import SuiteTask, _task_data
+from transferkit.report import markdown_table
 
 TASKS = {
     "MNIST -> MNIST-M": ("digits:mnist", "digits:mnistm"),
