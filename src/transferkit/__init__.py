@@ -11,6 +11,7 @@ Two tiers share one set of conventions:
 from transferkit._version import __version__
 from transferkit.data import Domain, Task
 from transferkit.methods import (
+    CDAN,
     CORAL,
     DAN,
     DANN,
@@ -47,6 +48,7 @@ from transferkit.semantics import ClassDescriptions, attribute_table, embed_clas
 from transferkit.train import FitConfig, fit_loop
 
 __all__ = [
+    "CDAN",
     "AttributeEmbedding",
     "Auto",
     "CORAL",

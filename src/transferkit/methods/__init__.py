@@ -3,6 +3,7 @@
 from transferkit.methods.attribute_embedding import AttributeEmbedding
 from transferkit.methods.auto import Auto
 from transferkit.methods.base import NeuralTransferMethod, Setting, TransferMethod, as_domain
+from transferkit.methods.cdan import CDAN
 from transferkit.methods.conse import ConSE
 from transferkit.methods.coral import CORAL
 from transferkit.methods.dan import DAN
@@ -30,6 +31,7 @@ REGISTRY: dict[str, type[TransferMethod]] = {
     for cls in (
         SourceOnly,
         DANN,
+        CDAN,
         DDC,
         DAN,
         DeepCORAL,
@@ -82,6 +84,7 @@ def get_method(name: str) -> type[TransferMethod]:
 __all__ = [
     "AttributeEmbedding",
     "Auto",
+    "CDAN",
     "CLUSTERING",
     "CORAL",
     "ConSE",

@@ -43,12 +43,13 @@ __all__ = ["GRIDS", "METHODS", "SuiteTask", "run_suite", "suite_tasks", "summari
 AMAZON = ("books", "dvd", "electronics", "kitchen")
 
 #: The methods for a labelled source and an unlabelled target, by registered name.
-METHODS = ("source-only", "dann", "ddc", "dan", "deep-coral", "coral", "tca", "auto")
+METHODS = ("source-only", "dann", "cdan", "ddc", "dan", "deep-coral", "coral", "tca", "auto")
 
 #: The label-free protocol's candidates: each method's adaptation weight around its paper's value.
 GRIDS: dict[str, dict[str, list]] = {
     "source-only": {},  # one candidate, scored like the others: the "adapt or not" baseline of ``auto``
     "dann": {"lambda_max": [0.03, 0.1, 0.3, 1.0]},
+    "cdan": {"lambda_max": [0.03, 0.1, 0.3, 1.0]},
     "ddc": {"lambda_max": [0.1, 0.25, 1.0, 4.0]},
     "dan": {"lambda_max": [0.1, 0.3, 1.0, 3.0]},
     "deep-coral": {"lambda_max": [0.3, 1.0, 3.0, 10.0]},
