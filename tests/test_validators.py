@@ -414,3 +414,82 @@ def test_each_validator_names_the_evidence_it_lacks(name, missing):
     setattr(full, missing, None)
     with pytest.raises(ValueError, match=rf"validator '{name}' cannot score without"):
         VALIDATORS[name].score(full, 0)
+
+
+class _Scaled(BaseEstimator):
+    """A fixed model: class probabilities from the first input column; ``transform`` doubles the inputs."""
+
+    classes_ = np.array([10, 20])
+
+    def predict_proba(self, X):
+        p = 1 / (1 + np.exp(-np.asarray(X)[:, 0]))
+        return np.c_[1 - p, p]
+
+
+class _Learnt(_Scaled):
+    def transform(self, X):
+        return 2.0 * np.asarray(X)
+
+
+def test_evidence_uses_the_models_features_where_it_has_them_and_the_inputs_otherwise():
+    from transferkit.selection.validators import evidence_from_model
+
+    X = np.arange(12, dtype=np.float32).reshape(3, 2, 2)
+    source_val = Domain(X, np.array([10, 20, 20]))
+    plain = evidence_from_model(_Scaled(), source_val, Domain(X))
+    np.testing.assert_array_equal(plain.source_features, X.reshape(3, 4))  # flattened, one row per sample
+    np.testing.assert_array_equal(plain.target_features, X.reshape(3, 4))
+    np.testing.assert_array_equal(plain.source_y, [0, 1, 1])  # labels as column indices of the probabilities
+    learnt = evidence_from_model(_Learnt(), source_val, Domain(X))
+    np.testing.assert_array_equal(learnt.source_features, 2.0 * X)
+    with pytest.raises(ValueError, match=r"labels \[15\] are not among the classes the model was fitted on"):
+        evidence_from_model(_Scaled(), Domain(X, np.array([10, 15, 20])))
+    with pytest.raises(ValueError, match="source_val has no labels; the validators need a labelled held-out"):
+        evidence_from_model(_Scaled(), Domain(X))
+    with pytest.raises(ValueError, match="target_test has no labels; the oracle scores against target labels"):
+        evidence_from_model(_Scaled(), target_test=Domain(X))
+    bad = X.copy()
+    bad[0, 0, 0] = np.nan
+    for kwargs, name in (({"source_val": (bad, np.array([10, 20, 20]))}, "source_val"), ({"target": bad}, "target"),
+                         ({"target_test": (bad, np.array([10, 20, 20]))}, "target_test")):  # fmt: skip
+        with pytest.raises(ValueError, match=name):
+            evidence_from_model(_Scaled(), **kwargs)
+
+
+def test_every_validator_resamples_the_rows_it_scores():
+    from transferkit.selection.validators import VALIDATORS
+
+    rng = np.random.default_rng(0)
+    e = Evidence(
+        source_proba=rng.dirichlet(np.ones(2), 120),
+        source_y=rng.integers(0, 2, 120),
+        source_features=rng.normal(size=(120, 3)),
+        target_proba=rng.dirichlet(np.ones(2), 90),
+        target_features=rng.normal(0.5, 1, size=(90, 3)),
+    )
+    for name in ("source", "iwv", "dev", "entropy", "reverse"):
+        t = VALIDATORS[name].terms(e, 0)
+        assert (t.domain, t.n) == (("target", 90) if name == "entropy" else ("source", 120)), name
+
+
+def test_reverse_validation_standardises_the_features_and_iwv_uses_the_seed():
+    from sklearn.linear_model import LogisticRegression
+
+    from transferkit.selection.validators import VALIDATORS, density_ratio
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 200)
+    # the informative feature on a tiny scale: without standardising, the regularised classifier cannot use it
+    fs = np.c_[1e-4 * (rng.normal(size=200) + 2 * y), rng.normal(size=200)]
+    ft = np.c_[1e-4 * (rng.normal(size=150) + 1), rng.normal(size=150)]
+    pt = np.c_[ft[:, 0] < 1e-4, ft[:, 0] >= 1e-4].astype(float) * 0.8 + 0.1
+    e = Evidence(source_y=y, source_features=fs, target_proba=pt, target_features=ft,
+                 source_proba=np.c_[fs[:, 0] < 1e-4, fs[:, 0] >= 1e-4].astype(float) * 0.8 + 0.1)  # fmt: skip
+    z = lambda A: (A - ft.mean(0)) / ft.std(0)  # noqa: E731 - the reverse classifier standardises on the target
+    reverse = LogisticRegression(max_iter=1000).fit(z(ft), pt.argmax(1))
+    assert VALIDATORS["reverse"].score(e, 0) == pytest.approx(np.mean(reverse.predict(z(fs)) == y))
+    assert VALIDATORS["reverse"].score(e, 0) > 0.75  # the tiny feature is used
+    w = density_ratio(fs, ft, seed=3)
+    correct = (e.source_proba.argmax(1) == y).astype(float)
+    assert VALIDATORS["iwv"].score(e, 3) == pytest.approx(np.sum(w * correct) / np.sum(w))
+    assert not np.allclose(w, density_ratio(fs, ft, seed=0))  # the seed matters: the folds are shuffled by it
