@@ -129,3 +129,30 @@ def test_dan_uses_the_mmd_estimator_it_is_given():
         values[estimator] = float(d(x, y))
     assert len({round(v, 6) for v in values.values()}) == 3, values  # one value per estimator
     assert values["biased"] > values["unbiased"]  # V-statistic keeps the positive diagonal terms
+
+
+def test_the_default_bandwidth_is_the_mean_pairwise_distance_without_the_pairwise_matrix():
+    from transferkit.nn.divergences import _base_sigma2
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(30, 4)), rng.normal(3, 1, size=(20, 4)) + 1e3  # far from the origin: cancellation
+    z = np.concatenate([x, y])
+    d2 = ((z[:, None, :] - z[None, :, :]) ** 2).sum(-1)
+    expected = d2.sum() / (len(z) * (len(z) - 1))
+    got = _base_sigma2(torch.from_numpy(x).float(), torch.from_numpy(y).float()).item()
+    assert got == pytest.approx(expected, rel=1e-4)
+
+
+def test_kernel_sums_over_blocks_equal_the_whole_matrix(monkeypatch):
+    from transferkit.nn import divergences
+
+    rng = np.random.default_rng(1)
+    x, y = torch.from_numpy(rng.normal(size=(37, 3))), torch.from_numpy(rng.normal(1, 1, size=(23, 3)))
+    whole = {e: divergences.mmd2(x, y, estimator=e).item() for e in ("unbiased", "biased")}
+    monkeypatch.setattr(divergences, "_BLOCK_ENTRIES", 50)  # blocks of 2 rows or fewer
+    rows = []
+    original = divergences.gaussian_kernel
+    monkeypatch.setattr(divergences, "gaussian_kernel", lambda a, b, s: rows.append(len(a)) or original(a, b, s))
+    for e, value in whole.items():
+        assert divergences.mmd2(x, y, estimator=e).item() == pytest.approx(value, rel=1e-10)
+    assert max(rows) <= 2
