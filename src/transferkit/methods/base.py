@@ -192,6 +192,7 @@ SHARED_CONSTRAINTS = {
     "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
     "seed": [Interval(Integral, 0, None, closed="left")],
     "device": [str],
+    "n_threads": [Interval(Integral, 1, None, closed="left"), None],
     "checkpoint_dir": [str, os.PathLike, None],
     "verbose": ["boolean"],
     "n_estimators": [Interval(Integral, 1, None, closed="left")],
@@ -210,7 +211,7 @@ def fit_identity(estimator, stage: str | None = None) -> dict:
     The checkpoint fingerprint (:attr:`FitConfig.identity`): a folder written by another method or with
     other settings is refused on resume instead of handing back that run's model.
     """
-    run_settings = ("verbose", "device", "checkpoint_dir")
+    run_settings = ("verbose", "device", "checkpoint_dir", "n_threads")
     params = {k: _plain(v) for k, v in estimator.get_params(deep=False).items() if k not in run_settings}
     return {"method": type(estimator).__name__, **({"stage": stage} if stage else {}), **params}
 
@@ -473,7 +474,7 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
     #: and what is allowed; subclasses extend it with their own.
     _parameter_constraints = shared_constraints(
         "backbone", "feature_layer", "hidden", "epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay",
-        "grad_clip", "lr_schedule", "seed", "device", "checkpoint_dir", "verbose",
+        "grad_clip", "lr_schedule", "seed", "device", "n_threads", "checkpoint_dir", "verbose",
     )  # fmt: skip
 
     backbone: object = "auto"
@@ -489,6 +490,7 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
     lr_schedule: str = "constant"
     seed: int = 0
     device: str = "auto"
+    n_threads: int | None = None
     checkpoint_dir: str | None = None
     verbose: bool = False
 
@@ -504,6 +506,7 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
             lr_schedule=self.lr_schedule,
             seed=self.seed,
             device=self.device,
+            n_threads=self.n_threads,
             checkpoint_dir=self.checkpoint_dir,
             progress=self.verbose,
             desc=desc,

@@ -160,6 +160,10 @@ class DANN(AdaptationMethod):
         Seeds initialisation and batch order: the same seed gives the same model.
     device : str
         ``"auto"`` uses CUDA when available.
+    n_threads : int, optional
+        CPU threads while training; ``None``: one for a small network (a training step under 1e8
+        multiply-adds), torch's setting otherwise (:mod:`transferkit.train.threads`); the caller's
+        setting is restored afterwards.
     checkpoint_dir : str, optional
         Save atomic checkpoints there and resume from the newest good one.
     verbose : bool

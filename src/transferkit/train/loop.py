@@ -41,6 +41,7 @@ from transferkit.data import PairedBatches
 from transferkit.train import distributed
 from transferkit.train.checkpoint import CheckpointManager
 from transferkit.train.schedules import lr_at
+from transferkit.train.threads import MacCounter, choose_threads
 
 __all__ = ["FitConfig", "FitResult", "fit_loop", "resolve_device"]
 
@@ -72,6 +73,9 @@ class FitConfig:
     progress: bool = True
     desc: str = "train"
     grad_clip: float = 0.0
+    #: Intra-op threads while training; None: one for a small step, torch's setting for a large one
+    #: (:mod:`transferkit.train.threads`). The caller's setting is restored afterwards.
+    n_threads: int | None = None
     #: What the trained weights are of: the method and every hyperparameter that changes them (plain
     #: values). A checkpoint written for another identity is refused on resume.
     identity: dict = field(default_factory=dict)
@@ -105,7 +109,7 @@ class FitConfig:
 
     def fingerprint(self) -> dict:
         """The fields that determine the trained weights (what a resumed run must share)."""
-        skip = ("progress", "resume", "device", "desc", "checkpoint_dir", "checkpoint_every")
+        skip = ("progress", "resume", "device", "desc", "checkpoint_dir", "checkpoint_every", "n_threads")
         return {k: v for k, v in asdict(self).items() if k not in skip}
 
 
@@ -244,6 +248,16 @@ def fit_loop(
     FitResult
     """
     config.validate()
+    if config.n_threads is not None and (isinstance(config.n_threads, bool) or int(config.n_threads) < 1):
+        raise ValueError(f"n_threads={config.n_threads!r}; expected a positive integer or None.")
+    caller = torch.get_num_threads()
+    try:
+        return _fit_loop(module, source, target, config, on_epoch_end, caller)
+    finally:
+        torch.set_num_threads(caller)  # the caller's setting, whatever happened
+
+
+def _fit_loop(module, source, target, config: FitConfig, on_epoch_end, caller_threads: int) -> FitResult:
     n_s = _common_length(source, "source")
     n_t = _common_length(target, "target") if target else n_s
     rank, world = distributed.init_from_env()
@@ -330,6 +344,10 @@ def fit_loop(
     bar = _progress_bar(total_steps, start_step, config.desc, show)
     t0 = time.perf_counter()
     step = start_step
+    # threads: the first step runs on one thread while its multiply-adds are counted; the rest on one
+    # thread too when that step was small, else on the caller's setting (transferkit.train.threads)
+    torch.set_num_threads(config.n_threads or 1)
+    counting = MacCounter(module) if config.n_threads is None else None
     for epoch in range(start_step // steps_per_epoch, config.epochs):
         skip = step - epoch * steps_per_epoch  # > 0 only in the epoch a run resumes in
         np_rng.bit_generator.state = epoch_np_state
@@ -355,6 +373,9 @@ def fit_loop(
             if config.grad_clip:  # bounds the step when the adversarial game spikes
                 torch.nn.utils.clip_grad_norm_(module.parameters(), config.grad_clip)
             optimizer.step()
+            if counting is not None:
+                torch.set_num_threads(choose_threads(counting.stop(), None, caller_threads))
+                counting = None
             step += 1
             for k, v in out.items():
                 epoch_acc[k] = epoch_acc.get(k, 0.0) + float(v.detach() if torch.is_tensor(v) else v)
