@@ -63,7 +63,7 @@ def main() -> None:
         try:
             for name, ((source, target), params) in fits.items():
                 t = {
-                    label: _time(lambda n=n: DANN(seed=0, n_threads=n, **params), source, target, args.repeats)
+                    label: _time(lambda n=n, p=params: DANN(seed=0, n_threads=n, **p), source, target, args.repeats)
                     for label, n in (("1 thread", 1), ("2 threads", 2), ("policy", None))
                 }
                 best = min(t["1 thread"], t["2 threads"])
