@@ -18,6 +18,7 @@ from transferkit.methods.multitask import MultiTask
 from transferkit.methods.progressive import ProgressiveNetwork
 from transferkit.methods.self_taught import SelfTaught
 from transferkit.methods.self_taught_clustering import InformationTheoreticCoClustering, SelfTaughtClustering
+from transferkit.methods.shot import SHOT
 from transferkit.methods.source_only import SourceOnly
 from transferkit.methods.tca import TCA
 from transferkit.methods.tent import TENT
@@ -39,6 +40,7 @@ REGISTRY: dict[str, type[TransferMethod]] = {
         TCA,
         JDA,
         TENT,
+        SHOT,
         TrAdaBoost,
         FineTune,
         TargetOnly,
@@ -104,6 +106,7 @@ __all__ = [
     "ProgressiveNetwork",
     "REGISTRY",
     "REGRESSORS",
+    "SHOT",
     "SelfTaught",
     "SelfTaughtClustering",
     "Setting",

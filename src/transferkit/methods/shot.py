@@ -1,0 +1,214 @@
+r"""SHOT: source hypothesis transfer, adaptation without the source data.
+
+Liang, Hu & Feng, "Do We Really Need to Access the Source Data? Source Hypothesis Transfer for
+Unsupervised Domain Adaptation", ICML 2020.
+
+1. **Source.** The network (features :math:`g`, a bottleneck, the classifier :math:`h`) is trained
+   on the labelled source with label smoothing, :math:`\mathcal L_{src} = -\sum_k q_k^{ls} \log
+   \delta_k(h(g(x)))`, :math:`q^{ls} = (1-\alpha) q + \alpha/K`, :math:`\alpha = 0.1`.
+2. **Target, without the source.** :math:`h` is frozen (the *source hypothesis*); :math:`g` is
+   trained on the unlabelled target by information maximisation plus self-supervised pseudo-labels,
+
+   .. math::
+
+       \mathcal L = \underbrace{-\mathbb E_x \sum_k \delta_k \log \delta_k}_{\text{confident}}
+       \; + \; \underbrace{\sum_k \hat p_k \log \hat p_k}_{\text{diverse}, \; \hat p = \mathbb E_x \delta(x)}
+       \; - \; \beta\, \mathbb E_x \sum_k \mathbb 1[\hat y = k] \log \delta_k,
+
+   where the pseudo-labels :math:`\hat y` come, at the start of every epoch, from class centroids of
+   the target features: :math:`c_k^{(0)} = \sum_x \delta_k(x) g(x) / \sum_x \delta_k(x)`,
+   :math:`\hat y = \arg\min_k d_{\cos}(g(x), c_k^{(0)})`, then once more with the centroids of the
+   labelled features, :math:`c_k^{(1)}`.
+
+The source data are used in step 1 only; step 2 sees the target alone (and a network trained on the
+source, which may come from elsewhere: ``source_model``).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.utils._param_validation import Interval
+from torch import nn
+
+from transferkit.methods.base import NeuralTransferMethod, Setting
+from transferkit.nn.backbones import StagedNet, add_bottleneck
+from transferkit.train.loop import FitConfig, fit_loop
+
+__all__ = ["SHOT", "information_maximisation", "centroid_pseudo_labels"]
+
+
+def information_maximisation(logits: torch.Tensor) -> torch.Tensor:
+    """:math:`-\\mathbb E_x \\sum_k \\delta_k \\log \\delta_k + \\sum_k \\hat p_k \\log \\hat p_k` (minimised)."""
+    p = torch.softmax(logits, 1)
+    log_p = torch.log_softmax(logits, 1)
+    entropy = -(p * log_p).sum(1).mean()
+    mean = p.mean(0)
+    return entropy + (mean * torch.log(mean.clamp_min(1e-12))).sum()
+
+
+def centroid_pseudo_labels(features: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """SHOT's pseudo-labels: nearest (cosine) of the prediction-weighted class centroids, then nearest of
+    the centroids of the samples so labelled."""
+    f = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+    centroids = proba.T @ f / np.maximum(proba.sum(0)[:, None], 1e-12)
+    for _ in range(2):
+        c = centroids / np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+        labels = (f @ c.T).argmax(1)
+        one_hot = np.eye(proba.shape[1])[labels]
+        keep = one_hot.sum(0) > 0  # a class no sample chose keeps its previous centroid
+        centroids[keep] = (one_hot.T @ f)[keep] / one_hot.sum(0)[keep, None]
+    return labels
+
+
+class SourceObjective(nn.Module):
+    """Cross-entropy with label smoothing on the labelled source batch."""
+
+    def __init__(self, net: StagedNet, smoothing: float):
+        super().__init__()
+        self.net, self.smoothing = net, smoothing
+
+    def forward(self, batch, progress: float):
+        logits = self.net(batch["xs"])
+        return {"loss": F.cross_entropy(logits, batch["ys"], label_smoothing=self.smoothing)}
+
+
+class TargetObjective(nn.Module):
+    """Information maximisation plus the pseudo-label term on an unlabelled target batch; ``pseudo``
+    (a buffer, checkpointed with the objective) holds the current label of every target sample."""
+
+    def __init__(self, net: StagedNet, n_target: int, beta: float):
+        super().__init__()
+        self.net, self.beta = net, beta
+        self.register_buffer("pseudo", torch.zeros(n_target, dtype=torch.long))
+
+    def forward(self, batch, progress: float):
+        logits = self.net(batch["xt"])
+        im = information_maximisation(logits)
+        pl = F.cross_entropy(logits, self.pseudo[batch["it"]])
+        return {"loss": im + self.beta * pl, "im": im.detach(), "pseudo_ce": pl.detach()}
+
+
+@dataclass(eq=False, repr=False, kw_only=True)
+class SHOT(NeuralTransferMethod):
+    """Train on the source, then adapt the features to the target alone with the classifier frozen.
+
+    Parameters
+    ----------
+    source_epochs : int
+        Epochs of the source training (step 1).
+    smoothing : float
+        Label smoothing :math:`\\alpha` of the source training (0.1).
+    beta : float
+        Weight :math:`\\beta` of the pseudo-label term (0.3).
+    bottleneck : int
+        Width of the bottleneck layer before the classifier (256, as in the paper).
+    source_model : nn.Module, optional
+        A network already trained on the source (this class's ``model_`` from another fit): step 1 is
+        skipped and ``fit(None, target)`` needs no source data at all.
+
+    ``epochs`` counts the target epochs; the other parameters are those of
+    :class:`~transferkit.methods.source_only.SourceOnly`.
+
+    Attributes
+    ----------
+    source_model_ : nn.Module
+        The network after step 1 (or ``source_model``): ``SHOT(source_model=m.source_model_)`` adapts it
+        to another target without the source.
+    """
+
+    name = "shot"
+    setting = Setting(source_labels=True, target_labels=False)
+    description = "source-free adaptation: information maximisation and centroid pseudo-labels, classifier frozen"
+    paper = "Liang, Hu & Feng, Do We Really Need to Access the Source Data?, ICML 2020"
+
+    _parameter_constraints = {
+        **NeuralTransferMethod._parameter_constraints,
+        "source_epochs": [Interval(Integral, 1, None, closed="left")],
+        "smoothing": [Interval(Real, 0, 1, closed="left")],
+        "beta": [Interval(Real, 0, np.inf, closed="left")],
+        "bottleneck": [Interval(Integral, 1, None, closed="left")],
+        "source_model": [nn.Module, None],
+    }
+
+    epochs: int = 15
+    source_epochs: int = 30
+    smoothing: float = 0.1
+    beta: float = 0.3
+    bottleneck: int = 256
+    source_model: object = None
+
+    def _build_net(self, input_shape, n_classes: int) -> StagedNet:
+        return add_bottleneck(super()._build_net(input_shape, n_classes), self.bottleneck)
+
+    def _config(self, epochs: int, desc: str) -> FitConfig:
+        config = self._fit_config(desc)
+        config.epochs = epochs
+        if self.checkpoint_dir:
+            config.checkpoint_dir = f"{self.checkpoint_dir}/{desc}"
+        return config
+
+    def fit(self, source, target=None, sample_domain=None):
+        """Step 1 on ``source`` (skipped with ``source_model``), step 2 on the unlabelled ``target`` alone."""
+        self._validate_params()
+        if self.source_model is not None and source is None:  # source-free: the target and a source network
+            from transferkit.data import as_domain
+
+            target = as_domain(target, "target")
+            if target.y is not None:
+                raise ValueError(
+                    "target has labels, but SHOT adapts to unlabelled target data; pass target.unlabelled()."
+                )
+            net = copy.deepcopy(self.source_model)
+            self.classes_ = getattr(self, "classes_", np.arange(net.head.out_features))
+            self.input_shape_ = target.feature_shape
+        else:
+            source, target = self._check_fit_data(source, target, sample_domain)
+            self.classes_ = np.unique(source.y)
+            self.input_shape_ = source.feature_shape
+            torch.manual_seed(self.seed)
+            net = self._build_net(self.input_shape_, len(self.classes_))
+            y = np.searchsorted(self.classes_, source.y).astype(np.int64)
+            self.source_result_ = fit_loop(
+                SourceObjective(net, self.smoothing),
+                {"xs": source.X, "ys": y},
+                None,
+                self._config(self.source_epochs, "source"),
+            )
+        self.source_model_ = copy.deepcopy(net).eval()  # the source hypothesis, for reuse without the source
+        # step 2: the target alone; the classifier is the source hypothesis, frozen
+        net.head.requires_grad_(False)
+        objective = TargetObjective(net, len(target), self.beta)
+        X_t = target.X
+
+        def relabel(epoch=None, module=None, log=None):
+            net.eval()
+            with torch.no_grad():
+                feats, probs = [], []
+                for i in range(0, len(X_t), 512):
+                    x = torch.from_numpy(X_t[i : i + 512]).to(next(net.parameters()).device)
+                    h = net.forward_features(x).flatten(1)
+                    feats.append(h.cpu().numpy())
+                    probs.append(torch.softmax(net.forward_head(h), 1).cpu().numpy())
+            objective.pseudo.copy_(
+                torch.from_numpy(centroid_pseudo_labels(np.concatenate(feats), np.concatenate(probs)))
+            )
+            return {"pseudo_classes": float(len(np.unique(objective.pseudo.cpu().numpy())))}
+
+        relabel()
+        self.fit_result_ = fit_loop(
+            objective,
+            {"xt": X_t, "it": np.arange(len(X_t))},
+            None,
+            self._config(self.epochs, "target"),
+            on_epoch_end=relabel,
+        )
+        self.history_ = self.fit_result_.history
+        self.warnings_ = []
+        self.model_ = net.eval()
+        return self

@@ -1,0 +1,71 @@
+"""SHOT: information maximisation, centroid pseudo-labels, the classifier frozen, the source never used in step 2."""
+
+import numpy as np
+import pytest
+import torch
+
+from transferkit import SHOT
+from transferkit.datasets import make_blobs_shift
+from transferkit.methods import shot
+from transferkit.methods.shot import centroid_pseudo_labels, information_maximisation
+
+
+def test_information_maximisation_is_entropy_minus_diversity():
+    logits = np.random.default_rng(0).normal(size=(7, 3))
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    mean = p.mean(0)
+    expected = -(p * np.log(p)).sum(1).mean() + (mean * np.log(mean)).sum()
+    assert information_maximisation(torch.from_numpy(logits)).item() == pytest.approx(expected)
+
+
+def test_pseudo_labels_are_the_nearest_centroids_twice():
+    rng = np.random.default_rng(0)
+    f = np.r_[rng.normal([5, 0], 0.5, (10, 2)), rng.normal([0, 5], 0.5, (10, 2))]
+    proba = np.full((20, 2), 0.5)
+    proba[:3] = [0.9, 0.1]  # a few confident samples are enough to seed the centroids
+    unit = f / np.linalg.norm(f, axis=1, keepdims=True)
+    c = proba.T @ unit / proba.sum(0)[:, None]
+    for _ in range(2):  # the paper's two rounds, by hand
+        labels = (unit @ (c / np.linalg.norm(c, axis=1, keepdims=True)).T).argmax(1)
+        c = np.stack([unit[labels == k].mean(0) for k in range(2)])
+    np.testing.assert_array_equal(centroid_pseudo_labels(f, proba), labels)
+    assert set(labels[:10]) != set(labels[10:])
+
+
+@pytest.fixture(scope="module")
+def task():
+    return make_blobs_shift(n_source=200, n_target=200, seed=0)
+
+
+def test_step_two_sees_the_target_alone_and_keeps_the_classifier(task, monkeypatch):
+    calls = []
+    original = shot.fit_loop
+    monkeypatch.setattr(
+        shot, "fit_loop", lambda obj, s, t, cfg, **kw: calls.append(s) or original(obj, s, t, cfg, **kw)
+    )
+    model = SHOT(epochs=10, source_epochs=20, seed=0)
+    heads = []
+    monkeypatch.setattr(shot.TargetObjective, "__init__", _recording_init(heads))
+    model.fit(task.source, task.target)
+    assert set(calls[0]) == {"xs", "ys"} and set(calls[1]) == {"xt", "it"}
+    np.testing.assert_array_equal(calls[1]["xt"], task.target.X)
+    torch.testing.assert_close(model.model_.head.weight, heads[0])  # the source hypothesis, frozen
+    assert model.score(task.target_test) > 0.9
+
+
+def _recording_init(heads):
+    original = shot.TargetObjective.__init__
+
+    def init(self, net, n_target, beta):
+        heads.append(net.head.weight.detach().clone())
+        original(self, net, n_target, beta)
+
+    return init
+
+
+def test_source_free_adaptation_from_a_trained_network(task):
+    trained = SHOT(epochs=1, source_epochs=5, seed=0).fit(task.source, task.target)
+    free = SHOT(epochs=3, source_model=trained.model_, seed=0).fit(None, task.target)
+    assert free.predict(task.target_test.X).shape == (len(task.target_test),)
+    with pytest.raises(ValueError, match="target has labels"):
+        SHOT(source_model=trained.model_).fit(None, task.target_test)
