@@ -115,7 +115,9 @@ def test_fine_tuning_a_module_copies_its_body_from_the_source_network(images):
     model = FineTune(backbone=TinyResNet(), feature_layer="layer2", copy="body", source_epochs=1, epochs=1).fit(
         source, target
     )
-    assert model.copied_layers_ == ["features"] and model.predict(target.X).shape == (40,)
+    # the module's own layers (its fc is kept, unused, since layer2 is the feature layer)
+    assert model.copied_layers_ == ["conv1", "bn1", "layer1", "layer2", "fc"]
+    assert model.predict(target.X).shape == (40,)
     alone = TargetOnly(backbone=TimmStyle(), epochs=1).fit(target, target)
     assert alone.predict(target.X).shape == (40,)
 
@@ -124,3 +126,18 @@ def test_feature_layer_without_a_module_backbone_is_refused(images):
     source, target = images
     with pytest.raises(ValueError, match="feature_layer='fc' names a layer of a backbone given as a module"):
         DANN(feature_layer="fc", epochs=1).fit(source, target)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_layer_transfer_names_the_modules_own_layers(images):
+    from transferkit.nn import layer_names
+
+    net = from_module(TinyResNet(), (1, 8, 8), 2)
+    assert layer_names(net) == ["conv1", "bn1", "layer1", "layer2", "head"]  # the replaced fc holds nothing
+    source, _ = images
+    target = Domain(source.X[:40], source.y[:40], "target")
+    model = FineTune(backbone=TinyResNet(), copy="first:2", freeze=True, source_epochs=1, epochs=1).fit(source, target)
+    assert model.copied_layers_ == ["conv1", "bn1"]
+    assert not any(p.requires_grad for p in model.model_.stages["features"].module.conv1.parameters())
+    named = FineTune(backbone=TinyResNet(), copy="names:layer1", source_epochs=1, epochs=1).fit(source, target)
+    assert named.copied_layers_ == ["layer1"]

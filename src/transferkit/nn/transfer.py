@@ -67,7 +67,7 @@ from collections.abc import Mapping, Sequence
 
 from torch import nn
 
-from transferkit.nn.backbones import StagedNet
+from transferkit.nn.backbones import ModuleFeatures, StagedNet
 
 __all__ = [
     "layer_names",
@@ -91,7 +91,13 @@ def _has_state(module: nn.Module) -> bool:
 def _layer_paths(model: nn.Module) -> dict[str, str]:
     """Layer name -> dotted module path, in forward order (see the module docstring)."""
     if isinstance(model, StagedNet):
-        paths = {name: f"stages.{name}" for name in model.stage_names}
+        stages = list(model.stages.items())
+        if len(stages) == 1 and isinstance(stages[0][1], ModuleFeatures):  # any network: its own layers
+            prefix = f"stages.{stages[0][0]}.module"
+            inner = stages[0][1].module
+            paths = {name: f"{prefix}.{name}" for name, child in inner.named_children() if _has_state(child)}
+        else:
+            paths = {name: f"stages.{name}" for name in model.stage_names}
         paths["head"] = "head"
         return paths
     return {name: name for name, child in model.named_children() if _has_state(child)}
@@ -100,9 +106,10 @@ def _layer_paths(model: nn.Module) -> dict[str, str]:
 def layer_names(model: nn.Module) -> list[str]:
     """The layers ``first=``/``last=`` count, from the input to the output.
 
-    A :class:`StagedNet`'s stages and then ``"head"``; an ``nn.Sequential``'s children; any other
-    module's top-level children. Outside a ``StagedNet``, children without parameters or buffers
-    (activations, pooling, dropout) are not layers.
+    A :class:`StagedNet`'s stages and then ``"head"`` (for a network wrapped by
+    :func:`~transferkit.nn.backbones.from_module`, the wrapped network's own top-level layers); an
+    ``nn.Sequential``'s children; any other module's top-level children. Outside a ``StagedNet``,
+    children without parameters or buffers (activations, pooling, dropout) are not layers.
     """
     _check_module(model, "model")
     return list(_layer_paths(model))
