@@ -31,7 +31,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import Normalizer
 
-from transferkit import CORAL, JDA, Domain
+from transferkit import BDA, CORAL, JDA, Domain
 from transferkit.datasets import harmonise_images, load_domain
 from transferkit.methods import TCA
 from transferkit.report import markdown_table
@@ -124,6 +124,10 @@ def run_pair(src_key: str, tgt_key: str, seeds) -> list[dict]:
         "JDA (k=100, lambda=0.1, 10 rounds of pseudo-labels)",
         lambda s: accuracy(JDA(seed=s).fit(source, target), Xt, tgt.y),
         f"{pub['JDA']:.2f}",
+    )
+    row(
+        "BDA, balance estimated by A-distances (JDA settings)",
+        lambda s: accuracy(BDA(seed=s).fit(source, target), Xt, tgt.y),
     )
     coral = CORAL(estimator=KNeighborsClassifier(1))
     row("CORAL (reg=1) + 1-NN", lambda s: accuracy(coral.set_params(seed=s).fit(source, target), Xt, tgt.y))

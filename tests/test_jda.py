@@ -63,3 +63,18 @@ def test_bad_settings_are_named():
         JDA(n_components=10).fit(Domain(X[:20], np.arange(20) % 2), Domain(X[20:]))
     with pytest.raises(ValueError, match="'mu' parameter of JDA"):
         JDA(mu=0).fit(Domain(X[:20], np.arange(20) % 2), Domain(X[20:]))
+
+
+def test_bda_weighs_marginal_against_conditional_and_half_is_jda():
+    from transferkit import BDA
+
+    source, target, y = _digits()
+    jda = JDA(n_iter=3).fit(source, target)
+    half = BDA(balance=0.5, n_iter=3).fit(source, target)
+    np.testing.assert_array_equal(half.predict(target.X), jda.predict(target.X))  # mu = 0.5 is JDA
+    marginal = BDA(balance=0.0, n_iter=3).fit(source, target)
+    tca = JDA(n_iter=1).fit(source, target)
+    np.testing.assert_array_equal(marginal.predict(target.X), tca.predict(target.X))  # mu = 0: TCA every round
+    auto = BDA(n_iter=3).fit(source, target)
+    balances = [h["balance"] for h in auto.history_[1:]]
+    assert "balance" not in auto.history_[0] and all(0 <= b <= 1 for b in balances)

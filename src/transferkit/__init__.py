@@ -11,6 +11,7 @@ Two tiers share one set of conventions:
 from transferkit._version import __version__
 from transferkit.data import Domain, Task
 from transferkit.methods import (
+    BDA,
     CDAN,
     CORAL,
     DAN,
@@ -51,6 +52,7 @@ from transferkit.train import FitConfig, fit_loop
 __all__ = [
     "CDAN",
     "AttributeEmbedding",
+    "BDA",
     "Auto",
     "CORAL",
     "ClassDescriptions",

@@ -13,7 +13,7 @@ from transferkit.methods.ddc import DDC
 from transferkit.methods.deep_coral import DeepCORAL
 from transferkit.methods.devise import DeViSE
 from transferkit.methods.finetune import FineTune, TargetOnly
-from transferkit.methods.jda import JDA
+from transferkit.methods.jda import BDA, JDA
 from transferkit.methods.multitask import MultiTask
 from transferkit.methods.progressive import ProgressiveNetwork
 from transferkit.methods.self_taught import SelfTaught
@@ -39,6 +39,7 @@ REGISTRY: dict[str, type[TransferMethod]] = {
         CORAL,
         TCA,
         JDA,
+        BDA,
         TENT,
         SHOT,
         TrAdaBoost,
@@ -85,6 +86,7 @@ def get_method(name: str) -> type[TransferMethod]:
 
 __all__ = [
     "AttributeEmbedding",
+    "BDA",
     "Auto",
     "CDAN",
     "CLUSTERING",

@@ -42,7 +42,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from transferkit.methods.base import FeatureClassifierMethod, Setting, shared_constraints, store_params
 
-__all__ = ["JDA", "jda_mmd_matrix", "jda_mmd_vectors"]
+__all__ = ["BDA", "JDA", "jda_mmd_matrix", "jda_mmd_vectors"]
 
 
 def jda_mmd_vectors(n_s: int, n_t: int, y_s: np.ndarray, pseudo: np.ndarray | None, classes) -> np.ndarray:
@@ -146,11 +146,15 @@ class JDA(FeatureClassifierMethod):
         base = clone(self.estimator) if self.estimator is not None else KNeighborsClassifier(n_neighbors=1)
         if "random_state" in base.get_params():
             base.set_params(random_state=self.seed)
-        pseudo, self.history_ = None, []
+        pseudo, self.history_, Z = None, [], X
         for _ in range(self.n_iter):
             # X^T M X from M = E E^T without the n x n matrix; M scaled to unit Frobenius norm, as the
             # authors' code does: ||E E^T||_F = ||E^T E||_F
             E = jda_mmd_vectors(n_s, n_t, source.y, pseudo, classes)
+            balance = self._balance(Z, source.y, pseudo, n_s) if pseudo is not None else None
+            if balance is not None:  # (1 - mu) C M_0 + mu sum_c M_c, as BDA weighs them
+                E[:, 0] *= np.sqrt(1.0 - balance)
+                E[:, 1:] *= np.sqrt(balance)
             XE = X.T @ E
             rhs = XE @ XE.T / np.linalg.norm(E.T @ E) + self.mu * np.eye(d)
             _, V = scipy.linalg.eigh(scatter, rhs, subset_by_index=[d - k, d - 1])
@@ -159,12 +163,16 @@ class JDA(FeatureClassifierMethod):
             model = clone(base).fit(Z[:n_s], source.y)
             new = model.predict(Z[n_s:])
             changed = 1.0 if pseudo is None else float(np.mean(new != pseudo))
-            self.history_.append({"changed": changed})
+            self.history_.append({"changed": changed, **({"balance": balance} if balance is not None else {})})
             pseudo = new
         self.projection_, self.model_, self.pseudo_labels_ = A, model, pseudo
         self.classes_ = model.classes_
         self.input_shape_ = source.feature_shape
         return self
+
+    def _balance(self, Z: np.ndarray, y_s: np.ndarray, pseudo: np.ndarray, n_s: int) -> float | None:
+        """The weight of the conditional terms against the marginal one; None: JDA's (C M_0 + sum_c M_c)."""
+        return None
 
     def _features(self, X) -> np.ndarray:
         X = self._unit(np.asarray(X, dtype=np.float64).reshape(len(X), -1))
@@ -173,3 +181,53 @@ class JDA(FeatureClassifierMethod):
     def transform(self, X) -> np.ndarray:
         """The projected samples :math:`A^\\top x` (unit-normalised with ``normalize``), shape (n, k)."""
         return self._features(self._check_X(X))
+
+
+class BDA(JDA):
+    """BDA: JDA with a balance factor :math:`\\mu` between the marginal and the conditional terms.
+
+    Wang, Chen, Hu, Yu & Li, "Balanced Distribution Adaptation for Transfer Learning", ICDM 2017:
+    :math:`M = (1-\\mu)\\, C M_0 + \\mu \\sum_c M_c` (:math:`\\mu = 0.5` is JDA). With ``balance="auto"``
+    :math:`\\mu` is estimated each round from proxy A-distances on the current projection, the
+    marginal one :math:`d_M` and one per class :math:`d_c` (target classes by their pseudo-labels):
+    :math:`\\hat\\mu = 1 - d_M / (d_M + \\sum_c d_c)`: the more the classes differ, the more they weigh.
+
+    Parameters are those of :class:`JDA`, and ``balance``: a number in [0, 1], or ``"auto"``.
+    """
+
+    name = "bda"
+    description = "balanced distribution adaptation: JDA with an estimated weight between marginal and conditional"
+    paper = "Wang, Chen, Hu, Yu & Li, Balanced Distribution Adaptation for Transfer Learning, ICDM 2017"
+
+    _parameter_constraints = {
+        **JDA._parameter_constraints,
+        "balance": [Interval(Real, 0, 1, closed="both"), StrOptions({"auto"})],
+    }
+
+    def __init__(
+        self,
+        estimator=None,
+        n_components="auto",
+        mu: float = 0.1,
+        n_iter: int = 10,
+        normalize: bool = True,
+        balance="auto",
+        seed: int = 0,
+    ):
+        store_params(self, locals())
+
+    def _balance(self, Z: np.ndarray, y_s: np.ndarray, pseudo: np.ndarray, n_s: int) -> float:
+        if self.balance != "auto":
+            return float(self.balance)
+        from transferkit.metrics.divergence import proxy_a_distance
+
+        Zs, Zt = Z[:n_s], Z[n_s:]
+        d_m = proxy_a_distance(Zs, Zt, seed=self.seed)
+        d_c = 0.0
+        for c in np.unique(y_s):
+            s, t = Zs[y_s == c], Zt[pseudo == c]
+            if len(s) >= 4 and len(t) >= 4:
+                d_c += proxy_a_distance(s, t, seed=self.seed)
+        if d_m + d_c <= 0:
+            return 0.5  # nothing tells the domains apart: weigh both alike
+        return float(np.clip(1.0 - d_m / (d_m + d_c), 0.0, 1.0))
