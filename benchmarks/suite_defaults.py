@@ -29,9 +29,13 @@ def family(task: str) -> str:
     return task.split()[0]
 
 
-def complete(records: list[dict], n_methods: int = 7) -> list[dict]:
-    """The records of tasks (and seeds) every method but ``auto`` finished; ``auto``'s are left out."""
-    records = [r for r in records if r["method"] != "auto"]
+#: The methods these tables were made with; later ones (auto, CDAN, JDA, ...) have tables of their own.
+BASE = ("source-only", "dann", "ddc", "dan", "deep-coral", "coral", "tca")
+
+
+def complete(records: list[dict], n_methods: int = len(BASE)) -> list[dict]:
+    """The records of the :data:`BASE` methods, for the tasks (and seeds) all of them finished."""
+    records = [r for r in records if r["method"] in BASE]
     count: dict = {}
     for r in records:
         count[(r["task"], r["seed"])] = count.get((r["task"], r["seed"]), 0) + 1

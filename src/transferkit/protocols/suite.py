@@ -42,8 +42,23 @@ __all__ = ["GRIDS", "METHODS", "SuiteTask", "run_suite", "suite_tasks", "summari
 
 AMAZON = ("books", "dvd", "electronics", "kitchen")
 
-#: The methods for a labelled source and an unlabelled target, by registered name.
-METHODS = ("source-only", "dann", "cdan", "ddc", "dan", "deep-coral", "coral", "tca", "auto")
+#: The methods for a labelled source and an unlabelled target, by registered name (TENT adapts while it
+#: predicts the target test split, batch by batch; SHOT adapts without the source after its source step).
+METHODS = (
+    "source-only",
+    "dann",
+    "cdan",
+    "ddc",
+    "dan",
+    "deep-coral",
+    "coral",
+    "tca",
+    "jda",
+    "bda",
+    "shot",
+    "tent",
+    "auto",
+)
 
 #: The label-free protocol's candidates: each method's adaptation weight around its paper's value.
 GRIDS: dict[str, dict[str, list]] = {
@@ -55,6 +70,8 @@ GRIDS: dict[str, dict[str, list]] = {
     "deep-coral": {"lambda_max": [0.3, 1.0, 3.0, 10.0]},
     "coral": {"reg": [0.1, 1.0, 10.0]},
     "tca": {"mu": [0.1, 1.0, 10.0], "n_components": [10, 30]},
+    "jda": {"mu": [0.01, 0.1, 1.0]},
+    "bda": {"balance": [0.25, 0.5, 0.75]},
 }
 
 VALIDATORS = ("source", "iwv", "dev", "entropy", "reverse")
