@@ -14,6 +14,7 @@ from transferkit.methods.deep_coral import DeepCORAL
 from transferkit.methods.devise import DeViSE
 from transferkit.methods.finetune import FineTune, TargetOnly
 from transferkit.methods.jda import BDA, JDA
+from transferkit.methods.mdan import MDAN
 from transferkit.methods.multitask import MultiTask
 from transferkit.methods.progressive import ProgressiveNetwork
 from transferkit.methods.self_taught import SelfTaught
@@ -101,6 +102,7 @@ __all__ = [
     "FineTune",
     "InformationTheoreticCoClustering",
     "JDA",
+    "MDAN",
     "MANY_TASKS",
     "MultiTask",
     "NeuralTransferMethod",

@@ -574,7 +574,7 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
             arrays_t["xt"] = self._batchable(target.X, sparse)
         self.fit_result_: FitResult = fit_loop(
             objective,
-            {"xs": self._batchable(source.X, sparse), "ys": y_idx.astype(np.int64)},
+            {"xs": self._batchable(source.X, sparse), "ys": y_idx.astype(np.int64), **self._extra_source_arrays()},
             arrays_t,
             self._fit_config(self.name),
             on_epoch_end=_chain(callbacks),
@@ -590,6 +590,10 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
         self.model_ = net.eval()
         self.fit_seconds_ = time.perf_counter() - t0
         return self
+
+    def _extra_source_arrays(self) -> dict:
+        """Arrays batched with the source rows besides ``xs`` and ``ys`` (multi-source: each row's source)."""
+        return {}
 
     def _sparse(self, X: np.ndarray) -> bool:
         """Whether ``X`` should train through sparse batches: mostly zeros (bag-of-words).

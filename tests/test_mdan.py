@@ -1,0 +1,64 @@
+"""MDAN: several labelled sources, a domain classifier each, the soft maximum of their DANN losses."""
+
+import numpy as np
+import pytest
+import torch
+
+from transferkit import MDAN, Domain, load
+from transferkit.datasets import make_blobs_shift
+from transferkit.methods.mdan import MDANObjective, pool_sources
+
+
+@pytest.fixture(scope="module")
+def sources():
+    a, b = make_blobs_shift(n_source=150, n_target=150, seed=0), make_blobs_shift(n_source=150, n_target=150, seed=1)
+    return [a.source, Domain(b.source.X + 0.5, b.source.y, "second")], a.target, a.target_test
+
+
+def test_pooling_keeps_each_rows_source_and_refuses_bad_lists(sources):
+    (s1, s2), _, _ = sources
+    pooled, ids = pool_sources([s1, s2])
+    assert len(pooled) == 300 and ids.tolist() == [0] * 150 + [1] * 150
+    np.testing.assert_array_equal(pooled.X[150:], s2.X)
+    with pytest.raises(ValueError, match="expected a list of two or more labelled Domains"):
+        pool_sources(s1)
+    with pytest.raises(ValueError, match=r"sources\[1\] has no labels"):
+        pool_sources([s1, s2.unlabelled()])
+
+
+def test_the_loss_is_the_soft_maximum_of_the_per_source_losses(sources):
+    (s1, s2), target, _ = sources
+    model = MDAN(epochs=1, seed=0).fit([s1, s2], target)
+    objective = model.objective_
+    assert len(model.discriminator_) == 2 and model.sources_ == [s1.name, "second"]
+    batch = {
+        "xs": torch.from_numpy(np.r_[s1.X[:8], s2.X[:8]]),
+        "ys": torch.from_numpy(np.r_[s1.y[:8], s2.y[:8]]).long(),
+        "ds": torch.tensor([0] * 8 + [1] * 8),
+        "xt": torch.from_numpy(target.X[:8]),
+    }
+    objective.eval()
+    out = objective(batch, 0.5)
+    per_source = []  # each source's DANN loss by hand, with its own domain classifier
+    from transferkit.methods.dann import domain_adversarial_loss
+
+    net = objective.net
+    h_s, h_t = net.forward_to(batch["xs"], objective.adapt_at), net.forward_to(batch["xt"], objective.adapt_at)
+    logits = net.forward_from(h_s, objective.adapt_at)
+    for k in (0, 1):
+        m = batch["ds"] == k
+        ly = torch.nn.functional.cross_entropy(logits[m], batch["ys"][m])
+        ld = domain_adversarial_loss(model.discriminator_[k](h_s[m]), model.discriminator_[k](h_t))
+        per_source.append((ly + ld).item())
+    expected = np.log(np.exp(per_source).sum())  # gamma = 1
+    assert out["loss"].item() == pytest.approx(expected, rel=1e-5)
+    assert out["loss_max"].item() == pytest.approx(max(per_source), rel=1e-5)
+
+
+def test_mdan_adapts_predicts_and_saves(sources, tmp_path):
+    (s1, s2), target, test = sources
+    model = MDAN(epochs=5, seed=0).fit([s1, s2], target)
+    assert model.score(test) > 0.5
+    model.save(tmp_path / "m")
+    np.testing.assert_array_equal(load(tmp_path / "m").predict(test.X), model.predict(test.X))
+    assert isinstance(model.objective_, MDANObjective)
