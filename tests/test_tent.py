@@ -83,3 +83,20 @@ def test_a_saved_tent_adapts_after_loading(fitted, shifted, tmp_path):
     fitted.save(tmp_path / "tent")
     back = load(tmp_path / "tent")
     np.testing.assert_allclose(back.predict_proba(shifted[1].X), fitted.predict_proba(shifted[1].X), atol=1e-6)
+
+
+def test_a_stream_sorted_by_class_is_shuffled_so_batches_do_not_normalise_the_class_away(fitted, shifted):
+    target = shifted[1]
+    order = np.argsort(target.y, kind="stable")
+    sorted_target = Domain(target.X[order], target.y[order])
+    shuffled = fitted.score(sorted_target)
+    in_file_order = fitted.set_params(shuffle=False).score(sorted_target)
+    fitted.set_params(shuffle=True)
+    assert shuffled > in_file_order + 0.1
+    fitted.set_params(tent_batch_size=len(target))  # one batch: the same samples whatever their order
+    try:  # so the answers must come back in the caller's order
+        np.testing.assert_allclose(
+            fitted.predict_proba(sorted_target.X)[np.argsort(order)], fitted.predict_proba(target.X), atol=1e-5
+        )
+    finally:
+        fitted.set_params(tent_batch_size=50)

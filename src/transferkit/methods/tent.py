@@ -56,6 +56,9 @@ class TENT(NeuralTransferMethod):
     online : bool
         Whether ``predict`` and ``predict_proba`` adapt (``adapt=`` overrides it per call); False
         predicts with the source network as it is.
+    shuffle : bool
+        Stream the samples of a call in a seeded random order (one pass still), so that each batch's
+        statistics are those of the target, not of one class when the file is sorted by class.
     episodic : bool
         True: every call starts again from the source network, and the samples of the call are the
         stream (the same samples always get the same predictions). False: the adaptation carries over
@@ -81,12 +84,14 @@ class TENT(NeuralTransferMethod):
         "tent_batch_size": [Interval(Integral, 2, None, closed="left")],
         "online": ["boolean"],
         "episodic": ["boolean"],
+        "shuffle": ["boolean"],
     }
 
     tent_lr: float = 1e-3
     tent_batch_size: int = 128
     online: bool = True
     episodic: bool = True
+    shuffle: bool = True
 
     def _build_net(self, input_shape: tuple[int, ...], n_classes: int) -> StagedNet:
         if self.backbone == "auto":
@@ -139,17 +144,21 @@ class TENT(NeuralTransferMethod):
         for m in net.modules():  # batch statistics: the normalisation layers in training mode
             if isinstance(m, _NORMS):
                 m.train()
-        out = []
+        # a file sorted by class gives batches of one class, whose statistics normalise the class away:
+        # the call's samples are streamed in a seeded random order (still one pass), answers put back
+        order = np.random.default_rng(self.seed).permutation(len(X)) if self.shuffle else np.arange(len(X))
+        out = np.empty((len(X), len(self.classes_)), dtype=np.float32)
         for i in range(0, len(X), self.tent_batch_size):
-            logits = net(torch.from_numpy(X[i : i + self.tent_batch_size]).to(device))
+            rows = order[i : i + self.tent_batch_size]
+            logits = net(torch.from_numpy(X[rows]).to(device))
             loss = entropy(logits)
             self._optimizer.zero_grad()
             loss.backward()
             self._optimizer.step()
-            out.append(torch.softmax(logits.detach(), 1).cpu().numpy())
+            out[rows] = torch.softmax(logits.detach(), 1).cpu().numpy()
             self.adapted_batches_ += 1
         net.eval()
-        return np.concatenate(out)
+        return out
 
     def predict_proba(self, X, adapt: bool | None = None) -> np.ndarray:
         """Class probabilities; with ``adapt`` (default ``online``) the network adapts on these samples,
