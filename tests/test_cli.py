@@ -22,13 +22,13 @@ def run_cli(args, capsys):
 
 def test_methods_lists_every_registered_method_by_quadrant(capsys):
     from transferkit import REGISTRY, REGRESSORS
-    from transferkit.methods import CLUSTERING, MANY_TASKS, POOLED, ZERO_SHOT
+    from transferkit.methods import CLUSTERING, MANY_TASKS, MULTI_SOURCE, POOLED, ZERO_SHOT
 
     code, out, _ = run_cli(["methods"], capsys)
     assert code == 0
     assert "labelled source, unlabelled target:" in out
     assert "unlabelled source, unlabelled target:" in out
-    every = {**REGISTRY, **REGRESSORS, **MANY_TASKS, **ZERO_SHOT, **CLUSTERING, **POOLED}
+    every = {**REGISTRY, **REGRESSORS, **MANY_TASKS, **ZERO_SHOT, **CLUSTERING, **POOLED, **MULTI_SOURCE}
     for name, cls in every.items():
         assert name in out and cls.paper in out
     code, out, _ = run_cli(["methods", "--json"], capsys)

@@ -62,3 +62,22 @@ def test_mdan_adapts_predicts_and_saves(sources, tmp_path):
     model.save(tmp_path / "m")
     np.testing.assert_array_equal(load(tmp_path / "m").predict(test.X), model.predict(test.X))
     assert isinstance(model.objective_, MDANObjective)
+
+
+def test_run_mdan_takes_several_sources_on_the_command_line(tmp_path, capsys):
+    import json
+
+    from transferkit.cli import main
+
+    tasks = [make_blobs_shift(n_source=120, n_target=120, seed=s) for s in (0, 1)]
+    paths = []
+    for i, d in enumerate((tasks[0].source, tasks[1].source, tasks[0].target_test)):
+        path = tmp_path / f"d{i}.csv"
+        np.savetxt(path, np.c_[d.X, d.y], delimiter=",", header="a,b,label", comments="")
+        paths.append(str(path))
+    argv = ["run", "mdan", "--source", f"{paths[0]},{paths[1]}", "--target", paths[2], "--epochs", "3"]
+    assert main([*argv, "--preprocess", "standardize", "--json", "-q"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["method"] == "mdan" and record["sources"] == paths[:2] and record["target_accuracy"] is not None
+    assert main(["run", "mdan", "--source", paths[0], "--target", paths[2], "-q"]) == 2
+    assert "learns from two or more sources" in capsys.readouterr().err

@@ -25,6 +25,8 @@ def _note(name: str, cls, families: dict) -> str:
         note = "  [zero-shot: --unseen; the target classes are never seen]"
     elif name in families["CLUSTERING"]:
         note = "  [clustering: --target to cluster" + (", --source auxiliary]" if name == "stc" else "]")
+    elif name in families["MULTI_SOURCE"]:
+        note = "  [several sources: --source A,B,...]"
     elif name in families["POOLED"]:
         note = "  [--pool: candidate intermediate domains]"
     elif getattr(cls, "test_time", False):
@@ -40,7 +42,7 @@ def handle(args) -> int:
     from transferkit import methods
     from transferkit.methods.base import QUADRANTS
 
-    names = ("REGISTRY", "REGRESSORS", "MANY_TASKS", "ZERO_SHOT", "CLUSTERING", "POOLED")
+    names = ("REGISTRY", "REGRESSORS", "MANY_TASKS", "ZERO_SHOT", "CLUSTERING", "POOLED", "MULTI_SOURCE")
     families = {n: getattr(methods, n) for n in names}
     every = {k: v for family in families.values() for k, v in family.items()}
     if args.json:

@@ -67,6 +67,10 @@ ZERO_SHOT = {cls.name: cls for cls in (DAP, AttributeEmbedding, DeViSE, ConSE)}
 #: Clustering without any labels (``transferkit run stc --source AUX --target TARGET``): ``fit(X, auxiliary)``.
 CLUSTERING = {cls.name: cls for cls in (SelfTaughtClustering, InformationTheoreticCoClustering)}
 
+#: Several labelled sources, one unlabelled target (``transferkit run mdan --source A,B,C --target T``):
+#: ``fit([source_1, source_2, ...], target)``.
+MULTI_SOURCE = {cls.name: cls for cls in (MDAN,)}
+
 #: Transfer through intermediate domains (``transferkit run transitive ... --pool A,B``): ``fit(source, target, pool)``.
 POOLED = {cls.name: cls for cls in (TransitiveTransfer,)}
 
@@ -78,7 +82,7 @@ def get_method(name: str) -> type[TransferMethod]:
     if key not in known:
         import difflib
 
-        every = sorted({**known, **MANY_TASKS, **ZERO_SHOT, **CLUSTERING, **POOLED})
+        every = sorted({**known, **MANY_TASKS, **ZERO_SHOT, **CLUSTERING, **POOLED, **MULTI_SOURCE})
         close = difflib.get_close_matches(str(key), every, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"unknown method {name!r}.{hint} Known methods: {', '.join(every)}.")
@@ -104,6 +108,7 @@ __all__ = [
     "JDA",
     "MDAN",
     "MANY_TASKS",
+    "MULTI_SOURCE",
     "MultiTask",
     "NeuralTransferMethod",
     "POOLED",

@@ -14,6 +14,7 @@ from __future__ import annotations
 from transferkit.runs.clustering import run_clustering
 from transferkit.runs.inputs import RunData, learn_features, load_pair, preprocess
 from transferkit.runs.many_tasks import run_many_tasks
+from transferkit.runs.multisource import run_multisource
 from transferkit.runs.options import FEATURES, PREPROCESS, RunOptions, RunResult, UsageError, parse_value
 from transferkit.runs.pair import run_pair
 from transferkit.runs.transitive import run_transitive
@@ -65,16 +66,18 @@ def run(method, source=None, target=None, options: RunOptions | None = None, *, 
     UsageError
         For options the method cannot use and bad hyperparameters, before any training.
     """
-    from transferkit.methods import CLUSTERING, MANY_TASKS, POOLED, ZERO_SHOT, get_method
+    from transferkit.methods import CLUSTERING, MANY_TASKS, MULTI_SOURCE, POOLED, ZERO_SHOT, get_method
 
     options = RunOptions() if options is None else options
     if isinstance(method, str):  # any case, dashes or underscores: "DANN", "source_only"
         method = method.strip().lower().replace("_", "-")
     name = method if isinstance(method, str) else getattr(type(method), "name", "")
-    if isinstance(method, str) and not any(method in f for f in (MANY_TASKS, ZERO_SHOT, CLUSTERING, POOLED)):
+    if isinstance(method, str) and not any(
+        method in f for f in (MANY_TASKS, ZERO_SHOT, CLUSTERING, POOLED, MULTI_SOURCE)
+    ):
         get_method(method)  # an unknown name is named first, with the closest known one
     families = ((MANY_TASKS, run_many_tasks), (ZERO_SHOT, run_zeroshot), (CLUSTERING, run_clustering))
-    for family, runner in (*families, (POOLED, run_transitive)):
+    for family, runner in (*families, (POOLED, run_transitive), (MULTI_SOURCE, run_multisource)):
         if name in family:
             if options.target_labels:
                 raise UsageError(
