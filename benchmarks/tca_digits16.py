@@ -42,7 +42,7 @@ PUBLISHED = {
     ("digits16:mnist", "digits16:usps"): {"1-NN": 65.94, "TCA": 56.28, "JDA": 67.28},
     ("digits16:usps", "digits16:mnist"): {"1-NN": 44.70, "TCA": 51.05, "JDA": 59.65},
 }
-#: SKADA 0.6 TransferComponentAnalysis on the same files (figures quoted in the task that asked for
+#: SKADA 0.6 TransferComponentAnalysis on the same files (figures quoted in the issue that asked for
 #: this benchmark; our re-implementation of its solver is a row of the table).
 SKADA_06 = {("digits16:mnist", "digits16:usps"): 47.2, ("digits16:usps", "digits16:mnist"): 31.8}
 
