@@ -205,6 +205,24 @@ def shared_constraints(*names: str) -> dict:
     return {n: SHARED_CONSTRAINTS[n] for n in names}
 
 
+def hidden_kwargs(backbone, input_shape: tuple[int, ...], hidden: int) -> dict:
+    """``{"hidden": hidden}`` for the built-in shallow networks on feature vectors, else nothing."""
+    return {"hidden": hidden} if len(input_shape) == 1 and backbone in ("auto", "shallow", "shallow-bn") else {}
+
+
+def network_for(backbone, feature_layer, hidden: int, input_shape: tuple[int, ...], n_classes: int) -> StagedNet:
+    """The network a neural method trains: any module given as ``backbone`` (its features, a new head; copied,
+    never changed), or a built-in network by name."""
+    if isinstance(backbone, nn.Module):
+        return from_module(backbone, input_shape, n_classes, feature_layer)
+    if feature_layer is not None:
+        raise ValueError(
+            f"feature_layer={feature_layer!r} names a layer of a backbone given as a module; "
+            f"backbone={backbone!r} is built by name (its features are its adaptation stage)."
+        )
+    return build_backbone(backbone, input_shape, n_classes, **hidden_kwargs(backbone, input_shape, hidden))
+
+
 def fit_identity(estimator, stage: str | None = None) -> dict:
     """The estimator's class and every hyperparameter that changes its trained weights, as plain values.
 
@@ -514,19 +532,7 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
         )
 
     def _build_net(self, input_shape: tuple[int, ...], n_classes: int) -> StagedNet:
-        if isinstance(self.backbone, nn.Module):  # any network: its features and a new head (copied, not changed)
-            return from_module(self.backbone, input_shape, n_classes, self.feature_layer)
-        if self.feature_layer is not None:
-            raise ValueError(
-                f"feature_layer={self.feature_layer!r} names a layer of a backbone given as a module; "
-                f"backbone={self.backbone!r} is built by name (its features are its adaptation stage)."
-            )
-        kwargs = (
-            {"hidden": self.hidden}
-            if len(input_shape) == 1 and self.backbone in ("auto", "shallow", "shallow-bn")
-            else {}
-        )
-        return build_backbone(self.backbone, input_shape, n_classes, **kwargs)
+        return network_for(self.backbone, self.feature_layer, self.hidden, input_shape, n_classes)
 
     def _rebuild_module(self, name: str) -> nn.Module | None:
         return self._build_net(self.input_shape_, len(self.classes_)) if name == "model_" else None

@@ -82,10 +82,7 @@ class CDANObjective(DANNObjective):
 
     def forward(self, batch, progress: float):
         xs, ys, xt = batch["xs"], batch["ys"], batch["xt"]
-        if self._per_domain_batches:  # batch statistics stay per domain
-            f_s, f_t = self.net.forward_to(xs, self.adapt_at), self.net.forward_to(xt, self.adapt_at)
-        else:
-            f_s, f_t = self.net.forward_to(torch.cat([xs, xt]), self.adapt_at).split([len(ys), xt.shape[0]])
+        f_s, f_t = self.features(xs, xt)
         logits_s = self.net.forward_from(f_s, self.adapt_at)
         logits_t = self.net.forward_from(f_t, self.adapt_at)
         loss_y = F.cross_entropy(logits_s, ys)

@@ -69,6 +69,13 @@ class DANNObjective(nn.Module):
         self.gamma = gamma
         self._per_domain_batches = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
 
+    def features(self, xs: torch.Tensor, xt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The source and target features at ``adapt_at``."""
+        if self._per_domain_batches:  # batch statistics stay per domain, as the paper trains
+            return self.net.forward_to(xs, self.adapt_at), self.net.forward_to(xt, self.adapt_at)
+        # no batch statistics: one pass over both domains is the same computation, cheaper
+        return self.net.forward_to(torch.cat([xs, xt]), self.adapt_at).split([len(xs), len(xt)])
+
     def grl_lambda(self, progress: float) -> float:
         """The adaptation factor at this point of training."""
         if self.lambda_schedule == "constant":
@@ -77,11 +84,7 @@ class DANNObjective(nn.Module):
 
     def forward(self, batch, progress: float):
         xs, ys, xt = batch["xs"], batch["ys"], batch["xt"]
-        if self._per_domain_batches:  # batch statistics stay per domain, as the paper trains
-            h_s = self.net.forward_to(xs, self.adapt_at)
-            h_t = self.net.forward_to(xt, self.adapt_at)
-        else:  # no batch statistics: one pass over both domains is the same computation, cheaper
-            h_s, h_t = self.net.forward_to(torch.cat([xs, xt]), self.adapt_at).split([len(ys), xt.shape[0]])
+        h_s, h_t = self.features(xs, xt)
         logits = self.net.forward_from(h_s, self.adapt_at)
         loss_y = F.cross_entropy(logits, ys)
         coeff = self.grl_lambda(progress)

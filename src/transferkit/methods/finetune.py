@@ -45,11 +45,12 @@ from transferkit.methods.base import (
     Setting,
     TransferMethod,
     fit_identity,
+    network_for,
     shared_constraints,
     store_params,
 )
 from transferkit.methods.source_only import SourceOnly
-from transferkit.nn.backbones import StagedNet, build_backbone, from_module
+from transferkit.nn.backbones import StagedNet
 from transferkit.nn.lora import LoRAL2SP, add_lora
 from transferkit.nn.regularisers import L2SP, OldModelOutputs, distillation_loss
 from transferkit.nn.transfer import (
@@ -264,22 +265,10 @@ class FineTune(LearntFeatures, TransferMethod):
 
     # ----------------------------------------------------------------------------- pieces
     def _new_net(self, input_shape, n_classes: int) -> StagedNet:
-        if isinstance(self.backbone, nn.Module):  # any network: its features and a new head for these classes
-            net = from_module(self.backbone, input_shape, n_classes, self.feature_layer)
-            if isinstance(self.backbone, StagedNet):
-                net.reset_classifier(n_classes)
-            return net
-        if self.feature_layer is not None:
-            raise ValueError(
-                f"feature_layer={self.feature_layer!r} names a layer of a backbone given as a module; "
-                f"backbone={self.backbone!r} is built by name."
-            )
-        kwargs = (
-            {"hidden": self.hidden}
-            if len(input_shape) == 1 and self.backbone in ("auto", "shallow", "shallow-bn")
-            else {}
-        )
-        return build_backbone(self.backbone, input_shape, n_classes, **kwargs)
+        net = network_for(self.backbone, self.feature_layer, self.hidden, input_shape, n_classes)
+        if isinstance(self.backbone, StagedNet):  # a fresh head for these classes, whatever the given one
+            net.reset_classifier(n_classes)
+        return net
 
     def _rebuild_module(self, name: str) -> nn.Module | None:
         if name != "model_":

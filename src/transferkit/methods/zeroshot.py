@@ -24,7 +24,7 @@ import torch
 from sklearn.base import clone
 
 from transferkit.data import Domain, as_domain, check_array
-from transferkit.methods.base import Setting, TransferMethod, fit_identity, shared_constraints
+from transferkit.methods.base import Setting, TransferMethod, fit_identity, hidden_kwargs, shared_constraints
 from transferkit.metrics.zeroshot import calibrated_stacking, gzsl_scores, per_class_accuracy, seen_unseen_curve
 from transferkit.nn.backbones import StagedNet, build_backbone
 from transferkit.semantics import ClassDescriptions
@@ -263,13 +263,10 @@ class ZeroShotMethod(TransferMethod):
 
     def _build(self, n_out: int) -> StagedNet:
         """The visual network (``backbone``) with ``n_out`` outputs."""
-        kwargs = (
-            {"hidden": self.hidden}
-            if len(self.input_shape_) == 1 and self.backbone in ("auto", "shallow", "shallow-bn")
-            else {}
-        )
         torch.manual_seed(self.seed)
-        return build_backbone(self.backbone, self.input_shape_, n_out, **kwargs)
+        return build_backbone(
+            self.backbone, self.input_shape_, n_out, **hidden_kwargs(self.backbone, self.input_shape_, self.hidden)
+        )
 
     def _train(self, objective, X, y_idx, desc: str, **config) -> FitResult:
         result = fit_loop(objective, {"xs": X, "ys": y_idx}, None, self._fit_config(desc, **config))

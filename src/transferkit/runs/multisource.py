@@ -25,7 +25,7 @@ def run_multisource(name: str, source, target, options: RunOptions) -> RunResult
 
     cls = MULTI_SOURCE[name]
     overrides = method_params(name, cls().get_params(), options)
-    overrides.update({k: v for k, v in {"seed": options.seed, "verbose": not options.quiet}.items()})
+    overrides.update(seed=options.seed, verbose=not options.quiet)
     est = cls(**overrides)
     if hasattr(est, "_parameter_constraints"):
         est._validate_params()

@@ -228,24 +228,14 @@ def _reverse_terms(e: Evidence, seed: int) -> Terms:
     return Terms("source", len(agrees), lambda i: float(np.mean(agrees[i])))
 
 
-def _source(e: Evidence, seed: int) -> float:
-    return _source_terms(e, seed).score()
+def _scored(terms: Callable[[Evidence, int], Terms]) -> Callable[[Evidence, int], float]:
+    """The validator's score: its terms over every row."""
+    return lambda e, seed: terms(e, seed).score()
 
 
-def _iwv(e: Evidence, seed: int) -> float:
-    return _iwv_terms(e, seed).score()
-
-
-def _dev(e: Evidence, seed: int) -> float:
-    return _dev_terms(e, seed).score()
-
-
-def _entropy(e: Evidence, seed: int) -> float:
-    return _entropy_terms(e, seed).score()
-
-
-def _reverse(e: Evidence, seed: int) -> float:
-    return _reverse_terms(e, seed).score()
+_source, _iwv, _dev, _entropy, _reverse = map(
+    _scored, (_source_terms, _iwv_terms, _dev_terms, _entropy_terms, _reverse_terms)
+)
 
 
 def _oracle(e: Evidence, seed: int) -> float:
