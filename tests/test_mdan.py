@@ -24,6 +24,9 @@ def test_pooling_keeps_each_rows_source_and_refuses_bad_lists(sources):
         pool_sources(s1)
     with pytest.raises(ValueError, match=r"sources\[1\] has no labels"):
         pool_sources([s1, s2.unlabelled()])
+    names = Domain(s2.X, np.array(["a", "b", "c"])[s2.y], "named")
+    with pytest.raises(ValueError, match="holds numbers .* and target.y class names"):
+        pool_sources([s1, names])
 
 
 def test_the_loss_is_the_soft_maximum_of_the_per_source_losses(sources):

@@ -26,6 +26,7 @@ from sklearn.utils._param_validation import Interval
 from torch import nn
 
 from transferkit.data import Domain, as_domain
+from transferkit.methods.base import _check_same_label_kind
 from transferkit.methods.dann import DANN, DANNObjective, domain_adversarial_loss
 from transferkit.nn.backbones import StagedNet
 from transferkit.nn.discriminator import DomainDiscriminator
@@ -44,6 +45,7 @@ def pool_sources(sources) -> tuple[Domain, np.ndarray]:
     for i, d in enumerate(domains):
         if d.y is None:
             raise ValueError(f"sources[{i}] has no labels; every source must be labelled.")
+        _check_same_label_kind(domains[0].y, d.y)  # names in one source, numbers in another: nothing matches
         if d.feature_shape != domains[0].feature_shape:
             raise ValueError(
                 f"sources[{i}] has samples of shape {d.feature_shape}, sources[0] {domains[0].feature_shape}; "
