@@ -74,7 +74,7 @@ def validator_table(records, choose_on, check_on) -> list[dict]:
     return rows
 
 
-def auto_table(records) -> tuple[list[dict], list[dict]]:
+def auto_table(records, choose_on=()) -> tuple[list[dict], list[dict]]:
     by: dict = {}
     for r in records:
         by.setdefault(r["task"], {})[r["method"]] = r
@@ -129,6 +129,19 @@ def auto_table(records) -> tuple[list[dict], list[dict]]:
                 "adapted": "",
             }
         )
+    held = [t for t in by if "auto" in by[t] and "source-only" in by[t] and family(t) not in choose_on]
+    if choose_on and held:  # the tasks of data sets that played no part in choosing auto's defaults
+        for m in ("auto", *DEFAULT_CANDIDATES):
+            if all(m in by[t] for t in held):
+                g = [100 * (by[t][m]["defaults"] - by[t]["source-only"]["defaults"]) for t in held]
+                summary.append(
+                    {
+                        "protocol": f"{m} defaults, data sets not chosen on only",
+                        "mean gain (W/T/L, worst)": _summary(g),
+                        "tasks": len(g),
+                        "adapted": "",
+                    }  # fmt: skip
+                )
     right = [v for v in verdicts if v.startswith("right")]
     checked = [v for v in verdicts if not v.endswith("(not checked)")]
     unchecked = len(verdicts) - len(checked)
@@ -166,7 +179,7 @@ def main() -> None:
     choose_on, check_on = args.choose_on.split(","), args.check_on.split(",")
     print("Auto's rule replayed per validator (confidence 0.5), mean gain over source-only in points:\n")
     print(markdown_table(validator_table(records, choose_on, check_on)))
-    rows, summary = auto_table(records)
+    rows, summary = auto_table(records, choose_on)
     print("\nAuto per task:\n")
     print(markdown_table(rows))
     print()
