@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from transferkit import SHOT, Domain
-from transferkit.protocols.suite import SuiteTask, _task_data
+from transferkit.protocols.suite import SuiteTask, task_data
 from transferkit.report import markdown_table
 
 TASKS = {
@@ -45,7 +45,7 @@ def main() -> None:
     for name, (s, t) in TASKS.items():
         src_acc, shot_acc = [], []
         for seed in range(args.seeds):
-            source, target, test = _task_data(SuiteTask(name, s, t), seed, 2000)
+            source, target, test = task_data(SuiteTask(name, s, t), seed, 2000)
             if test.X.shape[1] != source.X.shape[1]:  # MNIST-M is RGB: MNIST replicated, as the paper does
                 source = Domain(np.repeat(source.X, 3, axis=1), source.y, source.name)
             model = SHOT(seed=seed).fit(source, target)

@@ -16,7 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from transferkit import TCA
-from transferkit.protocols.suite import _task_data, suite_tasks
+from transferkit.protocols.suite import suite_tasks, task_data
 from transferkit.report import markdown_table
 
 TASKS = (
@@ -37,7 +37,7 @@ def main() -> None:
     warnings.simplefilter("ignore", ConvergenceWarning)
     rows = []
     for task in (t for t in suite_tasks() if t.name in TASKS):
-        source, target, test = _task_data(task, 0, 2000)
+        source, target, test = task_data(task, 0, 2000)
         flat = [d.X.reshape(len(d), -1) for d in (source, target, test)]
         row = {"task": task.name, "logistic regression": LogisticRegression(max_iter=2000).fit(flat[0], source.y)}
         row["logistic regression"] = f"{row['logistic regression'].score(flat[2], test.y):.3f}"

@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 
 from transferkit import TENT
-from transferkit.protocols.suite import SuiteTask, _task_data
+from transferkit.protocols.suite import SuiteTask, task_data
 from transferkit.report import markdown_table
 
 TASKS = {
@@ -38,7 +38,7 @@ def main() -> None:
     for name, (s, t) in TASKS.items():
         scores = {"source-only": [], "normalisation alone": [], "TENT": []}
         for seed in range(args.seeds):
-            source, _, test = _task_data(SuiteTask(name, s, t), seed, 2000)  # the suite's sizes
+            source, _, test = task_data(SuiteTask(name, s, t), seed, 2000)  # the suite's sizes
             if test.X.shape[1] != source.X.shape[1]:  # MNIST-M is RGB: MNIST replicated, as the paper does
                 source = type(source)(np.repeat(source.X, 3, axis=1), source.y, source.name)
             model = TENT(seed=seed).fit(source)

@@ -88,3 +88,29 @@ def test_a_forged_or_incomplete_partial_record_is_run_again(tmp_path, monkeypatc
     path.write_text('{"not": "a list"}')
     with pytest.raises(ValueError, match="not a list of run records"):
         run_suite(out=tmp_path, quick=True, methods=["coral"], tasks=BLOBS, verbose=False)
+
+
+def test_tasks_are_chosen_by_family_or_name_and_unknown_ones_refused():
+    names = [t.name for t in suite.suite_tasks(only=["newsgroups", "synthetic blobs"])]
+    assert names == [
+        "synthetic blobs",
+        "newsgroups comp-vs-sci 1->2",
+        "newsgroups comp-vs-sci 2->1",
+        "newsgroups rec-vs-talk 1->2",
+        "newsgroups rec-vs-talk 2->1",
+    ]
+    assert [t.name for t in suite.suite_tasks(only=["amazon"])][0] == "amazon books->dvd"  # not amazon400
+    with pytest.raises(ValueError, match=r"tasks=\['amazon500'\]: no such task or family; the families: \["):
+        suite.suite_tasks(only=["amazon500"])
+
+
+def test_the_command_line_passes_the_chosen_tasks_and_refuses_them_elsewhere(monkeypatch, capsys):
+    from transferkit.cli import main
+
+    seen = {}
+    monkeypatch.setattr(suite, "run_suite", lambda **kw: seen.update(kw) or [])
+    monkeypatch.setattr(suite, "summarise_suite", lambda records: "")
+    assert main(["bench", "suite", "--quick", "--tasks", "synthetic blobs, mushroom"]) == 0
+    assert [t.name for t in seen["tasks"]] == ["synthetic blobs", "mushroom enlarging->tapering"]
+    assert main(["bench", "amazon", "--tasks", "amazon"]) == 2
+    assert "--tasks is for `bench suite`" in capsys.readouterr().err

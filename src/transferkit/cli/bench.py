@@ -24,6 +24,11 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--methods", default=None, help="comma-separated columns to run (default: all), e.g. 'DAN,Deep CORAL'"
     )
+    p.add_argument(
+        "--tasks",
+        default=None,
+        help="suite only: comma-separated task families or names to run (default: all), e.g. 'amazon400,newsgroups'",
+    )
     p.set_defaults(func=handle)
 
 
@@ -39,6 +44,8 @@ def handle(args) -> int:
     if args.name == "layer-transfer":
         return _layer_transfer(args)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    if args.tasks is not None and args.name != "suite":
+        raise UsageError(f"--tasks is for `bench suite`; the {args.name!r} benchmark has its own fixed tasks.")
     if args.name == "suite":
         return _suite(args, methods)
     try:
@@ -63,10 +70,13 @@ def _layer_transfer(args) -> int:
 
 def _suite(args, methods) -> int:
     from transferkit.cli._common import print_json
-    from transferkit.protocols.suite import run_suite, summarise_suite
+    from transferkit.protocols.suite import run_suite, suite_tasks, summarise_suite
 
     try:
-        records = run_suite(seeds=args.seeds, out=args.out, quick=args.quick, methods=methods, verbose=True)
+        tasks = None if args.tasks is None else suite_tasks(args.quick, [t.strip() for t in args.tasks.split(",")])
+        records = run_suite(
+            seeds=args.seeds, out=args.out, quick=args.quick, methods=methods, tasks=tasks, verbose=True
+        )
     except ValueError as err:
         raise UsageError(str(err)) from None
     if args.json:

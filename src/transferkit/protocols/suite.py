@@ -38,7 +38,7 @@ from transferkit.protocols.partial import load_partial, save_partial
 from transferkit.report import markdown_table, to_json, write_text_atomic
 from transferkit.runs import RunOptions, load_pair, run
 
-__all__ = ["GRIDS", "METHODS", "SuiteTask", "run_suite", "suite_tasks", "summarise_suite"]
+__all__ = ["GRIDS", "METHODS", "SuiteTask", "run_suite", "suite_tasks", "summarise_suite", "task_data"]
 
 AMAZON = ("books", "dvd", "electronics", "kitchen")
 
@@ -88,9 +88,10 @@ class SuiteTask:
     preprocess: str = "none"
 
 
-def suite_tasks(quick: bool = False) -> list[SuiteTask]:
+def suite_tasks(quick: bool = False, only: list[str] | None = None) -> list[SuiteTask]:
     """Every real pair we have plus the synthetic shifts, cheapest first (a partial run covers the most
-    data sets); ``quick``: one of each kind."""
+    data sets); ``quick``: one of each kind; ``only``: the tasks of these families (the first word of a
+    task's name: ``amazon400``, ``digits16``...) or of these exact names."""
     tasks = [
         SuiteTask(f"synthetic {s}", f"synthetic:{s}", f"synthetic:{s}")
         for s in ("covariate", "label", "concept", "blobs")
@@ -126,10 +127,17 @@ def suite_tasks(quick: bool = False) -> list[SuiteTask]:
             "synthetic blobs",
         )
         tasks = [t for t in tasks if t.name in keep]
+    if only is not None:
+        known = {t.name for t in tasks} | {t.name.split()[0] for t in tasks}
+        unknown = [o for o in only if o not in known]
+        if unknown:
+            families = sorted({t.name.split()[0] for t in tasks})
+            raise ValueError(f"tasks={unknown}: no such task or family; the families: {families}.")
+        tasks = [t for t in tasks if t.name in only or t.name.split()[0] in only]
     return tasks
 
 
-def _task_data(task: SuiteTask, seed: int, n_max: int | None):
+def task_data(task: SuiteTask, seed: int, n_max: int | None):
     """Source, unlabelled target and labelled target test of ``task`` for ``seed`` (sizes capped at ``n_max``)."""
     if task.source.startswith("synthetic:"):
         from transferkit import datasets
@@ -243,7 +251,7 @@ def run_suite(
             todo = [m for m in methods if (task.name, m, seed) not in done]
             if not todo:
                 continue
-            data = _task_data(task, seed, n_max)
+            data = task_data(task, seed, n_max)
             for method in todo:
                 record = {**_unit(task, method, seed, data, epochs), "quick": quick}
                 records.append(record)
