@@ -156,3 +156,56 @@ def test_run_auto_records_the_decision(tmp_path, capsys):
     decision = record["decision"]
     assert record["method"] == "auto" and decision["validator"] == "dev"
     assert len(decision["candidates"]) == 13 and decision["why"].startswith(("adapted", "kept source-only"))
+
+
+def _gain_offset_shift(seed=0):
+    """Two classes; the target is the source's distribution times 3 plus 5 in every feature."""
+    from transferkit.data import Domain
+
+    rng = np.random.default_rng(seed)
+
+    def draw(n):
+        y = rng.integers(0, 2, n)
+        return (rng.normal(size=(n, 2)) + 2.0 * y[:, None]).astype(np.float32), y
+
+    (Xs, ys), (Xt, _), (Xtt, ytt) = draw(600), draw(600), draw(300)
+    return Domain(Xs, ys, "s"), Domain(3 * Xt + 5, None, "t"), Domain(3 * Xtt + 5, ytt, "t-test")
+
+
+def test_the_plan_tries_every_candidate_on_each_input_transform_and_refuses_unknown_ones():
+    plan = Auto(candidates={"dann": {"lambda_max": [0.1, 1.0]}}, preprocess=("none", "standardize-domain")).plan()
+    assert plan == [
+        ("source-only", {}, "none"),
+        ("dann", {"lambda_max": 0.1}, "none"),
+        ("dann", {"lambda_max": 1.0}, "none"),
+        ("source-only", {}, "standardize-domain"),  # an adapted candidate: each domain's moments matched
+        ("dann", {"lambda_max": 0.1}, "standardize-domain"),
+        ("dann", {"lambda_max": 1.0}, "standardize-domain"),
+    ]
+    for bad in (("standardise",), (), ("none", "none")):
+        with pytest.raises(
+            ValueError, match=r"preprocess=.*expected distinct names from \['none', 'standardize-domain'\]"
+        ):
+            Auto(preprocess=bad).plan()
+
+
+def test_auto_chooses_per_domain_standardisation_under_a_gain_and_offset_and_predicts_with_the_targets_statistics(
+    tmp_path,
+):
+    import transferkit
+
+    source, target, test = _gain_offset_shift()
+    # held-out source accuracy: this shift separates the raw domains, where importance weights (DEV, IWV) fail
+    settings = {"candidates": {"deep-coral": {}}, "validator": "source", "epochs": 20, "n_resamples": 200}
+    auto = Auto(preprocess=("none", "standardize-domain"), **settings).fit(source, target)
+    chosen = auto.decision_["chosen"]
+    assert chosen["preprocess"] == "standardize-domain" and auto.decision_["adapted"], auto.decision_["why"]
+    np.testing.assert_allclose(auto.target_mean_, target.X.mean(0), rtol=1e-6)
+    # predict reads target samples through the target's own statistics; the raw samples would be far off
+    assert auto.score(test) > 0.85
+    assert auto.estimator_.score(test) < 0.7
+    unmoved = Auto(**settings).fit(source, target)
+    assert unmoved.decision_["chosen"]["preprocess"] == "none" and unmoved.target_mean_ is None
+    assert auto.score(test) > unmoved.score(test) + 0.1
+    loaded = transferkit.load(auto.save(tmp_path / "auto"))
+    np.testing.assert_array_equal(loaded.predict(test.X), auto.predict(test.X))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Domain", "Task", "PairedBatches", "as_domain", "check_array", "check_same_features"]
+__all__ = ["Domain", "Task", "PairedBatches", "Standardizer", "as_domain", "check_array", "check_same_features"]
 
 
 def check_array(X, name: str = "X", *, allow_nd: bool = True) -> np.ndarray:
@@ -203,6 +203,26 @@ def check_same_features(a: Domain, b: Domain, a_name: str = "source", b_name: st
             f"{b_name} {b.feature_shape}; expected the same input space. Project both into one "
             "feature space first (images: resize and match the channel count)."
         )
+
+
+class Standardizer:
+    """``(X - mean) / std`` feature by feature, with the statistics kept (to save them with a model).
+
+    Fitted on one domain's samples (:meth:`fit`), it is that domain's own standardisation: applied to
+    each domain with its own statistics, it undoes a shift of every feature's mean and scale between
+    domains (what CORAL, which matches covariances only, leaves in place).
+    """
+
+    def __init__(self, mean: np.ndarray, std: np.ndarray):
+        self.mean, self.std = mean, std
+
+    @classmethod
+    def fit(cls, X) -> Standardizer:
+        X = np.asarray(X)
+        return cls(X.mean(0), X.std(0) + 1e-8)
+
+    def __call__(self, Z) -> np.ndarray:
+        return ((np.asarray(Z) - self.mean) / self.std).astype(np.float32)
 
 
 @dataclass(frozen=True, eq=False)

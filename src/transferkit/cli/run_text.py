@@ -61,6 +61,9 @@ def _pair(record: dict, predictions: str | None) -> None:
             print(f"  {mark} {c['params']}  {c[selection['validator']]:.4f}")
         if selection["uses_target_labels"]:
             print(f"  {selection['note']}")
+    decision = record.get("decision")
+    if decision:  # auto: what it chose and why
+        print(f"auto {decision['why']}")
     if record.get("target_accuracy", 0) is None or record.get("target_r2", 0) is None:
         score = "no target labels, no score" + (f"; predictions in {predictions}" if predictions else "")
     elif "target_r2" in record:

@@ -5,7 +5,9 @@ validator and a paired test against the no-adaptation baseline:
 
 1. Hold out a stratified fraction of the labelled source (``val_fraction``). Fit every candidate
    (source-only and each method of ``candidates`` at each grid point) on the rest of the source and
-   the unlabelled target.
+   the unlabelled target; with ``preprocess`` naming ``standardize-domain``, once more on inputs
+   standardised per domain (each domain by its own mean and spread, which undoes a shift of every
+   feature's mean and scale), where source-only itself is an adapted candidate.
 2. Score each with ``validator`` (default ``dev``, deep embedded validation, You et al., ICML 2019:
    an importance-weighted estimate of the target risk, comparable between methods because it
    estimates the same quantity for each). Scores the validator cannot trust are never picked
@@ -41,6 +43,7 @@ import numpy as np
 from sklearn.model_selection import ParameterGrid
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from transferkit.data import Domain, Standardizer
 from transferkit.methods.base import Setting, TransferMethod, shared_constraints, store_params
 from transferkit.methods.registry import method_named
 from transferkit.selection import evidence_from_model, get_validator, split_source
@@ -54,6 +57,8 @@ DEFAULT_CANDIDATES: dict[str, dict[str, list]] = {
 }
 
 BASELINE = "source-only"
+#: The input transforms Auto can try: the inputs as given, or each domain standardised by its own statistics.
+PREPROCESS = ("none", "standardize-domain")
 #: Training settings handed to every candidate that has them (``None`` keeps each method's own).
 _SHARED = ("epochs", "batch_size", "lr")
 _RUN = ("seed", "device", "verbose")
@@ -77,6 +82,11 @@ class Auto(TransferMethod):
         The fraction of the labelled source held out for the validator.
     n_resamples : int
         Bootstrap resamples of the held-out rows.
+    preprocess : tuple of str, or str
+        The input transforms to try every candidate with: ``"none"`` (the inputs as given; the
+        baseline is always source-only on them) and ``"standardize-domain"``. From the command line:
+        ``--set "preprocess=('none', 'standardize-domain')"``. With the latter chosen,
+        ``predict`` standardises its samples by the target's statistics: they are target samples.
     epochs, batch_size, lr : optional
         Training settings for every candidate that trains a network; ``None`` keeps each method's own.
     seed, device, checkpoint_dir, verbose
@@ -86,8 +96,10 @@ class Auto(TransferMethod):
     ----------
     estimator_ : the chosen method, refitted on the whole source.
     decision_ : dict
-        ``chosen`` (method and params), ``adapted``, ``why``, ``p_better``, and every candidate's
-        ``score`` and ``untrusted`` reason.
+        ``chosen`` (method, params and preprocess), ``adapted``, ``why``, ``p_better``, and every
+        candidate's ``score`` and ``untrusted`` reason.
+    target_mean_, target_std_ : ndarray or None
+        The target's statistics when ``standardize-domain`` was chosen, applied to what ``predict`` gets.
     """
 
     name = "auto"
@@ -103,6 +115,7 @@ class Auto(TransferMethod):
         "confidence": [Interval(Real, 0, 1, closed="both")],
         "val_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_resamples": [Interval(Integral, 1, None, closed="left")],
+        "preprocess": [tuple, list, StrOptions(set(PREPROCESS))],
         "epochs": [Interval(Integral, 1, None, closed="left"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "lr": [Interval(Real, 0, np.inf, closed="neither"), None],
@@ -115,6 +128,7 @@ class Auto(TransferMethod):
         confidence: float = 0.9,
         val_fraction: float = 0.2,
         n_resamples: int = 1000,
+        preprocess: tuple = ("none",),
         epochs: int | None = None,
         batch_size: int | None = None,
         lr: float | None = None,
@@ -125,11 +139,19 @@ class Auto(TransferMethod):
     ):
         store_params(self, locals())
 
-    def plan(self) -> list[tuple[str, dict]]:
-        """Every candidate as (method name, its hyperparameters), source-only first; checked, not fitted."""
+    def plan(self) -> list[tuple[str, dict, str]]:
+        """Every candidate as (method name, its hyperparameters, input transform), source-only on the inputs
+        as given first; checked, not fitted."""
         self._validate_params()
+        preprocess = [self.preprocess] if isinstance(self.preprocess, str) else list(self.preprocess)
+        unknown = [p for p in preprocess if p not in PREPROCESS]
+        if unknown or not preprocess or len(set(preprocess)) < len(preprocess):
+            raise ValueError(
+                f"preprocess={self.preprocess!r}; expected distinct names from {list(PREPROCESS)}, e.g. "
+                "('none', 'standardize-domain')."
+            )
         candidates = DEFAULT_CANDIDATES if self.candidates is None else self.candidates
-        plan = [(BASELINE, {})]
+        methods = []
         for name, grid in candidates.items():
             cls = method_named(name) if isinstance(name, str) else None
             if cls is None or cls is Auto:
@@ -150,7 +172,12 @@ class Auto(TransferMethod):
                     raise ValueError(f"candidates[{name!r}][{key!r}] is {values!r}; expected a non-empty list.")
             if name == BASELINE:
                 continue
-            plan += [(name, dict(p)) for p in ParameterGrid(grid)] if grid else [(name, {})]
+            methods += [(name, dict(p)) for p in ParameterGrid(grid)] if grid else [(name, {})]
+        plan = [(BASELINE, {}, "none")]
+        for prep in preprocess:
+            if prep != "none":  # source-only on per-domain standardised inputs already adapts (the moments)
+                plan.append((BASELINE, {}, prep))
+            plan += [(name, params, prep) for name, params in methods]
         if len(plan) < 2:
             raise ValueError("candidates holds no adaptation method; name at least one (e.g. {'dann': {}}).")
         return plan
@@ -173,20 +200,27 @@ class Auto(TransferMethod):
         source, target = self._check_fit_data(source, target, sample_domain)
         plan = self.plan()
         validator = get_validator(self.validator)
+        # the statistics of each whole domain (no labels read), shared by every candidate and the refit
+        inputs = {"none": (lambda d: d, lambda d: d)}
+        if any(prep == "standardize-domain" for _, _, prep in plan):
+            f_source, f_target = Standardizer.fit(source.X), Standardizer.fit(target.X)
+            inputs["standardize-domain"] = (_mapped(f_source), _mapped(f_target))
         train, val = split_source(source, self.val_fraction, self.seed)
         rows, terms = [], []
-        for i, (name, params) in enumerate(plan):
+        for i, (name, params, prep) in enumerate(plan):
+            on_source, on_target = inputs[prep]
             model = self._make(name, params, f"candidate-{i + 1}", verbose=False)
             with warnings.catch_warnings(record=True) as caught:  # kept per candidate, not printed 13 times
                 warnings.simplefilter("always", RuntimeWarning)
-                model.fit(train, target if model.setting.target else None)
-            evidence = evidence_from_model(model, val, target)
+                model.fit(on_source(train), on_target(target) if model.setting.target else None)
+            evidence = evidence_from_model(model, on_source(val), on_target(target))
             t = validator.terms(evidence, self.seed)
             score = t.score()
             rows.append(
                 {
                     "method": name,
                     "params": params,
+                    "preprocess": prep,
                     "score": score,
                     "untrusted": untrusted(validator.name, evidence, score),
                     "warnings": sorted({str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)}),
@@ -195,15 +229,18 @@ class Auto(TransferMethod):
             terms.append(t)
             if self.verbose:
                 print(
-                    f"[auto {i + 1}/{len(plan)}] {name} {params}: {validator.name} {score:.4f}",
+                    f"[auto {i + 1}/{len(plan)}] {name} {params} ({prep}): {validator.name} {score:.4f}",
                     file=sys.stderr,
                     flush=True,
                 )
         chosen, p, why = self._decide(rows, terms)
-        name, params = plan[chosen]
+        name, params, prep = plan[chosen]
+        on_source, on_target = inputs[prep]
         self.estimator_ = self._make(name, params, "refit").fit(
-            source, target if method_named(name).setting.target else None
+            on_source(source), on_target(target) if method_named(name).setting.target else None
         )
+        f = on_target.standardizer if prep == "standardize-domain" else None
+        self.target_mean_, self.target_std_ = (None, None) if f is None else (f.mean, f.std)
         self.classes_ = self.estimator_.classes_
         self.model_ = getattr(self.estimator_, "model_", None)
         self.input_shape_ = self.estimator_.input_shape_
@@ -211,8 +248,8 @@ class Auto(TransferMethod):
         self.decision_ = {
             "validator": validator.name,
             "confidence": self.confidence,
-            "chosen": {"method": name, "params": params},
-            "adapted": name != BASELINE,
+            "chosen": {"method": name, "params": params, "preprocess": prep},
+            "adapted": chosen != 0,
             "p_better": p,
             "why": why,
             "candidates": rows,
@@ -237,7 +274,9 @@ class Auto(TransferMethod):
                 f"kept source-only: no adapted candidate's {v} score can be trusted ({rows[1]['untrusted']})",
             )
         best = max(trusted, key=lambda i: rows[i]["score"])
-        label = f"{rows[best]['method']} {rows[best]['params']}"
+        label = f"{rows[best]['method']} {rows[best]['params']}" + (
+            f" on {rows[best]['preprocess']} inputs" if rows[best].get("preprocess", "none") != "none" else ""
+        )
         p = prob_better(terms[best], terms[0], self.n_resamples, self.seed)
         if rows[best]["score"] <= rows[0]["score"]:
             return (
@@ -267,12 +306,28 @@ class Auto(TransferMethod):
             ),
         )
 
+    def _inputs(self, X):
+        """What the chosen model reads: ``X`` standardised by the target's statistics when that was chosen."""
+        if getattr(self, "target_mean_", None) is None:
+            return X
+        return Standardizer(self.target_mean_, self.target_std_)(X)
+
     def predict_proba(self, X) -> np.ndarray:
-        """The chosen model's class probabilities."""
+        """The chosen model's class probabilities (``X``: target samples)."""
         self._check_is_fitted()
-        return self.estimator_.predict_proba(X)
+        return self.estimator_.predict_proba(self._inputs(X))
 
     def transform(self, X) -> np.ndarray:
-        """The chosen model's features."""
+        """The chosen model's features (``X``: target samples)."""
         self._check_is_fitted()
-        return self.estimator_.transform(X)
+        return self.estimator_.transform(self._inputs(X))
+
+
+def _mapped(f: Standardizer):
+    """A function of a Domain: its samples through ``f``, labels and name kept; ``f`` kept as ``.standardizer``."""
+
+    def apply(d: Domain) -> Domain:
+        return Domain(f(d.X), d.y, d.name)
+
+    apply.standardizer = f
+    return apply

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from transferkit.data import Domain
+from transferkit.data import Domain, Standardizer
 from transferkit.datasets.files import is_file_key
 from transferkit.runs.options import FEATURES, PREPROCESS, RunOptions, UsageError
 
@@ -54,9 +54,9 @@ def fit_preprocess(name: str, sources: list, target) -> tuple[list, object]:
             raise UsageError("--preprocess log1p needs non-negative features (counts); these have negative values.")
         f = np.log1p
     elif name == "standardize":
-        f = _standardizer(np.concatenate([d.X for d in (*sources, target)]))
+        f = Standardizer.fit(np.concatenate([d.X for d in (*sources, target)]))
     else:  # standardize-domain: each domain by its own statistics, so a shift of mean and scale is undone
-        return [_standardizer(d.X) for d in sources], _standardizer(target.X)
+        return [Standardizer.fit(d.X) for d in sources], Standardizer.fit(target.X)
     return [f] * len(sources), f
 
 
@@ -99,20 +99,6 @@ def mapped(domain: Domain | None, f) -> Domain | None:
 
 def _binary(X: np.ndarray) -> np.ndarray:
     return (X > 0).astype(np.float32)
-
-
-class Standardizer:
-    """``(X - mean) / std``, with the statistics kept (to save them with a model)."""
-
-    def __init__(self, mean: np.ndarray, std: np.ndarray):
-        self.mean, self.std = mean, std
-
-    def __call__(self, Z: np.ndarray) -> np.ndarray:
-        return ((Z - self.mean) / self.std).astype(np.float32)
-
-
-def _standardizer(X: np.ndarray) -> Standardizer:
-    return Standardizer(X.mean(0), X.std(0) + 1e-8)
 
 
 def learn_features(name: str, source, target, target_test):
