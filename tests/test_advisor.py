@@ -51,7 +51,7 @@ def test_the_finetune_check_trains_networks_and_warns_in_words(task, monkeypatch
 
     def fake_finetune_gain(model, X, y, **kw):  # a stand-in that says "hurts", to see it reach the advice
         calls.append(kw)
-        return negative_transfer._verdict(np.array([0.2, 0.3, 0.2]), np.array([0.6, 0.7, 0.6]), 1.0)
+        return negative_transfer._verdict(np.array([0.2, 0.3, 0.2]), np.array([0.6, 0.7, 0.6]), 1.0, 3)
 
     monkeypatch.setattr(negative_transfer, "finetune_gain", fake_finetune_gain)
     advice = advise({"s": task.source}, task.target_test.few_shot(5, seed=0), epochs=1, check="finetune")

@@ -21,7 +21,8 @@ def test_a_representation_that_exposes_the_labels_is_positive():
     good = np.column_stack([3.0 * (2 * y - 1) + np.random.default_rng(1).normal(size=len(y)), X[:, :2]])
     r = transfer_gain(good, X, y)
     assert r.verdict == "likely positive" and r.gain > 0.1
-    assert r.transfer.shape == r.target_only.shape == (5,)
+    assert r.transfer.shape == r.target_only.shape == (50,)  # 5 folds, drawn 10 times
+    assert transfer_gain(good, X, y, repeats=1).transfer.shape == (5,)
 
 
 def test_a_representation_that_discards_the_labels_is_negative():
@@ -38,6 +39,21 @@ def test_the_same_view_twice_is_uncertain():
     assert r.gain == 0 and r.verdict == "uncertain"
 
 
+def test_the_standard_error_is_nadeau_and_bengios_corrected_one_against_numpy():
+    from transferkit.advice.negative_transfer import _verdict
+
+    transfer = np.array([0.8, 0.7, 0.9, 0.6, 0.8, 0.75, 0.85, 0.7, 0.8, 0.65])
+    alone = np.array([0.7, 0.7, 0.8, 0.7, 0.6, 0.7, 0.8, 0.75, 0.7, 0.7])
+    d = transfer - alone
+    J, K = len(d), 5  # two repeats of 5 folds
+    s2 = np.sum((d - d.mean()) ** 2) / (J - 1)
+    expected = np.sqrt((1 / J + 1 / (K - 1)) * s2)  # (1/J + n_test/n_train) s^2, n_test/n_train = 1/(K-1)
+    r = _verdict(transfer, alone, 1.0, K)
+    assert r.std_err == pytest.approx(expected, rel=1e-12) and r.gain == pytest.approx(d.mean())
+    # the naive s/sqrt(J) would call this gain positive; the corrected error does not
+    assert d.mean() > np.sqrt(s2 / J) and r.verdict == "uncertain"
+
+
 def test_bad_input():
     X, y = target()
     with pytest.raises(ValueError, match="X_transfer has 119 samples, X_target 120 and y 120"):
@@ -46,6 +62,8 @@ def test_bad_input():
         transfer_gain(X, X, np.zeros(len(y)))
     with pytest.raises(ValueError, match="at least 2 per class"):
         transfer_gain(X, X, np.r_[np.zeros(len(y) - 1), 1])
+    with pytest.raises(ValueError, match=r"repeats=0; expected a whole number of at least 1"):
+        transfer_gain(X, X, y, repeats=0)
 
 
 def test_finetune_gain_sees_a_helpful_and_a_harmful_source_network(blobs):

@@ -1,4 +1,4 @@
-"""Will the source help or hurt? A check of negative transfer on the labelled target data that exists.
+r"""Will the source help or hurt? A check of negative transfer on the labelled target data that exists.
 
 Negative transfer is transfer that does worse than learning from the target alone (learning to
 drive from riding a bicycle). Before committing to a source, compare the two on the labelled
@@ -12,7 +12,15 @@ verdict:
 - ``"likely positive"`` when it is above zero by more than ``z`` standard errors;
 - ``"uncertain"`` otherwise (too few labelled samples to tell).
 
-The folds are paired, so the standard error is that of the per-fold differences.
+The folds are paired, and the K-fold split is repeated with fresh shuffles (``repeats``). The
+standard error is the corrected resampled one of Nadeau & Bengio (2003), as Bouckaert & Frank
+(2004) apply it to repeated K-fold: over the :math:`J = rK` per-fold differences :math:`d_j`,
+
+.. math:: \widehat{\mathrm{se}} = \sqrt{\Big(\frac1J + \frac{n_\text{test}}{n_\text{train}}\Big)\,
+          \hat\sigma^2_d}, \qquad \frac{n_\text{test}}{n_\text{train}} = \frac{1}{K-1},
+
+because folds that share training samples are not independent: the naive :math:`\hat\sigma_d/\sqrt{J}`
+is too small, and on the suite it called helpful sources harmful (``benchmarks/RESULTS.md``).
 
 :func:`finetune_gain` asks the same question of networks: the source network fine-tuned on each
 fold against the same network trained from scratch. It costs two trainings per fold, and on
@@ -27,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -58,7 +66,9 @@ class TransferGain:
         }
 
 
-def transfer_gain(X_transfer, X_target, y, classifier=None, cv: int = 5, z: float = 1.0, seed: int = 0) -> TransferGain:
+def transfer_gain(
+    X_transfer, X_target, y, classifier=None, cv: int = 5, z: float = 1.0, seed: int = 0, repeats: int = 10
+) -> TransferGain:
     """Compare a classifier on the source's representation of the target samples with target-only.
 
     Parameters
@@ -75,6 +85,9 @@ def transfer_gain(X_transfer, X_target, y, classifier=None, cv: int = 5, z: floa
         Stratified folds (reduced to the smallest class's size when that is smaller).
     z : float
         How many standard errors away from zero a gain must be for a verdict.
+    repeats : int
+        How many times the K-fold split is drawn afresh (the probes are cheap; more repeats, a
+        steadier mean).
     """
     from transferkit.data import check_array
 
@@ -85,14 +98,16 @@ def transfer_gain(X_transfer, X_target, y, classifier=None, cv: int = 5, z: floa
             f"X_transfer has {len(A)} samples, X_target {len(B)} and y {len(y)}; expected the same labelled "
             "target samples in both views."
         )
+    if not (isinstance(repeats, (int, np.integer)) and repeats >= 1):
+        raise ValueError(f"repeats={repeats!r}; expected a whole number of at least 1.")
     folds = _folds(y, cv)
     base = classifier if classifier is not None else make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000))
-    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
     transfer, alone = [], []
     for train, test in splitter.split(B, y):
         transfer.append(np.mean(clone(base).fit(A[train], y[train]).predict(A[test]) == y[test]))
         alone.append(np.mean(clone(base).fit(B[train], y[train]).predict(B[test]) == y[test]))
-    return _verdict(np.array(transfer), np.array(alone), z)
+    return _verdict(np.array(transfer), np.array(alone), z, folds)
 
 
 def finetune_gain(
@@ -142,7 +157,7 @@ def finetune_gain(
         tuned = FineTune(copy="body", source_model=source_model, epochs=epochs, seed=seed, **training)
         transfer.append(tuned.fit(part, part).score(held_out))
         alone.append(TargetOnly(epochs=epochs, seed=seed, **training).fit(part, part).score(held_out))
-    return _verdict(np.array(transfer), np.array(alone), z)
+    return _verdict(np.array(transfer), np.array(alone), z, folds)
 
 
 def _folds(y: np.ndarray, cv: int) -> int:
@@ -158,11 +173,11 @@ def _folds(y: np.ndarray, cv: int) -> int:
     return folds
 
 
-def _verdict(transfer: np.ndarray, alone: np.ndarray, z: float) -> TransferGain:
-    """The paired gain, its standard error, and the verdict of the module docstring."""
+def _verdict(transfer: np.ndarray, alone: np.ndarray, z: float, folds: int) -> TransferGain:
+    """The paired gain, its corrected standard error, and the verdict of the module docstring."""
     diff = transfer - alone
     gain = float(diff.mean())
-    std_err = float(diff.std(ddof=1) / np.sqrt(len(diff)))
+    std_err = float(np.sqrt((1 / len(diff) + 1 / (folds - 1)) * diff.var(ddof=1)))
     if gain < -z * std_err and gain < 0:
         verdict = "likely negative"
     elif gain > z * std_err and gain > 0:
