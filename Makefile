@@ -39,10 +39,10 @@ MUTATION_VENV := .venv-mutation
 mutation:
 	test -x $(MUTATION_VENV)/bin/mutmut || { $(PYTHON) -m venv $(MUTATION_VENV) && \
 		$(MUTATION_VENV)/bin/pip install --quiet torch==$(TORCH_VERSION) && \
-		$(MUTATION_VENV)/bin/pip install --quiet numpy scipy scikit-learn matplotlib tqdm pillow pandas \
+		$(MUTATION_VENV)/bin/pip install --quiet numpy scipy scikit-learn matplotlib tqdm pillow safetensors skops pandas \
 		pytest hypothesis mutmut torch==$(TORCH_VERSION); }
 	rm -rf mutants
-	PYTHONPATH=src $(MUTATION_VENV)/bin/mutmut run
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONPATH=src $(MUTATION_VENV)/bin/mutmut run
 	$(MUTATION_VENV)/bin/mutmut results
 
 # Debian packages some loaders use (Fashion-MNIST; espeak-ng for spoken digits); needs root, skipped
