@@ -1,5 +1,7 @@
 """MMD and CORAL against NumPy versions of their formulas."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -95,6 +97,35 @@ def test_divergences_send_gradients_and_refuse_bad_shapes():
         mmd2(torch.zeros(4, 2), torch.zeros(6, 2), estimator="linear")
     with pytest.raises(ValueError, match="at least 2 samples"):
         coral_loss(torch.zeros(1, 2), torch.zeros(3, 2))
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [coral_loss, mmd2, lambda x, y: mmd2(x, y, estimator="biased"), lambda x, y: mmd2(x, y, kernel="linear")],
+    ids=["coral", "mmd-unbiased", "mmd-biased", "mmd-linear-kernel"],
+)
+def test_each_divergence_refuses_every_bad_shape_and_names_both(loss):
+    bad = [
+        (torch.zeros(3, 2, 1), torch.zeros(3, 2)),  # x not (n, d), same second size
+        (torch.zeros(3, 2), torch.zeros(3, 2, 1)),  # y not (n, d), same second size
+        (torch.zeros(3, 2), torch.zeros(3, 4)),  # different d
+    ]
+    for x, y in bad:
+        expected = f"x and y must be (n, d) and (m, d) with the same d; got {tuple(x.shape)} and {tuple(y.shape)}"
+        with pytest.raises(ValueError, match=re.escape(expected)):
+            loss(x, y)
+
+
+@pytest.mark.parametrize("estimator", ["coral", "unbiased", "linear"])
+def test_two_samples_per_domain_are_enough_and_one_is_refused(estimator):
+    def loss(x, y):
+        return coral_loss(x, y) if estimator == "coral" else mmd2(x, y, estimator=estimator)
+
+    two = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    assert torch.isfinite(loss(two, two + 1))  # the smallest sample each estimator is defined on
+    for x, y in ((two[:1], two), (two, two[:1])):
+        with pytest.raises(ValueError, match=r"(at least 2 samples|sample sizes >= 2).*got (1 and 2|2 and 1)"):
+            loss(x, y)
 
 
 @pytest.mark.parametrize(
