@@ -84,3 +84,26 @@ def test_run_mdan_takes_several_sources_on_the_command_line(tmp_path, capsys):
     assert record["method"] == "mdan" and record["sources"] == paths[:2] and record["target_accuracy"] is not None
     assert main(["run", "mdan", "--source", paths[0], "--target", paths[2], "-q"]) == 2
     assert "learns from two or more sources" in capsys.readouterr().err
+
+
+def test_a_multi_source_run_standardises_each_domain_by_its_own_statistics(tmp_path, monkeypatch):
+    from transferkit.methods import mdan
+    from transferkit.runs import RunOptions
+    from transferkit.runs.multisource import run_multisource
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i, (gain, offset) in enumerate(((1.0, 0.0), (2.0, 10.0), (3.0, -5.0))):  # two sources and a target
+        y = rng.integers(0, 2, 80)
+        X = gain * (rng.normal(size=(80, 2)) + 2.0 * y[:, None]) + offset
+        path = tmp_path / f"d{i}.csv"
+        np.savetxt(path, np.c_[X, y], delimiter=",", header="a,b,label", comments="")
+        paths.append(str(path))
+    seen = {}
+    monkeypatch.setattr(mdan.MDAN, "fit", lambda self, sources, target: seen.update(s=sources, t=target) or self)
+    monkeypatch.setattr(mdan.MDAN, "score", lambda self, test: seen.update(test=test) or 0.0)
+    options = RunOptions(preprocess="standardize-domain", quiet=True)
+    run_multisource("mdan", f"{paths[0]},{paths[1]}", paths[2], options)
+    for d in (*seen["s"], seen["t"]):  # every training domain: mean 0 and spread 1 by its own statistics
+        np.testing.assert_allclose(d.X.mean(0), 0, atol=1e-5)
+        np.testing.assert_allclose(d.X.std(0), 1, atol=1e-4)

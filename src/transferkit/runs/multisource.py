@@ -1,7 +1,8 @@
 """Multi-source runs: ``transferkit run mdan --source amazon:books,amazon:dvd --target amazon:kitchen``.
 
 Each source's train split (labelled) and the target's train split (unlabelled) are fitted on, with the
-run's ``--preprocess`` fitted on all of them; the target's test split is scored. ``--epochs``,
+run's ``--preprocess`` fitted on them (``standardize`` pools them all, ``standardize-domain`` gives each
+domain its own statistics); the target's test split is scored. ``--epochs``,
 ``--lr``, ``--batch-size`` and ``--set`` apply as for one source.
 """
 
@@ -9,10 +10,8 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 from transferkit import __version__
-from transferkit.runs.inputs import _preprocess, mapped
+from transferkit.runs.inputs import fit_preprocess, mapped
 from transferkit.runs.many_tasks import parse_tasks
 from transferkit.runs.options import RunOptions, RunResult, UsageError, method_params
 
@@ -41,13 +40,12 @@ def run_multisource(name: str, source, target, options: RunOptions) -> RunResult
         sources = [load_domain(k, "train", label_column=options.label_column) for k in keys]
         target_train, target_test = load_train_test(target, label_column=options.label_column)
         target_train = target_train.unlabelled()
-        if options.preprocess != "none":  # one transform, fitted on every source and the target together
-            from transferkit.data import Domain
-
-            pooled = Domain(np.concatenate([s.X for s in sources]), None, "sources")
-            *_, f = _preprocess(options.preprocess, pooled, target_train, target_test)
-            sources = [mapped(s, f) for s in sources]
-            target_train, target_test = mapped(target_train, f), mapped(target_test, f)
+        if options.preprocess != "none":
+            if options.preprocess == "log1p" and target_test.X.min() < 0:
+                raise UsageError("--preprocess log1p needs non-negative features (counts); these have negative values.")
+            f_sources, f_target = fit_preprocess(options.preprocess, sources, target_train)
+            sources = [mapped(s, f) for s, f in zip(sources, f_sources, strict=True)]
+            target_train, target_test = mapped(target_train, f_target), mapped(target_test, f_target)
         est.fit(sources, target_train)
     except ValueError as err:
         raise UsageError(str(err)) from None
