@@ -1,13 +1,16 @@
-"""Should ``auto`` also try per-domain standardisation? Its defaults against ``preprocess=("none",
-"standardize-domain")`` on the suite's tasks (the suite's data and sizes, ``transferkit bench suite``).
+"""Should ``auto`` consider more? Its defaults against variants, on the suite's tasks (the suite's
+data and sizes, ``transferkit bench suite``):
 
-Per task: source-only, ``Auto()`` (the inputs as given) and ``Auto(preprocess=("none",
-"standardize-domain"))``, each run as the suite runs a method (its defaults, no target labels); the
-gain over source-only in points, what each chose, and the summary (mean gain, wins / ties / losses
-within 0.5 points, worst loss).
+- ``auto + standardize-domain``: every candidate also on inputs standardised per domain
+  (``preprocess=("none", "standardize-domain")``);
+- ``auto + shot``: SHOT (the best defaults of the suite) as one more candidate.
 
-    python benchmarks/auto_preprocess.py --tasks synthetic,mushroom,newsgroups,amazon400 \\
-        --out benchmarks/out/auto_preprocess.json
+Per task: source-only, ``Auto()`` and each variant, each run as the suite runs a method (its
+defaults, no target labels); the gain over source-only in points, what each chose, and the summary
+(mean gain, wins / ties / losses within 0.5 points, worst loss).
+
+    python benchmarks/auto_variants.py --tasks synthetic,mushroom,newsgroups,amazon400 \\
+        --out benchmarks/out/auto_variants.json
 
 Progress on stderr; resumes from --out.
 """
@@ -22,6 +25,7 @@ import numpy as np
 
 from _records import Records
 from transferkit import Auto
+from transferkit.methods.auto import DEFAULT_CANDIDATES
 from transferkit.protocols.suite import suite_tasks, task_data
 from transferkit.report import markdown_table
 from transferkit.runs import RunOptions, run
@@ -31,6 +35,7 @@ VARIANTS = {
     "source-only": "source-only",
     "auto": Auto(),
     "auto + standardize-domain": Auto(preprocess=("none", "standardize-domain")),
+    "auto + shot": Auto(candidates={**DEFAULT_CANDIDATES, "shot": {}}),
 }
 
 
@@ -54,9 +59,10 @@ def tables(rows: list[dict]) -> str:
     by = {}
     for r in rows:
         by.setdefault((r["task"], r["seed"]), {})[r["variant"]] = r
-    per_task, gains = [], {v: [] for v in VARIANTS if v != "source-only"}
+    variants = [v for v in VARIANTS if v != "source-only" and any(r["variant"] == v for r in rows)]
+    per_task, gains = [], {v: [] for v in variants}
     for (task, seed), got in by.items():
-        if len(got) < len(VARIANTS):
+        if any(v not in got for v in ["source-only", *variants]):
             continue
         base = got["source-only"]["accuracy"]
         row = {"task": task, "seed": seed, "source-only": f"{base:.3f}"}
@@ -74,18 +80,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--tasks", default="synthetic,mushroom,newsgroups,amazon400")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/out/auto_preprocess.json"))
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated (source-only always runs)")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/out/auto_variants.json"))
     args = parser.parse_args()
-    records = Records(args.out, {"variants": list(VARIANTS)})
+    chosen = ["source-only", *[v.strip() for v in args.variants.split(",") if v.strip() != "source-only"]]
+    unknown = [v for v in chosen if v not in VARIANTS]
+    if unknown:
+        parser.error(f"--variants {unknown}: expected names from {list(VARIANTS)}")
+    records = Records(args.out, {"sizes": "the suite's (at most 2000 per domain)", "protocol": "defaults"})
     for task in suite_tasks(only=[t.strip() for t in args.tasks.split(",")]):
         for seed in range(args.seeds):
-            for variant in VARIANTS:
+            for variant in chosen:
                 if records.has({"task": task.name, "seed": seed, "variant": variant}):
                     continue
                 records.add(one(task, seed, variant))
                 r = records.rows[-1]
                 print(
-                    f"[auto-preprocess] {task.name} seed {seed} {variant}: {r['accuracy']:.4f} {r.get('chose', '')}",
+                    f"[auto-variants] {task.name} seed {seed} {variant}: {r['accuracy']:.4f} {r.get('chose', '')}",
                     file=sys.stderr,
                     flush=True,
                 )
