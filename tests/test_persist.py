@@ -17,6 +17,7 @@ SMALL = {
     "auto": {"candidates": {"dann": {}}, "n_resamples": 20},
     "stc": {"n_feature_clusters": 2},
     "itcc": {"n_feature_clusters": 2},
+    "meda": {"n_components": 1},  # two features: one-dimensional subspaces (the geodesic needs 2d <= D)
 }
 
 

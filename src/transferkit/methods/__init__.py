@@ -15,6 +15,7 @@ from transferkit.methods.devise import DeViSE
 from transferkit.methods.finetune import FineTune, TargetOnly
 from transferkit.methods.jda import BDA, JDA
 from transferkit.methods.mdan import MDAN
+from transferkit.methods.meda import MEDA
 from transferkit.methods.multitask import MultiTask
 from transferkit.methods.progressive import ProgressiveNetwork
 from transferkit.methods.self_taught import SelfTaught
@@ -41,6 +42,7 @@ REGISTRY: dict[str, type[TransferMethod]] = {
         TCA,
         JDA,
         BDA,
+        MEDA,
         TENT,
         SHOT,
         TrAdaBoost,
@@ -106,6 +108,7 @@ __all__ = [
     "FineTune",
     "InformationTheoreticCoClustering",
     "JDA",
+    "MEDA",
     "MDAN",
     "MANY_TASKS",
     "MULTI_SOURCE",

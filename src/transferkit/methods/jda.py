@@ -42,7 +42,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from transferkit.methods.base import FeatureClassifierMethod, Setting, shared_constraints, store_params
 
-__all__ = ["BDA", "JDA", "jda_mmd_matrix", "jda_mmd_vectors"]
+__all__ = ["BDA", "JDA", "balance_factor", "jda_mmd_matrix", "jda_mmd_vectors"]
 
 
 def jda_mmd_vectors(n_s: int, n_t: int, y_s: np.ndarray, pseudo: np.ndarray | None, classes) -> np.ndarray:
@@ -219,15 +219,21 @@ class BDA(JDA):
     def _balance(self, Z: np.ndarray, y_s: np.ndarray, pseudo: np.ndarray, n_s: int) -> float:
         if self.balance != "auto":
             return float(self.balance)
-        from transferkit.metrics.divergence import proxy_a_distance
+        return balance_factor(Z[:n_s], Z[n_s:], y_s, pseudo, self.seed)
 
-        Zs, Zt = Z[:n_s], Z[n_s:]
-        d_m = proxy_a_distance(Zs, Zt, seed=self.seed)
-        d_c = 0.0
-        for c in np.unique(y_s):
-            s, t = Zs[y_s == c], Zt[pseudo == c]
-            if len(s) >= 4 and len(t) >= 4:
-                d_c += proxy_a_distance(s, t, seed=self.seed)
-        if d_m + d_c <= 0:
-            return 0.5  # nothing tells the domains apart: weigh both alike
-        return float(np.clip(1.0 - d_m / (d_m + d_c), 0.0, 1.0))
+
+def balance_factor(Zs: np.ndarray, Zt: np.ndarray, y_s: np.ndarray, pseudo: np.ndarray, seed: int = 0) -> float:
+    r"""BDA's estimate :math:`\hat\mu = 1 - d_M / (d_M + \sum_c d_c)` from proxy A-distances: the marginal one
+    between the domains, one per class between the source samples of class c and the target samples
+    pseudo-labelled c (classes with fewer than 4 samples on either side are left out)."""
+    from transferkit.metrics.divergence import proxy_a_distance
+
+    d_m = proxy_a_distance(Zs, Zt, seed=seed)
+    d_c = 0.0
+    for c in np.unique(y_s):
+        s, t = Zs[y_s == c], Zt[pseudo == c]
+        if len(s) >= 4 and len(t) >= 4:
+            d_c += proxy_a_distance(s, t, seed=seed)
+    if d_m + d_c <= 0:
+        return 0.5  # nothing tells the domains apart: weigh both alike
+    return float(np.clip(1.0 - d_m / (d_m + d_c), 0.0, 1.0))
