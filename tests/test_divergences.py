@@ -46,6 +46,31 @@ def test_default_bandwidths_are_multiples_of_mean_pooled_distance(samples):
     assert float(got) == pytest.approx(np_mmd2(x, y, sig, "unbiased"), rel=1e-9)
 
 
+@pytest.mark.parametrize("scale,offset", [(1e-3, 0.0), (1.0, 1e3)], ids=["tiny-spread", "large-offset"])
+def test_default_bandwidth_holds_at_small_scales_and_large_offsets(scale, offset):
+    # float32 inputs, as networks give them: the pairwise identity sums in float64, else a common offset of
+    # 1000 cancels every digit of the spread; and a total of squared distances below 1 is not rounded up
+    rng = np.random.default_rng(2)
+    x = (offset + scale * rng.normal(size=(20, 3))).astype(np.float32)
+    y = (offset + scale * rng.normal(loc=0.5, size=(15, 3))).astype(np.float32)
+    z = np.concatenate([x, y]).astype(np.float64)
+    d2 = ((z[:, None] - z[None]) ** 2).sum(-1)
+    base = d2.sum() / (len(z) ** 2 - len(z))
+    sig = [base * m for m in DEFAULT_BANDWIDTH_MULTIPLIERS]
+    got = mmd2(torch.tensor(x), torch.tensor(y))
+    assert got.dtype == torch.float32  # the inputs' precision comes back
+    expected = np_mmd2(x.astype(np.float64), y.astype(np.float64), sig, "unbiased")
+    assert float(got) == pytest.approx(expected, rel=1e-3)
+
+
+def test_the_kernel_keeps_float64_bandwidths_in_float64():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(6, 2)), rng.normal(size=(5, 2))
+    sig = [1 / 3, 0.1]  # not representable in float32
+    got = gaussian_kernel(torch.tensor(x), torch.tensor(y), sig).numpy()
+    np.testing.assert_allclose(got, np_kernel(x, y, sig), rtol=1e-13)
+
+
 def test_linear_time_estimator_matches_numpy():
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(10, 3)), rng.normal(size=(10, 3)) + 1
