@@ -55,6 +55,7 @@ METHODS = (
     "tca",
     "jda",
     "bda",
+    "meda",
     "shot",
     "tent",
     "auto",
@@ -72,6 +73,7 @@ GRIDS: dict[str, dict[str, list]] = {
     "tca": {"mu": [0.1, 1.0, 10.0], "n_components": [10, 30]},
     "jda": {"mu": [0.01, 0.1, 1.0]},
     "bda": {"balance": [0.25, 0.5, 0.75]},
+    "meda": {"mmd_weight": [1.0, 10.0, 100.0]},
 }
 
 VALIDATORS = ("source", "iwv", "dev", "entropy", "reverse")
