@@ -209,3 +209,27 @@ def test_auto_chooses_per_domain_standardisation_under_a_gain_and_offset_and_pre
     assert auto.score(test) > unmoved.score(test) + 0.1
     loaded = transferkit.load(auto.save(tmp_path / "auto"))
     np.testing.assert_array_equal(loaded.predict(test.X), auto.predict(test.X))
+
+
+def test_weight_diagnostics_are_kongs_effective_sample_size_and_the_mean():
+    from transferkit.selection.validators import weight_diagnostics
+
+    w = np.array([0.5, 1.0, 1.5, 4.0])
+    d = weight_diagnostics(w)
+    assert d["effective_sample_size"] == pytest.approx(w.sum() ** 2 / (w**2).sum())
+    assert d["mean_weight"] == pytest.approx(1.75)
+    assert weight_diagnostics(np.ones(10))["effective_sample_size"] == pytest.approx(10)
+    assert weight_diagnostics(np.r_[1.0, np.zeros(9)])["effective_sample_size"] == pytest.approx(1)
+
+
+def test_a_choice_resting_on_fragile_importance_weights_says_so():
+    source, target, _ = _gain_offset_shift()  # the raw domains are apart: DEV's weights barely reach the target
+    auto = Auto(candidates={"deep-coral": {}}, epochs=5, n_resamples=50).fit(source, target)
+    rows = auto.decision_["candidates"]
+    assert all({"effective_sample_size", "mean_weight"} <= set(r["weights"]) for r in rows)
+    chosen = next(r for r in rows if (r["method"], r["params"]) == (auto.decision_["chosen"]["method"], {}))
+    assert chosen["weights"]["mean_weight"] < 0.5 or chosen["weights"]["effective_sample_size"] < 12
+    assert "importance weights behind the chosen candidate's score" in auto.decision_["why"]
+    assert any("barely overlap" in w for w in auto.warnings_)
+    settled = Auto(candidates={"deep-coral": {}}, validator="source", epochs=5, n_resamples=50).fit(source, target)
+    assert "weights" not in settled.decision_["candidates"][0] and "importance" not in settled.decision_["why"]

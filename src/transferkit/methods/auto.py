@@ -97,7 +97,10 @@ class Auto(TransferMethod):
     estimator_ : the chosen method, refitted on the whole source.
     decision_ : dict
         ``chosen`` (method, params and preprocess), ``adapted``, ``why``, ``p_better``, and every
-        candidate's ``score`` and ``untrusted`` reason.
+        candidate's ``score``, ``untrusted`` reason and, for the importance-weighted validators, its
+        ``weights`` (effective sample size and mean). When the chosen candidate's weights are fragile
+        (an effective sample size under 10 % of the held-out rows, or a mean outside [0.5, 2]), ``why``
+        and ``warnings_`` say so.
     target_mean_, target_std_ : ndarray or None
         The target's statistics when ``standardize-domain`` was chosen, applied to what ``predict`` gets.
     """
@@ -223,6 +226,7 @@ class Auto(TransferMethod):
                     "preprocess": prep,
                     "score": score,
                     "untrusted": untrusted(validator.name, evidence, score),
+                    **({"weights": t.diagnostics} if t.diagnostics else {}),
                     "warnings": sorted({str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)}),
                 }
             )
@@ -245,6 +249,10 @@ class Auto(TransferMethod):
         self.model_ = getattr(self.estimator_, "model_", None)
         self.input_shape_ = self.estimator_.input_shape_
         self.warnings_ = list(getattr(self.estimator_, "warnings_", []))
+        fragile = _fragile_weights(rows[chosen], len(val))
+        if fragile:
+            self.warnings_.append(fragile)
+            why = f"{why}; but {fragile}"
         self.decision_ = {
             "validator": validator.name,
             "confidence": self.confidence,
@@ -321,6 +329,26 @@ class Auto(TransferMethod):
         """The chosen model's features (``X``: target samples)."""
         self._check_is_fitted()
         return self.estimator_.transform(self._inputs(X))
+
+
+#: Importance weights count as fragile below this share of the held-out rows as effective sample size, or
+#: with a mean outside [1 / MEAN_WEIGHT_RANGE, MEAN_WEIGHT_RANGE] (1 when the source covers the target).
+MIN_ESS_SHARE, MEAN_WEIGHT_RANGE = 0.1, 2.0
+
+
+def _fragile_weights(row: dict, n: int) -> str | None:
+    """Why the importance weights behind ``row``'s score are fragile, or None (validators without weights too)."""
+    w = row.get("weights")
+    if not w:
+        return None
+    ess, mean = w["effective_sample_size"], w["mean_weight"]
+    if ess < MIN_ESS_SHARE * n or not (1 / MEAN_WEIGHT_RANGE <= mean <= MEAN_WEIGHT_RANGE):
+        return (
+            f"the importance weights behind the chosen candidate's score rest on {ess:.0f} of {n} held-out source "
+            f"samples (effective sample size) with mean {mean:.2f} (1 when the source covers the target): the "
+            "domains barely overlap there, and the score may be far off; check the choice with another validator"
+        )
+    return None
 
 
 def _mapped(f: Standardizer):

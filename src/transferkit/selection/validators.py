@@ -56,7 +56,7 @@ source validation sample is scored by a classifier that did not see it), and
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -67,6 +67,7 @@ __all__ = [
     "VALIDATORS",
     "density_ratio",
     "dev_risk",
+    "weight_diagnostics",
     "evidence_from_model",
     "get_validator",
     "is_hard",
@@ -154,11 +155,14 @@ class Terms:
     ``of(idx)`` is the score on the rows ``idx`` of the ``domain`` sample (``"source"``: the held-out
     source, ``"target"``: the unlabelled target); ``of(np.arange(n))`` is the score itself. What is
     fitted once per model (the density ratio, the reverse classifier) stays fixed across resamples.
+    ``diagnostics`` says how much the score rests on: for the importance-weighted validators, the
+    weights' effective sample size and mean (:func:`weight_diagnostics`).
     """
 
     domain: str
     n: int
     of: Callable[[np.ndarray], float]
+    diagnostics: dict = field(default_factory=dict)
 
     def score(self) -> float:
         return self.of(np.arange(self.n))
@@ -190,18 +194,29 @@ def _source_terms(e: Evidence, seed: int) -> Terms:
     return Terms("source", len(correct), lambda i: float(np.mean(correct[i])))
 
 
+def weight_diagnostics(w: np.ndarray) -> dict:
+    r"""How far importance weights can be trusted: their effective sample size
+    :math:`(\sum_i w_i)^2 / \sum_i w_i^2` (Kong 1992; :math:`n` for equal weights, 1 when one sample
+    holds all the weight) and their mean, which is 1 for a calibrated density ratio whose source
+    covers the target (a mean far below 1: target regions no source sample reaches)."""
+    w = np.asarray(w, dtype=np.float64)
+    total = float(w.sum())
+    ess = total**2 / float(np.sum(w**2)) if total > 0 else 0.0
+    return {"effective_sample_size": ess, "mean_weight": float(w.mean())}
+
+
 def _iwv_terms(e: Evidence, seed: int) -> Terms:
     _need(e, "iwv", "source_proba", "source_y", "source_features", "target_features")
     w = density_ratio(e.source_features, e.target_features, seed)
     correct = _correct(e)
-    return Terms("source", len(w), lambda i: float(np.sum(w[i] * correct[i]) / np.sum(w[i])))
+    return Terms("source", len(w), lambda i: float(np.sum(w[i] * correct[i]) / np.sum(w[i])), weight_diagnostics(w))
 
 
 def _dev_terms(e: Evidence, seed: int) -> Terms:
     _need(e, "dev", "source_proba", "source_y", "source_features", "target_features")
     w = density_ratio(e.source_features, e.target_features, seed)
     losses = -np.log(np.clip(e.source_proba[np.arange(len(e.source_y)), e.source_y], 1e-12, None))
-    return Terms("source", len(w), lambda i: -dev_risk(w[i], losses[i]))
+    return Terms("source", len(w), lambda i: -dev_risk(w[i], losses[i]), weight_diagnostics(w))
 
 
 def _entropy_terms(e: Evidence, seed: int) -> Terms:
