@@ -71,6 +71,34 @@ def test_the_kernel_keeps_float64_bandwidths_in_float64():
     np.testing.assert_allclose(got, np_kernel(x, y, sig), rtol=1e-13)
 
 
+def test_given_multipliers_scale_the_default_bandwidth_and_given_bandwidths_stay_float64(samples):
+    x, y = samples
+    z = np.concatenate([x, y])
+    base = ((z[:, None] - z[None]) ** 2).sum(-1).sum() / (len(z) ** 2 - len(z))
+    got = mmd2(torch.tensor(x), torch.tensor(y), multipliers=(1.0, 3.0))  # not symmetric under 1/m
+    assert float(got) == pytest.approx(np_mmd2(x, y, [base, 3 * base], "unbiased"), rel=1e-9)
+    sig = [1 / 3, 0.1]  # not representable in float32
+    got = mmd2(torch.tensor(x), torch.tensor(y), bandwidths=sig, estimator="biased")
+    assert float(got) == pytest.approx(np_mmd2(x, y, sig, "biased"), rel=1e-12)
+
+
+def test_an_unknown_kernel_is_named():
+    x = torch.zeros(4, 2)
+    with pytest.raises(ValueError, match=r"kernel='cosine'; expected 'gaussian' or 'linear'"):
+        mmd2(x, x, kernel="cosine")
+
+
+def test_linear_time_estimator_drops_the_last_sample_of_an_odd_count():
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(11, 3)), rng.normal(size=(11, 3)) + 1
+    sig = [1.0, 4.0]
+    k = lambda a, b: np.mean([np.exp(-((a - b) ** 2).sum(1) / (2 * s)) for s in sig], axis=0)  # noqa: E731
+    x1, x2, y1, y2 = x[0:10:2], x[1:10:2], y[0:10:2], y[1:10:2]
+    expected = np.mean(k(x1, x2) + k(y1, y2) - k(x1, y2) - k(x2, y1))
+    got = mmd2(torch.tensor(x), torch.tensor(y), bandwidths=sig, estimator="linear")
+    assert float(got) == pytest.approx(expected, rel=1e-9)
+
+
 def test_linear_time_estimator_matches_numpy():
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(10, 3)), rng.normal(size=(10, 3)) + 1
