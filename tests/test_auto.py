@@ -159,17 +159,11 @@ def test_run_auto_records_the_decision(tmp_path, capsys):
 
 
 def _gain_offset_shift(seed=0):
-    """Two classes; the target is the source's distribution times 3 plus 5 in every feature."""
-    from transferkit.data import Domain
+    """Two classes; the target (unlabelled) is the source's distribution times 3 plus 5 in every feature."""
+    from helpers_data import gain_offset_shift
 
-    rng = np.random.default_rng(seed)
-
-    def draw(n):
-        y = rng.integers(0, 2, n)
-        return (rng.normal(size=(n, 2)) + 2.0 * y[:, None]).astype(np.float32), y
-
-    (Xs, ys), (Xt, _), (Xtt, ytt) = draw(600), draw(600), draw(300)
-    return Domain(Xs, ys, "s"), Domain(3 * Xt + 5, None, "t"), Domain(3 * Xtt + 5, ytt, "t-test")
+    source, target, test = gain_offset_shift(seed, n=600, n_test=300)
+    return source, target.unlabelled(), test
 
 
 def test_the_plan_tries_every_candidate_on_each_input_transform_and_refuses_unknown_ones():

@@ -74,15 +74,9 @@ def test_a_target_domain_is_adapted_to_without_its_labels(monkeypatch):
 
 
 def _gain_offset_shift(seed=0):
-    """Two Gaussian classes; the target is the same problem seen through a gain of 3 and an offset of 5."""
-    rng = np.random.default_rng(seed)
+    from helpers_data import gain_offset_shift
 
-    def draw(n):
-        y = rng.integers(0, 2, n)
-        return (rng.normal(size=(n, 2)) + 2.0 * y[:, None]).astype(np.float32), y
-
-    (Xs, ys), (Xt, yt), (Xtt, ytt) = draw(300), draw(300), draw(200)
-    return Domain(Xs, ys, "s"), Domain(3 * Xt + 5, yt, "t"), Domain(3 * Xtt + 5, ytt, "t-test")
+    return gain_offset_shift(seed)
 
 
 def test_standardize_domain_uses_each_domains_own_statistics():
