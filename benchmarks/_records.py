@@ -25,6 +25,13 @@ class Records:
         self.rows.append(row)
         self.save()
 
+    def ensure(self, key: dict, make, *args) -> dict | None:
+        """The record ``make(*args)`` added unless one matching ``key`` exists (a resumed run); None when it did."""
+        if self.has(key):
+            return None
+        self.add(make(*args))
+        return self.rows[-1]
+
     def get(self, key: dict) -> dict | None:
         """The first record matching ``key`` (to extend it in place, then ``save``)."""
         return next((r for r in self.rows if all(r.get(k) == v for k, v in key.items())), None)

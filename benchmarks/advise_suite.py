@@ -139,11 +139,9 @@ def main() -> None:
     for task in suite_tasks(only=only):
         for seed in range(args.seeds):
             for k in shots:
-                key = {"task": task.name, "seed": seed, "k": k}
-                if records.has(key):
+                r = records.ensure({"task": task.name, "seed": seed, "k": k}, one, task, seed, k)
+                if r is None:
                     continue
-                records.add(one(task, seed, k))
-                r = records.rows[-1]
                 print(
                     f"[advise] {task.name} seed {seed} k={k}: {r['verdict']}, estimated "
                     f"{100 * r['estimated_gain']:+.1f}, true {100 * r['true_gain']:+.1f}",

@@ -91,10 +91,10 @@ def main() -> None:
     for task in suite_tasks(only=[t.strip() for t in args.tasks.split(",")]):
         for seed in range(args.seeds):
             for variant in chosen:
-                if records.has({"task": task.name, "seed": seed, "variant": variant}):
+                key = {"task": task.name, "seed": seed, "variant": variant}
+                r = records.ensure(key, one, task, seed, variant)
+                if r is None:
                     continue
-                records.add(one(task, seed, variant))
-                r = records.rows[-1]
                 print(
                     f"[auto-variants] {task.name} seed {seed} {variant}: {r['accuracy']:.4f} {r.get('chose', '')}",
                     file=sys.stderr,

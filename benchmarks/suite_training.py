@@ -144,12 +144,12 @@ def main() -> None:
                 for recipe in RECIPES:
                     for method in methods:
                         key = {"task": task.name, "method": method, "recipe": recipe, "preprocess": preprocess}
-                        if records.has({**key, "seed": seed}):
+                        r = records.ensure({**key, "seed": seed}, one, task, method, recipe, preprocess, seed)
+                        if r is None:
                             continue
-                        records.add(one(task, method, recipe, preprocess, seed))
                         print(
                             f"[training] {task.name} {method} {recipe} inputs {preprocess} seed {seed}: "
-                            f"{records.rows[-1]['accuracy']:.4f}",
+                            f"{r['accuracy']:.4f}",
                             file=sys.stderr,
                             flush=True,
                         )
