@@ -16,19 +16,37 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Domain", "Task", "PairedBatches", "Standardizer", "as_domain", "check_array", "check_same_features"]
+__all__ = [
+    "Domain",
+    "Task",
+    "PairedBatches",
+    "Standardizer",
+    "as_domain",
+    "check_array",
+    "check_same_features",
+    "densify",
+    "is_sparse",
+]
 
 
-def check_array(X, name: str = "X", *, allow_nd: bool = True) -> np.ndarray:
+def is_sparse(X) -> bool:
+    """Whether ``X`` is a SciPy sparse matrix or array."""
+    return hasattr(X, "toarray") and hasattr(X, "nnz") and hasattr(X, "tocsr")
+
+
+def check_array(X, name: str = "X", *, allow_nd: bool = True, accept_sparse: bool = False):
     """Return ``X`` as a C-contiguous float32 array, or raise a clear error.
 
-    Accepts NumPy arrays, nested lists, torch tensors and SciPy sparse matrices (densified).
-    Rejects empty arrays, 1-D arrays (one feature per sample must still be a column) and any
-    NaN or infinity.
+    Accepts NumPy arrays, nested lists, torch tensors and SciPy sparse matrices: kept sparse, as a
+    canonical float32 CSR matrix, with ``accept_sparse``; densified otherwise (refused, before
+    trying, where the dense copy would not fit in memory). Rejects empty arrays, 1-D arrays (one
+    feature per sample must still be a column) and any NaN or infinity.
     """
     if X is None:
         raise ValueError(f"{name} is None; expected an array of shape (n_samples, n_features).")
-    if hasattr(X, "toarray") and hasattr(X, "nnz"):  # scipy.sparse
+    if is_sparse(X):
+        if accept_sparse:
+            return _check_sparse(X, name)
         _check_densifiable(X, name)
         X = X.toarray()
     elif hasattr(X, "detach") and hasattr(X, "cpu"):  # torch.Tensor
@@ -95,6 +113,33 @@ def _check_densifiable(X, name: str) -> None:
         )
 
 
+def _check_sparse(X, name: str):
+    """``X`` as a canonical float32 CSR matrix (sorted, unique column indices), checked as dense arrays are."""
+    import scipy.sparse
+
+    if np.issubdtype(X.dtype, np.complexfloating) or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+        raise TypeError(f"{name} is sparse with dtype {X.dtype}; expected real numbers.")
+    X = scipy.sparse.csr_matrix(X, dtype=np.float32)  # a copy: the caller's matrix is never changed
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {X.shape}); expected at least one sample and one feature.")
+    X.sum_duplicates()
+    if not np.isfinite(X.data).all():
+        bad = np.unique(np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))[~np.isfinite(X.data)])
+        raise ValueError(
+            f"{name} contains NaN or infinity in {len(bad)} of {X.shape[0]} samples; expected finite "
+            "values. Impute or drop those samples first."
+        )
+    return X
+
+
+def densify(X, name: str = "X") -> np.ndarray:
+    """``X`` as a dense float32 array: a sparse matrix expanded (refused where it would not fit in memory)."""
+    if not is_sparse(X):
+        return X
+    _check_densifiable(X, name)
+    return np.ascontiguousarray(X.toarray(), dtype=np.float32)
+
+
 def _check_labels(y, n: int, name: str) -> np.ndarray:
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
@@ -124,8 +169,9 @@ class Domain:
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, ...)
-        Features; images are (n, channels, height, width). Converted to float32.
+    X : array-like of shape (n_samples, ...), or a SciPy sparse matrix
+        Features; images are (n, channels, height, width). Converted to float32; a sparse matrix
+        stays sparse (CSR), and methods that need dense arrays expand it when they fit.
     y : array-like of shape (n_samples,), optional
         Labels. ``None`` for an unlabelled domain.
     name : str
@@ -137,13 +183,24 @@ class Domain:
     name: str = "domain"
 
     def __post_init__(self):
-        X = check_array(self.X, f"{self.name}.X" if self.name != "domain" else "X")
+        X = check_array(self.X, f"{self.name}.X" if self.name != "domain" else "X", accept_sparse=True)
         object.__setattr__(self, "X", X)
         if self.y is not None:
-            object.__setattr__(self, "y", _check_labels(self.y, len(X), f"{self.name}.y"))
+            object.__setattr__(self, "y", _check_labels(self.y, X.shape[0], f"{self.name}.y"))
 
     def __len__(self) -> int:
-        return len(self.X)
+        return self.X.shape[0]
+
+    @property
+    def sparse(self) -> bool:
+        """Whether ``X`` is a sparse (CSR) matrix."""
+        return is_sparse(self.X)
+
+    def dense(self) -> Domain:
+        """This domain with ``X`` as a dense array (itself when it already is one)."""
+        if not self.sparse:
+            return self
+        return Domain(densify(self.X, f"{self.name}.X"), self.y, self.name)
 
     def __repr__(self) -> str:
         lab = "unlabelled" if self.y is None else f"{len(np.unique(self.y))} classes"

@@ -29,11 +29,11 @@ from sklearn.utils.multiclass import check_classification_targets
 from torch import nn
 
 from transferkit._sklearn import check_n_features
-from transferkit.data import Domain, as_domain, check_array, check_same_features
+from transferkit.data import Domain, as_domain, check_array, check_same_features, densify, is_sparse
 from transferkit.methods.persistent import Persistent
 from transferkit.nn.backbones import BACKBONES, StagedNet, build_backbone, from_module
 from transferkit.train.diagnostics import training_warnings
-from transferkit.train.loop import FitConfig, FitResult, fit_loop, resolve_device
+from transferkit.train.loop import FitConfig, FitResult, fit_loop, resolve_device, to_batch
 from transferkit.train.schedules import LR_SCHEDULES
 
 __all__ = [
@@ -275,6 +275,10 @@ class TransferMethod(Persistent, BaseEstimator):
     #: Whether the method adapts to the target while it predicts (test-time adaptation), not at fit.
     test_time: ClassVar[bool] = False
 
+    def _takes_sparse(self) -> bool:
+        """Whether this estimator reads sparse (CSR) inputs as they are; others get them expanded at fit."""
+        return False
+
     def _check_fit_data(self, source, target, sample_domain=None) -> tuple[Domain, Domain | None]:
         if hasattr(self, "_parameter_constraints"):  # every hyperparameter named before the data is touched
             self._validate_params()
@@ -287,6 +291,8 @@ class TransferMethod(Persistent, BaseEstimator):
                 "with fit(source, target) the domains are already apart."
             )
         source = as_domain(source, "source")
+        if not self._takes_sparse():
+            source = source.dense()
         if self.setting.source_labels and source.y is None:
             raise ValueError(f"source has no labels; {label} ({self.setting.quadrant}) needs labelled source data.")
         if not self.setting.source_labels and source.y is not None:
@@ -304,6 +310,8 @@ class TransferMethod(Persistent, BaseEstimator):
             self._check_targets(source)
             return source, None
         target = as_domain(target, "target")
+        if not self._takes_sparse():
+            target = target.dense()
         if len(target) < self.min_target_samples:
             raise ValueError(
                 f"target has {len(target)} sample(s); {label} needs at least {self.min_target_samples} "
@@ -398,9 +406,10 @@ class TransferMethod(Persistent, BaseEstimator):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(source, target) first.")
 
     def _check_X(self, X) -> np.ndarray:
-        """``X`` as checked float32, refused unless the model is fitted on samples of that shape."""
+        """``X`` as checked float32 (CSR where the estimator reads sparse inputs), refused unless the model
+        is fitted on samples of that shape."""
         self._check_is_fitted()
-        X = check_array(X, "X")
+        X = check_array(X, "X", accept_sparse=self._takes_sparse())
         if tuple(X.shape[1:]) != tuple(self.input_shape_):
             if X.ndim == 2 and len(self.input_shape_) == 1:  # scikit-learn's wording, for vectors
                 check_n_features(X.shape[1], self.input_shape_[0], self)
@@ -601,18 +610,20 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
         """Arrays batched with the source rows besides ``xs`` and ``ys`` (multi-source: each row's source)."""
         return {}
 
-    def _sparse(self, X: np.ndarray) -> bool:
-        """Whether ``X`` should train through sparse batches: mostly zeros (bag-of-words).
+    def _takes_sparse(self) -> bool:
+        """Our vector backbones read CSR inputs as they are: their first operation is a linear layer, which
+        multiplies a sparse batch at the cost of its non-zeros, with the same result as the dense product."""
+        return isinstance(self.backbone, str) and self.backbone in ("auto", "shallow", "shallow-bn")
 
-        Only for our vector backbones, whose first operation is a linear layer: it multiplies a
-        sparse batch at the cost of its non-zeros, with the same result as the dense product.
-        """
-        ours = isinstance(self.backbone, str) and self.backbone in ("auto", "shallow", "shallow-bn")
-        return ours and X.ndim == 2 and np.count_nonzero(X) < SPARSE_BELOW * X.size
+    def _sparse(self, X) -> bool:
+        """Whether ``X`` should train through sparse batches: a CSR matrix, or mostly zeros (bag-of-words)."""
+        if not self._takes_sparse() or X.ndim != 2:
+            return False
+        return is_sparse(X) or np.count_nonzero(X) < SPARSE_BELOW * X.size
 
-    def _batchable(self, X: np.ndarray, sparse: bool):
-        """``X`` as the training loop should batch it."""
-        return scipy.sparse.csr_matrix(X) if sparse else X
+    def _batchable(self, X, sparse: bool):
+        """``X`` as the training loop should batch it: CSR for sparse batches, else a dense array."""
+        return scipy.sparse.csr_matrix(X) if sparse else densify(X)
 
     def _hold_out(self, source: Domain, target: Domain | None, validator: str):
         """Split off the labelled source sample that ``select_epoch`` validates on."""
@@ -637,8 +648,8 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
         self.model_.eval()
         out = []
         with torch.no_grad():
-            for i in range(0, len(X), batch_size):
-                out.append(fn(torch.from_numpy(X[i : i + batch_size]).to(device)).float().cpu().numpy())
+            for i in range(0, X.shape[0], batch_size):
+                out.append(fn(to_batch(X[i : i + batch_size], device)).float().cpu().numpy())
         return np.concatenate(out)
 
     def predict_proba(self, X) -> np.ndarray:

@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from numbers import Real
 
 import numpy as np
+import scipy.sparse
 import torch
 import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval
 from torch import nn
 
-from transferkit.data import Domain, as_domain
+from transferkit.data import Domain, as_domain, densify
 from transferkit.methods.base import _check_same_label_kind
 from transferkit.methods.dann import DANN, DANNObjective, domain_adversarial_loss
 from transferkit.nn.backbones import StagedNet
@@ -51,7 +52,10 @@ def pool_sources(sources) -> tuple[Domain, np.ndarray]:
                 f"sources[{i}] has samples of shape {d.feature_shape}, sources[0] {domains[0].feature_shape}; "
                 "expected the same."
             )
-    X = np.concatenate([d.X for d in domains])
+    if all(d.sparse for d in domains):
+        X = scipy.sparse.vstack([d.X for d in domains], format="csr")
+    else:
+        X = np.concatenate([densify(d.X, f"sources[{i}].X") for i, d in enumerate(domains)])
     y = np.concatenate([d.y for d in domains])
     ids = np.concatenate([np.full(len(d), i, dtype=np.int64) for i, d in enumerate(domains)])
     return Domain(X, y, "+".join(d.name for d in domains)), ids
@@ -121,8 +125,8 @@ class MDAN(DANN):
     def _extra_source_arrays(self) -> dict:
         return {"ds": self._source_ids}
 
-    def _sparse(self, X: np.ndarray) -> bool:
-        return False  # per-source masks index the batch rows
+    def _takes_sparse(self) -> bool:
+        return False  # per-source masks index the batch rows, which a sparse tensor does not allow
 
     def _objective(self, net: StagedNet, n_classes: int) -> nn.Module:
         adapt_at = self.adapt_at or net.adapt_at

@@ -38,7 +38,7 @@ from torch import nn
 
 from transferkit.methods.base import NeuralTransferMethod, Setting
 from transferkit.nn.backbones import StagedNet, add_bottleneck
-from transferkit.train.loop import FitConfig, fit_loop
+from transferkit.train.loop import FitConfig, fit_loop, to_batch
 
 __all__ = ["SHOT", "information_maximisation", "centroid_pseudo_labels"]
 
@@ -190,8 +190,8 @@ class SHOT(NeuralTransferMethod):
             net.eval()
             with torch.no_grad():
                 feats, probs = [], []
-                for i in range(0, len(X_t), 512):
-                    x = torch.from_numpy(X_t[i : i + 512]).to(next(net.parameters()).device)
+                for i in range(0, X_t.shape[0], 512):
+                    x = to_batch(X_t[i : i + 512], next(net.parameters()).device)
                     h = net.forward_features(x).flatten(1)
                     feats.append(h.cpu().numpy())
                     probs.append(torch.softmax(net.forward_head(h), 1).cpu().numpy())
@@ -203,7 +203,7 @@ class SHOT(NeuralTransferMethod):
         relabel()
         self.fit_result_ = fit_loop(
             objective,
-            {"xt": X_t, "it": np.arange(len(X_t))},
+            {"xt": X_t, "it": np.arange(X_t.shape[0])},
             None,
             self._config(self.epochs, "target"),
             on_epoch_end=relabel,

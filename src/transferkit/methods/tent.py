@@ -30,6 +30,7 @@ from torch import nn
 from transferkit.methods.base import NeuralTransferMethod, Setting
 from transferkit.methods.source_only import SourceOnlyObjective
 from transferkit.nn.backbones import StagedNet, auto_backbone, build_backbone
+from transferkit.train.loop import to_batch
 
 __all__ = ["TENT", "entropy"]
 
@@ -146,11 +147,12 @@ class TENT(NeuralTransferMethod):
                 m.train()
         # a file sorted by class gives batches of one class, whose statistics normalise the class away:
         # the call's samples are streamed in a seeded random order (still one pass), answers put back
-        order = np.random.default_rng(self.seed).permutation(len(X)) if self.shuffle else np.arange(len(X))
-        out = np.empty((len(X), len(self.classes_)), dtype=np.float32)
-        for i in range(0, len(X), self.tent_batch_size):
+        n = X.shape[0]
+        order = np.random.default_rng(self.seed).permutation(n) if self.shuffle else np.arange(n)
+        out = np.empty((n, len(self.classes_)), dtype=np.float32)
+        for i in range(0, n, self.tent_batch_size):
             rows = order[i : i + self.tent_batch_size]
-            logits = net(torch.from_numpy(X[rows]).to(device))
+            logits = net(to_batch(X[rows], device))
             loss = entropy(logits)
             self._optimizer.zero_grad()
             loss.backward()

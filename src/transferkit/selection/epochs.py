@@ -17,6 +17,7 @@ from torch import nn
 from transferkit.nn.backbones import StagedNet
 from transferkit.selection.search import choose
 from transferkit.selection.validators import Evidence, Validator, untrusted
+from transferkit.train.loop import to_batch
 
 __all__ = ["BestWeights", "EpochSelector"]
 
@@ -78,7 +79,7 @@ class EpochSelector:
         self.net, self.validator, self.best, self.seed = net, validator, best, seed
         self.stage = stage or net.adapt_at
         self.Xs_val, self.ys_val = Xs_val, ys_val
-        self.Xt = Xt[np.sort(rng.choice(len(Xt), min(n, len(Xt)), replace=False))]
+        self.Xt = Xt[np.sort(rng.choice(Xt.shape[0], min(n, Xt.shape[0]), replace=False))]
         self.key = f"select_{validator.name}"
         self.scores: list[float] = []  # this process's epochs (a resumed run scores its own)
         self.reasons: list[str | None] = []
@@ -86,8 +87,8 @@ class EpochSelector:
     def _outputs(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         device = next(self.net.parameters()).device
         feats, probas = [], []
-        for i in range(0, len(X), 1024):
-            h = self.net.forward_to(torch.from_numpy(X[i : i + 1024]).to(device), self.stage)
+        for i in range(0, X.shape[0], 1024):
+            h = self.net.forward_to(to_batch(X[i : i + 1024], device), self.stage)
             feats.append(h.flatten(1).float().cpu().numpy())
             probas.append(torch.softmax(self.net.forward_from(h, self.stage), 1).float().cpu().numpy())
         return np.concatenate(probas), np.concatenate(feats)

@@ -11,6 +11,7 @@ import torch
 
 from transferkit.metrics import class_balance, mmd, prediction_entropy, proxy_a_distance
 from transferkit.nn.backbones import StagedNet
+from transferkit.train.loop import to_batch
 
 __all__ = ["EpochDiagnostics"]
 
@@ -39,14 +40,14 @@ class EpochDiagnostics:
     ):
         rng = np.random.default_rng(seed)
         self.net, self.n_classes, self.stage = net, n_classes, stage or net.adapt_at
-        self.Xs = Xs[np.sort(rng.choice(len(Xs), min(n, len(Xs)), replace=False))]
-        self.Xt = Xt[np.sort(rng.choice(len(Xt), min(n, len(Xt)), replace=False))]
+        self.Xs = Xs[np.sort(rng.choice(Xs.shape[0], min(n, Xs.shape[0]), replace=False))]
+        self.Xt = Xt[np.sort(rng.choice(Xt.shape[0], min(n, Xt.shape[0]), replace=False))]
 
     def __call__(self, epoch: int, module, log: dict) -> dict[str, float]:
         device = next(self.net.parameters()).device
         with torch.no_grad():
-            fs = self.net.forward_to(torch.from_numpy(self.Xs).to(device), self.stage).flatten(1).float().cpu().numpy()
-            ht = self.net.forward_to(torch.from_numpy(self.Xt).to(device), self.stage)
+            fs = self.net.forward_to(to_batch(self.Xs, device), self.stage).flatten(1).float().cpu().numpy()
+            ht = self.net.forward_to(to_batch(self.Xt, device), self.stage)
             ft = ht.flatten(1).float().cpu().numpy()
             proba = torch.softmax(self.net.forward_from(ht, self.stage), 1).float().cpu().numpy()
         balance = class_balance(proba.argmax(1), self.n_classes)

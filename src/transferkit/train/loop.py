@@ -194,11 +194,19 @@ class _Rows:
     def take(self, idx: np.ndarray, device: torch.device) -> torch.Tensor:
         if not self.sparse:
             return self.data[torch.from_numpy(idx)].to(device, non_blocking=True)
-        rows = self.data[idx].tocoo()
-        indices = torch.from_numpy(np.vstack([rows.row, rows.col]).astype(np.int64))
-        values = torch.from_numpy(rows.data)
-        batch = torch.sparse_coo_tensor(indices, values, rows.shape, is_coalesced=True, check_invariants=False)
-        return batch.to(device)
+        return to_batch(self.data[idx], device)
+
+
+def to_batch(X, device: torch.device) -> torch.Tensor:
+    """Rows of inputs as a tensor for the network: a dense array as it is, a canonical CSR matrix as a
+    sparse COO tensor (which :class:`torch.nn.Linear` multiplies at the cost of its non-zeros)."""
+    if not scipy.sparse.issparse(X):
+        return torch.from_numpy(np.ascontiguousarray(X)).to(device, non_blocking=True)
+    rows = X.tocoo()
+    indices = torch.from_numpy(np.vstack([rows.row, rows.col]).astype(np.int64))
+    values = torch.from_numpy(np.asarray(rows.data, dtype=np.float32))
+    batch = torch.sparse_coo_tensor(indices, values, rows.shape, is_coalesced=True, check_invariants=False)
+    return batch.to(device)
 
 
 def _rng_state(np_state: dict) -> dict:

@@ -1,0 +1,92 @@
+"""Sparse (CSR) data end to end: kept sparse by Domain, batched sparse by the neural methods, never
+expanded by them; expanded, with the memory check, by the methods that need dense arrays."""
+
+import numpy as np
+import pytest
+import scipy.sparse
+
+from transferkit import Domain
+from transferkit.methods import get_method
+
+
+class NeverDense(scipy.sparse.csr_matrix):
+    """A CSR matrix that fails the test if anything expands it (or a copy of it) to a dense array."""
+
+    def toarray(self, *args, **kwargs):
+        raise AssertionError("the sparse input was expanded to a dense array")
+
+    todense = toarray
+
+
+@pytest.fixture
+def never_dense(monkeypatch):
+    """Every CSR matrix refuses to be expanded while the test runs."""
+    monkeypatch.setattr(scipy.sparse.csr_matrix, "toarray", NeverDense.toarray)
+    monkeypatch.setattr(scipy.sparse._base._spbase, "toarray", NeverDense.toarray)
+
+
+def bags(seed=0, n=120, d=300, density=0.02):
+    """Bag-of-words-like counts whose class shows in which of two word groups is used."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    X = (rng.random((n, d)) < density).astype(np.float32)
+    X[np.arange(n), y * (d // 2) + rng.integers(0, 10, n)] += 3.0
+    return scipy.sparse.csr_matrix(X), y
+
+
+def test_domain_keeps_a_sparse_matrix_as_canonical_float32_csr_without_changing_the_callers():
+    coo = scipy.sparse.coo_matrix(([1, 2, 5], ([0, 0, 2], [3, 3, 1])), shape=(4, 6))  # (0, 3) given twice
+    d = Domain(coo, np.array([0, 1, 0, 1]))
+    assert d.sparse and scipy.sparse.isspmatrix_csr(d.X) and d.X.dtype == np.float32
+    assert len(d) == 4 and d.feature_shape == (6,)
+    assert d.X.nnz == 2 and d.X[0, 3] == 3.0  # duplicates summed
+    assert coo.nnz == 3 and scipy.sparse.isspmatrix_coo(coo)
+    sub = d.subset(np.array([2, 3]))
+    assert sub.sparse and sub.X.shape == (2, 6) and sub.y.tolist() == [0, 1]
+    assert np.array_equal(d.dense().X, coo.toarray().astype(np.float32))
+
+
+def test_sparse_input_with_nan_or_no_rows_is_refused_naming_the_argument():
+    X = scipy.sparse.csr_matrix(np.array([[0, 1.0], [np.nan, 0], [0, np.inf]]))
+    with pytest.raises(ValueError, match=r"source.X contains NaN or infinity in 2 of 3 samples"):
+        Domain(X, name="source")
+    with pytest.raises(ValueError, match=r"X is empty"):
+        Domain(scipy.sparse.csr_matrix((0, 5), dtype=np.float32))
+
+
+@pytest.mark.parametrize("method", ["dann", "dan", "deep-coral", "ddc", "cdan", "source-only", "shot", "tent"])
+def test_neural_methods_train_and_predict_on_sparse_domains_without_expanding_them(method, never_dense):
+    Xs, ys = bags(0)
+    Xt, _ = bags(1)
+    model = get_method(method)(epochs=2, seed=0).fit(Domain(Xs, ys), Domain(Xt))
+    assert model.predict(Xt).shape == (Xt.shape[0],)
+    assert model.predict_proba(Xt[:7]).shape == (7, 2)
+
+
+@pytest.mark.parametrize("method", ["dann", "dan"])
+def test_a_sparse_fit_is_the_dense_fit(method):
+    """The first linear layer multiplies the sparse batch exactly as it would the dense one."""
+    Xs, ys = bags(0)
+    Xt, _ = bags(1)
+    sparse = get_method(method)(epochs=3, seed=0).fit(Domain(Xs, ys), Domain(Xt))
+    dense = get_method(method)(epochs=3, seed=0).fit(Domain(Xs.toarray(), ys), Domain(Xt.toarray()))
+    np.testing.assert_allclose(sparse.predict_proba(Xt), dense.predict_proba(Xt.toarray()), atol=1e-4)
+    np.testing.assert_allclose(sparse.predict_proba(Xt.toarray()), sparse.predict_proba(Xt), atol=1e-5)
+
+
+def test_shallow_methods_get_sparse_domains_expanded_and_agree_with_dense_input():
+    Xs, ys = bags(0)
+    Xt, _ = bags(1)
+    sparse = get_method("coral")().fit(Domain(Xs, ys), Domain(Xt))
+    dense = get_method("coral")().fit(Domain(Xs.toarray(), ys), Domain(Xt.toarray()))
+    assert np.array_equal(sparse.predict(Xt), dense.predict(Xt.toarray()))
+
+
+def test_multi_source_pools_sparse_sources():
+    from transferkit.methods.mdan import pool_sources
+
+    (a, ya), (b, yb) = bags(0, n=40), bags(2, n=30)
+    pooled, ids = pool_sources([Domain(a, ya), Domain(b, yb)])
+    assert pooled.sparse and pooled.X.shape == (70, 300) and ids.tolist() == [0] * 40 + [1] * 30
+    mixed, _ = pool_sources([Domain(a, ya), Domain(b.toarray(), yb)])
+    assert not mixed.sparse and np.array_equal(mixed.X[:40], a.toarray())
