@@ -184,6 +184,10 @@ def test_iwv_is_the_self_normalised_weighted_accuracy():
     expected = (w * correct).sum() / w.sum()  # Sugiyama et al. 2007, self-normalised
     assert VALIDATORS["iwv"].score(e, 0) == pytest.approx(expected, rel=1e-12)
     assert expected != pytest.approx(correct.mean(), abs=1e-3)  # the weights matter under this shift
+    for name in ("iwv", "dev"):  # both say how much their weights rest on: Kong's ESS and the mean weight
+        d = VALIDATORS[name].terms(e, 0).diagnostics
+        assert d["effective_sample_size"] == pytest.approx(w.sum() ** 2 / (w**2).sum(), rel=1e-9)
+        assert d["mean_weight"] == pytest.approx(w.mean(), rel=1e-9)
 
 
 def test_density_ratio_is_cross_fitted():

@@ -201,22 +201,10 @@ class Auto(TransferMethod):
     def fit(self, source, target=None, sample_domain=None):
         """Fit every candidate on part of ``source`` and the unlabelled ``target``; refit the choice."""
         source, target = self._check_fit_data(source, target, sample_domain)
-        plan = self.plan()
+        plan, inputs, train, val = self._prepare(source, target)
         validator = get_validator(self.validator)
-        # the statistics of each whole domain (no labels read), shared by every candidate and the refit
-        inputs = {"none": (lambda d: d, lambda d: d)}
-        if any(prep == "standardize-domain" for _, _, prep in plan):
-            f_source, f_target = Standardizer.fit(source.X), Standardizer.fit(target.X)
-            inputs["standardize-domain"] = (_mapped(f_source), _mapped(f_target))
-        train, val = split_source(source, self.val_fraction, self.seed)
         rows, terms = [], []
-        for i, (name, params, prep) in enumerate(plan):
-            on_source, on_target = inputs[prep]
-            model = self._make(name, params, f"candidate-{i + 1}", verbose=False)
-            with warnings.catch_warnings(record=True) as caught:  # kept per candidate, not printed 13 times
-                warnings.simplefilter("always", RuntimeWarning)
-                model.fit(on_source(train), on_target(target) if model.setting.target else None)
-            evidence = evidence_from_model(model, on_source(val), on_target(target))
+        for i, (name, params, prep), _, evidence, caught in self._fitted_candidates(plan, inputs, train, val, target):
             t = validator.terms(evidence, self.seed)
             score = t.score()
             rows.append(
@@ -227,7 +215,7 @@ class Auto(TransferMethod):
                     "score": score,
                     "untrusted": untrusted(validator.name, evidence, score),
                     **({"weights": t.diagnostics} if t.diagnostics else {}),
-                    "warnings": sorted({str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)}),
+                    "warnings": caught,
                 }
             )
             terms.append(t)
@@ -263,6 +251,40 @@ class Auto(TransferMethod):
             "candidates": rows,
         }
         return self
+
+    def _prepare(self, source: Domain, target: Domain):
+        """The plan, each input transform as functions of a Domain (the statistics of each whole domain,
+        no labels read), and the stratified train / held-out split of the source."""
+        plan = self.plan()
+        inputs = {"none": (lambda d: d, lambda d: d)}
+        if any(prep == "standardize-domain" for _, _, prep in plan):
+            f_source, f_target = Standardizer.fit(source.X), Standardizer.fit(target.X)
+            inputs["standardize-domain"] = (_mapped(f_source), _mapped(f_target))
+        train, val = split_source(source, self.val_fraction, self.seed)
+        return plan, inputs, train, val
+
+    def candidate_evidence(self, source, target=None, sample_domain=None):
+        """Fit the candidates one by one as :meth:`fit` does, without choosing or refitting.
+
+        Yields ``(i, (method, params, preprocess), model, evidence, warnings)`` per candidate of
+        :meth:`plan`: the model fitted on the training part of ``source`` and the unlabelled ``target``,
+        and the :class:`~transferkit.selection.validators.Evidence` every validator scores it on (the
+        held-out source and the target). For studying decision rules on the same fits Auto makes.
+        """
+        source, target = self._check_fit_data(source, target, sample_domain)
+        plan, inputs, train, val = self._prepare(source, target)
+        yield from self._fitted_candidates(plan, inputs, train, val, target)
+
+    def _fitted_candidates(self, plan, inputs, train: Domain, val: Domain, target: Domain):
+        for i, (name, params, prep) in enumerate(plan):
+            on_source, on_target = inputs[prep]
+            model = self._make(name, params, f"candidate-{i + 1}", verbose=False)
+            with warnings.catch_warnings(record=True) as caught:  # kept per candidate, not printed 13 times
+                warnings.simplefilter("always", RuntimeWarning)
+                model.fit(on_source(train), on_target(target) if model.setting.target else None)
+            evidence = evidence_from_model(model, on_source(val), on_target(target))
+            said = sorted({str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)})
+            yield i, (name, params, prep), model, evidence, said
 
     def _decide(self, rows: list[dict], terms: list) -> tuple[int, float | None, str]:
         """The index of the choice, the bootstrap probability that the best adapted one beats source-only, and why."""
