@@ -90,3 +90,20 @@ def test_multi_source_pools_sparse_sources():
     assert pooled.sparse and pooled.X.shape == (70, 300) and ids.tolist() == [0] * 40 + [1] * 30
     mixed, _ = pool_sources([Domain(a, ya), Domain(b.toarray(), yb)])
     assert not mixed.sparse and np.array_equal(mixed.X[:40], a.toarray())
+
+
+def test_a_sparse_batch_holds_exactly_the_rows_asked_for_in_their_order():
+    """Rows gathered from the CSR arrays, empty rows and repeats included, are SciPy's rows."""
+    import torch
+
+    from transferkit.train.loop import _Rows
+
+    X = scipy.sparse.random(50, 30, density=0.1, format="csr", random_state=1, dtype=np.float32)
+    X[[3, 7]] = 0  # empty rows
+    X.eliminate_zeros()
+    rows = _Rows(X)
+    for idx in (np.array([7, 3, 3, 49, 0]), np.random.default_rng(0).permutation(50)[:17], np.array([3])):
+        batch = rows.take(idx, torch.device("cpu"))
+        assert batch.is_sparse and batch.shape == (len(idx), 30)
+        np.testing.assert_array_equal(batch.to_dense().numpy(), X[idx].toarray())
+        np.testing.assert_array_equal(batch.coalesce().to_dense().numpy(), X[idx].toarray())
