@@ -98,7 +98,43 @@ def test_untrusted_scores_are_never_chosen_and_an_untrusted_baseline_keeps_sourc
     assert chosen == 0 and p is None and "cannot be trusted" in why
 
 
-def test_fit_scores_every_candidate_and_refits_the_choice_on_the_whole_source(fitted, shift):
+def test_an_adapted_choice_is_the_validated_model_unless_refit_and_a_kept_source_only_is_fitted_on_everything(
+    shift, monkeypatch
+):
+    from transferkit import SourceOnly
+    from transferkit.methods import auto as auto_module
+
+    fits = []
+
+    def counted(cls):
+        real = cls.fit
+
+        def fit(self, source, target=None, sample_domain=None):
+            fits.append((cls.name, len(source)))
+            return real(self, source, target, sample_domain)
+
+        monkeypatch.setattr(cls, "fit", fit)
+
+    counted(DANN)
+    counted(SourceOnly)
+    target = shift.target.unlabelled()
+    adapt = {"dann": {"lambda_max": [0.3]}}
+    monkeypatch.setattr(auto_module.Auto, "_decide", lambda self, rows, terms: (1, 1.0, "adapted"))
+    kept = Auto(candidates=adapt, epochs=3, n_resamples=20, refit=False).fit(shift.source, target)
+    # source-only and DANN on 80 % of the 400 source samples; the validated DANN is kept, not trained again
+    assert kept.decision_["adapted"] and fits == [("source-only", 320), ("dann", 320)]
+    assert kept.decision_["fitted_on"] == "the source less its held-out part"
+    fits.clear()
+    again = Auto(candidates=adapt, epochs=3, n_resamples=20, refit=True).fit(shift.source, target)
+    assert again.decision_["adapted"] and fits[-1] == ("dann", 400)
+    assert again.decision_["fitted_on"] == "the whole source"
+    fits.clear()
+    monkeypatch.setattr(auto_module.Auto, "_decide", lambda self, rows, terms: (0, None, "kept"))
+    base = Auto(candidates=adapt, epochs=3, n_resamples=20, refit=False).fit(shift.source, target)
+    assert fits[-1] == ("source-only", 400) and base.decision_["fitted_on"] == "the whole source"
+
+
+def test_fit_scores_every_candidate_and_keeps_the_choice(fitted, shift):
     d = fitted.decision_
     assert [(r["method"], r["params"]) for r in d["candidates"]] == [
         ("source-only", {}),

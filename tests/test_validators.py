@@ -61,6 +61,43 @@ def test_dev_risk_matches_numpy_formula():
     assert dev_risk(np.ones(5), np.arange(5.0)) == pytest.approx(2.0)
 
 
+class Sharpened(Threshold):
+    """The same decisions as :class:`Threshold`, with the probabilities pushed towards 0.5 or 1."""
+
+    def __init__(self, t=0.0, upper=np.inf, confidence=0.9):
+        super().__init__(t, upper)
+        self.confidence = confidence
+
+    def predict_proba(self, X):
+        p1 = super().predict_proba(X)[:, 1] >= 0.5
+        p = np.where(p1, self.confidence, 1 - self.confidence)
+        return np.stack([1 - p, p], 1)
+
+
+def test_dev_error_is_dev_on_the_error_rate_and_blind_to_confidence():
+    """NumPy: minus DEV's risk with the 0-1 loss; two models that decide alike score alike, whatever their
+    confidence, where the cross-entropy DEV prefers the less confident one when it errs."""
+    source, target = covariate_shift(n=600, seed=5)
+    val = source.subset(np.arange(300))
+    scores = {}
+    for confidence in (0.55, 0.99):
+        e = evidence_from_model(Sharpened(t=0.3, confidence=confidence).fit(source), val, target.unlabelled())
+        w = density_ratio(e.source_features, e.target_features, seed=0)
+        errors = (e.source_proba.argmax(1) != e.source_y).astype(float)
+        wl = w * errors
+        eta = -np.cov(wl, w, ddof=1)[0, 1] / np.var(w, ddof=1)
+        expected = -(wl.mean() + eta * w.mean() - eta)
+        assert VALIDATORS["dev-error"].score(e, 0) == pytest.approx(expected, rel=1e-12)
+        assert -1 <= expected <= 0 and errors.mean() > 0.05  # a model that errs
+        scores[confidence] = (VALIDATORS["dev-error"].score(e, 0), VALIDATORS["dev"].score(e, 0))
+    assert scores[0.55][0] == pytest.approx(scores[0.99][0], rel=1e-12)
+    assert scores[0.55][1] > scores[0.99][1] + 0.1  # cross-entropy: the timid model looks better
+    hard = evidence_from_model(Sharpened(t=0.3, confidence=1.0).fit(source), val, target.unlabelled())
+    assert untrusted("dev-error", hard, VALIDATORS["dev-error"].score(hard, 0)) is None  # hard outputs are fine
+    assert "impossible error rate" in untrusted("dev-error", hard, 0.2)
+    assert "impossible error rate" in untrusted("dev-error", hard, -1.3)
+
+
 def test_density_ratio_recovers_gaussian_ratio():
     # N(0,1) vs N(1,1): p_t/p_s = exp(x - 1/2), so log w is linear in x with slope 1
     rng = np.random.default_rng(1)

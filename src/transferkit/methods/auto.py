@@ -82,6 +82,11 @@ class Auto(TransferMethod):
         The fraction of the labelled source held out for the validator.
     n_resamples : int
         Bootstrap resamples of the held-out rows.
+    refit : bool
+        ``False``: an adapted choice is the very model that was validated (fitted on the source
+        without its held-out part), and a kept source-only is fitted on the whole source (it is the
+        baseline, and needs no validating). ``True``: the choice is fitted again on the whole source,
+        a new training run that nothing validated.
     preprocess : tuple of str, or str
         The input transforms to try every candidate with: ``"none"`` (the inputs as given; the
         baseline is always source-only on them) and ``"standardize-domain"``. From the command line:
@@ -94,7 +99,7 @@ class Auto(TransferMethod):
 
     Attributes
     ----------
-    estimator_ : the chosen method, refitted on the whole source.
+    estimator_ : the chosen method: the validated model, or fitted on the whole source (see ``refit``).
     decision_ : dict
         ``chosen`` (method, params and preprocess), ``adapted``, ``why``, ``p_better``, and every
         candidate's ``score``, ``untrusted`` reason and, for the importance-weighted validators, its
@@ -118,6 +123,7 @@ class Auto(TransferMethod):
         "confidence": [Interval(Real, 0, 1, closed="both")],
         "val_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_resamples": [Interval(Integral, 1, None, closed="left")],
+        "refit": ["boolean"],
         "preprocess": [tuple, list, StrOptions(set(PREPROCESS))],
         "epochs": [Interval(Integral, 1, None, closed="left"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
@@ -131,6 +137,7 @@ class Auto(TransferMethod):
         confidence: float = 0.9,
         val_fraction: float = 0.2,
         n_resamples: int = 1000,
+        refit: bool = True,
         preprocess: tuple = ("none",),
         epochs: int | None = None,
         batch_size: int | None = None,
@@ -199,12 +206,15 @@ class Auto(TransferMethod):
         return est
 
     def fit(self, source, target=None, sample_domain=None):
-        """Fit every candidate on part of ``source`` and the unlabelled ``target``; refit the choice."""
+        """Fit every candidate on part of ``source`` and the unlabelled ``target``; keep the choice (see ``refit``)."""
         source, target = self._check_fit_data(source, target, sample_domain)
         plan, inputs, train, val = self._prepare(source, target)
         validator = get_validator(self.validator)
-        rows, terms = [], []
-        for i, (name, params, prep), _, evidence, caught in self._fitted_candidates(plan, inputs, train, val, target):
+        rows, terms, models = [], [], []
+        for i, (name, params, prep), model, evidence, caught in self._fitted_candidates(
+            plan, inputs, train, val, target
+        ):
+            models.append(model)
             t = validator.terms(evidence, self.seed)
             score = t.score()
             rows.append(
@@ -228,9 +238,13 @@ class Auto(TransferMethod):
         chosen, p, why = self._decide(rows, terms)
         name, params, prep = plan[chosen]
         on_source, on_target = inputs[prep]
-        self.estimator_ = self._make(name, params, "refit").fit(
-            on_source(source), on_target(target) if method_named(name).setting.target else None
-        )
+        if self.refit or chosen == 0:
+            self.estimator_ = self._make(name, params, "refit").fit(
+                on_source(source), on_target(target) if method_named(name).setting.target else None
+            )
+        else:
+            self.estimator_ = models[chosen]
+        del models
         f = on_target.standardizer if prep == "standardize-domain" else None
         self.target_mean_, self.target_std_ = (None, None) if f is None else (f.mean, f.std)
         self.classes_ = self.estimator_.classes_
@@ -245,6 +259,7 @@ class Auto(TransferMethod):
             "validator": validator.name,
             "confidence": self.confidence,
             "chosen": {"method": name, "params": params, "preprocess": prep},
+            "fitted_on": "the whole source" if self.refit or chosen == 0 else "the source less its held-out part",
             "adapted": chosen != 0,
             "p_better": p,
             "why": why,

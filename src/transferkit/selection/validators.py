@@ -24,6 +24,13 @@ selection is always an ``argmax``.
 
     with :math:`\ell` the cross-entropy of each source validation sample; the score is
     :math:`-\mathcal R_{DEV}`.
+``dev-error``
+    The same estimator with the 0-1 loss :math:`\ell = [\hat y \ne y]` (You et al. define DEV for
+    any loss): an estimate of the target *error rate*, the quantity users choose by. The
+    cross-entropy also rewards a less confident model, so between methods that are calibrated
+    differently (Deep CORAL against DANN) ``dev`` can prefer the one that errs more; the error rate
+    cannot, and it needs no probabilities (hard classifiers are scored too). The score is
+    :math:`-\mathcal R_{DEV}` with that loss.
 ``entropy``
     Mean prediction entropy on the target (Morerio, Cavazza & Murino, ICLR 2018): confident target
     predictions as a proxy for correct ones; the score is :math:`-\frac1{n_t}\sum_j H(p(\cdot|x_j))`.
@@ -45,7 +52,8 @@ selection (:func:`~transferkit.selection.select`, ``select_epoch``) never picks 
 - a held-out source sample smaller than :data:`MIN_HELD_OUT`: its accuracy moves by several points
   between two draws, more than the differences being chosen between;
 - an impossible score: a negative DEV risk (a cross-entropy risk is never below 0; the control
-  variate overshoots when the importance weights are too variable for the sample).
+  variate overshoots when the importance weights are too variable for the sample), or an error
+  rate outside [0, 1].
 
 The density ratio is estimated discriminatively (Bickel, Brückner & Scheffer, ICML 2007): a
 logistic-regression domain classifier on the features, its source predictions cross-fitted (each
@@ -219,6 +227,13 @@ def _dev_terms(e: Evidence, seed: int) -> Terms:
     return Terms("source", len(w), lambda i: -dev_risk(w[i], losses[i]), weight_diagnostics(w))
 
 
+def _dev_error_terms(e: Evidence, seed: int) -> Terms:
+    _need(e, "dev-error", "source_proba", "source_y", "source_features", "target_features")
+    w = density_ratio(e.source_features, e.target_features, seed)
+    errors = 1.0 - _correct(e)
+    return Terms("source", len(w), lambda i: -dev_risk(w[i], errors[i]), weight_diagnostics(w))
+
+
 def _entropy_terms(e: Evidence, seed: int) -> Terms:
     _need(e, "entropy", "target_proba")
     p = np.clip(e.target_proba, 1e-12, 1.0)
@@ -248,8 +263,8 @@ def _scored(terms: Callable[[Evidence, int], Terms]) -> Callable[[Evidence, int]
     return lambda e, seed: terms(e, seed).score()
 
 
-_source, _iwv, _dev, _entropy, _reverse = map(
-    _scored, (_source_terms, _iwv_terms, _dev_terms, _entropy_terms, _reverse_terms)
+_source, _iwv, _dev, _dev_error, _entropy, _reverse = map(
+    _scored, (_source_terms, _iwv_terms, _dev_terms, _dev_error_terms, _entropy_terms, _reverse_terms)
 )
 
 
@@ -274,7 +289,9 @@ def untrusted(name: str, evidence: Evidence, score: float) -> str | None:
         return "the model's probabilities are hard (one-hot), so DEV's cross-entropy losses are 0 or unbounded"
     if name == "dev" and score > 0:
         return f"DEV estimated an impossible negative risk ({-score:.4f}); the importance weights vary too much"
-    uses_source = name in ("source", "iwv", "dev", "reverse")
+    if name == "dev-error" and not -1.0 <= score <= 0.0:
+        return f"DEV estimated an impossible error rate ({-score:.4f}); the importance weights vary too much"
+    uses_source = name in ("source", "iwv", "dev", "dev-error", "reverse")
     if uses_source and evidence.source_y is not None and len(evidence.source_y) < MIN_HELD_OUT:
         return f"the held-out source sample has {len(evidence.source_y)} samples (fewer than {MIN_HELD_OUT})"
     return None
@@ -303,6 +320,13 @@ VALIDATORS: dict[str, Validator] = {
             description="importance-weighted source accuracy (Sugiyama et al. 2007)",
         ),
         Validator("dev", _dev, False, terms=_dev_terms, description="deep embedded validation (You et al. 2019)"),
+        Validator(
+            "dev-error",
+            _dev_error,
+            False,
+            terms=_dev_error_terms,
+            description="deep embedded validation of the error rate (0-1 loss; You et al. 2019)",
+        ),
         Validator(
             "entropy",
             _entropy,
