@@ -16,6 +16,7 @@ from transferkit.methods.finetune import FineTune, TargetOnly
 from transferkit.methods.jda import BDA, JDA
 from transferkit.methods.mdan import MDAN
 from transferkit.methods.meda import MEDA
+from transferkit.methods.ms_dan import MultiSourceDAN
 from transferkit.methods.multitask import MultiTask
 from transferkit.methods.progressive import ProgressiveNetwork
 from transferkit.methods.self_taught import SelfTaught
@@ -71,7 +72,7 @@ CLUSTERING = {cls.name: cls for cls in (SelfTaughtClustering, InformationTheoret
 
 #: Several labelled sources, one unlabelled target (``transferkit run mdan --source A,B,C --target T``):
 #: ``fit([source_1, source_2, ...], target)``.
-MULTI_SOURCE = {cls.name: cls for cls in (MDAN,)}
+MULTI_SOURCE = {cls.name: cls for cls in (MDAN, MultiSourceDAN)}
 
 #: Transfer through intermediate domains (``transferkit run transitive ... --pool A,B``): ``fit(source, target, pool)``.
 POOLED = {cls.name: cls for cls in (TransitiveTransfer,)}
@@ -110,6 +111,7 @@ __all__ = [
     "JDA",
     "MEDA",
     "MDAN",
+    "MultiSourceDAN",
     "MANY_TASKS",
     "MULTI_SOURCE",
     "MultiTask",
