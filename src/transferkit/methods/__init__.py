@@ -17,6 +17,7 @@ from transferkit.methods.jda import BDA, JDA
 from transferkit.methods.mdan import MDAN
 from transferkit.methods.meda import MEDA
 from transferkit.methods.ms_dan import MultiSourceDAN
+from transferkit.methods.ms_shot import MultiSourceSHOT
 from transferkit.methods.multitask import MultiTask
 from transferkit.methods.progressive import ProgressiveNetwork
 from transferkit.methods.self_taught import SelfTaught
@@ -72,7 +73,7 @@ CLUSTERING = {cls.name: cls for cls in (SelfTaughtClustering, InformationTheoret
 
 #: Several labelled sources, one unlabelled target (``transferkit run mdan --source A,B,C --target T``):
 #: ``fit([source_1, source_2, ...], target)``.
-MULTI_SOURCE = {cls.name: cls for cls in (MDAN, MultiSourceDAN)}
+MULTI_SOURCE = {cls.name: cls for cls in (MDAN, MultiSourceDAN, MultiSourceSHOT)}
 
 #: Transfer through intermediate domains (``transferkit run transitive ... --pool A,B``): ``fit(source, target, pool)``.
 POOLED = {cls.name: cls for cls in (TransitiveTransfer,)}
@@ -112,6 +113,7 @@ __all__ = [
     "MEDA",
     "MDAN",
     "MultiSourceDAN",
+    "MultiSourceSHOT",
     "MANY_TASKS",
     "MULTI_SOURCE",
     "MultiTask",
