@@ -59,6 +59,23 @@ def test_dev_risk_matches_numpy_formula():
     assert dev_risk(w, loss) == pytest.approx(np.mean(wl) + eta * np.mean(w) - eta, rel=1e-12)
     # constant weights: no control variate, the plain weighted risk
     assert dev_risk(np.ones(5), np.arange(5.0)) == pytest.approx(2.0)
+    assert dev_risk(np.full(5, 2.0), np.arange(5.0)) == pytest.approx(4.0)
+
+
+def test_dev_uses_the_seed_and_bounds_the_loss_of_a_zero_probability():
+    """The density ratio's folds follow the seed; a true class given probability 0 costs -log(1e-12), not infinity."""
+    rng = np.random.default_rng(2)
+    fs, ft = rng.normal(size=(150, 2)), rng.normal(size=(120, 2)) + 0.7
+    y = (fs[:, 0] > 0).astype(int)
+    proba = np.c_[fs[:, 0] <= 0, fs[:, 0] > 0].astype(float) * 0.9 + 0.05
+    proba[0] = [1.0, 0.0] if y[0] == 1 else [0.0, 1.0]  # wrong and certain: probability 0 for the true class
+    e = Evidence(source_proba=proba, source_y=y, source_features=fs, target_features=ft)
+    losses = -np.log(np.clip(proba[np.arange(150), y], 1e-12, None))
+    assert losses[0] == pytest.approx(-np.log(1e-12))
+    for seed in (0, 3):
+        expected = -dev_risk(density_ratio(fs, ft, seed=seed), losses)
+        assert VALIDATORS["dev"].score(e, seed) == pytest.approx(expected, rel=1e-12)
+    assert VALIDATORS["dev"].score(e, 0) != pytest.approx(VALIDATORS["dev"].score(e, 3), rel=1e-9)
 
 
 class Sharpened(Threshold):
