@@ -64,6 +64,8 @@ def _pair(record: dict, predictions: str | None) -> None:
     decision = record.get("decision")
     if decision:  # auto: what it chose and why
         print(f"auto {decision['why']}")
+        if decision.get("weights_note"):
+            print(f"note: {decision['weights_note']}")
     if record.get("target_accuracy", 0) is None or record.get("target_r2", 0) is None:
         score = "no target labels, no score" + (f"; predictions in {predictions}" if predictions else "")
     elif "target_r2" in record:

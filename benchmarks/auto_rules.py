@@ -1,0 +1,263 @@
+"""Auto's decision rule, studied on the fits it makes: which validator, how sure, refit or not.
+
+For each suite task and seed, every candidate of ``Auto()`` is fitted exactly as ``Auto.fit`` fits
+it (80 % of the source and the unlabelled target; :meth:`transferkit.Auto.candidate_evidence`), and
+what any rule may read is kept per held-out row: the class probabilities, the label, and the
+importance weights of the row in the candidate's own feature space. The accuracy of each fitted
+model on the target test split is kept beside it, for scoring the rules afterwards, never for a rule.
+
+Rules are then replayed offline (``--rules``) and chosen by leave-one-data-set-out: for each
+data set, the rule with the best mean gain over source-only on the *other* data sets is scored on
+it. The chosen rule's accuracy is that of the model the rule picked, fitted on 80 % of the source
+(Auto's ``refit=False``); ``refit`` costs or gains what ``benchmarks/records/suite_seeds012.json``
+shows for Auto's refits.
+
+    python benchmarks/auto_rules.py --tasks synthetic,mushroom,newsgroups,amazon400 --seeds 3 \\
+        --out benchmarks/out/auto_rules            # fits, about 35 min on one core
+    python benchmarks/auto_rules.py --out benchmarks/out/auto_rules --rules   # the replay, seconds
+
+Progress on stderr; the fits resume from --out (one .npz per task and seed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from transferkit import Auto, SourceOnly
+from transferkit.protocols.suite import suite_tasks, task_data
+from transferkit.report import markdown_table
+from transferkit.selection.validators import Terms, density_ratio, dev_risk, prob_better
+
+TIE = 0.5  # points
+
+
+def fit_unit(task, seed: int, path: Path) -> None:
+    """Fit Auto's candidates on one task and seed; save what the rules read and each model's test accuracy."""
+    source, target, test = task_data(task, seed, 2000)
+    auto = Auto(seed=seed)
+    arrays, meta = {}, []
+    for i, (name, params, prep), model, e, _ in auto.candidate_evidence(source, target):
+        w = density_ratio(e.source_features, e.target_features, seed)
+        arrays[f"proba{i}"] = e.source_proba.astype(np.float32)
+        arrays[f"w{i}"] = w.astype(np.float32)
+        arrays[f"test_pred{i}"] = model.predict(test.X)
+        arrays["y"] = e.source_y
+        accuracy = float(np.mean(arrays[f"test_pred{i}"] == test.y))
+        meta.append({"method": name, "params": params, "preprocess": prep, "accuracy": accuracy})
+        print(f"[auto-rules] {task.name} seed {seed} {name} {params}: {accuracy:.4f}", file=sys.stderr, flush=True)
+    meta = {"task": task.name, "seed": seed, "candidates": meta, "baseline": baseline(task, seed)}
+    arrays["meta"] = np.array(json.dumps(meta))
+    _save(path, arrays)
+
+
+def baseline(task, seed: int) -> float:
+    """What the rules are compared with: source-only fitted on the whole source (what users would otherwise run)."""
+    source, target, test = task_data(task, seed, 2000)
+    return float(SourceOnly(seed=seed).fit(source).score(test))
+
+
+def _save(path: Path, arrays: dict) -> None:
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(path)
+
+
+def backfill(task, seed: int, path: Path) -> None:
+    """Add the whole-source baseline to a unit saved without it."""
+    z = np.load(path, allow_pickle=False)
+    arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays["meta"]))
+    if "baseline" in meta:
+        return
+    meta["baseline"] = baseline(task, seed)
+    arrays["meta"] = np.array(json.dumps(meta))
+    _save(path, arrays)
+
+
+# --- the rules: each maps one unit's saved evidence to the index of the candidate it keeps (0: source-only)
+
+
+def _ce(u, i):
+    return -np.log(np.clip(u[f"proba{i}"][np.arange(len(u["y"])), u["y"]], 1e-12, None))
+
+
+def _err(u, i):
+    return (u[f"proba{i}"].argmax(1) != u["y"]).astype(np.float64)
+
+
+def dev_terms(u, i, loss) -> Terms:
+    w, losses = u[f"w{i}"].astype(np.float64), loss(u, i)
+    return Terms("source", len(w), lambda idx: -dev_risk(w[idx], losses[idx]))
+
+
+def iwv_terms(u, i, loss) -> Terms:
+    w, losses = u[f"w{i}"].astype(np.float64), loss(u, i)
+    return Terms("source", len(w), lambda idx: -float(np.sum(w[idx] * losses[idx]) / np.sum(w[idx])))
+
+
+def source_terms(u, i, loss) -> Terms:
+    losses = loss(u, i)
+    return Terms("source", len(losses), lambda idx: -float(np.mean(losses[idx])))
+
+
+SCORES = {"dev": dev_terms, "iwv": iwv_terms, "source": source_terms}
+LOSSES = {"ce": _ce, "01": _err}
+
+
+def rule(score: str, loss: str, confidence: float, methods=None):
+    def choose(u, meta, seed):
+        n = len(meta)
+        terms = [SCORES[score](u, i, LOSSES[loss]) for i in range(n)]
+        scores = [t.score() for t in terms]
+        ok = [i for i in range(1, n) if methods is None or meta[i]["method"] in methods]
+        best = max(ok, key=lambda i: scores[i])
+        if scores[best] <= scores[0]:
+            return 0
+        if confidence > 0.5 and prob_better(terms[best], terms[0], 300, seed) < confidence:
+            return 0
+        return best
+
+    return choose
+
+
+def guarded(confidence: float):
+    """DEV on the cross-entropy decides, as ``rule("dev", "ce", confidence)``; the 0-1 loss may veto: the
+    candidate is kept only if DEV's estimate of its error rate is not above source-only's."""
+    first = rule("dev", "ce", confidence)
+
+    def choose(u, meta, seed):
+        pick = first(u, meta, seed)
+        if pick == 0:
+            return 0
+        error = [-dev_terms(u, i, _err).score() for i in (0, pick)]
+        return pick if error[1] <= error[0] else 0
+
+    return choose
+
+
+RULES = {f"{s}-{loss} conf {c}": rule(s, loss, c) for s in SCORES for loss in LOSSES for c in (0.5, 0.8, 0.9, 0.95)}
+RULES.update({f"dev-ce conf {c}, vetoed by dev-01": guarded(c) for c in (0.5, 0.8, 0.9, 0.95)})
+
+
+def load(folder: Path) -> list[tuple[dict, dict]]:
+    units = []
+    for f in sorted(folder.glob("*.npz")):
+        if f.name.endswith(".tmp.npz"):
+            continue
+        z = np.load(f, allow_pickle=False)
+        meta = json.loads(str(z["meta"]))
+        units.append((meta, {k: z[k] for k in z.files if k != "meta"}))
+    return units
+
+
+def replay(units, against: str = "split") -> dict[str, list[tuple[str, str, int, float]]]:
+    """Per rule: (data set, task, seed, gain in points over source-only) for every unit.
+
+    ``against="split"``: over source-only fitted on the same 80 % of the source, the comparison the rule
+    makes, and the gain that a refit on the whole source carries over (``Auto(refit=True)``).
+    ``against="whole"``: the picked model as it is (``refit=False``) over source-only on the whole source.
+    """
+    out = {}
+    for name, choose in RULES.items():
+        rows = []
+        for meta, u in units:
+            cands = meta["candidates"]
+            pick = choose(u, cands, meta["seed"])
+            base = cands[0]["accuracy"] if against == "split" else meta["baseline"]
+            # keeping source-only is the baseline itself
+            gain = 0.0 if pick == 0 else 100 * (cands[pick]["accuracy"] - base)
+            rows.append((meta["task"].split()[0], meta["task"], meta["seed"], gain))
+        out[name] = rows
+    return out
+
+
+def _summary(gains) -> str:
+    g = np.array(gains)
+    return f"{g.mean():+.2f} ({(g > TIE).sum()}/{(abs(g) <= TIE).sum()}/{(g < -TIE).sum()}, worst {g.min():+.1f})"
+
+
+def _task_means(rows) -> dict[str, float]:
+    by = {}
+    for _, task, _, g in rows:
+        by.setdefault(task, []).append(g)
+    return {t: float(np.mean(v)) for t, v in by.items()}
+
+
+def choose_rule(results: dict, keep) -> str:
+    """The rule that meets the goals best on the data sets ``keep`` accepts: the highest mean gain among the
+    rules that lose no more than 0.5 points on any task (mean over seeds); if none does, the smallest worst loss."""
+
+    def stats(name):
+        rows = [r for r in results[name] if keep(r[0])]
+        return np.mean([r[3] for r in rows]), min(_task_means(rows).values())
+
+    scored = {name: stats(name) for name in results}
+    safe = [n for n, (_, worst) in scored.items() if worst >= -TIE]
+    if safe:
+        return max(safe, key=lambda n: scored[n][0])
+    return max(scored, key=lambda n: scored[n][1])
+
+
+def report(units, against: str = "split") -> str:
+    results = replay(units, against)
+    families = sorted({r[0] for r in next(iter(results.values()))})
+    table = []
+    for name, rows in results.items():
+        tm = _task_means(rows)
+        table.append(
+            {
+                "rule": name,
+                "units: mean (W/T/L, worst)": _summary([r[3] for r in rows]),
+                "worst task (mean over seeds)": f"{min(tm.values()):+.1f}",
+                **{f: f"{np.mean([r[3] for r in rows if r[0] == f]):+.2f}" for f in families},
+            }
+        )
+    lodo = []
+    for held in families:
+        chosen = choose_rule(results, lambda f, held=held: f != held)
+        there = [r for r in results[chosen] if r[0] == held]
+        lodo.append(
+            {
+                "held out": held,
+                "rule chosen on the others": chosen,
+                "its gain there (mean over units)": f"{np.mean([r[3] for r in there]):+.2f}",
+                "worst task there": f"{min(_task_means(there).values()):+.1f}",
+            }
+        )
+    return markdown_table(table) + "\n\nLeave one data set out:\n\n" + markdown_table(lodo)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", default="synthetic,mushroom,newsgroups,amazon400")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/out/auto_rules"))
+    parser.add_argument("--rules", action="store_true", help="replay the rules on the saved fits")
+    parser.add_argument(
+        "--against",
+        choices=("split", "whole"),
+        default="split",
+        help="gains over source-only on the same 80 %% (refit=True carries them over) or, for the picked model "
+        "as it is (refit=False), over source-only on the whole source",
+    )
+    args = parser.parse_args()
+    if args.rules:
+        print(report(load(args.out), args.against))
+        return
+    args.out.mkdir(parents=True, exist_ok=True)
+    for task in suite_tasks(only=[t.strip() for t in args.tasks.split(",")]):
+        for seed in range(args.seeds):
+            path = args.out / f"{task.name.replace(' ', '_').replace('>', '')}_seed{seed}.npz"
+            if not path.exists():
+                fit_unit(task, seed, path)
+            else:
+                backfill(task, seed, path)
+
+
+if __name__ == "__main__":
+    main()
