@@ -95,8 +95,9 @@ def add_parser(sub) -> None:
         "--select",
         metavar="VALIDATOR",
         default=None,
-        help="choose without target labels: source, iwv, dev, entropy, reverse; among --grid candidates, or "
-        "else the best epoch of a network (oracle reads target labels: --grid only, flagged in every output)",
+        help="choose without target labels: source, iwv, dev, dev-error, entropy, reverse; among --grid "
+        "candidates, or else the best epoch of a network (oracle reads target labels: --grid only, flagged in "
+        "every output)",
     )
     p.add_argument(
         "--grid",
