@@ -53,6 +53,26 @@ def test_gains_and_wins_against_a_numpy_count():
     assert "+0.1 (1/1/1)" in table  # the mean gain in points: (10 - 10 + 0.3) / 3
 
 
+def test_records_of_an_earlier_version_without_a_validator_are_summarised_with_those_that_have_it():
+    def unit(task, validators, acc):
+        picks = {
+            v: {"index": 0, "accuracy": acc, "regret": 0.0, "spearman": 0.5, "fell_back": None} for v in validators
+        }
+        return {"task": task, "method": "dann", "seed": 0, "defaults": acc, "candidates": [{}, {}], "picks": picks,
+                "oracle": acc}  # fmt: skip
+
+    old = [v for v in suite.VALIDATORS if v != "dev-error"]
+    records = [
+        {"task": "a", "method": "source-only", "seed": 0, "defaults": 0.5},
+        {"task": "b", "method": "source-only", "seed": 0, "defaults": 0.5},
+        unit("a", old, 0.6),
+        unit("b", suite.VALIDATORS, 0.7),
+    ]
+    table = summarise_suite(records)
+    assert "| dev-error | +0.50 | 0.0 | 0/1 |" in table and "| dev | +0.50 | 0.0 | 0/2 |" in table
+    assert "dev-error" not in summarise_suite(records[:3])  # no record scored by it: no row for it
+
+
 def test_unknown_methods_are_refused_by_name():
     with pytest.raises(ValueError, match=r"methods=\['dnn'\]: not in the suite"):
         run_suite(methods=["dnn"], tasks=BLOBS, quick=True, verbose=False)

@@ -76,7 +76,7 @@ GRIDS: dict[str, dict[str, list]] = {
     "meda": {"mmd_weight": [1.0, 10.0, 100.0]},
 }
 
-VALIDATORS = ("source", "iwv", "dev", "entropy", "reverse")
+VALIDATORS = ("source", "iwv", "dev", "dev-error", "entropy", "reverse")
 TIE = 0.005  # a gain within half a point is a tie
 
 
@@ -298,6 +298,12 @@ def _wtl(per_task: dict[str, list[float]]) -> str:
     return f"{wins}/{len(means) - wins - losses}/{losses}"
 
 
+def _validators_in(records: list[dict]) -> list[str]:
+    """The suite's validators that scored at least one of ``records`` (all of them for records without grids)."""
+    scored = [v for v in VALIDATORS if any(v in r.get("picks", {}) for r in records)]
+    return scored or list(VALIDATORS)
+
+
 def summarise_suite(records: list[dict]) -> str:
     """Markdown: defaults per task; mean gain and wins/ties/losses per method and protocol; validators."""
     methods = [m for m in METHODS if any(r["method"] == m for r in records)]
@@ -317,7 +323,8 @@ def summarise_suite(records: list[dict]) -> str:
                 row[m] = f"{acc:.3f}" if m == "source-only" else f"{acc:.3f} ({100 * (acc - base):+.1f})"
         rows.append(row)
     gains = _gains(records)
-    protocols = ["defaults", *[f"label-free ({v})" for v in VALIDATORS], "oracle"]
+    validators_run = _validators_in(records)
+    protocols = ["defaults", *[f"label-free ({v})" for v in validators_run], "oracle"]
     summary = []
     for protocol in protocols:
         row = {"protocol": protocol}
@@ -329,14 +336,17 @@ def summarise_suite(records: list[dict]) -> str:
         summary.append(row)
     units = [r for r in records if "picks" in r and len(r["candidates"]) > 1]  # a choice was made
     validators = []
-    for v in VALIDATORS:
-        rhos = [r["picks"][v]["spearman"] for r in units if r["picks"][v]["spearman"] is not None]
+    for v in validators_run:
+        scored = [r for r in units if v in r["picks"]]  # records of an earlier version may lack a validator
+        rhos = [r["picks"][v]["spearman"] for r in scored if r["picks"][v]["spearman"] is not None]
         validators.append(
             {
                 "validator": v,
                 "Spearman (score, target accuracy)": f"{np.mean(rhos):+.2f}" if rhos else "n/a",
-                "regret (points)": f"{100 * np.mean([r['picks'][v]['regret'] for r in units]):.1f}" if units else "n/a",
-                "fell back": f"{sum(r['picks'][v]['fell_back'] is not None for r in units)}/{len(units)}",
+                "regret (points)": f"{100 * np.mean([r['picks'][v]['regret'] for r in scored]):.1f}"
+                if scored
+                else "n/a",
+                "fell back": f"{sum(r['picks'][v]['fell_back'] is not None for r in scored)}/{len(scored)}",
             }
         )
     lines = [
@@ -368,7 +378,7 @@ def plot_suite(records: list[dict], path: Path) -> None:
 
     gains = _gains(records)
     methods = [m for m in METHODS[1:] if (m, "defaults") in gains]
-    protocols = ["defaults", *[f"label-free ({v})" for v in VALIDATORS], "oracle"]
+    protocols = ["defaults", *[f"label-free ({v})" for v in _validators_in(records)], "oracle"]
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(methods)), 3.6))
     width = 0.8 / len(protocols)
