@@ -8,13 +8,9 @@ import torch
 
 from transferkit import Domain, MultiSourceSHOT, load
 from transferkit.datasets import make_blobs_shift
-from transferkit.methods import ms_shot
-from transferkit.methods.ms_shot import (
-    SourceEnsemble,
-    ensemble_information_maximisation,
-    weighted_centroid_pseudo_labels,
-)
-from transferkit.methods.shot import centroid_pseudo_labels
+from transferkit.methods import ms_shot, shot
+from transferkit.methods.ms_shot import SourceEnsemble, weighted_centroid_pseudo_labels
+from transferkit.methods.shot import TargetObjective, centroid_pseudo_labels
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +32,18 @@ def test_the_ensemble_is_the_softmax_weighted_mixture_of_the_source_networks_pro
     np.testing.assert_allclose(torch.softmax(ensemble(x), 1).detach().numpy(), a[0] * p[0] + a[1] * p[1], rtol=1e-5)
 
 
-def test_information_maximisation_on_log_probabilities_is_entropy_minus_diversity():
-    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
-    expected = -np.mean(np.sum(p * np.log(p), 1)) + np.sum(p.mean(0) * np.log(p.mean(0)))
-    assert ensemble_information_maximisation(torch.log(torch.tensor(p))).item() == pytest.approx(expected, rel=1e-6)
+def test_shots_objective_on_the_ensemble_is_that_of_the_mixture():
+    """NumPy: entropy minus diversity of the mixture p, plus beta times -log p of the pseudo-labels."""
+    torch.manual_seed(1)
+    ensemble = SourceEnsemble([torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)])
+    objective = TargetObjective(ensemble, 6, beta=0.3)
+    objective.pseudo.copy_(torch.tensor([0, 1, 2, 0, 1, 2]))
+    x = torch.randn(6, 4)
+    p = ensemble(x).exp().detach().numpy().astype(np.float64)
+    im = -np.mean(np.sum(p * np.log(p), 1)) + np.sum(p.mean(0) * np.log(p.mean(0)))
+    pl = -np.mean(np.log(p[np.arange(6), [0, 1, 2, 0, 1, 2]]))
+    out = objective({"xt": x, "it": torch.arange(6)}, 0.0)
+    assert out["loss"].item() == pytest.approx(im + 0.3 * pl, rel=1e-5)
 
 
 def test_weighted_pseudo_labels_follow_the_weighted_sources_and_are_shots_for_one_source():
@@ -58,9 +62,10 @@ def test_step_two_sees_the_target_alone_keeps_every_classifier_and_learns_the_we
     (s1, s2), target, test = sources
     calls = []
     original = ms_shot.fit_loop
-    monkeypatch.setattr(
-        ms_shot, "fit_loop", lambda obj, s, t, cfg, **kw: calls.append(dict(s)) or original(obj, s, t, cfg, **kw)
-    )
+    for module in (ms_shot, shot):  # the source steps, and SHOT's target step
+        monkeypatch.setattr(
+            module, "fit_loop", lambda obj, s, t, cfg, **kw: calls.append(dict(s)) or original(obj, s, t, cfg, **kw)
+        )
     model = MultiSourceSHOT(epochs=10, source_epochs=20, seed=0).fit([s1, s2], target)
     assert [set(c) for c in calls] == [{"xs", "ys"}, {"xs", "ys"}, {"xt", "it"}]
     np.testing.assert_array_equal(calls[0]["xs"], s1.X)

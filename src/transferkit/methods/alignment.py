@@ -59,6 +59,11 @@ class AlignmentObjective(nn.Module):
             return self.lambda_max
         return self.lambda_max * ganin_lambda(progress, self.gamma)
 
+    def alignment(self, out: dict, n: int, batch: dict) -> torch.Tensor:
+        """:math:`\\sum_\\ell D(h_\\ell^s, h_\\ell^t)` over the tapped layers; ``out`` holds them for the source
+        rows (the first ``n``) and the target rows together."""
+        return sum(self.discrepancy(out[t][:n].flatten(1), out[t][n:].flatten(1)) for t in self.taps)
+
     def forward(self, batch, progress: float):
         xs, ys, xt = batch["xs"], batch["ys"], batch["xt"]
         n = len(xs)
@@ -66,7 +71,7 @@ class AlignmentObjective(nn.Module):
         out = self.net.forward_taps(torch.cat([xs, xt]), stage_taps)
         logits_s = out["logits"][:n]
         loss_y = F.cross_entropy(logits_s, ys)
-        loss_a = sum(self.discrepancy(out[t][:n].flatten(1), out[t][n:].flatten(1)) for t in self.taps)
+        loss_a = self.alignment(out, n, batch)
         lam = self.trade_off(progress)
         return {
             "loss": loss_y + lam * loss_a,

@@ -33,7 +33,7 @@ from transferkit.nn.backbones import StagedNet
 from transferkit.nn.discriminator import DomainDiscriminator
 from transferkit.nn.grl import grad_reverse
 
-__all__ = ["MDAN", "pool_sources"]
+__all__ = ["MDAN", "SeveralSources", "pool_sources"]
 
 
 def pool_sources(sources) -> tuple[Domain, np.ndarray]:
@@ -88,8 +88,33 @@ class MDANObjective(DANNObjective):
         return {"loss": loss, "loss_max": stacked.max().detach(), "loss_mean": stacked.mean().detach()}
 
 
+class SeveralSources:
+    """``fit([source_1, source_2, ...], target)`` for a network method trained on the pooled sources, each
+    batch row carrying the index of its source (``batch["ds"]``) for the objective."""
+
+    def fit(self, source, target=None, sample_domain=None):
+        """Fit on a list of labelled source Domains and the unlabelled ``target``."""
+        self._validate_params()
+        pooled, self._source_ids = pool_sources(source)
+        self.sources_ = [getattr(s, "name", f"source {i}") for i, s in enumerate(source)]
+        if self.select_epoch is not None:
+            raise ValueError(
+                f"select_epoch holds out part of the source; {type(self).__name__} does not support it yet."
+            )
+        try:
+            return super().fit(pooled, target, sample_domain)
+        finally:
+            del self._source_ids
+
+    def _extra_source_arrays(self) -> dict:
+        return {"ds": self._source_ids}
+
+    def _takes_sparse(self) -> bool:
+        return False  # per-source masks index the batch rows, which a sparse tensor does not allow
+
+
 @dataclass(eq=False, repr=False, kw_only=True)
-class MDAN(DANN):
+class MDAN(SeveralSources, DANN):
     """DANN with several labelled sources: ``fit([source_1, source_2, ...], target)``.
 
     Parameters are those of :class:`~transferkit.methods.dann.DANN`, and ``gamma_softmax``: the
@@ -109,24 +134,6 @@ class MDAN(DANN):
     }
 
     gamma_softmax: float = 1.0
-
-    def fit(self, source, target=None, sample_domain=None):
-        """Fit on a list of labelled source Domains and the unlabelled ``target``."""
-        self._validate_params()
-        pooled, self._source_ids = pool_sources(source)
-        self.sources_ = [getattr(s, "name", f"source {i}") for i, s in enumerate(source)]
-        if self.select_epoch is not None:
-            raise ValueError("select_epoch holds out part of the source; MDAN does not support it yet.")
-        try:
-            return super().fit(pooled, target, sample_domain)
-        finally:
-            del self._source_ids
-
-    def _extra_source_arrays(self) -> dict:
-        return {"ds": self._source_ids}
-
-    def _takes_sparse(self) -> bool:
-        return False  # per-source masks index the batch rows, which a sparse tensor does not allow
 
     def _objective(self, net: StagedNet, n_classes: int) -> nn.Module:
         adapt_at = self.adapt_at or net.adapt_at

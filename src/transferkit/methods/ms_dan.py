@@ -25,11 +25,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from transferkit.methods.alignment import AlignmentObjective
 from transferkit.methods.dan import DAN
-from transferkit.methods.mdan import pool_sources
+from transferkit.methods.mdan import SeveralSources
 from transferkit.nn.backbones import StagedNet
 
 __all__ = ["MultiSourceDAN", "MultiSourceAlignmentObjective"]
@@ -39,13 +38,8 @@ class MultiSourceAlignmentObjective(AlignmentObjective):
     """:math:`\\ell_c + \\lambda \\frac1K \\sum_k \\sum_\\ell D(h_\\ell^{s_k}, h_\\ell^t)`: each source's rows
     against the target."""
 
-    def forward(self, batch, progress: float):
-        xs, ys, xt, ds = batch["xs"], batch["ys"], batch["xt"], batch["ds"]
-        n = len(xs)
-        stage_taps = [t for t in self.taps if t != "logits"]
-        out = self.net.forward_taps(torch.cat([xs, xt]), stage_taps)
-        logits_s = out["logits"][:n]
-        loss_y = F.cross_entropy(logits_s, ys)
+    def alignment(self, out: dict, n: int, batch: dict) -> torch.Tensor:
+        ds = batch["ds"]
         per_source = []
         for k in torch.unique(ds):
             rows = ds == k
@@ -54,19 +48,11 @@ class MultiSourceAlignmentObjective(AlignmentObjective):
             per_source.append(
                 sum(self.discrepancy(out[t][:n][rows].flatten(1), out[t][n:].flatten(1)) for t in self.taps)
             )
-        loss_a = torch.stack(per_source).mean() if per_source else logits_s.new_zeros(())
-        lam = self.trade_off(progress)
-        return {
-            "loss": loss_y + lam * loss_a,
-            "loss_y": loss_y.detach(),
-            "discrepancy": loss_a.detach(),
-            "trade_off": torch.tensor(lam),
-            "source_acc": (logits_s.argmax(1) == ys).float().mean(),
-        }
+        return torch.stack(per_source).mean() if per_source else out["logits"].new_zeros(())
 
 
 @dataclass(eq=False, repr=False, kw_only=True)
-class MultiSourceDAN(DAN):
+class MultiSourceDAN(SeveralSources, DAN):
     """DAN with several labelled sources: ``fit([source_1, source_2, ...], target)``, each source aligned
     with the target by its own multi-kernel MMD term.
 
@@ -77,24 +63,6 @@ class MultiSourceDAN(DAN):
     name = "ms-dan"
     description = "multi-kernel MMD between each of several labelled sources and the target"
     paper = "Long et al., ICML 2015 (DAN); the source-target terms of Peng et al., ICCV 2019 (M3SDA)"
-
-    def fit(self, source, target=None, sample_domain=None):
-        """Fit on a list of labelled source Domains and the unlabelled ``target``."""
-        self._validate_params()
-        pooled, self._source_ids = pool_sources(source)
-        self.sources_ = [getattr(s, "name", f"source {i}") for i, s in enumerate(source)]
-        if self.select_epoch is not None:
-            raise ValueError("select_epoch holds out part of the source; MultiSourceDAN does not support it yet.")
-        try:
-            return super().fit(pooled, target, sample_domain)
-        finally:
-            del self._source_ids
-
-    def _extra_source_arrays(self) -> dict:
-        return {"ds": self._source_ids}
-
-    def _takes_sparse(self) -> bool:
-        return False  # per-source masks index the batch rows, which a sparse tensor does not allow
 
     def _objective(self, net: StagedNet, n_classes: int):
         plain = super()._objective(net, n_classes)

@@ -32,15 +32,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from transferkit.data import as_domain
 from transferkit.methods.mdan import pool_sources
-from transferkit.methods.shot import SHOT, SourceObjective
+from transferkit.methods.shot import SHOT, SourceObjective, TargetObjective
 from transferkit.train.loop import fit_loop, to_batch
 
-__all__ = ["MultiSourceSHOT", "SourceEnsemble", "weighted_centroid_pseudo_labels", "ensemble_information_maximisation"]
+__all__ = ["MultiSourceSHOT", "SourceEnsemble", "weighted_centroid_pseudo_labels"]
 
 
 class SourceEnsemble(nn.Module):
@@ -65,15 +64,6 @@ class SourceEnsemble(nn.Module):
         return torch.logsumexp(per_source + log_alpha[:, None, None], 0)
 
 
-def ensemble_information_maximisation(log_p: torch.Tensor) -> torch.Tensor:
-    """:math:`-\\mathbb E_x \\sum_c p_c \\log p_c + \\sum_c \\hat p_c \\log \\hat p_c` on log-probabilities
-    (minimised)."""
-    p = log_p.exp()
-    entropy = -(p * log_p).sum(1).mean()
-    mean = p.mean(0)
-    return entropy + (mean * torch.log(mean.clamp_min(1e-12))).sum()
-
-
 def weighted_centroid_pseudo_labels(features: list[np.ndarray], proba: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """DECISION's pseudo-labels: per source, the cosine distance of every sample to the ``proba``-weighted class
     centroids of that source's features; the distances combined with the weights ``alpha``; nearest class;
@@ -91,22 +81,6 @@ def weighted_centroid_pseudo_labels(features: list[np.ndarray], proba: np.ndarra
         # a class no sample chose keeps its soft centroid
         weights = np.where(one_hot.sum(0, keepdims=True) > 0, one_hot, proba)
     return labels
-
-
-class EnsembleTargetObjective(nn.Module):
-    """Information maximisation plus the pseudo-label term on the ensemble's output; ``pseudo`` holds the
-    current label of every target sample (checkpointed with the objective)."""
-
-    def __init__(self, ensemble: SourceEnsemble, n_target: int, beta: float):
-        super().__init__()
-        self.ensemble, self.beta = ensemble, beta
-        self.register_buffer("pseudo", torch.zeros(n_target, dtype=torch.long))
-
-    def forward(self, batch, progress: float):
-        log_p = self.ensemble(batch["xt"])
-        im = ensemble_information_maximisation(log_p)
-        pl = F.nll_loss(log_p, self.pseudo[batch["it"]])
-        return {"loss": im + self.beta * pl, "im": im.detach(), "pseudo_ce": pl.detach()}
 
 
 @dataclass(eq=False, repr=False, kw_only=True)
@@ -169,7 +143,9 @@ class MultiSourceSHOT(SHOT):
         for net in nets:  # the source hypotheses stay as they are
             net.head.requires_grad_(False)
         ensemble = SourceEnsemble(nets)
-        objective = EnsembleTargetObjective(ensemble, len(target), self.beta)
+        # SHOT's objective on the ensemble: its output is log p, and softmax(log p) = p, so the information
+        # maximisation and the pseudo-label cross-entropy are those of the mixture p
+        objective = TargetObjective(ensemble, len(target), self.beta)
         X_t = target.X
 
         def relabel(epoch=None, module=None, log=None):
@@ -190,17 +166,7 @@ class MultiSourceSHOT(SHOT):
                 **{f"alpha_{k}": float(a) for k, a in enumerate(alpha)},
             }
 
-        relabel()
-        self.fit_result_ = fit_loop(
-            objective,
-            {"xt": X_t, "it": np.arange(X_t.shape[0])},
-            None,
-            self._config(self.epochs, "target"),
-            on_epoch_end=relabel,
-        )
-        self.history_ = self.fit_result_.history
-        self.warnings_ = []
-        self.model_ = ensemble.eval()
+        self._adapt(objective, X_t, relabel)
         self.source_weights_ = ensemble.alpha.detach().cpu().numpy()
         return self
 

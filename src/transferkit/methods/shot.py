@@ -200,6 +200,11 @@ class SHOT(NeuralTransferMethod):
             )
             return {"pseudo_classes": float(len(np.unique(objective.pseudo.cpu().numpy())))}
 
+        return self._adapt(objective, X_t, relabel)
+
+    def _adapt(self, objective: nn.Module, X_t, relabel) -> SHOT:
+        """Step 2: train ``objective`` on the target rows ``X_t`` alone, ``relabel`` setting the pseudo-labels
+        before the first epoch and after every one; its network becomes ``model_``."""
         relabel()
         self.fit_result_ = fit_loop(
             objective,
@@ -210,5 +215,5 @@ class SHOT(NeuralTransferMethod):
         )
         self.history_ = self.fit_result_.history
         self.warnings_ = []
-        self.model_ = net.eval()
+        self.model_ = objective.net.eval()
         return self
