@@ -107,3 +107,14 @@ def test_a_sparse_batch_holds_exactly_the_rows_asked_for_in_their_order():
         assert batch.is_sparse and batch.shape == (len(idx), 30)
         np.testing.assert_array_equal(batch.to_dense().numpy(), X[idx].toarray())
         np.testing.assert_array_equal(batch.coalesce().to_dense().numpy(), X[idx].toarray())
+
+
+def test_auto_chooses_on_sparse_domains_without_expanding_them(never_dense):
+    from transferkit import Auto
+
+    Xs, ys = bags(0, n=600)
+    Xt, _ = bags(1, n=400)
+    auto = Auto(candidates={"dann": {"lambda_max": [0.1]}}, epochs=2, n_resamples=50).fit(Domain(Xs, ys), Domain(Xt))
+    assert auto.predict(Xt).shape == (400,) and len(auto.decision_["candidates"]) == 2
+    assert not Auto(candidates={"coral": {}})._takes_sparse()  # a candidate that needs dense arrays
+    assert not Auto(preprocess=("none", "standardize-domain"))._takes_sparse()

@@ -197,6 +197,16 @@ class Auto(TransferMethod):
             raise ValueError("candidates holds no adaptation method; name at least one (e.g. {'dann': {}}).")
         return plan
 
+    def _takes_sparse(self) -> bool:
+        """Sparse inputs stay sparse when every candidate reads them so and no input transform is planned."""
+        try:
+            plan = self.plan()
+        except ValueError:
+            return False  # fit names the problem
+        if any(prep != "none" for _, _, prep in plan):
+            return False
+        return all(self._make(name, params, "")._takes_sparse() for name, params, _ in plan)
+
     def _make(self, name: str, params: dict, folder: str, verbose: bool | None = None):
         cls = method_named(name)
         est = cls()
