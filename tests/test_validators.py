@@ -244,7 +244,8 @@ def test_iwv_is_the_self_normalised_weighted_accuracy():
         assert d["mean_weight"] == pytest.approx(w.mean(), rel=1e-9)
 
 
-def test_density_ratio_is_cross_fitted():
+@pytest.mark.parametrize("folds", [5, 3])
+def test_density_ratio_is_cross_fitted(folds):
     """Each source sample's weight comes from a domain classifier that never saw it (NumPy folds by hand)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
@@ -255,14 +256,50 @@ def test_density_ratio_is_cross_fitted():
     fs, ft = rng.normal(size=(60, 2)), rng.normal(size=(40, 2)) + 0.7
     X, d = np.concatenate([fs, ft]), np.r_[np.zeros(60), np.ones(40)]
     p_t = np.empty(len(X))
-    for train, test in StratifiedKFold(5, shuffle=True, random_state=4).split(X, d):
+    for train, test in StratifiedKFold(folds, shuffle=True, random_state=4).split(X, d):
         clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000)).fit(X[train], d[train])
         p_t[test] = clf.predict_proba(X[test])[:, 1]
     p_t = np.clip(p_t[:60], 1e-6, 1 - 1e-6)
-    np.testing.assert_allclose(density_ratio(fs, ft, seed=4), (60 / 40) * p_t / (1 - p_t), rtol=1e-10)
+    np.testing.assert_allclose(density_ratio(fs, ft, seed=4, folds=folds), (60 / 40) * p_t / (1 - p_t), rtol=1e-10)
     in_sample = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000)).fit(X, d)
     p_in = np.clip(in_sample.predict_proba(fs)[:, 1], 1e-6, 1 - 1e-6)
     assert not np.allclose(density_ratio(fs, ft, seed=4), (60 / 40) * p_in / (1 - p_in), rtol=1e-3)
+
+
+def test_density_ratio_needs_a_sample_per_fold_on_each_side():
+    rng = np.random.default_rng(0)
+    five, four = rng.normal(size=(5, 2)), rng.normal(size=(4, 2))
+    assert density_ratio(five, five + 1).shape == (5,)  # exactly one sample per fold is enough
+    for fs, ft in ((four, five), (five, four)):
+        with pytest.raises(ValueError, match=r"density_ratio needs at least 5 source and 5 target samples; got"):
+            density_ratio(fs, ft)
+
+
+def test_weights_that_are_all_zero_have_no_effective_sample():
+    from transferkit.selection.validators import weight_diagnostics
+
+    assert weight_diagnostics(np.zeros(4)) == {"effective_sample_size": 0.0, "mean_weight": 0.0}
+
+
+def test_evidence_names_its_arguments_and_refuses_labels_the_model_does_not_know():
+    source, target = covariate_shift(n=200, seed=1)
+    model = Threshold(t=0.5).fit(source)
+    bad = source.X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"source_val\.X contains NaN"):
+        evidence_from_model(model, (bad, source.y))
+    with pytest.raises(ValueError, match=r"target\.X contains NaN"):
+        evidence_from_model(model, None, bad)
+    with pytest.raises(ValueError, match=r"^source_val has no labels; the validators need a labelled held-out"):
+        evidence_from_model(model, source.unlabelled())
+    for label in (7, -3):  # above and below every class the model knows: named, not an index error
+        y = source.y.copy()
+        y[:6] = label
+        with pytest.raises(ValueError, match=rf"^labels \[{label}\] are not among the classes"):
+            evidence_from_model(model, (source.X, y))
+    many = Domain(source.X[:8], np.arange(10, 18))
+    with pytest.raises(ValueError, match=r"labels \[10, 11, 12, 13, 14\] are not"):  # the first five named
+        evidence_from_model(model, many)
 
 
 class Hard(Threshold):
