@@ -1,5 +1,7 @@
 """Label-free validators and selection: formulas against NumPy, mechanisms, and the label firewall."""
 
+import re
+
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator
@@ -319,6 +321,13 @@ def test_untrusted_scores_are_named():
     for name in ("source", "iwv", "dev", "reverse"):
         assert f"59 samples (fewer than {MIN_HELD_OUT})" in untrusted(name, small, -0.3)
     assert "nan" in untrusted("source", soft, float("nan"))
+    hard = Evidence(source_proba=np.eye(2)[np.arange(200) % 2], source_y=np.zeros(200, int), target_proba=np.eye(2))
+    assert untrusted("dev", hard, -0.3) == (
+        "the model's probabilities are hard (one-hot), so DEV's cross-entropy losses are 0 or unbounded"
+    )
+    assert untrusted("dev-error", hard, -0.3) is None  # the error rate needs no probabilities
+    exactly = Evidence(source_proba=np.full((MIN_HELD_OUT, 2), 0.5), source_y=np.zeros(MIN_HELD_OUT, int))
+    assert untrusted("source", exactly, 0.5) is None  # the smallest held-out sample chosen on
 
 
 def test_choose_skips_untrusted_scores_and_falls_back_on_ties():
@@ -509,6 +518,13 @@ def test_each_validator_names_the_evidence_it_lacks(name, missing):
     setattr(full, missing, None)
     with pytest.raises(ValueError, match=rf"validator '{name}' cannot score without"):
         VALIDATORS[name].score(full, 0)
+    what = {
+        "source_proba": "predictions on a labelled held-out source sample (source_val)",
+        "source_y": "the labels of the held-out source sample (source_val)",
+    }
+    if missing in what:
+        with pytest.raises(ValueError, match=rf"cannot score without {re.escape(what[missing])}\.$"):
+            VALIDATORS[name].score(full, 0)
 
 
 class _Scaled(BaseEstimator):
