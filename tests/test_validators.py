@@ -268,6 +268,17 @@ def test_density_ratio_is_cross_fitted(folds):
     assert not np.allclose(density_ratio(fs, ft, seed=4), (60 / 40) * p_in / (1 - p_in), rtol=1e-3)
 
 
+def test_hard_means_every_row_one_hot_and_the_default_seed_is_zero():
+    from transferkit.selection.validators import is_hard
+
+    assert is_hard(np.eye(3), tol=0.0)  # exactly one-hot counts, with no tolerance at all
+    assert not is_hard(np.array([[1.0, 0.0], [0.6, 0.4]]))  # one graded row: not hard
+    rng = np.random.default_rng(3)
+    fs, ft = rng.normal(size=(40, 2)), rng.normal(size=(30, 2)) + 0.5
+    np.testing.assert_array_equal(density_ratio(fs, ft), density_ratio(fs, ft, seed=0))
+    assert not np.allclose(density_ratio(fs, ft), density_ratio(fs, ft, seed=1))
+
+
 def test_density_ratio_needs_a_sample_per_fold_on_each_side():
     rng = np.random.default_rng(0)
     five, four = rng.normal(size=(5, 2)), rng.normal(size=(4, 2))
