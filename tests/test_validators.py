@@ -74,9 +74,12 @@ def test_dev_uses_the_seed_and_bounds_the_loss_of_a_zero_probability():
     e = Evidence(source_proba=proba, source_y=y, source_features=fs, target_features=ft)
     losses = -np.log(np.clip(proba[np.arange(150), y], 1e-12, None))
     assert losses[0] == pytest.approx(-np.log(1e-12))
+    errors = (proba.argmax(1) != y).astype(float)
     for seed in (0, 3):
         expected = -dev_risk(density_ratio(fs, ft, seed=seed), losses)
         assert VALIDATORS["dev"].score(e, seed) == pytest.approx(expected, rel=1e-12)
+        t = VALIDATORS["dev-error"].terms(e, seed)  # on the held-out source rows, like DEV
+        assert t.domain == "source" and t.score() == pytest.approx(-dev_risk(density_ratio(fs, ft, seed=seed), errors))
     assert VALIDATORS["dev"].score(e, 0) != pytest.approx(VALIDATORS["dev"].score(e, 3), rel=1e-9)
 
 
@@ -113,8 +116,11 @@ def test_dev_error_is_dev_on_the_error_rate_and_blind_to_confidence():
     assert scores[0.55][1] > scores[0.99][1] + 0.1  # cross-entropy: the timid model looks better
     hard = evidence_from_model(Sharpened(t=0.3, confidence=1.0).fit(source), val, target.unlabelled())
     assert untrusted("dev-error", hard, VALIDATORS["dev-error"].score(hard, 0)) is None  # hard outputs are fine
-    assert "impossible error rate" in untrusted("dev-error", hard, 0.2)
-    assert "impossible error rate" in untrusted("dev-error", hard, -1.3)
+    assert untrusted("dev-error", hard, 0.2).startswith("DEV estimated an impossible error rate (-0.2000)")
+    assert untrusted("dev-error", hard, -1.3).startswith("DEV estimated an impossible error rate (1.3000)")
+    assert untrusted("dev-error", hard, 0.0) is None and untrusted("dev-error", hard, -1.0) is None  # 0 and 1: possible
+    soft = evidence_from_model(Sharpened(t=0.3, confidence=0.9).fit(source), val, target.unlabelled())
+    assert "impossible negative risk" in untrusted("dev", soft, 1e-9) and untrusted("dev", soft, 0.0) is None
 
 
 def test_density_ratio_recovers_gaussian_ratio():
@@ -240,7 +246,7 @@ def test_iwv_is_the_self_normalised_weighted_accuracy():
     expected = (w * correct).sum() / w.sum()  # Sugiyama et al. 2007, self-normalised
     assert VALIDATORS["iwv"].score(e, 0) == pytest.approx(expected, rel=1e-12)
     assert expected != pytest.approx(correct.mean(), abs=1e-3)  # the weights matter under this shift
-    for name in ("iwv", "dev"):  # both say how much their weights rest on: Kong's ESS and the mean weight
+    for name in ("iwv", "dev", "dev-error"):  # each says how much its weights rest on: Kong's ESS and the mean weight
         d = VALIDATORS[name].terms(e, 0).diagnostics
         assert d["effective_sample_size"] == pytest.approx(w.sum() ** 2 / (w**2).sum(), rel=1e-9)
         assert d["mean_weight"] == pytest.approx(w.mean(), rel=1e-9)
@@ -331,7 +337,7 @@ def test_untrusted_scores_are_named():
     assert "impossible negative risk (-0.0500)" in untrusted("dev", soft, 0.05)
     assert untrusted("dev", soft, -0.3) is None
     small = Evidence(source_proba=np.full((59, 2), 0.5), source_y=np.zeros(59, int))
-    for name in ("source", "iwv", "dev", "reverse"):
+    for name in ("source", "iwv", "dev", "dev-error", "reverse"):
         assert f"59 samples (fewer than {MIN_HELD_OUT})" in untrusted(name, small, -0.3)
     assert "nan" in untrusted("source", soft, float("nan"))
     hard = Evidence(source_proba=np.eye(2)[np.arange(200) % 2], source_y=np.zeros(200, int), target_proba=np.eye(2))
@@ -511,6 +517,7 @@ NEEDS = {
     "source": ("source_proba", "source_y"),
     "iwv": ("source_proba", "source_y", "source_features", "target_features"),
     "dev": ("source_proba", "source_y", "source_features", "target_features"),
+    "dev-error": ("source_proba", "source_y", "source_features", "target_features"),
     "entropy": ("target_proba",),
     "reverse": ("source_y", "source_features", "target_proba", "target_features"),
     "oracle": ("target_proba", "target_y"),
