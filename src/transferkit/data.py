@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.sparse import issparse
 
 __all__ = [
     "Domain",
@@ -25,13 +26,7 @@ __all__ = [
     "check_array",
     "check_same_features",
     "densify",
-    "is_sparse",
 ]
-
-
-def is_sparse(X) -> bool:
-    """Whether ``X`` is a SciPy sparse matrix or array."""
-    return hasattr(X, "toarray") and hasattr(X, "nnz") and hasattr(X, "tocsr")
 
 
 def check_array(X, name: str = "X", *, allow_nd: bool = True, accept_sparse: bool = False):
@@ -44,7 +39,7 @@ def check_array(X, name: str = "X", *, allow_nd: bool = True, accept_sparse: boo
     """
     if X is None:
         raise ValueError(f"{name} is None; expected an array of shape (n_samples, n_features).")
-    if is_sparse(X):
+    if issparse(X):
         if accept_sparse:
             return _check_sparse(X, name)
         _check_densifiable(X, name)
@@ -134,7 +129,7 @@ def _check_sparse(X, name: str):
 
 def densify(X, name: str = "X") -> np.ndarray:
     """``X`` as a dense float32 array: a sparse matrix expanded (refused where it would not fit in memory)."""
-    if not is_sparse(X):
+    if not issparse(X):
         return X
     _check_densifiable(X, name)
     return np.ascontiguousarray(X.toarray(), dtype=np.float32)
@@ -194,7 +189,7 @@ class Domain:
     @property
     def sparse(self) -> bool:
         """Whether ``X`` is a sparse (CSR) matrix."""
-        return is_sparse(self.X)
+        return issparse(self.X)
 
     def dense(self) -> Domain:
         """This domain with ``X`` as a dense array (itself when it already is one)."""

@@ -229,7 +229,7 @@ class Auto(TransferMethod):
         for i, (name, params, prep), model, evidence, caught in self._fitted_candidates(
             plan, inputs, train, val, target
         ):
-            models.append(model)
+            models.append(None if self.refit else model)  # the validated models are kept only to be returned
             t = validator.terms(evidence, self.seed)
             score = t.score()
             rows.append(

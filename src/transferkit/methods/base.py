@@ -29,7 +29,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from torch import nn
 
 from transferkit._sklearn import check_n_features
-from transferkit.data import Domain, as_domain, check_array, check_same_features, densify, is_sparse
+from transferkit.data import Domain, as_domain, check_array, check_same_features, densify
 from transferkit.methods.persistent import Persistent
 from transferkit.nn.backbones import BACKBONES, StagedNet, build_backbone, from_module
 from transferkit.train.diagnostics import training_warnings
@@ -291,7 +291,8 @@ class TransferMethod(Persistent, BaseEstimator):
                 "with fit(source, target) the domains are already apart."
             )
         source = as_domain(source, "source")
-        if not self._takes_sparse():
+        keep_sparse = self._takes_sparse()
+        if not keep_sparse:
             source = source.dense()
         if self.setting.source_labels and source.y is None:
             raise ValueError(f"source has no labels; {label} ({self.setting.quadrant}) needs labelled source data.")
@@ -310,7 +311,7 @@ class TransferMethod(Persistent, BaseEstimator):
             self._check_targets(source)
             return source, None
         target = as_domain(target, "target")
-        if not self._takes_sparse():
+        if not keep_sparse:
             target = target.dense()
         if len(target) < self.min_target_samples:
             raise ValueError(
@@ -619,7 +620,7 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
         """Whether ``X`` should train through sparse batches: a CSR matrix, or mostly zeros (bag-of-words)."""
         if not self._takes_sparse() or X.ndim != 2:
             return False
-        return is_sparse(X) or np.count_nonzero(X) < SPARSE_BELOW * X.size
+        return scipy.sparse.issparse(X) or np.count_nonzero(X) < SPARSE_BELOW * X.size
 
     def _batchable(self, X, sparse: bool):
         """``X`` as the training loop should batch it: CSR for sparse batches, else a dense array."""

@@ -178,9 +178,7 @@ class MultiSourceSHOT(SHOT):
         return self._batched(X, lambda x: torch.cat(self.model_.features(x), 1))
 
     def _rebuild_module(self, name: str):
+        if name not in ("model_", "source_models_"):
+            return None
         nets = [self._build_net(self.input_shape_, len(self.classes_)) for _ in range(self.n_sources_)]
-        if name == "model_":
-            return SourceEnsemble(nets)
-        if name == "source_models_":
-            return nn.ModuleList(nets)
-        return None
+        return SourceEnsemble(nets) if name == "model_" else nn.ModuleList(nets)
