@@ -217,6 +217,8 @@ def report(units, against: str = "split") -> str:
                 **{f: f"{np.mean([r[3] for r in rows if r[0] == f]):+.2f}" for f in families},
             }
         )
+    if len(families) < 2:  # nothing to leave out
+        return markdown_table(table)
     lodo = []
     for held in families:
         chosen = choose_rule(results, lambda f, held=held: f != held)
