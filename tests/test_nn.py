@@ -126,3 +126,9 @@ def test_gradient_reversal_by_default_negates_the_gradient_exactly():
     x = torch.randn(4, 3, requires_grad=True)
     GradientReversal()(x).sum().backward()
     torch.testing.assert_close(x.grad, -torch.ones(4, 3))  # coefficient 1: the paper's R(x)
+
+
+def test_grad_reverse_function_by_default_negates_the_gradient_exactly():
+    x = torch.randn(4, 3, requires_grad=True)
+    grad_reverse(x).sum().backward()
+    torch.testing.assert_close(x.grad, -torch.ones(4, 3))
