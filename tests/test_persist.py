@@ -189,3 +189,17 @@ def test_saving_again_replaces_an_earlier_save(task, tmp_path):
     path = _saved(task, tmp_path)
     CORAL(reg=5.0).fit(task.source, task.target).save(path)
     assert load(path).reg == 5.0
+
+
+def test_a_model_saved_before_a_parameter_existed_loads_with_the_value_it_was_built_with(task, tmp_path):
+    from transferkit import SHOT
+
+    path = tmp_path / "shot"
+    model = SHOT(epochs=1, source_epochs=2, hidden=8, bottleneck=4, bottleneck_design="ddc")
+    model.fit(task.source, task.target).save(path)
+    manifest = json.loads((path / MANIFEST).read_text())
+    del manifest["params"]["bottleneck_design"]  # as saved before SHOT had the paper's bottleneck
+    (path / MANIFEST).write_text(json.dumps(manifest))
+    loaded = load(path)
+    assert loaded.bottleneck_design == "ddc"
+    np.testing.assert_array_equal(loaded.predict(task.target_test.X), model.predict(task.target_test.X))

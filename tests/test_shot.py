@@ -69,3 +69,35 @@ def test_source_free_adaptation_from_a_trained_network(task):
     assert free.predict(task.target_test.X).shape == (len(task.target_test),)
     with pytest.raises(ValueError, match="target has labels"):
         SHOT(source_model=trained.model_).fit(None, task.target_test)
+
+
+def test_the_papers_bottleneck_normalises_its_batch_and_weight_normalises_the_classifier():
+    from transferkit.nn.backbones import add_bottleneck, build_backbone
+
+    net = add_bottleneck(build_backbone("shallow", (4,), 3, hidden=6), 5, design="shot").eval()
+    fc, bn = net.stages["bottleneck"][1], net.stages["bottleneck"][2]
+    assert isinstance(bn, torch.nn.BatchNorm1d) and isinstance(net.stages["bottleneck"][3], torch.nn.Dropout)
+    with torch.no_grad():
+        bn.running_mean.normal_(), bn.running_var.uniform_(0.5, 2.0)
+        net.head.parametrizations.weight.original0.uniform_(0.5, 2.0)
+    x = torch.randn(8, 4)
+    h = net.stages["hidden"](x).detach().numpy() @ fc.weight.detach().numpy().T + fc.bias.detach().numpy()
+    z = (h - bn.running_mean.numpy()) / np.sqrt(bn.running_var.numpy() + bn.eps) * bn.weight.detach().numpy()
+    z += bn.bias.detach().numpy()  # no ReLU after the batch normalisation
+    g = net.head.parametrizations.weight.original0.detach().numpy()  # (classes, 1)
+    v = net.head.parametrizations.weight.original1.detach().numpy()
+    logits = g * v / np.linalg.norm(v, axis=1, keepdims=True) @ z.T + net.head.bias.detach().numpy()[:, None]
+    np.testing.assert_allclose(net(x).detach().numpy(), logits.T, rtol=1e-5, atol=1e-5)
+    plain = add_bottleneck(build_backbone("shallow", (4,), 3, hidden=6), 5)
+    assert isinstance(plain.stages["bottleneck"][2], torch.nn.ReLU) and not hasattr(plain.head, "parametrizations")
+
+
+def test_the_bottlenecks_batch_statistics_move_to_the_target_in_step_two(task):
+    model = SHOT(epochs=5, source_epochs=10, seed=0).fit(task.source, task.target)
+    net, bn = model.model_, model.model_.stages["bottleneck"][2]
+    fc = torch.nn.Sequential(*list(net.stages.values())[:-1], *net.stages["bottleneck"][:2])
+    with torch.no_grad():
+        mean_t = fc(torch.from_numpy(task.target.X)).mean(0)
+        mean_s = fc(torch.from_numpy(task.source.X)).mean(0)
+    # trained in train mode on target batches alone, the running mean is the target's, not the source's
+    assert (bn.running_mean - mean_t).norm() < 0.5 * (bn.running_mean - mean_s).norm()

@@ -273,7 +273,9 @@ def load(path):
     except (SafetensorError, OSError) as err:
         raise ValueError(f"{folder / ARRAYS} is damaged or missing ({err}); save the model again.") from None
     r = _Reader(folder, tensors)
-    est = cls(**{k: r.decode(f"param.{k}", spec) for k, spec in manifest["params"].items()})
+    params = {k: r.decode(f"param.{k}", spec) for k, spec in manifest["params"].items()}
+    # a parameter added after the model was saved: the value that reproduces the saved network
+    est = cls(**{**getattr(cls, "_absent_params_mean", {}), **params})
     modules = {}
     for k, spec in manifest["attributes"].items():
         value = r.decode(k, spec)

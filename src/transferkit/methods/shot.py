@@ -33,7 +33,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from transferkit.methods.base import NeuralTransferMethod, Setting
@@ -108,6 +108,9 @@ class SHOT(NeuralTransferMethod):
         Weight :math:`\\beta` of the pseudo-label term (0.3).
     bottleneck : int
         Width of the bottleneck layer before the classifier (256, as in the paper).
+    bottleneck_design : {"shot", "ddc"}
+        ``"shot"``, the paper's: fc-BatchNorm-Dropout(0.5) before a weight-normalised classifier
+        (see :func:`~transferkit.nn.backbones.add_bottleneck`); ``"ddc"``: fc-ReLU before a plain one.
     source_model : nn.Module, optional
         A network already trained on the source (this class's ``model_`` from another fit): step 1 is
         skipped and ``fit(None, target)`` needs no source data at all.
@@ -133,6 +136,7 @@ class SHOT(NeuralTransferMethod):
         "smoothing": [Interval(Real, 0, 1, closed="left")],
         "beta": [Interval(Real, 0, np.inf, closed="left")],
         "bottleneck": [Interval(Integral, 1, None, closed="left")],
+        "bottleneck_design": [StrOptions({"shot", "ddc"})],
         "source_model": [nn.Module, None],
     }
 
@@ -141,10 +145,14 @@ class SHOT(NeuralTransferMethod):
     smoothing: float = 0.1
     beta: float = 0.3
     bottleneck: int = 256
+    bottleneck_design: str = "shot"
     source_model: object = None
 
+    #: models saved before ``bottleneck_design`` existed were built with the DDC bottleneck
+    _absent_params_mean = {"bottleneck_design": "ddc"}
+
     def _build_net(self, input_shape, n_classes: int) -> StagedNet:
-        return add_bottleneck(super()._build_net(input_shape, n_classes), self.bottleneck)
+        return add_bottleneck(super()._build_net(input_shape, n_classes), self.bottleneck, self.bottleneck_design)
 
     def _config(self, epochs: int, desc: str) -> FitConfig:
         config = self._fit_config(desc)

@@ -219,22 +219,34 @@ def conv1d_net(n_classes: int = 2, in_shape: tuple[int, int] = (1, 128), width: 
     return StagedNet(stages, nn.Linear(d, n_classes), d, adapt_at="pool", stage_dims={"pool": d})
 
 
-def add_bottleneck(net: StagedNet, width: int = 256) -> StagedNet:
-    """A copy of ``net`` with an adaptation layer ``fc(width)-ReLU`` before a new head.
+def add_bottleneck(net: StagedNet, width: int = 256, design: str = "ddc") -> StagedNet:
+    r"""A copy of ``net`` with an adaptation layer of ``width`` units before a new head.
 
-    The DDC design (Tzeng et al. 2014): a narrow layer between the features and the classifier,
-    whose outputs the discrepancy is measured on. It becomes the network's ``adapt_at`` stage;
-    the other stages are shared (not copied) with ``net``.
+    ``design="ddc"`` (Tzeng et al. 2014): ``fc(width)-ReLU``, a narrow layer between the features and
+    the classifier, whose outputs the discrepancy is measured on. ``design="shot"`` (Liang et al.,
+    ICML 2020): ``fc(width)-BatchNorm-Dropout(0.5)``, without a ReLU, before a weight-normalised
+    classifier :math:`h_k(z) = g_k\, v_k^\top z / \lVert v_k \rVert + b_k`. Its batch statistics
+    follow the domain being trained on: in SHOT's target step, the target's.
+
+    The layer becomes the network's ``adapt_at`` stage; the other stages are shared (not copied) with ``net``.
     """
     if isinstance(width, bool) or not isinstance(width, int) or width < 1:
         raise ValueError(f"bottleneck width={width!r}; expected a positive integer.")
-    stages = OrderedDict(net.stages.items())
-    stages["bottleneck"] = nn.Sequential(nn.Flatten(), nn.Linear(net.feature_dim, width), nn.ReLU())
+    if design not in ("ddc", "shot"):
+        raise ValueError(f"bottleneck design={design!r}; expected 'ddc' or 'shot'.")
     head_out = net.head.out_features if isinstance(net.head, nn.Linear) else None
     if head_out is None:
         raise ValueError("add_bottleneck needs a network whose head is one nn.Linear layer.")
+    stages = OrderedDict(net.stages.items())
+    fc = nn.Linear(net.feature_dim, width)
+    head = nn.Linear(width, head_out)
+    if design == "ddc":
+        stages["bottleneck"] = nn.Sequential(nn.Flatten(), fc, nn.ReLU())
+    else:
+        stages["bottleneck"] = nn.Sequential(nn.Flatten(), fc, nn.BatchNorm1d(width), nn.Dropout(0.5))
+        head = nn.utils.parametrizations.weight_norm(head)
     dims = {**net.stage_dims, "bottleneck": width}
-    return StagedNet(stages, nn.Linear(width, head_out), width, adapt_at="bottleneck", stage_dims=dims)
+    return StagedNet(stages, head, width, adapt_at="bottleneck", stage_dims=dims)
 
 
 class _Stop(Exception):
