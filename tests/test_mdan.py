@@ -25,7 +25,7 @@ def test_pooling_keeps_each_rows_source_and_refuses_bad_lists(sources):
     with pytest.raises(ValueError, match=r"sources\[1\] has no labels"):
         pool_sources([s1, s2.unlabelled()])
     names = Domain(s2.X, np.array(["a", "b", "c"])[s2.y], "named")
-    with pytest.raises(ValueError, match="holds numbers .* and target.y class names"):
+    with pytest.raises(ValueError, match=r"sources\[0\].y holds numbers .* and sources\[1\].y class names"):
         pool_sources([s1, names])
 
 

@@ -166,12 +166,12 @@ def _some(values) -> str:
     return ", ".join(map(repr, shown[:5].tolist())) + (", ..." if len(shown) > 5 else "")
 
 
-def _check_same_label_kind(source_y, target_y) -> None:
+def _check_same_label_kind(source_y, target_y, names: tuple[str, str] = ("source.y", "target.y")) -> None:
     """Refuse class names in one domain and numbers in the other: no label could ever match."""
     kind = lambda y: "class names" if np.asarray(y).dtype.kind in "OUS" else "numbers"  # noqa: E731
     if kind(source_y) != kind(target_y):
         raise ValueError(
-            f"source.y holds {kind(source_y)} ({_some(source_y)}) and target.y {kind(target_y)} "
+            f"{names[0]} holds {kind(source_y)} ({_some(source_y)}) and {names[1]} {kind(target_y)} "
             f"({_some(target_y)}); label both domains the same way."
         )
 

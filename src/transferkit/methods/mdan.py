@@ -46,7 +46,8 @@ def pool_sources(sources) -> tuple[Domain, np.ndarray]:
     for i, d in enumerate(domains):
         if d.y is None:
             raise ValueError(f"sources[{i}] has no labels; every source must be labelled.")
-        _check_same_label_kind(domains[0].y, d.y)  # names in one source, numbers in another: nothing matches
+        # names in one source, numbers in another: nothing matches
+        _check_same_label_kind(domains[0].y, d.y, ("sources[0].y", f"sources[{i}].y"))
         if d.feature_shape != domains[0].feature_shape:
             raise ValueError(
                 f"sources[{i}] has samples of shape {d.feature_shape}, sources[0] {domains[0].feature_shape}; "
