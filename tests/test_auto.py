@@ -34,6 +34,11 @@ def test_prob_better_is_the_paired_bootstrap_of_a_numpy_loop():
         idx = draws.integers(0, 300, 300)
         wins += a[idx].mean() > b[idx].mean()
     assert prob_better(_terms(a), _terms(b), 500, seed=7) == wins / 500
+    draws, wins = np.random.default_rng(0), 0  # the defaults: 1000 resamples, seed 0
+    for _ in range(1000):
+        idx = draws.integers(0, 300, 300)
+        wins += a[idx].mean() > b[idx].mean()
+    assert prob_better(_terms(a), _terms(b)) == wins / 1000
     # paired: the same rows for both, so a constant lead wins every resample however noisy the rows are
     assert prob_better(_terms(b + 0.01), _terms(b), 200) == 1.0
     assert prob_better(_terms(b), _terms(b.copy()), 200) == 0.0  # a tie is not a win

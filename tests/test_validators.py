@@ -141,6 +141,8 @@ def test_importance_weighting_estimates_target_accuracy_under_covariate_shift():
     true = np.mean(model.predict(target.X) == target.y)
     naive = validate("source", model, val, target.unlabelled())
     iwv = validate("iwv", model, val, target.unlabelled())
+    assert iwv == validate("iwv", model, val, target.unlabelled(), seed=0)  # the density ratio's folds, seed 0
+    assert iwv != validate("iwv", model, val, target.unlabelled(), seed=1)
     dev = -validate("dev", model, val, target.unlabelled())  # a risk (cross-entropy), lower is better
     assert abs(naive - true) > 0.25  # the shift makes source accuracy misleading
     assert abs(iwv - true) < abs(naive - true) / 2
@@ -309,6 +311,10 @@ def test_evidence_names_its_arguments_and_refuses_labels_the_model_does_not_know
         evidence_from_model(model, (bad, source.y))
     with pytest.raises(ValueError, match=r"target\.X contains NaN"):
         evidence_from_model(model, None, bad)
+    with pytest.raises(ValueError, match=r"target_test\.X contains NaN"):
+        evidence_from_model(model, target_test=(bad, source.y))
+    with pytest.raises(ValueError, match=r"^target_test has no labels; the oracle scores against target labels\.$"):
+        evidence_from_model(model, target_test=source.unlabelled())
     with pytest.raises(ValueError, match=r"^source_val has no labels; the validators need a labelled held-out"):
         evidence_from_model(model, source.unlabelled())
     for label in (7, -3):  # above and below every class the model knows: named, not an index error
@@ -541,10 +547,13 @@ def test_each_validator_names_the_evidence_it_lacks(name, missing):
     what = {
         "source_proba": "predictions on a labelled held-out source sample (source_val)",
         "source_y": "the labels of the held-out source sample (source_val)",
+        "source_features": "features of the held-out source sample (source_val)",
+        "target_proba": "predictions on the unlabelled target sample (target)",
+        "target_features": "features of the unlabelled target sample (target)",
+        "target_y": "labelled target data (target_test): the oracle reads target labels",
     }
-    if missing in what:
-        with pytest.raises(ValueError, match=rf"cannot score without {re.escape(what[missing])}\.$"):
-            VALIDATORS[name].score(full, 0)
+    with pytest.raises(ValueError, match=rf"cannot score without {re.escape(what[missing])}\.$"):
+        VALIDATORS[name].score(full, 0)
 
 
 class _Scaled(BaseEstimator):
