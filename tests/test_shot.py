@@ -93,7 +93,7 @@ def test_the_papers_bottleneck_normalises_its_batch_and_weight_normalises_the_cl
 
 
 def test_the_bottlenecks_batch_statistics_move_to_the_target_in_step_two(task):
-    model = SHOT(epochs=5, source_epochs=10, seed=0).fit(task.source, task.target)
+    model = SHOT(epochs=5, source_epochs=10, seed=0, bottleneck_design="shot").fit(task.source, task.target)
     net, bn = model.model_, model.model_.stages["bottleneck"][2]
     fc = torch.nn.Sequential(*list(net.stages.values())[:-1], *net.stages["bottleneck"][:2])
     with torch.no_grad():
@@ -101,3 +101,12 @@ def test_the_bottlenecks_batch_statistics_move_to_the_target_in_step_two(task):
         mean_s = fc(torch.from_numpy(task.source.X)).mean(0)
     # trained in train mode on target batches alone, the running mean is the target's, not the source's
     assert (bn.running_mean - mean_t).norm() < 0.5 * (bn.running_mean - mean_s).norm()
+
+
+def test_auto_builds_the_papers_bottleneck_for_images_and_ddcs_for_vectors():
+    bottleneck = lambda shape, **kw: SHOT(**kw)._build_net(shape, 3).stages["bottleneck"]  # noqa: E731
+    assert isinstance(bottleneck((1, 28, 28))[2], torch.nn.BatchNorm1d)
+    assert isinstance(bottleneck((1, 64))[2], torch.nn.BatchNorm1d)  # a series: a convolutional network too
+    assert isinstance(bottleneck((20,))[2], torch.nn.ReLU)
+    assert isinstance(bottleneck((20,), bottleneck_design="shot")[2], torch.nn.BatchNorm1d)
+    assert isinstance(bottleneck((1, 28, 28), bottleneck_design="ddc")[2], torch.nn.ReLU)
