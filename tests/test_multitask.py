@@ -76,6 +76,27 @@ def test_dwa_weights_follow_the_loss_ratios_of_the_two_previous_epochs():
     np.testing.assert_allclose(w.weights().numpy(), expected, rtol=1e-6)
 
 
+def test_dwa_means_each_epochs_batches_over_the_tasks_present():
+    w = TaskWeighting(["classification"] * 3, "dwa", epochs=4, temperature=1.0)
+    mask = lambda *p: torch.tensor(p)  # noqa: E731
+    batches = [  # two batches an epoch (progress e/4 and e/4 + 1/8); tasks missing from some
+        (0 / 8, [1.0, 4.0, 1.0], mask(True, True, True)),
+        (1 / 8, [3.0, 9.0, 1.0], mask(True, False, True)),
+        (2 / 8, [1.0, 2.0, 2.0], mask(True, True, True)),
+        (3 / 8, [2.0, 9.0, 4.0], mask(True, False, True)),  # an absent task's loss is not averaged in
+        (4 / 8, [4.0, 7.0, 5.0], mask(True, True, False)),
+        (5 / 8, [9.0, 8.0, 5.0], mask(False, True, False)),  # task 2 absent all epoch: it keeps its mean
+    ]
+    for progress, losses, present in batches:
+        w(torch.tensor(losses), present, progress)
+    w(torch.tensor([5.0, 5.0, 5.0]), mask(True, True, True), 6 / 8)  # the last epoch starts: history (e1, e2)
+    e1, e2 = np.array([1.5, 2.0, 3.0]), np.array([4.0, 7.5, 3.0])
+    expected = 3 * np.exp(e2 / e1) / np.exp(e2 / e1).sum()
+    np.testing.assert_allclose(w.weights().numpy(), expected, rtol=1e-6)
+    w(torch.tensor([7.0, 1.0, 1.0]), mask(True, True, True), 1.0)  # the end of training: still the last epoch
+    np.testing.assert_allclose(w.weights().numpy(), expected, rtol=1e-6)
+
+
 def test_gradnorm_lowers_the_weight_of_the_task_with_the_larger_gradient():
     torch.manual_seed(0)
     W = torch.nn.Parameter(torch.randn(3, 3))

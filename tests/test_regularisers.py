@@ -2,6 +2,7 @@
 
 import copy
 import io
+import re
 from collections import OrderedDict
 
 import numpy as np
@@ -227,13 +228,45 @@ def test_distillation_loss_is_smallest_when_the_outputs_agree():
     assert distillation_loss(old + torch.randn(5, 3), old) > at_old
 
 
+@pytest.mark.parametrize("T", [0, 0.0, -1.0, float("nan"), float("inf"), True, "2"])
+def test_distillation_refuses_a_temperature_that_is_not_positive_and_finite(T):
+    message = rf"^T={re.escape(repr(T))}; expected a positive temperature \(2 in Learning without Forgetting\)\.$"
+    with pytest.raises(ValueError, match=message):
+        DistillationLoss(T=T)
+    with pytest.raises(ValueError, match=message):
+        distillation_loss(torch.zeros(4, 3), torch.zeros(4, 3), T=T)
+
+
 def test_distillation_errors():
-    with pytest.raises(ValueError, match=r"T=0; expected a positive temperature"):
-        DistillationLoss(T=0)
-    with pytest.raises(ValueError, match=r"new_logits \(4, 3\) and old_logits \(4, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"^new_logits \(4, 3\) and old_logits \(4, 2\): expected the same shape \(n, classes\)\.$"
+    ):
         distillation_loss(torch.zeros(4, 3), torch.zeros(4, 2))
-    with pytest.raises(TypeError, match="must be tensors; got ndarray"):
+    with pytest.raises(TypeError, match="^new_logits and old_logits must be tensors; got ndarray, Tensor.$"):
         distillation_loss(np.zeros((4, 3)), torch.zeros(4, 3))
+    with pytest.raises(TypeError, match="must be tensors; got Tensor, list.$"):
+        distillation_loss(torch.zeros(4, 3), [[0.0] * 3] * 4)
+
+
+def test_distillation_defaults_are_lwfs_temperature_2_with_hintons_t_squared():
+    new, old = torch.randn(6, 4), torch.randn(6, 4)
+    expected = distillation_loss(new, old, T=2.0, t_squared=True)
+    assert DistillationLoss()(new, old).item() == pytest.approx(expected.item(), rel=1e-12)
+    assert distillation_loss(new, old).item() == pytest.approx(expected.item(), rel=1e-12)
+    assert expected.item() != pytest.approx(distillation_loss(new, old, T=2.0, t_squared=False).item())
+
+
+def test_old_model_outputs_pass_keyword_arguments_through():
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(1))
+
+        def forward(self, x, scale=1.0):
+            return self.w * x * scale
+
+    old = OldModelOutputs(Scaled())
+    torch.testing.assert_close(old(torch.ones(2), scale=3.0), torch.full((2,), 3.0))
 
 
 def kl_to_old(new: nn.Module, old: nn.Module, x: torch.Tensor) -> float:
