@@ -189,7 +189,9 @@ def test_cli_multitask_and_transitive_on_files(csv_pair, tmp_path, capsys):
     assert set(record["tasks"]) == {str(src), str(tgt)}
     argv = ["run", "transitive", "--source", str(src), "--target", str(tgt), "--pool", str(unl)]
     assert main(argv + ["--label-column", "y", "--set", "base=source-only", "--json", "-q"]) == 0
-    assert 0 <= json.loads(capsys.readouterr().out)["target_accuracy"] <= 1
+    record = json.loads(capsys.readouterr().out)
+    assert record["method"] == "transitive" and record["hyperparameters"]["base"] == "source-only"
+    assert record["path"] in ([], [str(unl)]) and 0 <= record["target_accuracy"] <= 1
 
 
 def test_csv_encoding_bom_and_blank_lines(tmp_path):

@@ -58,6 +58,8 @@ def _run(cls, source_key, target_key, options: RunOptions, overrides: dict) -> R
         "target": target_key,
         "pool": keys,
         "path": [keys[i] for i in model.path_],
+        # the base method by its name, as --set gave it; the others as fitted
+        "hyperparameters": {**{k: v for k, v in model.get_params(deep=False).items() if k != "base"}, "base": base},
         "target_accuracy": float(model.score(target_test.X, target_test.y)),
         "seed": options.seed,
         "seconds": time.perf_counter() - t0,
