@@ -633,3 +633,12 @@ def test_reverse_validation_standardises_the_features_and_iwv_uses_the_seed():
     correct = (e.source_proba.argmax(1) == y).astype(float)
     assert VALIDATORS["iwv"].score(e, 3) == pytest.approx(np.sum(w * correct) / np.sum(w))
     assert not np.allclose(w, density_ratio(fs, ft, seed=0))  # the seed matters: the folds are shuffled by it
+
+
+def test_density_ratio_bounds_the_domain_probability_away_from_0_and_1():
+    rng = np.random.default_rng(0)
+    source = np.r_[rng.normal(-100, 1, (40, 1)), [[-1000.0], [1000.0]]]  # two far outliers, one on each side
+    w = density_ratio(source, rng.normal(100, 1, (40, 1)))
+    p = np.array([1e-6, 1 - 1e-6])  # the classifier's probabilities there round to 0 and 1; clipped instead
+    np.testing.assert_allclose(w[-2:], 42 / 40 * p / (1 - p), rtol=1e-9)
+    assert np.all((w[:40] > w[-2]) & (w[:40] < w[-1]))
