@@ -642,3 +642,17 @@ def test_density_ratio_bounds_the_domain_probability_away_from_0_and_1():
     p = np.array([1e-6, 1 - 1e-6])  # the classifier's probabilities there round to 0 and 1; clipped instead
     np.testing.assert_allclose(w[-2:], 42 / 40 * p / (1 - p), rtol=1e-9)
     assert np.all((w[:40] > w[-2]) & (w[:40] < w[-1]))
+
+
+def test_reverse_validations_classifier_is_regularised_with_c_1():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    ft = rng.normal(size=(12, 2))
+    pseudo = (ft[:, 0] + rng.normal(size=12) > 0.8).astype(int)  # two target samples in class 1: C matters
+    fs, y = rng.normal(size=(30, 2)), rng.integers(0, 2, 30)
+    e = Evidence(source_y=y, source_features=fs, target_proba=np.eye(2)[pseudo] * 0.8 + 0.1, target_features=ft)
+    z = lambda A: (A - ft.mean(0)) / ft.std(0)  # noqa: E731
+    agrees = {C: np.mean(LogisticRegression(C=C).fit(z(ft), pseudo).predict(z(fs)) == y) for C in (1.0, 2.0)}
+    assert agrees[1.0] != agrees[2.0]
+    assert VALIDATORS["reverse"].score(e, 0) == pytest.approx(agrees[1.0])
