@@ -894,3 +894,34 @@ def test_write_text_atomic_uses_a_temp_name_of_its_own(tmp_path, monkeypatch):
     write_text_atomic(tmp_path / "a.json", "2")
     assert len(names) == 2 and (tmp_path / "a.json").read_text() == "2"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+
+
+class _ConvObjective(nn.Module):
+    """A small convolutional classifier that records the layout its inputs and weights arrive in."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc, self.seen = nn.Conv2d(2, 4, 3), nn.Linear(4 * 6 * 6, 2), []
+
+    def forward(self, batch, progress):
+        x = batch["xs"]
+        self.seen.append(
+            (
+                x.is_contiguous(memory_format=torch.channels_last),
+                self.conv.weight.is_contiguous(memory_format=torch.channels_last),
+            )
+        )
+        return {"loss": F.cross_entropy(self.fc(F.relu(self.conv(x)).flatten(1)), batch["ys"])}
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_convolutional_networks_train_channels_last_and_leave_in_the_default_layout(enabled, monkeypatch):
+    import transferkit.train.loop as loop
+
+    monkeypatch.setattr(loop, "CHANNELS_LAST", enabled)
+    rng = np.random.default_rng(0)
+    data = {"xs": rng.normal(size=(32, 2, 8, 8)).astype(np.float32), "ys": np.arange(32) % 2}
+    objective = _ConvObjective()
+    fit_loop(objective, data, None, FitConfig(epochs=1, batch_size=8))
+    assert objective.seen == [(enabled, enabled)] * 4  # every batch and the weights, NHWC while training
+    assert objective.conv.weight.is_contiguous()  # back in the default layout: safetensors can save it

@@ -185,7 +185,8 @@ class _Rows:
     through SciPy's row indexing, which builds a new matrix on every step.
     """
 
-    def __init__(self, a):
+    def __init__(self, a, channels_last: bool = False):
+        self.channels_last = channels_last
         if scipy.sparse.issparse(a):
             a = scipy.sparse.csr_matrix(a, dtype=np.float32)
             a.sum_duplicates()  # canonical: sorted, unique column indices per row
@@ -196,7 +197,10 @@ class _Rows:
 
     def take(self, idx: np.ndarray, device: torch.device) -> torch.Tensor:
         if not self.sparse:
-            return self.data[torch.from_numpy(idx)].to(device, non_blocking=True)
+            rows = self.data[torch.from_numpy(idx)]
+            if self.channels_last and rows.dim() == 4:  # images, for a network trained channels-last
+                rows = rows.contiguous(memory_format=torch.channels_last)
+            return rows.to(device, non_blocking=True)
         starts = self.indptr[idx]
         lengths = self.indptr[idx + 1] - starts
         row = np.repeat(np.arange(len(idx), dtype=np.int64), lengths)
@@ -280,6 +284,18 @@ def fit_loop(
         return _fit_loop(module, source, target, config, on_epoch_end, caller)
     finally:
         torch.set_num_threads(caller)  # the caller's setting, whatever happened
+        if _has_conv2d(module):  # the network leaves as it came: weights in the default layout
+            module.to(memory_format=torch.contiguous_format)
+
+
+#: Train 2-D convolutional networks on the CPU in the channels-last layout (NHWC), in which oneDNN's
+#: convolutions run faster: 24-30 % less time per step on the digit networks (benchmarks/conv_step.py).
+#: The weights return to the default layout after training. False trains in the default layout.
+CHANNELS_LAST = True
+
+
+def _has_conv2d(module: nn.Module) -> bool:
+    return any(isinstance(m, nn.Conv2d) for m in module.modules())
 
 
 def _fit_loop(module, source, target, config: FitConfig, on_epoch_end, caller_threads: int) -> FitResult:
@@ -288,6 +304,9 @@ def _fit_loop(module, source, target, config: FitConfig, on_epoch_end, caller_th
     rank, world = distributed.init_from_env()
     device = resolve_device(config.device)
     module.to(device)
+    channels_last = CHANNELS_LAST and device.type == "cpu" and _has_conv2d(module)
+    if channels_last:  # before the optimiser is made: its state takes the parameters' layout
+        module.to(memory_format=torch.channels_last)
     train_module = distributed.wrap(module, device)
     optimizer = _make_optimizer(module, config)
 
@@ -363,8 +382,8 @@ def _fit_loop(module, source, target, config: FitConfig, on_epoch_end, caller_th
             step,
         )
 
-    rows_s = {k: _Rows(v) for k, v in source.items()}
-    rows_t = {k: _Rows(v) for k, v in (target or {}).items()}
+    rows_s = {k: _Rows(v, channels_last) for k, v in source.items()}
+    rows_t = {k: _Rows(v, channels_last) for k, v in (target or {}).items()}
     show = config.progress and rank == 0
     bar = _progress_bar(total_steps, start_step, config.desc, show)
     t0 = time.perf_counter()
