@@ -140,8 +140,22 @@ def guarded(confidence: float):
     return choose
 
 
+def tie_broken(confidence: float):
+    """DEV on the 0-1 loss decides, as ``rule("dev", "01", confidence)``, unless it cannot tell the
+    candidates apart at all (every estimated error rate the same, as on a source fitted perfectly):
+    then DEV on the cross-entropy decides."""
+    by_error, by_ce = rule("dev", "01", confidence), rule("dev", "ce", confidence)
+
+    def choose(u, meta, seed):
+        errors = {round(-dev_terms(u, i, _err).score(), 12) for i in range(len(meta))}
+        return by_ce(u, meta, seed) if len(errors) == 1 else by_error(u, meta, seed)
+
+    return choose
+
+
 RULES = {f"{s}-{loss} conf {c}": rule(s, loss, c) for s in SCORES for loss in LOSSES for c in (0.5, 0.8, 0.9, 0.95)}
 RULES.update({f"dev-ce conf {c}, vetoed by dev-01": guarded(c) for c in (0.5, 0.8, 0.9, 0.95)})
+RULES.update({f"dev-01 conf {c}, ties to dev-ce": tie_broken(c) for c in (0.8, 0.9)})
 
 
 def load(folder: Path) -> list[tuple[dict, dict]]:

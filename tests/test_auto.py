@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from transferkit import DANN, Auto, datasets
+from transferkit.methods import auto as transferkit_auto
 from transferkit.selection.validators import Terms, dev_risk, prob_better
 
 FEW = {"dann": {"lambda_max": [0.1, 1.0]}, "deep-coral": {}}
@@ -124,7 +125,7 @@ def test_an_adapted_choice_is_the_validated_model_unless_refit_and_a_kept_source
     counted(SourceOnly)
     target = shift.target.unlabelled()
     adapt = {"dann": {"lambda_max": [0.3]}}
-    monkeypatch.setattr(auto_module.Auto, "_decide", lambda self, rows, terms: (1, 1.0, "adapted"))
+    monkeypatch.setattr(auto_module.Auto, "_decide", lambda self, rows, terms, v=None: (1, 1.0, "adapted"))
     kept = Auto(candidates=adapt, epochs=3, n_resamples=20, refit=False).fit(shift.source, target)
     # source-only and DANN on 80 % of the 400 source samples; the validated DANN is kept, not trained again
     assert kept.decision_["adapted"] and fits == [("source-only", 320), ("dann", 320)]
@@ -134,7 +135,7 @@ def test_an_adapted_choice_is_the_validated_model_unless_refit_and_a_kept_source
     assert again.decision_["adapted"] and fits[-1] == ("dann", 400)
     assert again.decision_["fitted_on"] == "the whole source"
     fits.clear()
-    monkeypatch.setattr(auto_module.Auto, "_decide", lambda self, rows, terms: (0, None, "kept"))
+    monkeypatch.setattr(auto_module.Auto, "_decide", lambda self, rows, terms, v=None: (0, None, "kept"))
     base = Auto(candidates=adapt, epochs=3, n_resamples=20, refit=False).fit(shift.source, target)
     assert fits[-1] == ("source-only", 400) and base.decision_["fitted_on"] == "the whole source"
 
@@ -270,3 +271,31 @@ def test_a_choice_resting_on_fragile_importance_weights_says_so_in_the_record():
     assert "barely overlap" in auto.decision_["weights_note"]
     settled = Auto(candidates={"deep-coral": {}}, validator="source", epochs=5, n_resamples=50).fit(source, target)
     assert "weights" not in settled.decision_["candidates"][0] and settled.decision_["weights_note"] is None
+
+
+def test_when_every_error_rate_ties_dev_on_the_cross_entropy_decides(shift, monkeypatch):
+    from transferkit.selection.validators import Evidence
+
+    rng = np.random.default_rng(0)
+    y = np.arange(120) % 2
+    fs, ft = rng.normal(size=(120, 3)), rng.normal(size=(60, 3)) + 0.3
+
+    def evidence(confidence):  # every held-out source row right: the error rates tie at 0
+        proba = np.where(np.eye(2)[y] == 1, confidence, 1 - confidence)
+        return Evidence(source_proba=proba, source_y=y, source_features=fs,
+                        target_proba=np.tile([0.5, 0.5], (60, 1)), target_features=ft)  # fmt: skip
+
+    def candidates(self, plan, *args):
+        for i, (step, confidence) in enumerate(zip(plan, (0.6, 0.7, 0.99, 0.8), strict=True)):
+            yield i, step, None, evidence(confidence), []
+
+    monkeypatch.setattr(Auto, "_fitted_candidates", candidates)
+    auto = Auto(candidates=FEW, epochs=2, n_resamples=200).fit(shift.source, shift.target.unlabelled())
+    d = auto.decision_
+    assert d["validator"] == "dev-error" and d["decided_by"] == "dev"
+    assert d["chosen"] == {"method": "dann", "params": {"lambda_max": 1.0}, "preprocess": "none"}  # 0.99 on the truth
+    assert d["why"].startswith("every candidate scores 0.0000 by dev-error, so dev decided: adapted with dann")
+    assert {c["tied_score"] for c in d["candidates"]} == {0.0}
+    assert d["candidates"][2]["score"] == max(c["score"] for c in d["candidates"])
+    monkeypatch.setitem(transferkit_auto.TIE_BREAKERS, "dev-error", "dev-error")  # no tie-breaker: a tie keeps it
+    assert not Auto(candidates=FEW, epochs=2).fit(shift.source, shift.target.unlabelled()).decision_["adapted"]

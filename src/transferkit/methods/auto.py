@@ -12,7 +12,9 @@ validator and a paired test against the no-adaptation baseline:
    ICML 2019, of the error rate: an importance-weighted estimate of the target error, comparable
    between methods because it estimates the same quantity for each, and, unlike DEV on the
    cross-entropy, not swayed by how confident a method's probabilities are). Scores the validator
-   cannot trust are never picked (:func:`~transferkit.selection.validators.untrusted`).
+   cannot trust are never picked (:func:`~transferkit.selection.validators.untrusted`). Where every
+   candidate's error rate is the same (each classifies the held-out source perfectly), the error
+   rate tells none apart, and DEV on the cross-entropy decides instead (``TIE_BREAKERS``).
 3. Take the best trusted adapted candidate :math:`a^\star`, and keep source-only :math:`s` unless
    :math:`a^\star` beats it *with confidence*: in a paired bootstrap over the held-out rows (the same
    rows drawn for both), the fraction of resamples on which :math:`a^\star` scores higher,
@@ -60,6 +62,10 @@ DEFAULT_CANDIDATES: dict[str, dict[str, list]] = {
 }
 
 BASELINE = "source-only"
+#: The validator that decides when every candidate scores the same by another: the error rate ties when
+#: every candidate classifies the held-out source perfectly, where DEV on the cross-entropy still
+#: separates them (benchmarks/RESULTS.md, "Auto").
+TIE_BREAKERS = {"dev-error": "dev"}
 #: The input transforms Auto can try: the inputs as given, or each domain standardised by its own statistics.
 PREPROCESS = ("none", "standardize-domain")
 #: Training settings handed to every candidate that has them (``None`` keeps each method's own).
@@ -104,11 +110,12 @@ class Auto(TransferMethod):
     ----------
     estimator_ : the chosen method: the validated model, or fitted on the whole source (see ``refit``).
     decision_ : dict
-        ``chosen`` (method, params and preprocess), ``adapted``, ``why``, ``p_better``, and every
-        candidate's ``score``, ``untrusted`` reason and, for the importance-weighted validators, its
-        ``weights`` (effective sample size and mean). ``weights_note`` says when the chosen candidate's
-        weights are fragile (an effective sample size under 10 % of the held-out rows, or a mean outside
-        [0.5, 2]), and is None otherwise. It is a note, not a warning: on the suite's 22 tasks of four
+        ``chosen`` (method, params and preprocess), ``adapted``, ``why``, ``p_better``, ``decided_by``
+        (``validator``, or its tie-breaker when every candidate tied; each candidate's tied score is then its
+        ``tied_score``), and every candidate's ``score``, ``untrusted`` reason and, for the importance-weighted
+        validators, its ``weights`` (effective sample size and mean). ``weights_note`` says when the chosen
+        candidate's weights are fragile (an effective sample size under 10 % of the held-out rows, or a mean
+        outside [0.5, 2]), and is None otherwise. It is a note, not a warning: on the suite's 22 tasks of four
         data sets (3 seeds) it held for 29 of the 34 choices to adapt, and 27 of those 29 gained
         (``benchmarks/RESULTS.md``): it says the estimate rests on few samples, not that the choice is wrong.
     target_mean_, target_std_ : ndarray or None
@@ -225,11 +232,12 @@ class Auto(TransferMethod):
         source, target = self._check_fit_data(source, target, sample_domain)
         plan, inputs, train, val = self._prepare(source, target)
         validator = get_validator(self.validator)
-        rows, terms, models = [], [], []
+        rows, terms, models, evidences = [], [], [], []
         for i, (name, params, prep), model, evidence, caught in self._fitted_candidates(
             plan, inputs, train, val, target
         ):
             models.append(None if self.refit else model)  # the validated models are kept only to be returned
+            evidences.append(evidence if validator.name in TIE_BREAKERS else None)
             t = validator.terms(evidence, self.seed)
             score = t.score()
             rows.append(
@@ -250,7 +258,15 @@ class Auto(TransferMethod):
                     file=sys.stderr,
                     flush=True,
                 )
-        chosen, p, why = self._decide(rows, terms)
+        decided_by, tie = validator.name, None
+        if validator.name in TIE_BREAKERS and np.ptp([r["score"] for r in rows]) <= 1e-12:
+            # every candidate scores the same: this validator tells none apart, the tie-breaker may
+            tie, decided_by = rows[0]["score"], TIE_BREAKERS[validator.name]
+            rows, terms = self._rescored(rows, evidences, decided_by)
+        del evidences
+        chosen, p, why = self._decide(rows, terms, decided_by)
+        if tie is not None:
+            why = f"every candidate scores {tie + 0.0:.4f} by {validator.name}, so {decided_by} decided: {why}"
         name, params, prep = plan[chosen]
         on_source, on_target = inputs[prep]
         if self.refit or chosen == 0:
@@ -268,6 +284,7 @@ class Auto(TransferMethod):
         self.warnings_ = list(getattr(self.estimator_, "warnings_", []))
         self.decision_ = {
             "validator": validator.name,
+            "decided_by": decided_by,
             "confidence": self.confidence,
             "chosen": {"method": name, "params": params, "preprocess": prep},
             "fitted_on": "the whole source" if self.refit or chosen == 0 else "the source less its held-out part",
@@ -313,9 +330,21 @@ class Auto(TransferMethod):
             said = sorted({str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)})
             yield i, (name, params, prep), model, evidence, said
 
-    def _decide(self, rows: list[dict], terms: list) -> tuple[int, float | None, str]:
-        """The index of the choice, the bootstrap probability that the best adapted one beats source-only, and why."""
-        v = self.validator
+    def _rescored(self, rows: list[dict], evidences: list, name: str) -> tuple[list[dict], list]:
+        """``rows`` with each candidate's score (and its trust) by the validator ``name`` instead, and its terms."""
+        validator, out, terms = get_validator(name), [], []
+        for row, evidence in zip(rows, evidences, strict=True):
+            t = validator.terms(evidence, self.seed)
+            score = t.score()
+            trust = untrusted(name, evidence, score)
+            out.append({**row, "score": score, "untrusted": trust, "tied_score": row["score"]})
+            terms.append(t)
+        return out, terms
+
+    def _decide(self, rows: list[dict], terms: list, v: str | None = None) -> tuple[int, float | None, str]:
+        """The index of the choice, the bootstrap probability that the best adapted one beats source-only, and why
+        (``v``: the validator whose scores ``rows`` and ``terms`` hold, ``validator`` by default)."""
+        v = v or self.validator
         if rows[0]["untrusted"]:
             return (
                 0,
