@@ -110,3 +110,21 @@ def test_auto_builds_the_papers_bottleneck_for_images_and_ddcs_for_vectors():
     assert isinstance(bottleneck((20,))[2], torch.nn.ReLU)
     assert isinstance(bottleneck((20,), bottleneck_design="shot")[2], torch.nn.BatchNorm1d)
     assert isinstance(bottleneck((1, 28, 28), bottleneck_design="ddc")[2], torch.nn.ReLU)
+
+
+def test_augment_trains_the_source_on_shifted_and_rotated_images_and_refuses_vectors(task, monkeypatch):
+    from transferkit import Domain
+
+    seen = []
+    original = shot.shift_rotate
+    monkeypatch.setattr(shot, "shift_rotate", lambda x: seen.append(tuple(x.shape)) or original(x))
+    rng = np.random.default_rng(0)
+    source = Domain(rng.random((40, 1, 16, 16), dtype=np.float32), np.arange(40) % 2)
+    target = Domain(rng.random((40, 1, 16, 16), dtype=np.float32))
+    SHOT(epochs=1, source_epochs=2, batch_size=20, augment=True).fit(source, target)
+    assert seen == [(20, 1, 16, 16)] * 4  # every source batch, never a target one
+    seen.clear()
+    SHOT(epochs=1, source_epochs=2, batch_size=20).fit(source, target)
+    assert seen == []
+    with pytest.raises(ValueError, match=r"augment=True shifts and rotates images; the source holds samples of shape"):
+        SHOT(augment=True).fit(task.source, task.target)

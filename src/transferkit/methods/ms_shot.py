@@ -123,6 +123,7 @@ class MultiSourceSHOT(SHOT):
         else:
             pooled, ids = pool_sources(source)
             pooled, target = self._check_fit_data(pooled, target, sample_domain)
+            self._check_augment(pooled.feature_shape)
             self.classes_ = np.unique(pooled.y)
             self.input_shape_ = pooled.feature_shape
             nets = []
@@ -132,7 +133,7 @@ class MultiSourceSHOT(SHOT):
                 net = self._build_net(self.input_shape_, len(self.classes_))
                 y = np.searchsorted(self.classes_, own.y).astype(np.int64)
                 fit_loop(
-                    SourceObjective(net, self.smoothing),
+                    SourceObjective(net, self.smoothing, self.augment),
                     {"xs": own.X, "ys": y},
                     None,
                     self._config(self.source_epochs, f"source-{k + 1}"),
