@@ -220,3 +220,94 @@ def test_gradnorm_target_follows_alpha():
     flat, asymmetric = theta_grad(0.0), theta_grad(1.5)
     assert flat[1] > 0 > flat[0]  # descending theta: task 1's weight goes down (its gradient is the larger)
     assert asymmetric[1] < 0 < asymmetric[0]  # task 1 has learnt less: its weight goes up
+
+
+def _gradnorm_after_a_step(alpha: float, theta: list[float]):
+    """GradNorm's second call: L_t(0) recorded by the first, then losses and theta moved."""
+    torch.manual_seed(0)
+    W = torch.nn.Parameter(torch.randn(3, 3))
+    x = torch.randn(8, 3)
+    scales = torch.tensor([4.0, 0.3, 1.0])
+
+    def losses():
+        h = x @ W.T
+        return torch.stack([h.pow(2).mean() * scales[0], h.abs().mean() * scales[1], h[:, 0].pow(2).mean() * scales[2]])
+
+    w = TaskWeighting(["regression"] * 3, "gradnorm", alpha=alpha)
+    present = torch.tensor([True, True, True])
+    first = losses()
+    w(first, present, 0.0, shared=W)
+    with torch.no_grad():
+        W.mul_(0.5).add_(0.1)
+        w.theta.copy_(torch.tensor(theta))
+    now = losses()
+    norms = np.array([torch.autograd.grad(now[t], W, retain_graph=True)[0].norm().item() for t in range(3)])
+    total, weights = w(now, present, 0.5, shared=W)
+    return w, total, weights, first.detach().numpy(), now.detach().numpy(), norms
+
+
+@pytest.mark.parametrize("alpha", [0.5, 1.5])
+def test_gradnorm_descends_the_papers_gradient_loss_in_numpy(alpha):
+    theta = np.array([0.3, -0.2, 0.1])
+    w, total, weights, first, now, norms = _gradnorm_after_a_step(alpha, theta.tolist())
+    total.backward()
+    s = np.exp(theta) / np.exp(theta).sum()
+    wt = 3 * s  # w_t = T softmax(theta)_t
+    G = wt * norms  # G_t = |grad_W (w_t L_t)|
+    ratio = now / first
+    target = G.mean() * (ratio / ratio.mean()) ** alpha  # held constant (no gradient)
+    # dL_grad/dtheta_j = sum_t sign(G_t - target_t) |grad L_t| dw_t/dtheta_j, dw_t/dtheta_j = T s_t (delta_tj - s_j)
+    dw = 3 * (np.diag(s) - np.outer(s, s))
+    expected = (np.sign(G - target) * norms) @ dw
+    np.testing.assert_allclose(w.theta.grad.numpy(), expected, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(weights.numpy(), wt, rtol=1e-6)
+    assert total.item() == pytest.approx(float(wt @ now), rel=1e-6)  # the value: the weighted losses alone
+
+
+def test_gradnorm_in_eval_mode_only_weights():
+    torch.manual_seed(0)
+    W = torch.nn.Parameter(torch.randn(3, 3))
+    w = TaskWeighting(["regression"] * 2, "gradnorm").eval()
+    losses = torch.stack([(W**2).sum(), W.abs().sum()])
+    total, _ = w(losses, torch.tensor([True, True]), 0.0, shared=W)
+    total.backward()
+    assert w.theta.grad is None and torch.equal(w.initial_loss, torch.zeros(2))
+    with pytest.raises(ValueError, match=r"^GradNorm needs the last shared layer's weight \(shared=\.\.\.\)\.$"):
+        w.train()(losses, torch.tensor([True, True]), 0.0)
+
+
+def _pcgrad_numpy(g: np.ndarray, orders: list[list[int]]) -> np.ndarray:
+    projected = g.copy()
+    for t, order in enumerate(orders):
+        for k in order:
+            if k != t and projected[t] @ g[k] < 0:
+                projected[t] = projected[t] - (projected[t] @ g[k]) / (g[k] @ g[k]) * g[k]
+    return projected.sum(0)
+
+
+def test_pcgrad_with_a_task_that_misses_a_shared_parameter_small_gradients_and_mild_agreement():
+    p1, p2 = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(1))
+    a, b, c = np.array([0.1, 0.0]), np.array([-0.1, 0.1]), np.array([0.05])
+    losses = [
+        (p1 * torch.tensor(a, dtype=torch.float32)).sum(),  # p2 unused by this task
+        (p1 * torch.tensor(b, dtype=torch.float32)).sum() + (p2 * torch.tensor(c, dtype=torch.float32)).sum(),
+    ]
+    grads = torch.autograd.grad(sum(losses) + pcgrad(losses, [p1, p2]), [p1, p2])
+    g = np.array([np.r_[a, 0.0], np.r_[b, c]])  # |g|^2 well under 1: the projection divides by it as it is
+    np.testing.assert_allclose(np.concatenate([x.numpy() for x in grads]), _pcgrad_numpy(g, [[1], [0]]), rtol=1e-5)
+    mild = [(p1 * torch.tensor([0.5, 0.0])).sum(), (p1 * torch.tensor([0.5, 1.0])).sum()]  # g1 . g2 = 0.25 > 0
+    (grad,) = torch.autograd.grad(sum(mild) + pcgrad(mild, [p1]), [p1])
+    np.testing.assert_allclose(grad.numpy(), [1.0, 1.0])  # no conflict: the plain sum
+    one = pcgrad([(p1 * torch.tensor([0.5, 0.0])).sum()], [p1])
+    assert torch.is_tensor(one) and one.shape == () and one.item() == 0.0
+
+
+def test_pcgrad_visits_the_other_tasks_in_the_generators_order():
+    p = torch.nn.Parameter(torch.zeros(3))
+    g = np.array([[0.1, -0.1, 0.6], [0.1, -0.5, 0.4], [1.3, 0.9, -0.7], [-1.3, -0.6, 0.0]])  # the order matters
+    losses = [(p * torch.tensor(row, dtype=torch.float32)).sum() for row in g]
+    replay = torch.Generator().manual_seed(7)
+    orders = [torch.randperm(4, generator=replay).tolist() for _ in range(4)]
+    torch.manual_seed(123)  # the global generator would draw other orders
+    (grad,) = torch.autograd.grad(sum(losses) + pcgrad(losses, [p], torch.Generator().manual_seed(7)), [p])
+    np.testing.assert_allclose(grad.numpy(), _pcgrad_numpy(g, orders), rtol=1e-5)

@@ -197,6 +197,64 @@ def test_l2sp_penalty_refuses_a_foreign_anchor():
         l2sp_penalty(nn.Linear(2, 2), {"weight": torch.zeros(3, 2)})
 
 
+@pytest.mark.parametrize("value", [-1.0, float("nan"), float("inf"), True, "0.1"])
+@pytest.mark.parametrize("arg", ["alpha", "beta"])
+def test_l2sp_names_a_weight_that_is_not_a_non_negative_number(arg, value):
+    message = rf"^{arg}={re.escape(repr(value))}; expected a non-negative finite number\.$"
+    with pytest.raises(ValueError, match=message):
+        L2SP(bn_net(0), "block1", **{arg: value})
+    with pytest.raises(ValueError, match=message):
+        l2sp_penalty(nn.Linear(2, 2), {}, **{arg: value})
+
+
+def test_l2sp_names_its_other_arguments():
+    for make in (lambda: L2SP("net", "block1"), lambda: l2sp_penalty("net", {})):
+        with pytest.raises(TypeError, match=r"^model must be a torch.nn.Module; got str\.$"):
+            make()
+    with pytest.raises(TypeError, match=r"^anchor_layers=5; expected a layer name or a list of layer names\.$"):
+        L2SP(bn_net(0), 5)
+    with pytest.raises(ValueError, match=r"'blok1'"):
+        L2SP(bn_net(0), ["block1", "blok1"])
+    with pytest.raises(ValueError, match=r"^per_layer\['block1'\]=-1; expected a non-negative finite number\.$"):
+        L2SP(bn_net(0), "block1", per_layer={"block1": -1})
+    many = {f"x{i}": torch.zeros(1) for i in range(7)}  # the first five missing names, the first five parameters
+    message = r"does not have: \['x0', 'x1', 'x2', 'x3', 'x4'\]; the model's parameters start \['stages"
+    with pytest.raises(ValueError, match=message):
+        l2sp_penalty(bn_net(0), many)
+    with pytest.raises(
+        ValueError, match=r"start \['stages.block1.0.weight', 'stages.block1.0.bias', '[^']+', '[^']+', '[^']+'\]\."
+    ):
+        l2sp_penalty(bn_net(0), many)
+
+
+def test_l2sp_defaults_are_alpha_0_1_and_beta_0_01():
+    net = bn_net(0)
+    reg = L2SP(net, "block1")
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.1)
+    expected = L2SP(bn_net(0), "block1", alpha=0.1, beta=0.01)(net)
+    assert (reg.alpha, reg.beta) == (0.1, 0.01)
+    assert reg(net).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert l2sp_penalty(net, reg.anchor()).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_the_most_specific_listed_module_sets_a_parameters_weight():
+    net = bn_net(0)
+    reg = L2SP(net, ["stages", "stages.block2"], per_layer={"stages": 2.0, "stages.block2": 5.0})
+    assert {k: v for k, v in reg.lam.items() if k.startswith("stages.block1.")} == {
+        "stages.block1.0.weight": 2.0, "stages.block1.0.bias": 2.0,
+        "stages.block1.1.weight": 2.0, "stages.block1.1.bias": 2.0,
+    }  # fmt: skip
+    assert {v for k, v in reg.lam.items() if k.startswith("stages.block2.")} == {5.0}
+    reg = L2SP(net, ["stages.block2", "stages"], per_layer={"stages": 2.0, "stages.block2": 5.0})  # any order
+    assert {v for k, v in reg.lam.items() if k.startswith("stages.block2.")} == {5.0}
+
+
+def test_a_model_without_parameters_has_a_zero_penalty():
+    assert torch.equal(l2sp_penalty(nn.ReLU(), {}), torch.zeros(()))
+
+
 # ----------------------------------------------------------------------------------- distillation
 
 
