@@ -128,3 +128,6 @@ def test_augment_trains_the_source_on_shifted_and_rotated_images_and_refuses_vec
     assert seen == []
     with pytest.raises(ValueError, match=r"augment=True shifts and rotates images; the source holds samples of shape"):
         SHOT(augment=True).fit(task.source, task.target)
+    trained = SHOT(epochs=1, source_epochs=1, batch_size=20).fit(source, target)
+    with pytest.raises(ValueError, match="augment=True augments the source training, which source_model skips"):
+        SHOT(augment=True, source_model=trained.model_).fit(None, target)

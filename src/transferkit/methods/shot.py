@@ -160,7 +160,7 @@ class SHOT(NeuralTransferMethod):
     augment: bool = False
     source_model: object = None
 
-    #: models saved before ``bottleneck_design`` existed were built with the DDC bottleneck
+    #: models saved before these parameters existed: the DDC bottleneck, no augmentation
     _absent_params_mean = {"bottleneck_design": "ddc", "augment": False}
 
     def _build_net(self, input_shape, n_classes: int) -> StagedNet:
@@ -196,6 +196,8 @@ class SHOT(NeuralTransferMethod):
                 raise ValueError(
                     "target has labels, but SHOT adapts to unlabelled target data; pass target.unlabelled()."
                 )
+            if self.augment:
+                raise ValueError("augment=True augments the source training, which source_model skips; drop one.")
             net = copy.deepcopy(self.source_model)
             self.classes_ = getattr(self, "classes_", np.arange(net.head.out_features))
             self.input_shape_ = target.feature_shape
