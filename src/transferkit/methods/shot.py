@@ -119,8 +119,8 @@ class SHOT(NeuralTransferMethod):
         (benchmarks/RESULTS.md, "SHOT").
     augment : bool
         Train the source network on images shifted by up to 4 pixels and rotated by up to 10 degrees,
-        each batch drawn afresh: the paper's digit augmentation. Images only. Off by default: not
-        measured across data sets.
+        each batch drawn afresh: the paper's digit augmentation. Images only. Off by default: it
+        lifts MNIST <-> USPS to the paper's numbers and ruins MNIST -> MNIST-M (benchmarks/RESULTS.md).
     source_model : nn.Module, optional
         A network already trained on the source (this class's ``model_`` from another fit): step 1 is
         skipped and ``fit(None, target)`` needs no source data at all.
