@@ -76,7 +76,8 @@ def test_dwa_weights_follow_the_loss_ratios_of_the_two_previous_epochs():
     np.testing.assert_allclose(w.weights().numpy(), expected, rtol=1e-6)
 
 
-def test_dwa_means_each_epochs_batches_over_the_tasks_present():
+@pytest.mark.parametrize("scale", [1.0, 0.1])  # losses below 1 too: the ratio divides by them as they are
+def test_dwa_means_each_epochs_batches_over_the_tasks_present(scale):
     w = TaskWeighting(["classification"] * 3, "dwa", epochs=4, temperature=1.0)
     mask = lambda *p: torch.tensor(p)  # noqa: E731
     batches = [  # two batches an epoch (progress e/4 and e/4 + 1/8); tasks missing from some
@@ -88,7 +89,7 @@ def test_dwa_means_each_epochs_batches_over_the_tasks_present():
         (5 / 8, [9.0, 8.0, 5.0], mask(False, True, False)),  # task 2 absent all epoch: it keeps its mean
     ]
     for progress, losses, present in batches:
-        w(torch.tensor(losses), present, progress)
+        w(scale * torch.tensor(losses), present, progress)
     w(torch.tensor([5.0, 5.0, 5.0]), mask(True, True, True), 6 / 8)  # the last epoch starts: history (e1, e2)
     e1, e2 = np.array([1.5, 2.0, 3.0]), np.array([4.0, 7.5, 3.0])
     expected = 3 * np.exp(e2 / e1) / np.exp(e2 / e1).sum()
@@ -311,3 +312,45 @@ def test_pcgrad_visits_the_other_tasks_in_the_generators_order():
     torch.manual_seed(123)  # the global generator would draw other orders
     (grad,) = torch.autograd.grad(sum(losses) + pcgrad(losses, [p], torch.Generator().manual_seed(7)), [p])
     np.testing.assert_allclose(grad.numpy(), _pcgrad_numpy(g, orders), rtol=1e-5)
+
+
+def test_uncertainty_and_gradnorm_weights_and_an_absent_task():
+    w = TaskWeighting(["classification", "regression", "classification"], "uncertainty")
+    s = np.array([0.3, -0.7, 0.2])
+    with torch.no_grad():
+        w.log_var.copy_(torch.tensor(s))
+    c = np.array([1.0, 0.5, 1.0])
+    np.testing.assert_allclose(w.weights().numpy(), c * np.exp(-s), rtol=1e-6)  # c_t / sigma_t^2
+    total, _ = w(torch.tensor([1.2, 0.0, 0.4]), torch.tensor([True, False, True]), 0.0)
+    expected = np.exp(-0.3) * 1.2 + 0.5 * 0.3 + np.exp(-0.2) * 0.4 + 0.5 * 0.2  # the absent task adds nothing
+    assert total.item() == pytest.approx(expected, rel=1e-6)
+    g = TaskWeighting(["regression"] * 3, "gradnorm")
+    with torch.no_grad():
+        g.theta.copy_(torch.tensor([0.5, -0.5, 0.0]))
+    e = np.exp([0.5, -0.5, 0.0])
+    np.testing.assert_allclose(g.weights().numpy(), 3 * e / e.sum(), rtol=1e-6)
+
+
+def test_task_weighting_defaults_and_an_unknown_weighting():
+    w = TaskWeighting(["classification"])
+    assert (w.method, w.epochs, w.temperature, w.alpha) == ("equal", 1, 2.0, 1.5)  # DWA's tau 2, GradNorm's 1.5
+    with pytest.raises(
+        ValueError, match=r"^weighting='dwb'; expected one of \('equal', 'uncertainty', 'dwa', 'gradnorm'\)\.$"
+    ):
+        TaskWeighting(["classification"], "dwb")
+
+
+def test_pcgrad_term_is_zero_in_value_and_splits_the_gradient_by_parameter():
+    torch.manual_seed(0)
+    shared = [
+        torch.nn.Parameter(torch.randn(2)),
+        torch.nn.Parameter(torch.randn(1)),
+        torch.nn.Parameter(torch.randn(3)),
+    ]
+    rows = np.array([[1.0, 0.0, 0.5, 0.2, -0.1, 0.3], [-1.0, 0.4, -0.5, 0.1, 0.2, -0.6]])
+    flat = lambda: torch.cat([p.flatten() for p in shared])  # noqa: E731
+    losses = [(flat() * torch.tensor(r, dtype=torch.float32)).sum() for r in rows]
+    extra = pcgrad(losses, shared)
+    assert extra.item() == 0.0  # at non-zero parameters too
+    grads = torch.autograd.grad(sum(losses) + extra, shared)
+    np.testing.assert_allclose(torch.cat(grads).numpy(), _pcgrad_numpy(rows, [[1], [0]]), rtol=1e-5)

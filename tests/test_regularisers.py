@@ -400,3 +400,12 @@ def test_old_model_outputs_handles_recurrent_networks():
     torch.testing.assert_close(old_b(x.double())[0], gru_a.double()(x.double())[0].detach())
     with pytest.raises(TypeError, match="old_model must be a torch.nn.Module; got str"):
         OldModelOutputs("net")
+
+
+def test_distillation_reads_the_classes_on_the_last_axis_of_any_shape():
+    rng = np.random.default_rng(1)
+    new, old = rng.normal(size=(4, 3, 5)), rng.normal(size=(4, 3, 5))  # (n, steps, classes)
+    y_old, y_new = np_softmax(old / 2.0), np_softmax(new / 2.0)
+    expected = -np.mean(np.sum(y_old * np.log(y_new), axis=-1)) * 4.0  # averaged over every leading axis
+    loss = distillation_loss(torch.tensor(new), torch.tensor(old), T=2.0)
+    assert loss.item() == pytest.approx(expected, rel=1e-10)
