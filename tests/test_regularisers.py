@@ -213,7 +213,7 @@ def test_l2sp_names_its_other_arguments():
             make()
     with pytest.raises(TypeError, match=r"^anchor_layers=5; expected a layer name or a list of layer names\.$"):
         L2SP(bn_net(0), 5)
-    with pytest.raises(ValueError, match=r"'blok1'"):
+    with pytest.raises(ValueError, match=r"^anchor_layers: model has no layer or sub-module 'blok1'"):
         L2SP(bn_net(0), ["block1", "blok1"])
     with pytest.raises(ValueError, match=r"^per_layer\['block1'\]=-1; expected a non-negative finite number\.$"):
         L2SP(bn_net(0), "block1", per_layer={"block1": -1})
