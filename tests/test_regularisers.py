@@ -409,3 +409,11 @@ def test_distillation_reads_the_classes_on_the_last_axis_of_any_shape():
     expected = -np.mean(np.sum(y_old * np.log(y_new), axis=-1)) * 4.0  # averaged over every leading axis
     loss = distillation_loss(torch.tensor(new), torch.tensor(old), T=2.0)
     assert loss.item() == pytest.approx(expected, rel=1e-10)
+
+
+def test_the_whole_model_listed_with_a_module_anchors_the_rest_at_its_own_weight():
+    net = bn_net(0)
+    # "" is the whole model: the head falls to it; the stages keep their own, more specific entry
+    reg = L2SP(net, ["", "stages"], per_layer={"": 2.0, "stages": 5.0})
+    assert reg.lam["stages.block1.0.weight"] == 5.0 and reg.lam["head.weight"] == 2.0
+    assert L2SP(net, ["stages", ""], per_layer={"": 2.0, "stages": 5.0}).lam == reg.lam
