@@ -131,3 +131,49 @@ def test_augment_trains_the_source_on_shifted_and_rotated_images_and_refuses_vec
     trained = SHOT(epochs=1, source_epochs=1, batch_size=20).fit(source, target)
     with pytest.raises(ValueError, match="augment=True augments the source training, which source_model skips"):
         SHOT(augment=True, source_model=trained.model_).fit(None, target)
+
+
+def _np_centroid_labels(features, proba):
+    """SHOT's obtain_label, less its appended constant feature: cosine to prediction-weighted centroids,
+    then once more to the centroids of the samples so labelled (a class nobody chose keeps its centroid)."""
+    f = features / np.linalg.norm(features, axis=1, keepdims=True)
+    centroids = proba.T @ f / proba.sum(0)[:, None]
+    for _ in range(2):
+        c = centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
+        labels = np.argmax(f @ c.T, axis=1)
+        for k in range(proba.shape[1]):
+            if np.any(labels == k):
+                centroids[k] = f[labels == k].mean(0)
+    return labels
+
+
+def test_pseudo_labels_follow_the_cosine_formula_on_features_of_any_norm():
+    rng = np.random.default_rng(3)
+    for n in [30] * 10 + [6] * 20:  # few samples: classes chosen by one sample, or by none
+        features = rng.normal(size=(n, 4)) * rng.uniform(0.01, 50, size=(n, 1))  # norms far from 1
+        proba = rng.dirichlet(np.full(3, 0.3), size=n)
+        np.testing.assert_array_equal(centroid_pseudo_labels(features, proba), _np_centroid_labels(features, proba))
+    # two opposite clusters: the third class's centroid points between them, and no sample chooses it
+    features = np.r_[np.tile([1.0, 0.0], (3, 1)), np.tile([-1.0, 0.0], (3, 1))] + rng.normal(0, 0.05, (6, 2))
+    proba = np.r_[np.tile([0.9, 0.05, 0.05], (3, 1)), np.tile([0.05, 0.9, 0.05], (3, 1))]
+    labels = centroid_pseudo_labels(features, proba)
+    np.testing.assert_array_equal(labels, [0, 0, 0, 1, 1, 1])
+    np.testing.assert_array_equal(labels, _np_centroid_labels(features, proba))
+
+
+def test_the_source_step_uses_label_smoothing_and_the_target_step_relabels_every_epoch(task, monkeypatch):
+    net = torch.nn.Linear(2, 3)
+    x, y = torch.randn(6, 2), torch.tensor([0, 1, 2, 0, 1, 2])
+    loss = shot.SourceObjective(net, 0.1)({"xs": x, "ys": y}, 0.0)["loss"]
+    logp = torch.log_softmax(net(x), 1).detach().numpy()
+    q = np.full((6, 3), 0.1 / 3) + 0.9 * np.eye(3)[y.numpy()]  # (1 - alpha) one-hot + alpha / K
+    assert loss.item() == pytest.approx(-(q * logp).sum(1).mean(), rel=1e-6)
+    calls = []
+    original = shot.centroid_pseudo_labels
+    monkeypatch.setattr(shot, "centroid_pseudo_labels", lambda f, p: calls.append(len(f)) or original(f, p))
+    model = SHOT(epochs=3, source_epochs=2, seed=0).fit(task.source, task.target)
+    assert calls == [len(task.target)] * 4  # before the first target epoch and after each of the three
+    assert [sorted(h) for h in model.history_] == [["epoch", "im", "loss", "lr", "pseudo_ce", "pseudo_classes"]] * 3
+    source_head = model.source_model_.head.weight
+    assert source_head is not model.model_.head.weight  # the source hypothesis is a copy, kept apart
+    assert not torch.equal(model.source_model_.stages["hidden"][0].weight, model.model_.stages["hidden"][0].weight)
