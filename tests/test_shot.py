@@ -177,3 +177,28 @@ def test_the_source_step_uses_label_smoothing_and_the_target_step_relabels_every
     source_head = model.source_model_.head.weight
     assert source_head is not model.model_.head.weight  # the source hypothesis is a copy, kept apart
     assert not torch.equal(model.source_model_.stages["hidden"][0].weight, model.model_.stages["hidden"][0].weight)
+
+
+def test_shot_names_its_inputs_checkpoints_each_step_and_leaves_a_given_network_alone(tmp_path):
+    big = make_blobs_shift(n_source=300, n_target=600, seed=1)  # more target rows than one relabelling batch
+    model = SHOT(epochs=1, source_epochs=2, seed=0, checkpoint_dir=str(tmp_path)).fit(big.source, big.target)
+    assert (tmp_path / "source").is_dir() and (tmp_path / "target").is_dir()
+    assert model.warnings_ == [] and len(model.history_) == 1
+    given = model.source_model_
+    before = {k: v.clone() for k, v in given.state_dict().items()}
+    SHOT(epochs=1, source_model=given, seed=0).fit(None, big.target)
+    assert all(torch.equal(before[k], v) for k, v in given.state_dict().items())  # adapted a copy
+    with pytest.raises(
+        ValueError,
+        match=r"^target has labels, but SHOT adapts to unlabelled target data; pass target\.unlabelled\(\)\.$",
+    ):
+        SHOT(source_model=given).fit(None, big.target_test)
+    bad = np.full((10, 2), np.nan, dtype=np.float32)  # an array: named as the argument it came in
+    with pytest.raises(ValueError, match=r"^target\.X contains NaN"):
+        SHOT(source_model=given).fit(None, bad)
+    with pytest.raises(
+        ValueError, match=r"^augment=True augments the source training, which source_model skips; drop one\.$"
+    ):
+        SHOT(augment=True, source_model=given).fit(None, big.target)
+    with pytest.raises(ValueError, match=r"\(2,\), not \(channels, height, width\)\.$"):
+        SHOT(augment=True).fit(big.source, big.target)
