@@ -188,7 +188,12 @@ class SHOT(NeuralTransferMethod):
     def fit(self, source, target=None, sample_domain=None):
         """Step 1 on ``source`` (skipped with ``source_model``), step 2 on the unlabelled ``target`` alone."""
         self._validate_params()
-        if self.source_model is not None and source is None:  # source-free: the target and a source network
+        if self.source_model is not None and source is not None:
+            raise ValueError(
+                "source_model replaces the source training, but source data were given too; "
+                "call fit(None, target) to adapt source_model, or drop source_model to train on the source."
+            )
+        if self.source_model is not None:  # source-free: the target and a source network
             from transferkit.data import as_domain
 
             target = as_domain(target, "target")
