@@ -202,5 +202,9 @@ def test_shot_names_its_inputs_checkpoints_each_step_and_leaves_a_given_network_
         SHOT(augment=True, source_model=given).fit(None, big.target)
     with pytest.raises(ValueError, match=r"\(2,\), not \(channels, height, width\)\.$"):
         SHOT(augment=True).fit(big.source, big.target)
-    with pytest.raises(ValueError, match=r"^source_model replaces the source training, but source data were given"):
+    message = (
+        r"^source_model replaces the source training, but source data were given too; call fit\(None, target\) "
+        r"to adapt source_model, or drop source_model to train on the source\.$"
+    )
+    with pytest.raises(ValueError, match=message):
         SHOT(source_model=given).fit(big.source, big.target)  # one of the two would be ignored
