@@ -208,3 +208,13 @@ def test_shot_names_its_inputs_checkpoints_each_step_and_leaves_a_given_network_
     )
     with pytest.raises(ValueError, match=message):
         SHOT(source_model=given).fit(big.source, big.target)  # one of the two would be ignored
+
+
+def test_shot_takes_both_domains_in_one_array_as_scikit_learn_does(task):
+    X = np.concatenate([task.source.X, task.target.X])
+    y = np.concatenate([task.source.y, np.full(len(task.target), -1)])  # target labels masked
+    sample_domain = np.r_[np.ones(len(task.source), int), -np.ones(len(task.target), int)]
+    a = SHOT(epochs=2, source_epochs=2, seed=0).fit(X, y, sample_domain=sample_domain)
+    b = SHOT(epochs=2, source_epochs=2, seed=0).fit(task.source, task.target.unlabelled())
+    for p, q in zip(a.model_.parameters(), b.model_.parameters(), strict=True):
+        torch.testing.assert_close(p, q)
