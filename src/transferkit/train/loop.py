@@ -284,7 +284,7 @@ def fit_loop(
         return _fit_loop(module, source, target, config, on_epoch_end, caller)
     finally:
         torch.set_num_threads(caller)  # the caller's setting, whatever happened
-        if _has_conv2d(module):  # the network leaves as it came: weights in the default layout
+        if CHANNELS_LAST and _has_conv2d(module):  # the network leaves in the default layout it came in
             module.to(memory_format=torch.contiguous_format)
 
 
