@@ -28,6 +28,30 @@ def test_entropy_weights_favour_certain_predictions_and_average_one():
     assert w[0] > w[2] > w[1]
 
 
+def test_entropy_weights_are_normalised_within_each_domain(task):
+    """CDAN+E's domain loss against NumPy: w = 1 + exp(-H(g)), mean 1 within the source and within the target."""
+    model = CDAN(epochs=20, seed=0).fit(task.source, task.target)
+    objective = model.objective_
+    # certain source predictions, uncertain target ones (inputs near the origin): normalised over both domains
+    # together, the source would weigh more than the target
+    xs, xt = torch.from_numpy(task.source.X[:6]), 0.05 * torch.from_numpy(task.target.X[:10])
+    batch = {"xs": xs, "ys": torch.from_numpy(task.source.y[:6]).long(), "xt": xt}
+    loss_d = objective(batch, 0.5)["loss_d"].item()
+    with torch.no_grad():
+        f_s, f_t = objective.features(xs, xt)
+        logits = torch.cat([objective.net.forward_from(f_s, objective.adapt_at),
+                            objective.net.forward_from(f_t, objective.adapt_at)])  # fmt: skip
+        g = torch.softmax(logits, 1)
+        d = objective.discriminator(objective.mapping(torch.cat([f_s, f_t]).flatten(1), g)).reshape(-1).numpy()
+    g = g.numpy().astype(np.float64)
+    w = 1 + np.exp((g * np.log(g)).sum(1))
+    w[:6], w[6:] = w[:6] / w[:6].mean(), w[6:] / w[6:].mean()
+    p = 1 / (1 + np.exp(-d.astype(np.float64)))
+    labels = np.r_[np.zeros(6), np.ones(10)]
+    bce = -(labels * np.log(p) + (1 - labels) * np.log(1 - p))
+    assert loss_d == pytest.approx(np.mean(w * bce), rel=1e-5)
+
+
 def _first_linear(module):
     return next(m for m in module.modules() if isinstance(m, torch.nn.Linear))
 

@@ -20,7 +20,9 @@ CDAN+E weighs each sample's domain loss by the certainty of its prediction,
 
     w(H(g)) = 1 + e^{-H(g)}, \qquad H(g) = -\sum_c g_c \log g_c,
 
-normalised to mean 1 over the batch, so that hard-to-transfer, uncertain samples count less.
+normalised to mean 1 within each domain's batch (as in the authors' code: normalised over both, the
+source, whose predictions are trained and certain, would outweigh the target), so that
+hard-to-transfer, uncertain samples count less than the certain ones of their domain.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ class MultilinearMap(nn.Module):
 
 
 def entropy_weights(g: torch.Tensor) -> torch.Tensor:
-    """:math:`w = 1 + e^{-H(g)}` per sample, normalised to mean 1 over the batch (CDAN+E)."""
+    """:math:`w = 1 + e^{-H(g)}` per sample, normalised to mean 1 over ``g`` (one domain's batch, CDAN+E)."""
     h = -(g * torch.log(g.clamp_min(1e-12))).sum(1)
     w = 1.0 + torch.exp(-h)
     return w / w.sum() * len(w)
@@ -91,7 +93,10 @@ class CDANObjective(DANNObjective):
         coeff = self.grl_lambda(progress)
         d = self.discriminator(grad_reverse(self.mapping(f, g), coeff)).reshape(-1)
         labels = torch.cat([torch.zeros(len(ys)), torch.ones(xt.shape[0])]).to(d.device)
-        weight = entropy_weights(g) if self.entropy_conditioning else None
+        weight = None
+        if self.entropy_conditioning:
+            g_s, g_t = g.split([len(ys), xt.shape[0]])
+            weight = torch.cat([entropy_weights(g_s), entropy_weights(g_t)])
         loss_d = F.binary_cross_entropy_with_logits(d, labels, weight=weight)
         with torch.no_grad():
             domain_acc = ((d > 0).float() == labels).float().mean()
