@@ -94,3 +94,59 @@ def test_too_few_target_samples_and_bad_kernels_are_refused():
             cls().fit(source, one)
     with pytest.raises(ValueError, match="kernel_multipliers=.*positive"):
         DAN(kernel_multipliers=(1.0, 0.0), epochs=1).fit(source, source.unlabelled())
+
+
+def test_each_method_penalises_its_papers_discrepancy():
+    """DDC: the linear-kernel MMD, the squared distance between the means; Deep CORAL: ||C_S - C_T||_F^2 / 4d^2;
+    DAN: the Gaussian multi-kernel U-statistic with the chosen estimator and bandwidth multiples (NumPy)."""
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(12, 3)), rng.normal(1.0, 2.0, size=(12, 3))
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    ddc = float(DDC()._discrepancy()(ta, tb))
+    assert ddc == pytest.approx(np.sum((a.mean(0) - b.mean(0)) ** 2), rel=1e-10)
+    cov = lambda z: np.cov(z, rowvar=False)  # noqa: E731
+    assert float(DeepCORAL()._discrepancy()(ta, tb)) == pytest.approx(
+        np.sum((cov(a) - cov(b)) ** 2) / (4 * 3**2), rel=1e-8
+    )
+    z = np.vstack([a, b])
+    d2 = ((z[:, None] - z[None]) ** 2).sum(-1)
+    scale = d2.sum() / (24 * 23)
+    for multipliers in ((1.0,), (0.5, 2.0)):
+        k = sum(np.exp(-d2 / (2 * m * scale)) for m in multipliers) / len(multipliers)
+        kxx, kyy, kxy = k[:12, :12], k[12:, 12:], k[:12, 12:]
+        u = (kxx.sum() - np.trace(kxx)) / 132 + (kyy.sum() - np.trace(kyy)) / 132 - 2 * kxy.mean()
+        got = float(DAN(kernel_multipliers=multipliers)._discrepancy()(ta, tb))
+        assert got == pytest.approx(u, rel=1e-6)
+    linear = float(DAN(mmd_estimator="linear")._discrepancy()(ta, tb))
+    assert linear == pytest.approx(float(mmd2(ta, tb, estimator="linear")), rel=1e-12)
+    assert linear != pytest.approx(float(DAN()._discrepancy()(ta, tb)), rel=1e-3)
+
+
+def test_the_ganin_schedule_ramps_the_trade_off_and_the_history_logs_each_term():
+    """lambda_p = lambda_max (2 / (1 + exp(-10 p)) - 1) under "ganin"; the logged terms are L_y, D and lambda_p."""
+    from transferkit.methods.alignment import AlignmentObjective
+    from transferkit.nn import build_backbone
+
+    torch.manual_seed(0)
+    net = build_backbone("shallow", (4,), 2, hidden=6)
+    objective = AlignmentObjective(net, ("hidden",), lambda a, b: mmd2(a, b, kernel="linear"), 0.5, "ganin")
+    for p in (0.0, 0.1, 0.4, 1.0):
+        assert objective.trade_off(p) == pytest.approx(0.5 * (2 / (1 + np.exp(-10 * p)) - 1), rel=1e-12)
+    g = torch.Generator().manual_seed(1)
+    xs, xt, ys = torch.randn(8, 4, generator=g), torch.randn(6, 4, generator=g) + 1, torch.arange(8) % 2
+    out = objective({"xs": xs, "ys": ys, "xt": xt}, 0.1)
+    with torch.no_grad():
+        hs, ht = net.forward_to(xs, "hidden").numpy(), net.forward_to(xt, "hidden").numpy()
+        logits = net(xs).numpy().astype(np.float64)
+    log_p = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    loss_y = -log_p[np.arange(8), ys.numpy()].mean()
+    gap = np.sum((hs.mean(0) - ht.mean(0)) ** 2)
+    lam = 0.5 * (2 / (1 + np.exp(-1.0)) - 1)
+    assert out["loss_y"].item() == pytest.approx(loss_y, rel=1e-5)
+    assert out["discrepancy"].item() == pytest.approx(gap, rel=1e-5)
+    assert out["trade_off"].item() == pytest.approx(lam, rel=1e-6)
+    assert out["loss"].item() == pytest.approx(loss_y + lam * gap, rel=1e-5)
+    source, target, _ = _blobs()
+    ramped = DDC(epochs=3, lambda_schedule="ganin", lambda_max=0.5, seed=0).fit(source, target)
+    lams = [h["trade_off"] for h in ramped.history_]
+    assert lams[0] < lams[1] < lams[2] < 0.5

@@ -152,3 +152,54 @@ def test_batchnorm_statistics_come_from_one_domain_at_a_time():
     body[1].register_forward_hook(lambda m, i, o: sizes.append(i[0].shape[0]))
     obj({"xs": xs, "ys": torch.arange(9) % 3, "xt": xt}, 0.5)
     assert sorted(sizes) == [7, 9]  # two passes, never one of 16
+
+
+def test_the_logged_terms_are_the_losses_and_the_domain_classifiers_accuracy():
+    """The history's terms against NumPy: L_y, L_d, and the domain accuracy (source logit < 0, target > 0)."""
+    obj = _objective()
+    g = torch.Generator().manual_seed(3)
+    xs, xt = torch.randn(9, 6, generator=g), torch.randn(7, 6, generator=g)
+    # shift the domain classifier's bias so its logits straddle zero unevenly between the domains
+    with torch.no_grad():
+        d_s = obj.discriminator(obj.net.forward_to(xs, "hidden")).reshape(-1)
+        d_t = obj.discriminator(obj.net.forward_to(xt, "hidden")).reshape(-1)
+        obj.discriminator.net[-1].bias -= torch.cat([d_s, d_t]).median()
+        d_s = obj.discriminator(obj.net.forward_to(xs, "hidden")).reshape(-1).numpy()
+        d_t = obj.discriminator(obj.net.forward_to(xt, "hidden")).reshape(-1).numpy()
+        logits = obj.net(xs).numpy().astype(np.float64)
+    ys = torch.arange(9) % 3
+    out = obj({"xs": xs, "ys": ys, "xt": xt}, 0.5)
+    expected_acc = 0.5 * (np.mean(d_s < 0) + np.mean(d_t > 0))
+    assert 0 < np.mean(d_s < 0) < 1 or 0 < np.mean(d_t > 0) < 1  # neither term is trivially 0 or 1
+    assert out["domain_acc"].item() == pytest.approx(expected_acc)
+    log_p = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    loss_y = -log_p[np.arange(9), ys.numpy()].mean()
+    assert out["loss_y"].item() == pytest.approx(loss_y, rel=1e-5)
+    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    loss_d = -(np.log(1 - sig(d_s)).sum() + np.log(sig(d_t)).sum()) / 16
+    assert out["loss_d"].item() == pytest.approx(loss_d, rel=1e-5)
+    assert out["source_acc"].item() == pytest.approx(np.mean(logits.argmax(1) == ys.numpy()))
+
+
+def test_a_constant_schedule_holds_lambda_through_training(blobs):
+    model = DANN(epochs=3, lambda_schedule="constant", lambda_max=0.3, seed=0).fit(blobs.source, blobs.target)
+    assert [round(h["grl_lambda"], 6) for h in model.history_] == [0.3, 0.3, 0.3]
+    assert model.objective_.lambda_schedule == "constant"
+    ramped = DANN(epochs=3, lambda_max=0.3, seed=0).fit(blobs.source, blobs.target)
+    assert all(h["grl_lambda"] < 0.3 for h in ramped.history_[:-1])
+
+
+def test_the_domain_classifier_has_the_hidden_widths_asked_for():
+    net = build_backbone("shallow", (6,), 3, hidden=8)
+    objective = DANN(disc_hidden=(7, 5))._objective(net, 3)
+    widths = [m.out_features for m in objective.discriminator.modules() if isinstance(m, torch.nn.Linear)]
+    assert widths == [7, 5, 1]
+
+
+def test_a_stage_of_unknown_width_is_refused_naming_the_known_ones():
+    net = build_backbone("dann-digits", (3, 28, 28), 10)
+    with pytest.raises(ValueError) as err:
+        DANN(adapt_at="conv1")._objective(net, 10)
+    assert str(err.value) == (
+        f"adapt_at='conv1': its width is unknown; stages with known widths: {list(net.stage_dims)}"
+    )

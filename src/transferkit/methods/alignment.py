@@ -99,10 +99,6 @@ class AlignmentMethod(AdaptationMethod):
         raise NotImplementedError
 
     def _objective(self, net: StagedNet, n_classes: int) -> nn.Module:
-        if self.lambda_schedule not in ("ganin", "constant"):
-            raise ValueError(f"lambda_schedule={self.lambda_schedule!r}; expected 'ganin' or 'constant'.")
-        if not (self.lambda_max >= 0):
-            raise ValueError(f"lambda_max={self.lambda_max!r}; expected a non-negative number.")
         taps = tuple(self.taps) if self.taps else self._default_taps(net)
         known = set(net.stage_names) | {"logits"}
         unknown = [t for t in taps if t not in known]

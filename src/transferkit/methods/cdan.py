@@ -138,8 +138,6 @@ class CDAN(DANN):
     randomized_dim: int = 1024
 
     def _objective(self, net: StagedNet, n_classes: int) -> nn.Module:
-        if not (self.lambda_max >= 0):
-            raise ValueError(f"lambda_max={self.lambda_max!r}; expected a non-negative number.")
         adapt_at = self.adapt_at or net.stage_names[-1]
         width = net.stage_dims.get(adapt_at) or (net.feature_dim if adapt_at == net.stage_names[-1] else None)
         if width is None:

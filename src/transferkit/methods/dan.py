@@ -77,8 +77,6 @@ class DAN(AlignmentMethod):
     lambda_schedule: str = "constant"
 
     def _discrepancy(self):
-        if self.mmd_estimator not in ("unbiased", "linear", "biased"):
-            raise ValueError(f"mmd_estimator={self.mmd_estimator!r}; expected 'unbiased', 'linear' or 'biased'.")
         check_bandwidths(self.kernel_multipliers, "kernel_multipliers")
         return partial(
             mmd2, kernel="gaussian", estimator=self.mmd_estimator, multipliers=tuple(self.kernel_multipliers)

@@ -192,10 +192,6 @@ class DANN(AdaptationMethod):
     gamma: float = 10.0
 
     def _objective(self, net: StagedNet, n_classes: int) -> nn.Module:
-        if self.lambda_schedule not in ("ganin", "constant"):
-            raise ValueError(f"lambda_schedule={self.lambda_schedule!r}; expected 'ganin' or 'constant'.")
-        if not (self.lambda_max >= 0):
-            raise ValueError(f"lambda_max={self.lambda_max!r}; expected a non-negative number.")
         adapt_at = self.adapt_at or net.adapt_at
         width = net.stage_dims.get(adapt_at)
         if width is None:
