@@ -150,3 +150,14 @@ def test_the_ganin_schedule_ramps_the_trade_off_and_the_history_logs_each_term()
     ramped = DDC(epochs=3, lambda_schedule="ganin", lambda_max=0.5, seed=0).fit(source, target)
     lams = [h["trade_off"] for h in ramped.history_]
     assert lams[0] < lams[1] < lams[2] < 0.5
+
+
+def test_the_adaptation_layer_has_the_width_asked_for():
+    """DDC inserts its adaptation layer (256 wide by default) before the classifier and aligns it; 0: none."""
+    source, target, _ = _blobs()
+    for bottleneck in (256, 16):
+        model = DDC(epochs=1, bottleneck=bottleneck, seed=0).fit(source, target)
+        assert model.model_.adapt_at == "bottleneck" and model.model_.feature_dim == bottleneck
+        assert model.objective_.taps == ("bottleneck",)
+    plain = DDC(epochs=1, bottleneck=0, seed=0).fit(source, target)
+    assert "bottleneck" not in plain.model_.stage_names

@@ -203,3 +203,11 @@ def test_a_stage_of_unknown_width_is_refused_naming_the_known_ones():
     assert str(err.value) == (
         f"adapt_at='conv1': its width is unknown; stages with known widths: {list(net.stage_dims)}"
     )
+
+
+def test_the_ramp_follows_gamma():
+    """lambda_p = lambda_max (2 / (1 + exp(-gamma p)) - 1) with the gamma asked for, not the paper's 10."""
+    net = build_backbone("shallow", (6,), 3, hidden=8)
+    objective = DANN(gamma=4.0, lambda_max=0.5)._objective(net, 3)
+    for p in (0.1, 0.5, 0.9):
+        assert objective.grl_lambda(p) == pytest.approx(0.5 * (2 / (1 + np.exp(-4.0 * p)) - 1), rel=1e-12)
