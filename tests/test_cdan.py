@@ -50,6 +50,13 @@ def test_entropy_weights_are_normalised_within_each_domain(task):
     labels = np.r_[np.zeros(6), np.ones(10)]
     bce = -(labels * np.log(p) + (1 - labels) * np.log(1 - p))
     assert loss_d == pytest.approx(np.mean(w * bce), rel=1e-5)
+    out = objective(batch, 0.5)
+    assert out["domain_acc"].item() == pytest.approx(np.mean((d > 0) == labels))
+    assert 0 < np.mean((d > 0) == labels) < 1 and np.any((d > 0) & (d <= 1))  # a threshold of 1 would differ
+    log_p = np.log(g[:6])
+    ys = task.source.y[:6]
+    assert out["loss_y"].item() == pytest.approx(-log_p[np.arange(6), ys].mean(), rel=1e-5)
+    assert out["grl_lambda"].item() == pytest.approx(2 / (1 + np.exp(-5.0)) - 1, rel=1e-6)
 
 
 def _first_linear(module):
@@ -87,3 +94,93 @@ def test_entropy_conditioning_changes_the_domain_loss(task):
     a.objective_.entropy_conditioning = False
     without = a.objective_(batch, 0.5)["loss_d"].item()
     assert with_e != pytest.approx(without)
+
+
+@pytest.mark.parametrize("schedule,progress", [("ganin", 0.3), ("constant", 0.3)])
+def test_features_descend_the_label_loss_and_ascend_the_conditioned_domain_loss(schedule, progress):
+    """Through the reversal layer the features get g_y - lambda g_d; the predictions are not trained through T."""
+    from transferkit.nn import build_backbone
+
+    torch.manual_seed(0)
+    net = build_backbone("shallow", (6,), 3, hidden=8)
+    objective = CDAN(lambda_max=0.7, lambda_schedule=schedule, disc_hidden=(5,))._objective(net, 3)
+    g = torch.Generator().manual_seed(1)
+    batch = {"xs": torch.randn(10, 6, generator=g), "ys": torch.randint(0, 3, (10,), generator=g),
+             "xt": torch.randn(8, 6, generator=g) + 2.0}  # fmt: skip
+    feats = list(net.stages["hidden"].parameters())
+
+    def grads(loss):
+        return [t.detach().clone() for t in torch.autograd.grad(loss, feats, retain_graph=True)]
+
+    total = grads(objective(batch, progress)["loss"])
+    f_s, f_t = net.forward_to(batch["xs"], "hidden"), net.forward_to(batch["xt"], "hidden")
+    logits = torch.cat([net.forward_from(f_s, "hidden"), net.forward_from(f_t, "hidden")])
+    p = torch.softmax(logits, 1).detach()
+    d = objective.discriminator(objective.mapping(torch.cat([f_s, f_t]), p)).reshape(-1)
+    weight = torch.cat([entropy_weights(p[:10]), entropy_weights(p[10:])])
+    labels = torch.cat([torch.zeros(10), torch.ones(8)])
+    g_d = grads(torch.nn.functional.binary_cross_entropy_with_logits(d, labels, weight=weight))
+    g_y = grads(torch.nn.functional.cross_entropy(logits[:10], batch["ys"]))
+    lam = 0.7 if schedule == "constant" else 0.7 * (2 / (1 + np.exp(-10 * progress)) - 1)
+    assert objective.grl_lambda(progress) == pytest.approx(lam)
+    assert sum(float(t.abs().sum()) for t in g_d) > 1e-6
+    for gt, gy, gd in zip(total, g_y, g_d, strict=True):
+        torch.testing.assert_close(gt, gy - lam * gd, rtol=1e-5, atol=1e-7)
+    widths = [m.out_features for m in objective.discriminator.modules() if isinstance(m, torch.nn.Linear)]
+    assert widths == [5, 1]
+
+
+def test_the_random_map_is_fixed_by_the_seed_alone():
+    torch.manual_seed(1)
+    a = MultilinearMap(7, 3, randomized_dim=16, seed=4)
+    torch.manual_seed(2)
+    b = MultilinearMap(7, 3, randomized_dim=16, seed=4)
+    c = MultilinearMap(7, 3, randomized_dim=16, seed=5)
+    torch.testing.assert_close(a.R_f, b.R_f)
+    torch.testing.assert_close(a.R_g, b.R_g)
+    assert not torch.allclose(a.R_f, c.R_f) and not torch.allclose(a.R_g, c.R_g)
+    assert not torch.allclose(a.R_f[:3, :3], a.R_g[:, :3])  # one generator, drawn on: R_g is not R_f again
+    from transferkit.nn import build_backbone
+
+    net = build_backbone("shallow", (6,), 3, hidden=2000)  # 2000 x 3 > 4096: the random map
+    mapping = CDAN(seed=5, randomized_dim=16)._objective(net, 3).mapping
+    torch.testing.assert_close(mapping.R_f, MultilinearMap(2000, 3, 16, seed=5).R_f)
+    assert MultilinearMap(7, 3).out_features == 21 and not hasattr(MultilinearMap(7, 3), "R_f")
+
+
+@pytest.mark.parametrize("hidden,randomized", [(2048, False), (2049, True)])
+def test_the_exact_map_is_used_up_to_4096_entries(hidden, randomized):
+    from transferkit.nn import build_backbone
+
+    net = build_backbone("shallow", (6,), 2, hidden=hidden)
+    objective = CDAN()._objective(net, 2)
+    assert objective.mapping.randomized is randomized
+    assert objective.mapping.out_features == (1024 if randomized else hidden * 2)
+
+
+def test_a_stage_of_unknown_width_is_refused():
+    from transferkit.nn import build_backbone
+
+    net = build_backbone("dann-digits", (3, 28, 28), 10)
+    with pytest.raises(ValueError) as err:
+        CDAN(adapt_at="conv1")._objective(net, 10)
+    assert str(err.value) == f"adapt_at='conv1': its width is unknown; stages with known widths: {list(net.stage_dims)}"
+
+
+def test_the_conditioned_width_comes_from_the_stage_or_the_classifiers_input():
+    """A stage with a known width uses it; the last stage, the classifier's input, is always known."""
+    from collections import OrderedDict
+
+    from transferkit.nn import build_backbone
+    from transferkit.nn.backbones import StagedNet
+
+    digits = build_backbone("dann-digits", (3, 28, 28), 10)
+    conv = CDAN(adapt_at="conv2", randomized_dim=32)._objective(digits, 10)
+    assert conv.mapping.R_f.shape == (digits.stage_dims["conv2"], 32)
+    stages = OrderedDict(a=torch.nn.Linear(6, 4), b=torch.nn.Linear(4, 5))
+    net = StagedNet(stages, torch.nn.Linear(5, 3), 5, adapt_at="a", stage_dims={"a": 4})
+    last = CDAN()._objective(net, 3)  # "b" has no entry in stage_dims: the feature width, 5
+    assert last.adapt_at == "b" and last.mapping.out_features == 5 * 3
+    unknown_first = StagedNet(stages, torch.nn.Linear(5, 3), 5, adapt_at="a", stage_dims={"b": 5})
+    with pytest.raises(ValueError, match="adapt_at='a'"):  # neither listed nor the last stage
+        CDAN(adapt_at="a")._objective(unknown_first, 3)
