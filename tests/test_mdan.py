@@ -107,3 +107,107 @@ def test_a_multi_source_run_standardises_each_domain_by_its_own_statistics(tmp_p
     for d in (*seen["s"], seen["t"]):  # every training domain: mean 0 and spread 1 by its own statistics
         np.testing.assert_allclose(d.X.mean(0), 0, atol=1e-5)
         np.testing.assert_allclose(d.X.std(0), 1, atol=1e-4)
+
+
+def test_pooling_names_each_bad_source_in_full(sources):
+    (s1, s2), _, _ = sources
+    for bad in (s1, [s1], (s1,)):
+        with pytest.raises(ValueError) as err:
+            pool_sources(bad)
+        assert str(err.value) == (
+            f"sources is {type(bad).__name__}; expected a list of two or more labelled Domains (one source: DANN)."
+        )
+    narrow = Domain(s1.X[:, :1], s1.y, "narrow")
+    with pytest.raises(ValueError) as err:
+        pool_sources([s1, s2, narrow])  # the third differs from the first, the second does not
+    assert str(err.value) == f"sources[2] has samples of shape (1,), sources[0] {s1.feature_shape}; expected the same."
+    with pytest.raises(ValueError, match=r"sources\[1\] has no labels"):
+        pool_sources([s1, s2.X])  # an array alone: named by its place in the list
+    pooled, ids = pool_sources([(s1.X, s1.y), s2])
+    assert pooled.name == f"sources[0]+{s2.name}" and ids.dtype == np.int64
+
+
+def test_pooling_keeps_sparse_sources_sparse_and_densifies_a_mix(sources):
+    import scipy.sparse
+
+    (s1, s2), _, _ = sources
+    a = Domain(scipy.sparse.csr_matrix(np.abs(s1.X)), s1.y, "a")
+    b = Domain(scipy.sparse.csr_matrix(np.abs(s2.X)), s2.y, "b")
+    pooled, _ = pool_sources([a, b])
+    assert scipy.sparse.isspmatrix_csr(pooled.X) or isinstance(pooled.X, scipy.sparse.csr_array)
+    np.testing.assert_array_equal(pooled.X.toarray(), np.r_[np.abs(s1.X), np.abs(s2.X)])
+    mixed, _ = pool_sources([a, Domain(np.abs(s2.X), s2.y, "dense")])
+    assert isinstance(mixed.X, np.ndarray)
+    np.testing.assert_array_equal(mixed.X, np.r_[np.abs(s1.X), np.abs(s2.X)])
+    model = MDAN(epochs=1, seed=0).fit([a, b], Domain(np.abs(s1.X[:40]), None, "t"))  # sparse sources train
+    assert model.predict(np.abs(s1.X[:5])).shape == (5,)
+
+
+@pytest.mark.parametrize("gamma_softmax", [0.5, 2.0])
+def test_the_features_follow_the_soft_max_weighted_reversed_gradients(sources, gamma_softmax):
+    """d/dθ (1/γ) log Σ exp(γ ℓ_k) = Σ_k softmax(γ ℓ)_k ∇ℓ_k, each ℓ_k = L_y^k - λ L_d^k for the features."""
+    from transferkit.methods.dann import domain_adversarial_loss
+
+    (s1, s2), target, _ = sources
+    model = MDAN(epochs=1, seed=0, gamma_softmax=gamma_softmax, lambda_max=0.6).fit([s1, s2], target)
+    objective = model.objective_.eval()
+    assert objective.discriminator is objective.discriminators[0]
+    batch = {
+        "xs": torch.from_numpy(np.r_[s1.X[:8], s2.X[:6]]),
+        "ys": torch.from_numpy(np.r_[s1.y[:8], s2.y[:6]]).long(),
+        "ds": torch.tensor([0] * 8 + [1] * 6),
+        "xt": torch.from_numpy(target.X[:8]),
+    }
+    net = objective.net
+    feats = list(net.stages[objective.adapt_at].parameters())
+
+    def grads(loss):
+        return [t.detach().clone() for t in torch.autograd.grad(loss, feats, retain_graph=True)]
+
+    out = objective(batch, 0.4)
+    total = grads(out["loss"])
+    h_s, h_t = net.forward_to(batch["xs"], objective.adapt_at), net.forward_to(batch["xt"], objective.adapt_at)
+    logits = net.forward_from(h_s, objective.adapt_at)
+    lam = 0.6 * (2 / (1 + np.exp(-4.0)) - 1)
+    losses, parts = [], []
+    for k in (0, 1):
+        m = batch["ds"] == k
+        ly = torch.nn.functional.cross_entropy(logits[m], batch["ys"][m])
+        ld = domain_adversarial_loss(model.discriminator_[k](h_s[m]), model.discriminator_[k](h_t))
+        losses.append((ly + ld).item())
+        parts.append([gy - lam * gd for gy, gd in zip(grads(ly), grads(ld), strict=True)])
+    w = np.exp(gamma_softmax * np.array(losses))
+    w /= w.sum()
+    assert out["loss"].item() == pytest.approx(np.log(np.exp(gamma_softmax * np.array(losses)).sum()) / gamma_softmax)
+    assert out["loss_mean"].item() == pytest.approx(np.mean(losses), rel=1e-5)
+    for i, g in enumerate(total):
+        torch.testing.assert_close(g, float(w[0]) * parts[0][i] + float(w[1]) * parts[1][i], rtol=1e-4, atol=1e-6)
+    only_second = objective({**batch, "xs": batch["xs"][8:], "ys": batch["ys"][8:], "ds": batch["ds"][8:]}, 0.4)
+    assert only_second["loss"].item() == pytest.approx(losses[1], rel=1e-5)  # an absent source is skipped
+
+
+def test_several_sources_name_them_pass_sample_domain_on_and_refuse_epoch_selection(sources):
+    (s1, s2), target, _ = sources
+    model = MDAN(epochs=1, seed=0).fit([(s1.X, s1.y), (s2.X, s2.y)], target)
+    assert model.sources_ == ["source 0", "source 1"]
+    with pytest.raises(ValueError, match="sample_domain is for fit"):
+        MDAN(epochs=1).fit([s1, s2], target, sample_domain=np.zeros(len(s1) + len(s2)))
+    with pytest.raises(ValueError) as err:
+        MDAN(epochs=1, select_epoch="dev").fit([s1, s2], target)
+    assert str(err.value) == "select_epoch holds out part of the source; MDAN does not support it yet."
+
+
+def test_mdans_domain_classifiers_and_schedule_are_those_asked_for(sources):
+    from transferkit.nn import build_backbone
+
+    (s1, s2), target, _ = sources
+    model = MDAN(epochs=2, seed=0, disc_hidden=(6,), lambda_schedule="constant", lambda_max=0.2).fit([s1, s2], target)
+    for disc in model.discriminator_:
+        assert [m.out_features for m in disc.modules() if isinstance(m, torch.nn.Linear)] == [6, 1]
+    assert model.objective_.grl_lambda(0.1) == pytest.approx(0.2)
+    net = build_backbone("dann-digits", (3, 28, 28), 10)
+    estimator = MDAN(adapt_at="conv1")
+    estimator._source_ids = np.array([0, 1])
+    with pytest.raises(ValueError) as err:
+        estimator._objective(net, 10)
+    assert str(err.value) == f"adapt_at='conv1': its width is unknown; stages with known widths: {list(net.stage_dims)}"

@@ -81,3 +81,20 @@ def test_multi_source_dan_fits_predicts_saves_and_runs_from_the_command_line(sou
     assert main(["run", "ms-dan", "--source", f"{paths[0]},{paths[1]}", "--target", paths[2], "-q", "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["method"] == "ms-dan" and record["sources"] == paths[:2]
+
+
+def test_a_source_counts_from_two_rows_and_a_step_without_any_has_no_alignment_term(sources):
+    (s1, s2), target, _ = sources
+    model = MultiSourceDAN(epochs=1, seed=0, lambda_schedule="ganin").fit([s1, s2], target)
+    objective = model.objective_.eval()
+    assert objective.lambda_schedule == "ganin" and objective.trade_off(0.5) == pytest.approx(
+        model.lambda_max * (2 / (1 + np.exp(-5.0)) - 1)
+    )
+    two = objective(_batch(s1, s2, target, n1=8, n2=2), 0.5)["discrepancy"].item()
+    alone = objective(_batch(s1, s2, target, n1=8, n2=0), 0.5)["discrepancy"].item()
+    assert two != pytest.approx(alone, rel=1e-3)  # two rows of the second source: its term counts
+    first_skipped = objective(_batch(s1, s2, target, n1=1, n2=8), 0.5)["discrepancy"].item()
+    second_only = objective(_batch(s1, s2, target, n1=0, n2=8), 0.5)["discrepancy"].item()
+    assert first_skipped == pytest.approx(second_only, rel=1e-6) and second_only != 0
+    none = objective(_batch(s1, s2, target, n1=1, n2=1), 0.5)
+    assert none["discrepancy"].item() == 0.0 and torch.isfinite(none["loss"])
