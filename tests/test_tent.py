@@ -100,3 +100,57 @@ def test_a_stream_sorted_by_class_is_shuffled_so_batches_do_not_normalise_the_cl
         )
     finally:
         fitted.set_params(tent_batch_size=50)
+
+
+def test_a_stream_in_pieces_keeps_adapting_until_reset(shifted):
+    """episodic=False: the adaptation carries over between calls and reset() returns to the source network."""
+    model = TENT(epochs=20, tent_batch_size=50, seed=0, episodic=False, hidden=24).fit(shifted[0])
+    X = shifted[1].X
+    source = model.predict_proba(X, adapt=False)
+    assert model.predict(X, adapt=False).tolist() == model.classes_[source.argmax(1)].tolist()
+    assert model.adapted_batches_ == 0  # adapt=False reached predict_proba: nothing adapted
+    first = model.predict_proba(X[:200])
+    second = model.predict_proba(X[200:])
+    assert model.adapted_batches_ == 8 and first.dtype == np.float32 and second.shape == (200, 3)
+    assert not np.allclose(model.predict_proba(X, adapt=False), source)  # the network has moved
+    model.reset()
+    np.testing.assert_array_equal(model.predict_proba(X, adapt=False), source)
+    assert model.adapted_batches_ == 0
+
+
+def test_every_normalisation_layer_adapts_with_its_own_rate_and_nothing_else_has_gradients(shifted):
+    model = TENT(backbone="lenet-bn", epochs=1, tent_lr=0.01, seed=0)
+    images = Domain(np.random.default_rng(0).random((40, 1, 16, 16), dtype=np.float32), np.arange(40) % 2)
+    model.fit(images)
+    assert model._optimizer.param_groups[0]["lr"] == 0.01
+    norms = [m for m in model.model_.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert len(norms) >= 2 and len(model._optimizer.param_groups[0]["params"]) == 2 * len(norms)
+    trainable = {n for n, p in model.model_.named_parameters() if p.requires_grad}
+    assert trainable and all(".weight" in n or ".bias" in n for n in trainable)
+    assert len(trainable) == 2 * len(norms)
+    before = [(m.weight.clone(), m.bias.clone()) for m in norms]
+    model.set_params(episodic=False).predict_proba(images.X)
+    for m, (w, b) in zip(norms, before, strict=True):
+        assert not torch.equal(m.weight, w) and not torch.equal(m.bias, b)
+
+
+def test_auto_takes_the_normalised_network_for_each_input_kind():
+    sequence = TENT(hidden=17)._build_net((2, 50), 3)
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in sequence.modules())
+    assert any(isinstance(m, torch.nn.Conv1d) for m in sequence.modules())
+    vectors = TENT(hidden=17)._build_net((5,), 3)
+    assert vectors.feature_dim == 17 and any(isinstance(m, torch.nn.BatchNorm1d) for m in vectors.modules())
+    images = TENT(hidden=17)._build_net((1, 16, 16), 3)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in images.modules())
+
+
+def test_the_refusal_names_the_backbone_and_a_target_is_checked_though_unused(shifted):
+    with pytest.raises(ValueError) as err:
+        TENT(backbone="shallow", epochs=1).fit(shifted[0])
+    assert str(err.value) == (
+        "backbone 'shallow' has no batch normalisation layer; TENT adapts those. Use backbone='auto' or a "
+        "network with BatchNorm."
+    )
+    wide = Domain(np.zeros((10, 3), np.float32), None, "target")
+    with pytest.raises(ValueError, match="different feature shapes"):
+        TENT(epochs=1).fit(shifted[0], wide)
