@@ -139,11 +139,7 @@ class CDAN(DANN):
 
     def _objective(self, net: StagedNet, n_classes: int) -> nn.Module:
         adapt_at = self.adapt_at or net.stage_names[-1]
-        width = net.stage_dims.get(adapt_at) or (net.feature_dim if adapt_at == net.stage_names[-1] else None)
-        if width is None:
-            raise ValueError(
-                f"adapt_at={adapt_at!r}: its width is unknown; stages with known widths: {list(net.stage_dims)}"
-            )
+        width = net.stage_width(adapt_at)
         randomized = self.randomized_dim if width * n_classes > MAX_OUTER else None
         mapping = MultilinearMap(width, n_classes, randomized, seed=self.seed)
         self.discriminator_ = DomainDiscriminator(mapping.out_features, tuple(self.disc_hidden))

@@ -193,10 +193,6 @@ class DANN(AdaptationMethod):
 
     def _objective(self, net: StagedNet, n_classes: int) -> nn.Module:
         adapt_at = self.adapt_at or net.adapt_at
-        width = net.stage_dims.get(adapt_at)
-        if width is None:
-            raise ValueError(
-                f"adapt_at={adapt_at!r}: its width is unknown; stages with known widths: {list(net.stage_dims)}"
-            )
+        width = net.stage_width(adapt_at)
         self.discriminator_ = DomainDiscriminator(width, tuple(self.disc_hidden))
         return DANNObjective(net, self.discriminator_, adapt_at, self.lambda_max, self.lambda_schedule, self.gamma)

@@ -138,11 +138,7 @@ class MDAN(SeveralSources, DANN):
 
     def _objective(self, net: StagedNet, n_classes: int) -> nn.Module:
         adapt_at = self.adapt_at or net.adapt_at
-        width = net.stage_dims.get(adapt_at)
-        if width is None:
-            raise ValueError(
-                f"adapt_at={adapt_at!r}: its width is unknown; stages with known widths: {list(net.stage_dims)}"
-            )
+        width = net.stage_width(adapt_at)
         k = int(self._source_ids.max()) + 1
         discriminators = nn.ModuleList(DomainDiscriminator(width, tuple(self.disc_hidden)) for _ in range(k))
         self.discriminator_ = discriminators

@@ -71,6 +71,16 @@ class StagedNet(nn.Module):
     def stage_names(self) -> tuple[str, ...]:
         return tuple(self.stages.keys())
 
+    def stage_width(self, stage: str, name: str = "adapt_at") -> int:
+        """The flattened output width of ``stage`` (a discriminator's input): listed in ``stage_dims``, or
+        ``feature_dim`` for the last stage; otherwise refused, naming the argument ``name``."""
+        width = self.stage_dims.get(stage) or (self.feature_dim if stage == self.stage_names[-1] else None)
+        if width is None:
+            raise ValueError(
+                f"{name}={stage!r}: its width is unknown; stages with known widths: {list(self.stage_dims)}"
+            )
+        return width
+
     def _index(self, stage: str) -> int:
         try:
             return self.stage_names.index(stage)
