@@ -146,6 +146,8 @@ def test_the_ganin_schedule_ramps_the_trade_off_and_the_history_logs_each_term()
     assert out["discrepancy"].item() == pytest.approx(gap, rel=1e-5)
     assert out["trade_off"].item() == pytest.approx(lam, rel=1e-6)
     assert out["loss"].item() == pytest.approx(loss_y + lam * gap, rel=1e-5)
+    assert 0 < np.mean(logits.argmax(1) == ys.numpy()) < 1
+    assert out["source_acc"].item() == pytest.approx(np.mean(logits.argmax(1) == ys.numpy()))
     source, target, _ = _blobs()
     ramped = DDC(epochs=3, lambda_schedule="ganin", lambda_max=0.5, seed=0).fit(source, target)
     lams = [h["trade_off"] for h in ramped.history_]

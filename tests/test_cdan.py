@@ -145,6 +145,7 @@ def test_the_random_map_is_fixed_by_the_seed_alone():
     net = build_backbone("shallow", (6,), 3, hidden=2000)  # 2000 x 3 > 4096: the random map
     mapping = CDAN(seed=5, randomized_dim=16)._objective(net, 3).mapping
     torch.testing.assert_close(mapping.R_f, MultilinearMap(2000, 3, 16, seed=5).R_f)
+    torch.testing.assert_close(MultilinearMap(7, 3, 16).R_f, MultilinearMap(7, 3, 16, seed=0).R_f)  # seed 0 default
     assert MultilinearMap(7, 3).out_features == 21 and not hasattr(MultilinearMap(7, 3), "R_f")
 
 

@@ -111,7 +111,7 @@ def test_a_multi_source_run_standardises_each_domain_by_its_own_statistics(tmp_p
 
 def test_pooling_names_each_bad_source_in_full(sources):
     (s1, s2), _, _ = sources
-    for bad in (s1, [s1], (s1,)):
+    for bad in (s1, [s1], (s1,), s1.X):
         with pytest.raises(ValueError) as err:
             pool_sources(bad)
         assert str(err.value) == (
@@ -119,12 +119,25 @@ def test_pooling_names_each_bad_source_in_full(sources):
         )
     narrow = Domain(s1.X[:, :1], s1.y, "narrow")
     with pytest.raises(ValueError) as err:
+        pool_sources([s1, narrow])
+    assert str(err.value) == f"sources[1] has samples of shape (1,), sources[0] {s1.feature_shape}; expected the same."
+    with pytest.raises(ValueError) as err:
         pool_sources([s1, s2, narrow])  # the third differs from the first, the second does not
     assert str(err.value) == f"sources[2] has samples of shape (1,), sources[0] {s1.feature_shape}; expected the same."
     with pytest.raises(ValueError, match=r"sources\[1\] has no labels"):
         pool_sources([s1, s2.X])  # an array alone: named by its place in the list
     pooled, ids = pool_sources([(s1.X, s1.y), s2])
     assert pooled.name == f"sources[0]+{s2.name}" and ids.dtype == np.int64
+
+
+def test_a_source_too_large_to_densify_is_named(sources, monkeypatch):
+    import scipy.sparse
+
+    (s1, s2), _, _ = sources
+    monkeypatch.setattr("transferkit.data.memory_bytes", lambda: 1000)  # a machine with 1000 bytes
+    sparse = Domain(scipy.sparse.csr_matrix(np.abs(s2.X)), s2.y, "sparse")
+    with pytest.raises(ValueError, match=r"^sources\[1\]\.X is sparse, 150 x 2"):
+        pool_sources([s1, sparse])
 
 
 def test_pooling_keeps_sparse_sources_sparse_and_densifies_a_mix(sources):
@@ -139,8 +152,12 @@ def test_pooling_keeps_sparse_sources_sparse_and_densifies_a_mix(sources):
     mixed, _ = pool_sources([a, Domain(np.abs(s2.X), s2.y, "dense")])
     assert isinstance(mixed.X, np.ndarray)
     np.testing.assert_array_equal(mixed.X, np.r_[np.abs(s1.X), np.abs(s2.X)])
-    model = MDAN(epochs=1, seed=0).fit([a, b], Domain(np.abs(s1.X[:40]), None, "t"))  # sparse sources train
-    assert model.predict(np.abs(s1.X[:5])).shape == (5,)
+    rng = np.random.default_rng(0)
+    words = [scipy.sparse.random(60, 400, density=0.02, format="csr", random_state=r, dtype=np.float32) for r in (1, 2)]
+    bags = [Domain(w, np.arange(60) % 2, f"bag {i}") for i, w in enumerate(words)]
+    target = Domain(scipy.sparse.random(50, 400, density=0.02, format="csr", random_state=rng, dtype=np.float32))
+    model = MDAN(epochs=1, seed=0).fit(bags, target)  # under 5 % non-zeros: batch rows are masked per source
+    assert model.predict(target.X[:5]).shape == (5,)
 
 
 @pytest.mark.parametrize("gamma_softmax", [0.5, 2.0])

@@ -154,3 +154,25 @@ def test_the_refusal_names_the_backbone_and_a_target_is_checked_though_unused(sh
     wide = Domain(np.zeros((10, 3), np.float32), None, "target")
     with pytest.raises(ValueError, match="different feature shapes"):
         TENT(epochs=1).fit(shifted[0], wide)
+
+
+def test_tent_takes_both_domains_in_one_array_as_scikit_learn_does(shifted):
+    source, target = shifted
+    X = np.concatenate([source.X, target.X])
+    y = np.concatenate([source.y, np.full(len(target), -1)])  # target labels masked
+    sample_domain = np.r_[np.ones(len(source), int), -np.ones(len(target), int)]
+    a = TENT(epochs=2, seed=0).fit(X, y, sample_domain=sample_domain)
+    b = TENT(epochs=2, seed=0).fit(source)
+    for p, q in zip(a.model_.parameters(), b.model_.parameters(), strict=True):
+        torch.testing.assert_close(p, q)
+
+
+def test_a_loaded_tent_keeps_its_source_network_apart_from_the_adapted_one(fitted, shifted, tmp_path):
+    X = shifted[1].X
+    source = fitted.predict_proba(X, adapt=False)
+    fitted.save(tmp_path / "tent")
+    back = load(tmp_path / "tent").set_params(episodic=False)
+    back.predict_proba(X)  # adapts in place, carried over
+    assert not np.allclose(back.predict_proba(X, adapt=False), source, atol=1e-4)
+    back.reset()
+    np.testing.assert_allclose(back.predict_proba(X, adapt=False), source, atol=1e-6)
