@@ -110,9 +110,6 @@ class SeveralSources:
     def _extra_source_arrays(self) -> dict:
         return {"ds": self._source_ids}
 
-    def _takes_sparse(self) -> bool:
-        return False  # per-source masks index the batch rows, which a sparse tensor does not allow
-
 
 @dataclass(eq=False, repr=False, kw_only=True)
 class MDAN(SeveralSources, DANN):
