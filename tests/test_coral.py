@@ -37,7 +37,7 @@ def test_coral_helps_when_the_target_is_a_rescaled_source():
 def test_errors():
     X = np.random.default_rng(2).normal(size=(20, 3))
     y = np.arange(20) % 2
-    with pytest.raises(ValueError, match="reg="):
+    with pytest.raises(ValueError, match=r"The 'reg' parameter of CORAL must be a float in the range \(0.0, inf\)"):
         CORAL(reg=0).fit(Domain(X, y), Domain(X))
     with pytest.raises(ValueError, match="feature vectors"):
         CORAL().fit(Domain(np.zeros((20, 1, 2, 2)) + X[:, :1, None, None], y), Domain(np.zeros((20, 1, 2, 2))))
@@ -58,3 +58,35 @@ def test_any_classifier_predicts_and_a_missing_predict_proba_is_named():
         assert set(model.predict(Xt)) <= {0, 1}
         with pytest.raises(AttributeError, match="LinearSVC gives no probabilities"):
             model.predict_proba(Xt)
+
+
+def test_the_fit_is_algorithm_1_with_the_ridge_asked_for():
+    """A = C_S^{-1/2} C_T^{1/2} with C = cov + reg I (NumPy, scipy's matrix square root); the classifier is fitted on
+    Xs A, seeded, and the re-coloured features come back as float32."""
+    from scipy.linalg import sqrtm
+    from sklearn.linear_model import SGDClassifier
+
+    rng = np.random.default_rng(3)
+    Xs = rng.normal(size=(50, 3)) * 0.1  # small variances: eigenvalues of C_S below 1 with a small ridge
+    Xt = rng.normal(size=(40, 3)) @ rng.normal(size=(3, 3))
+    y = (Xs[:, 0] > 0).astype(int)
+
+    def algorithm_1(reg):
+        cs, ct = np.cov(Xs, rowvar=False) + reg * np.eye(3), np.cov(Xt, rowvar=False) + reg * np.eye(3)
+        return np.real(np.linalg.inv(sqrtm(cs)) @ sqrtm(ct))
+
+    np.testing.assert_allclose(coral_transform(Xs, Xt), algorithm_1(1.0), rtol=1e-8, atol=1e-10)
+    model = CORAL(reg=0.01, estimator=SGDClassifier(), seed=3).fit(Domain(Xs, y), Domain(Xt))
+    np.testing.assert_allclose(model.A_, algorithm_1(0.01), rtol=1e-5, atol=1e-6)  # a Domain holds float32
+    assert model.model_.random_state == 3 and model.classes_.tolist() == [0, 1]
+    assert model.transform(Xs).dtype == np.float32
+    np.testing.assert_allclose(model.transform(Xs), Xs @ algorithm_1(0.01), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(CORAL().fit(Domain(Xs, y), Domain(Xt)).A_, algorithm_1(1.0), rtol=1e-5, atol=1e-6)
+
+
+def test_coral_takes_both_domains_in_one_array_as_scikit_learn_does():
+    rng = np.random.default_rng(4)
+    Xs, Xt = rng.normal(size=(30, 3)), rng.normal(size=(20, 3)) * 2
+    y = (Xs[:, 0] > 0).astype(int)
+    a = CORAL().fit(np.r_[Xs, Xt], np.r_[y, np.full(20, -1)], sample_domain=np.r_[np.ones(30, int), -np.ones(20, int)])
+    np.testing.assert_allclose(a.A_, CORAL().fit(Domain(Xs, y), Domain(Xt)).A_)

@@ -62,7 +62,7 @@ class CORAL(FeatureClassifierMethod):
 
     _parameter_constraints = {
         **shared_constraints("estimator", "seed"),
-        "reg": [Interval(Real, 0, np.inf, closed="left")],
+        "reg": [Interval(Real, 0, np.inf, closed="neither")],  # a positive ridge (the paper's 1)
     }
 
     def __init__(self, estimator=None, reg: float = 1.0, seed: int = 0):
@@ -73,8 +73,6 @@ class CORAL(FeatureClassifierMethod):
         source, target = self._check_fit_data(source, target, sample_domain)
         if len(source.feature_shape) != 1:
             raise ValueError(f"CORAL needs feature vectors; got samples of shape {source.feature_shape}.")
-        if not (self.reg > 0):
-            raise ValueError(f"reg={self.reg!r}; expected a positive ridge (the paper uses 1).")
         Xs, Xt = source.X.astype(np.float64), target.X.astype(np.float64)
         self.A_ = coral_transform(Xs, Xt, self.reg)
         est = clone(self.estimator) if self.estimator is not None else LogisticRegression(max_iter=2000)
