@@ -200,12 +200,12 @@ class TCA(FeatureClassifierMethod):
         **shared_constraints("estimator", "seed"),
         "n_components": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "mu": [Interval(Real, 0, np.inf, closed="neither")],
-        "kernel": [str],
+        "kernel": [StrOptions(set(KERNELS))],
         "gamma": [Interval(Real, 0, np.inf, closed="neither"), None],
         "degree": [Interval(Integral, 1, None, closed="left")],
         "coef0": [Interval(Real, -np.inf, np.inf, closed="neither")],
         "whiten": ["boolean"],
-        "approximation": [str],
+        "approximation": [StrOptions(set(APPROXIMATIONS))],
         "n_landmarks": [Interval(Integral, 1, None, closed="left")],
     }
 
@@ -227,32 +227,9 @@ class TCA(FeatureClassifierMethod):
 
     # ------------------------------------------------------------------ checks
     def _check_params(self) -> None:
-        def positive(name, value, allow_none=False):
-            if value is None and allow_none:
-                return
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value > 0:
-                raise ValueError(f"{name}={value!r}; expected a positive number.")
-            if not np.isfinite(value):
-                raise ValueError(f"{name}={value!r}; expected a finite positive number.")
-
-        def count(name, value):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name}={value!r}; expected an integer >= 1.")
-
-        if self.kernel not in KERNELS:
-            raise ValueError(f"kernel={self.kernel!r}; expected one of {', '.join(map(repr, KERNELS))}.")
-        if self.approximation not in APPROXIMATIONS:
-            raise ValueError(
-                f"approximation={self.approximation!r}; expected one of {', '.join(map(repr, APPROXIMATIONS))}."
-            )
+        """What the parameter constraints, one parameter at a time, cannot say."""
         if self.kernel == "primal" and self.approximation == "nystroem":
             raise ValueError("approximation='nystroem' approximates a kernel; kernel='primal' is a d x d problem.")
-        positive("mu", self.mu)
-        positive("gamma", self.gamma, allow_none=True)
-        if self.n_components != "auto":
-            count("n_components", self.n_components)
-        count("n_landmarks", self.n_landmarks)
-        count("degree", self.degree)
 
     def _kernel(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
         if self.kernel == "linear":
