@@ -220,3 +220,83 @@ def test_auto_components_take_a_hundred_or_as_many_as_have_variance():
     assert model.projection_.shape[1] == 3 and np.all(model.eigenvalues_ > 0)
     nystroem = TCA(approximation="nystroem", n_landmarks=40).fit(*wide)
     assert nystroem.projection_.shape[1] == 40  # at most one component per landmark
+
+
+def test_median_gamma_strides_over_a_large_sample_and_refuses_identical_samples():
+    X = np.random.default_rng(2).normal(size=(2001, 3)) * 0.05  # median squared distance well below 1
+    Z = X[::3]  # at most MEDIAN_SAMPLES rows: every ceil(2001 / 1000) = 3rd
+    d2 = ((Z[:, None] - Z[None]) ** 2).sum(-1)
+    assert median_gamma(X) == pytest.approx(1 / np.median(d2[np.triu_indices(len(Z), 1)]), rel=1e-9)
+    with pytest.raises(ValueError) as err:
+        median_gamma(np.ones((5, 3)))
+    assert str(err.value) == (
+        "the median heuristic needs distinct samples (median pairwise distance is 0); pass gamma."
+    )
+
+
+def test_the_documented_defaults():
+    assert TCA().get_params() == {
+        "estimator": None, "n_components": "auto", "mu": 1.0, "kernel": "rbf", "gamma": None, "degree": 2,
+        "coef0": 1.0, "whiten": False, "approximation": "auto", "n_landmarks": 1000, "seed": 0,
+    }  # fmt: skip
+
+
+def test_the_polynomial_kernel_is_gamma_x_y_plus_coef0_to_the_degree():
+    source, target = _pair()
+    model = TCA(kernel="poly", degree=3, gamma=0.5, coef0=2.0, n_components=2).fit(source, target)
+    X, Y = source.X[:4].astype(np.float64), target.X[:5].astype(np.float64)
+    np.testing.assert_allclose(model._kernel(X, Y), (0.5 * X @ Y.T + 2.0) ** 3, rtol=1e-12)
+    assert model.gamma_ == 0.5 and TCA(kernel="poly", n_components=2).fit(source, target).gamma_ is None
+
+
+@pytest.mark.parametrize("approximation", ["exact", "nystroem"])
+def test_kernel_rows_in_blocks_give_the_same_fit(monkeypatch, approximation):
+    source, target = _pair(n_s=60, n_t=50)
+    kw = dict(n_components=3, approximation=approximation, n_landmarks=20, seed=0)
+    whole = TCA(**kw).fit(source, target)
+    monkeypatch.setattr(tca_module, "_BLOCK_ELEMENTS", 7 * 20)  # blocks of a few rows
+    blocked = TCA(**kw).fit(source, target)
+    np.testing.assert_allclose(blocked.eigenvalues_, whole.eigenvalues_, rtol=1e-9)
+    np.testing.assert_allclose(blocked.transform(target.X), whole.transform(target.X), rtol=1e-6, atol=1e-7)
+
+
+def test_nystroem_drops_the_null_space_of_repeated_landmarks():
+    """Every sample a landmark, each twice: the landmark kernel is singular, and the fit is still the exact one."""
+    source, target = _pair(n_s=20, n_t=15)
+    twice = lambda d: Domain(np.r_[d.X, d.X], None if d.y is None else np.r_[d.y, d.y])  # noqa: E731
+    source, target = twice(source), twice(target)
+    exact = TCA(n_components=3, mu=0.5, approximation="exact").fit(source, target)
+    full = TCA(n_components=3, mu=0.5, approximation="nystroem", n_landmarks=70).fit(source, target)
+    np.testing.assert_allclose(full.eigenvalues_, exact.eigenvalues_, rtol=1e-6)
+    np.testing.assert_allclose(
+        np.abs(full.transform(target.X)), np.abs(exact.transform(target.X)), rtol=1e-3, atol=1e-4
+    )
+
+
+def test_the_limits_on_components_at_their_boundaries(monkeypatch):
+    source, target = _pair()
+    assert TCA(kernel="primal", n_components=3).fit(source, target).projection_.shape == (3, 3)  # d = 3
+    with pytest.raises(ValueError) as err:
+        TCA(kernel="primal", n_components=4).fit(source, target)
+    assert str(err.value) == (
+        "n_components=4 exceeds min(n_features, n_s + n_t - 1) = min(3, 69); expected n_components <= 3."
+    )
+    assert TCA(approximation="nystroem", n_landmarks=5, n_components=5).fit(source, target).projection_.shape[1] == 5
+    with pytest.raises(ValueError) as err:
+        TCA(approximation="nystroem", n_landmarks=5, n_components=6).fit(source, target)
+    assert str(err.value) == (
+        "n_components=6 exceeds min(n_landmarks, n_s + n_t - 1) = min(5, 69); expected n_components <= 5."
+    )
+    small_s, small_t = _pair(n_s=5, n_t=2)  # two target samples are enough
+    assert TCA(n_components=6, gamma=0.1).fit(small_s, small_t).projection_.shape[1] == 6  # n - 1 = 6
+    monkeypatch.setattr(tca_module, "EXACT_MAX_SAMPLES", 70)  # exactly n pooled samples: still exact
+    assert TCA(n_components=2).fit(source, target).approximation_ == "exact"
+
+
+def test_tca_takes_both_domains_in_one_array_as_scikit_learn_does():
+    source, target = _pair()
+    X = np.r_[source.X, target.X]
+    y = np.r_[source.y, np.full(len(target), -1)]
+    sample_domain = np.r_[np.ones(len(source), int), -np.ones(len(target), int)]
+    a = TCA(n_components=2).fit(X, y, sample_domain=sample_domain)
+    np.testing.assert_allclose(a.projection_, TCA(n_components=2).fit(source, target).projection_)
