@@ -1,0 +1,124 @@
+"""CDAN(+E) variants against DANN under the suite's protocols: which stage is conditioned, with or without +E.
+
+For each task and seed, every variant is fitted with its defaults and over the suite's grid of
+``lambda_max``; each label-free validator picks a candidate, and the oracle (target test labels) gives
+the ceiling. Accuracies per variant, validator and task go to ``--out`` as JSON, a table to stdout.
+
+    TRANSFERKIT_DATA=../shared/data OMP_NUM_THREADS=1 python benchmarks/cdan_variants.py \
+        --tasks "mnist->mnist-m,digits16 usps->mnist" --seeds 1 --out benchmarks/out/cdan_variants
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import clone
+
+from transferkit import CDAN, DANN
+from transferkit.protocols.suite import GRIDS, VALIDATORS, suite_tasks, task_data
+from transferkit.selection import score_grid
+from transferkit.selection.search import choose
+
+STAGE_CHOSEN = "cdan, stage chosen"  # the grid over both stages, each validator picking stage and weight
+
+VARIANTS = {
+    "dann": lambda seed: DANN(seed=seed),
+    "cdan": lambda seed: CDAN(seed=seed),  # +E, conditioned at the last stage (the classifier's input)
+    "cdan@adapt_at": lambda seed: None,  # CDAN at the stage DANN aligns, filled in per network below
+    "cdan-noE": lambda seed: CDAN(seed=seed, entropy_conditioning=False),
+    STAGE_CHOSEN: None,
+}
+
+
+def _estimator(name, seed, source):
+    if name != "cdan@adapt_at":
+        return VARIANTS[name](seed)
+    probe = DANN(epochs=1, seed=seed)
+    net = probe._build_net(source.feature_shape, len(np.unique(source.y)))
+    return CDAN(seed=seed, adapt_at=net.adapt_at)
+
+
+def _stage_in_the_grid(records) -> list[dict]:
+    """Label-free selection over both conditioned stages: the candidates of ``cdan`` and ``cdan@adapt_at`` of
+    one task and seed scored together (the same held-out source split, so the scores compare); the defaults
+    stay CDAN's, the fallback its default candidate."""
+    out = []
+    for r in (r for r in records if r["variant"] == "cdan"):
+        other = [
+            o for o in records if o["variant"] == "cdan@adapt_at" and (o["task"], o["seed"]) == (r["task"], r["seed"])
+        ]
+        if not other:
+            continue
+        candidates = r["candidates"] + other[0]["candidates"]
+        fallback = [c["params"] for c in r["candidates"]].index({"lambda_max": CDAN().lambda_max})
+        picks = {}
+        for v in VALIDATORS:
+            scores = [c["scores"][v] for c in candidates]
+            index, _ = choose(scores, [c["untrusted"][v] for c in candidates], fallback)
+            picks[v] = candidates[index]["accuracy"]
+        best = max(c["accuracy"] for c in candidates)
+        out.append({**r, "variant": STAGE_CHOSEN, "picks": picks, "oracle": best, "candidates": candidates})
+    return out
+
+
+def unit(task, name, seed, data) -> dict:
+    source, target, test = data
+    estimator = _estimator(name, seed, source)
+    t0 = time.perf_counter()
+    default = clone(estimator).fit(source, target)
+    record = {"task": task.name, "variant": name, "seed": seed, "defaults": float(default.score(test.X, test.y))}
+    sg = score_grid(clone(estimator), GRIDS["cdan"], source, target, (*VALIDATORS, "oracle"), test, seed=seed)
+    accuracy = sg.scores["oracle"]
+    record["oracle"] = max(accuracy)
+    record["candidates"] = [
+        {"params": c, "accuracy": accuracy[i], "scores": {v: sg.scores[v][i] for v in VALIDATORS},
+         "untrusted": {v: sg.untrusted[v][i] for v in VALIDATORS}}
+        for i, c in enumerate(sg.candidates)
+    ]  # fmt: skip
+    record["picks"] = {v: accuracy[choose(sg.scores[v], sg.untrusted[v], sg.default_index)[0]] for v in VALIDATORS}
+    record["seconds"] = round(time.perf_counter() - t0, 1)
+    return record
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", default="mnist->mnist-m", help="comma-separated suite task names or families")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--out", default="benchmarks/out/cdan_variants")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "records.json"
+    records = json.loads(path.read_text()) if path.exists() else []
+    done = {(r["task"], r["variant"], r["seed"]) for r in records}
+    for task in suite_tasks(only=args.tasks.split(",")):
+        for seed in range(args.seeds):
+            data = None
+            for name in args.variants.split(","):
+                if (task.name, name, seed) in done:
+                    continue
+                data = data or task_data(task, seed, 2000)
+                records.append(unit(task, name, seed, data))
+                path.write_text(json.dumps(records, indent=1))
+                r = records[-1]
+                print(f"{task.name} {name} seed {seed}: defaults {r['defaults']:.4f} oracle {r['oracle']:.4f} "
+                      f"({r['seconds']} s)", file=sys.stderr)  # fmt: skip
+    records = records + _stage_in_the_grid(records)
+    print("| task | variant | seeds | defaults | " + " | ".join(VALIDATORS) + " | oracle |")
+    print("|---|---|---|---|" + "---|" * (len(VALIDATORS) + 1))
+    keys = sorted({(r["task"], r["variant"]) for r in records}, key=lambda k: (k[0], list(VARIANTS).index(k[1])))
+    for task, name in keys:
+        rs = [r for r in records if r["task"] == task and r["variant"] == name]
+        cells = [np.mean([r["defaults"] for r in rs])]
+        cells += [np.mean([r["picks"][v] for r in rs]) for v in VALIDATORS] + [np.mean([r["oracle"] for r in rs])]
+        print(f"| {task} | {name} | {len(rs)} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
