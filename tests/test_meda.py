@@ -77,3 +77,61 @@ def test_bad_settings_are_named_before_any_fitting():
     with pytest.raises(ValueError, match="'ridge' parameter of MEDA"):
         MEDA(ridge=0).fit(source, target)
     assert MEDA().fit(source, target).transform(target.X).shape == (30, 6)  # d = 3 on 6 features: 2d numbers
+
+
+def test_the_laplacian_is_the_papers_on_the_cosine_weighted_neighbour_graph():
+    """L = I - D^{-1/2} W D^{-1/2}, W_ij = cos(z_i, z_j) where j is among the p nearest of i or i of j (NumPy)."""
+    from transferkit.methods.meda import normalized_laplacian
+
+    rng = np.random.default_rng(1)
+    Z = rng.normal(size=(9, 4))
+    Z /= np.linalg.norm(Z, axis=1, keepdims=True)
+    p = 3
+    d2 = ((Z[:, None] - Z[None]) ** 2).sum(-1)
+    near = np.zeros((9, 9), bool)
+    for i in range(9):
+        near[i, np.argsort(d2[i])[:p]] = True  # itself first, then its p - 1 nearest others
+    near |= near.T
+    np.fill_diagonal(near, True)
+    W = np.where(near, np.clip(Z @ Z.T, 0, None), 0.0)
+    D = W.sum(1)
+    expected = np.eye(9) - W / np.sqrt(np.outer(D, D))
+    np.testing.assert_allclose(normalized_laplacian(Z, p).toarray(), expected, atol=1e-12)
+    three = normalized_laplacian(Z[:3], 10).toarray()  # more neighbours asked than samples: each of the others
+    W3 = np.clip(Z[:3] @ Z[:3].T, 0, None)
+    np.testing.assert_allclose(three, np.eye(3) - W3 / np.sqrt(np.outer(W3.sum(1), W3.sum(1))), atol=1e-12)
+
+
+def test_scores_become_a_distribution_uniform_where_every_score_is_at_most_zero():
+    rng = np.random.default_rng(0)
+    source, target = Domain(rng.normal(size=(30, 6)), np.arange(30) % 3), Domain(rng.normal(size=(30, 6)))
+    model = MEDA(n_iter=2).fit(source, target)
+    F = np.array([[2.0, -1.0, 1.0], [-0.5, -0.1, -3.0], [0.0, 0.0, 4.0]])
+    model.decision_function = lambda X: F
+    np.testing.assert_allclose(model.predict_proba(np.zeros((3, 6))), [[2 / 3, 0, 1 / 3], [1 / 3] * 3, [0, 0, 1]])
+    Z = model.transform(target.X)
+    scores = model.model_.decision_function(Z)
+    np.testing.assert_array_equal(model.model_.predict(Z), model.classes_[scores.argmax(1)])
+
+
+def test_unit_rows_leave_a_zero_row_at_zero():
+    from transferkit.methods.meda import _unit
+
+    Z = np.array([[3.0, 4.0], [0.0, 0.0], [0.3, 0.4]])
+    np.testing.assert_allclose(_unit(Z), [[0.6, 0.8], [0.0, 0.0], [0.6, 0.8]])
+
+
+def test_the_subspace_dimension_and_the_documented_defaults():
+    rng = np.random.default_rng(0)
+    source, target = Domain(rng.normal(size=(30, 50)), np.arange(30) % 2), Domain(rng.normal(size=(30, 50)))
+    assert MEDA(n_iter=1).fit(source, target).transform(target.X).shape == (30, 40)  # auto: d = 20 of 25 possible
+    two = Domain(source.X[:, :2], source.y), Domain(target.X[:, :2])
+    assert MEDA(n_iter=1).fit(*two).transform(target.X[:, :2]).shape == (30, 2)  # two features: d = 1
+    few = Domain(source.X[:4], source.y[:4]), Domain(target.X[:3])  # d <= n_source - 1 = 3, n_target - 1 = 2
+    assert MEDA(n_iter=1, n_components=2, balance=0.5).fit(*few).transform(target.X).shape == (30, 4)
+    with pytest.raises(ValueError, match=r"n_components=3 exceeds min\(n_features // 2, n_samples - 1\) = 2"):
+        MEDA(n_iter=1, n_components=3, balance=0.5).fit(*few)
+    assert MEDA().get_params() == {
+        "estimator": None, "n_components": "auto", "mmd_weight": 10.0, "ridge": 0.1, "manifold_weight": 1.0,
+        "n_neighbors": 10, "n_iter": 10, "balance": "auto", "seed": 0,
+    }  # fmt: skip
