@@ -132,6 +132,6 @@ def test_the_subspace_dimension_and_the_documented_defaults():
     with pytest.raises(ValueError, match=r"n_components=3 exceeds min\(n_features // 2, n_samples - 1\) = 2"):
         MEDA(n_iter=1, n_components=3, balance=0.5).fit(*few)
     assert MEDA().get_params() == {
-        "estimator": None, "n_components": "auto", "mmd_weight": 10.0, "ridge": 0.1, "manifold_weight": 1.0,
+        "n_components": "auto", "mmd_weight": 10.0, "ridge": 0.1, "manifold_weight": 1.0,
         "n_neighbors": 10, "n_iter": 10, "balance": "auto", "seed": 0,
     }  # fmt: skip
