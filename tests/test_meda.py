@@ -135,3 +135,22 @@ def test_the_subspace_dimension_and_the_documented_defaults():
         "n_components": "auto", "mmd_weight": 10.0, "ridge": 0.1, "manifold_weight": 1.0,
         "n_neighbors": 10, "n_iter": 10, "balance": "auto", "seed": 0,
     }  # fmt: skip
+
+
+def test_the_first_pseudo_labels_are_one_nearest_neighbours_and_fits_repeat():
+    from sklearn.neighbors import KNeighborsClassifier
+
+    rng = np.random.default_rng(3)
+    source = Domain(rng.normal(size=(40, 8)), np.arange(40) % 3)
+    target = Domain(rng.normal(size=(40, 8)) + 0.3)
+    model = MEDA(n_iter=1).fit(source, target)
+    Z = model.transform(np.r_[source.X, target.X])
+    first = KNeighborsClassifier(n_neighbors=1).fit(Z[:40], source.y).predict(Z[40:])
+    assert model.history_[0]["changed"] == pytest.approx(np.mean(model.pseudo_labels_ != first))
+    assert 0 < model.history_[0]["changed"] < 1
+    again = MEDA(n_iter=3).fit(source, target)
+    assert again.history_ == MEDA(n_iter=3).fit(source, target).history_  # the balance estimate is seeded
+    X = np.r_[source.X, target.X]
+    y = np.r_[source.y, np.full(40, -1)]
+    sklearn_style = MEDA(n_iter=3).fit(X, y, sample_domain=np.r_[np.ones(40, int), -np.ones(40, int)])
+    np.testing.assert_array_equal(sklearn_style.pseudo_labels_, again.pseudo_labels_)
