@@ -34,6 +34,7 @@ def test_the_geodesic_flow_kernel_is_the_integral_over_the_geodesic_of_the_paper
     np.testing.assert_allclose(B @ C @ B.T, G, atol=1e-7)
     same = geodesic_flow_kernel(Ps, Ps)  # one subspace: no angle, G is its projection
     np.testing.assert_allclose(same[0] @ same[1] @ same[0].T, Ps @ Ps.T, atol=1e-10)
+    np.testing.assert_array_equal(same[0][:, d:], 0.0)  # no angle: no direction out of the subspace
 
 
 @pytest.fixture(scope="module")

@@ -68,10 +68,12 @@ def geodesic_flow_kernel(Ps: np.ndarray, Pt: np.ndarray) -> tuple[np.ndarray, np
     """The geodesic flow kernel of two d-dimensional subspaces (orthonormal columns, D x d) as ``(B, C)``:
     :math:`G = B C B^\\top`, ``B`` (D x 2d) with orthonormal columns (zero where an angle is 0), ``C`` (2d x 2d)."""
     U1, cos, Vt = np.linalg.svd(Ps.T @ Pt)
-    theta = np.arccos(np.clip(cos, -1.0, 1.0))
     PtV = Pt @ Vt.T
     residual = PtV - Ps @ (Ps.T @ PtV)  # the part of the target directions outside the source subspace
-    sin = np.sin(theta)
+    # its column norms are the sines of the principal angles: atan2 keeps small angles that arccos(cos) loses
+    # (cos = 1 - 1e-16 would give 1.5e-8, and a direction of rounding noise)
+    sin = np.linalg.norm(residual, axis=0)
+    theta = np.arctan2(sin, cos)
     W = np.where(sin > 1e-10, residual / np.where(sin > 1e-10, sin, 1.0), 0.0)
     t = np.maximum(theta, 1e-20)  # theta -> 0: lambda1 -> 1, lambda2, lambda3 -> 0
     lam1 = 0.5 + np.sin(2 * t) / (4 * t)
