@@ -78,3 +78,34 @@ def test_bda_weighs_marginal_against_conditional_and_half_is_jda():
     auto = BDA(n_iter=3).fit(source, target)
     balances = [h["balance"] for h in auto.history_[1:]]
     assert "balance" not in auto.history_[0] and all(0 <= b <= 1 for b in balances)
+
+
+def test_bdas_balance_is_one_minus_the_marginal_share_of_the_proxy_a_distances(monkeypatch):
+    """mu = 1 - d_M / (d_M + sum_c d_c), classes with under 4 samples on either side left out (BDA, Sec. 3.3)."""
+    from transferkit import BDA
+    from transferkit.methods.jda import balance_factor
+    from transferkit.metrics.divergence import proxy_a_distance
+
+    rng = np.random.default_rng(0)
+    y_s = np.r_[np.zeros(12, int), np.ones(10, int), np.full(3, 2)]  # class 2: 3 source samples, left out
+    pseudo = np.r_[np.zeros(10, int), np.ones(4, int), np.full(6, 2)]  # class 1: exactly 4 target samples, in
+    Zs = rng.normal(size=(25, 3)) + y_s[:, None]
+    Zt = rng.normal(size=(20, 3)) + pseudo[:, None] + 2.0
+    d_m = proxy_a_distance(Zs, Zt, seed=7)
+    d_c = sum(proxy_a_distance(Zs[y_s == c], Zt[pseudo == c], seed=7) for c in (0, 1))
+    assert d_m > 0 and d_c > 0
+    assert balance_factor(Zs, Zt, y_s, pseudo, seed=7) == pytest.approx(1 - d_m / (d_m + d_c))
+    source, target = Domain(Zs, y_s), Domain(Zt)
+    bda = BDA(n_iter=2, seed=7).fit(source, target)
+    assert bda.history_ == BDA(n_iter=2, seed=7).fit(source, target).history_  # seeded
+    tca_round = JDA(n_iter=1).fit(source, target)  # BDA's first round: no conditional terms yet
+    Z = tca_round.transform(np.r_[Zs, Zt])
+    expected = balance_factor(Z[:25], Z[25:], y_s, tca_round.pseudo_labels_, seed=7)
+    assert bda.history_[1]["balance"] == pytest.approx(expected, rel=1e-9)
+    with monkeypatch.context() as m:  # nothing tells the domains apart: weigh both alike
+        m.setattr("transferkit.metrics.divergence.proxy_a_distance", lambda *a, **k: 0.0)
+        assert balance_factor(Zs, Zt, y_s, pseudo, seed=7) == 0.5
+    assert BDA().get_params() == {
+        "estimator": None, "n_components": "auto", "mu": 0.1, "n_iter": 10, "normalize": True, "balance": "auto",
+        "seed": 0,
+    }  # fmt: skip
