@@ -109,3 +109,25 @@ def test_bdas_balance_is_one_minus_the_marginal_share_of_the_proxy_a_distances(m
         "estimator": None, "n_components": "auto", "mu": 0.1, "n_iter": 10, "normalize": True, "balance": "auto",
         "seed": 0,
     }  # fmt: skip
+
+
+def test_the_first_round_is_the_top_generalised_eigenvectors_in_order():
+    """Round 1 solves X H X^T a = phi (X M_0 X^T / ||M_0||_F + mu I) a; A holds the k leading a, largest phi first."""
+    import scipy.linalg
+    from sklearn.linear_model import SGDClassifier
+
+    rng = np.random.default_rng(5)
+    Xs, Xt = rng.normal(size=(30, 6)), rng.normal(size=(25, 6)) * 1.5 + 1
+    y = (Xs[:, 0] > 0).astype(int)
+    model = JDA(n_components=3, n_iter=1, normalize=False, estimator=SGDClassifier(), seed=3).fit(
+        Domain(Xs, y), Domain(Xt)
+    )
+    X = np.r_[Xs, Xt]
+    Xc = X - X.mean(0)
+    M = jda_mmd_matrix(30, 25, y, None, np.array([0, 1]))
+    phi, V = scipy.linalg.eigh(Xc.T @ Xc, X.T @ M @ X / np.linalg.norm(M) + 0.1 * np.eye(6))
+    top = V[:, ::-1][:, :3]
+    np.testing.assert_allclose(np.abs(model.projection_), np.abs(top), rtol=1e-5, atol=1e-8)
+    assert model.history_ == [{"changed": 1.0}]  # the first pseudo-labels: all new
+    assert model.model_.random_state == 3 and model.classes_.tolist() == [0, 1]
+    np.testing.assert_array_equal(model.predict(Xt), model.model_.predict(Xt @ model.projection_))
