@@ -300,3 +300,17 @@ def test_tca_takes_both_domains_in_one_array_as_scikit_learn_does():
     sample_domain = np.r_[np.ones(len(source), int), -np.ones(len(target), int)]
     a = TCA(n_components=2).fit(X, y, sample_domain=sample_domain)
     np.testing.assert_allclose(a.projection_, TCA(n_components=2).fit(source, target).projection_)
+
+
+def test_the_estimator_is_seeded_and_the_primal_limit_counts_samples():
+    from sklearn.linear_model import SGDClassifier
+
+    source, target = _pair()
+    model = TCA(estimator=SGDClassifier(), seed=3, n_components=2).fit(source, target)
+    assert model.model_.random_state == 3 and model.classes_.tolist() == [0, 1]
+    few_s, few_t = _pair(n_s=3, n_t=2, d=6)  # n - 1 = 4 < d = 6: the pooled samples bound the primal subspace
+    assert TCA(kernel="primal", n_components=4).fit(few_s, few_t).projection_.shape == (6, 4)
+    with pytest.raises(
+        ValueError, match=r"min\(n_features, n_s \+ n_t - 1\) = min\(6, 4\); expected n_components <= 4"
+    ):
+        TCA(kernel="primal", n_components=5).fit(few_s, few_t)
