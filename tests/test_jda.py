@@ -131,3 +131,14 @@ def test_the_first_round_is_the_top_generalised_eigenvectors_in_order():
     assert model.history_ == [{"changed": 1.0}]  # the first pseudo-labels: all new
     assert model.model_.random_state == 3 and model.classes_.tolist() == [0, 1]
     np.testing.assert_array_equal(model.predict(Xt), model.model_.predict(Xt @ model.projection_))
+
+
+def test_the_component_limit_counts_the_pooled_samples():
+    rng = np.random.default_rng(6)
+    source, target = Domain(rng.normal(size=(3, 10)), np.array([0, 1, 0])), Domain(rng.normal(size=(2, 10)))
+    assert JDA(n_components=4, n_iter=1).fit(source, target).projection_.shape == (10, 4)  # n_s + n_t - 1 = 4
+    with pytest.raises(ValueError) as err:
+        JDA(n_components=5, n_iter=1).fit(source, target)
+    assert str(err.value) == (
+        "n_components=5 exceeds min(n_features, n_s + n_t - 1) = min(10, 4); expected n_components <= 4."
+    )

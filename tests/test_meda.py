@@ -132,6 +132,9 @@ def test_the_subspace_dimension_and_the_documented_defaults():
     assert MEDA(n_iter=1, n_components=2, balance=0.5).fit(*few).transform(target.X).shape == (30, 4)
     with pytest.raises(ValueError, match=r"n_components=3 exceeds min\(n_features // 2, n_samples - 1\) = 2"):
         MEDA(n_iter=1, n_components=3, balance=0.5).fit(*few)
+    fewer_source = Domain(source.X[:3], np.array([0, 1, 0])), Domain(target.X[:5])  # n_source - 1 = 2 bounds d
+    with pytest.raises(ValueError, match=r"n_components=3 exceeds min\(n_features // 2, n_samples - 1\) = 2"):
+        MEDA(n_iter=1, n_components=3, balance=0.5).fit(*fewer_source)
     assert MEDA().get_params() == {
         "n_components": "auto", "mmd_weight": 10.0, "ridge": 0.1, "manifold_weight": 1.0,
         "n_neighbors": 10, "n_iter": 10, "balance": "auto", "seed": 0,
