@@ -87,9 +87,9 @@ def test_bdas_balance_is_one_minus_the_marginal_share_of_the_proxy_a_distances(m
     from transferkit.metrics.divergence import proxy_a_distance
 
     rng = np.random.default_rng(0)
-    y_s = np.r_[np.zeros(12, int), np.ones(10, int), np.full(3, 2)]  # class 2: 3 source samples, left out
-    pseudo = np.r_[np.zeros(10, int), np.ones(4, int), np.full(6, 2)]  # class 1: exactly 4 target samples, in
-    Zs = rng.normal(size=(25, 3)) + y_s[:, None]
+    y_s = np.r_[np.zeros(17, int), np.ones(4, int), np.full(3, 2), 0]  # class 1: exactly 4; class 2: 3, left out
+    pseudo = np.r_[np.zeros(10, int), np.ones(4, int), np.full(6, 2)]  # class 1: exactly 4 target samples too
+    Zs = rng.normal(size=(25, 3)) + y_s[:, None]  # 25 source samples
     Zt = rng.normal(size=(20, 3)) + pseudo[:, None] + 2.0
     d_m = proxy_a_distance(Zs, Zt, seed=7)
     d_c = sum(proxy_a_distance(Zs[y_s == c], Zt[pseudo == c], seed=7) for c in (0, 1))
