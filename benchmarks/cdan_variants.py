@@ -26,21 +26,20 @@ from transferkit.selection.search import choose
 
 STAGE_CHOSEN = "cdan, stage chosen"  # the grid over both stages, each validator picking stage and weight
 
+
+def _dann_stage(source) -> str:
+    """The stage DANN aligns on ``source``'s network (the convolutional features for the digit networks)."""
+    return DANN()._build_net(source.feature_shape, len(np.unique(source.y))).adapt_at
+
+
+#: name -> the estimator for a seed and the task's source
 VARIANTS = {
-    "dann": lambda seed: DANN(seed=seed),
-    "cdan": lambda seed: CDAN(seed=seed),  # +E, conditioned at the last stage (the classifier's input)
-    "cdan@adapt_at": lambda seed: None,  # CDAN at the stage DANN aligns, filled in per network below
-    "cdan-noE": lambda seed: CDAN(seed=seed, entropy_conditioning=False),
-    STAGE_CHOSEN: None,
+    "dann": lambda seed, source: DANN(seed=seed),
+    "cdan": lambda seed, source: CDAN(seed=seed),  # +E, conditioned at the last stage (the classifier's input)
+    "cdan@adapt_at": lambda seed, source: CDAN(seed=seed, adapt_at=_dann_stage(source)),
+    "cdan-noE": lambda seed, source: CDAN(seed=seed, entropy_conditioning=False),
 }
-
-
-def _estimator(name, seed, source):
-    if name != "cdan@adapt_at":
-        return VARIANTS[name](seed)
-    probe = DANN(epochs=1, seed=seed)
-    net = probe._build_net(source.feature_shape, len(np.unique(source.y)))
-    return CDAN(seed=seed, adapt_at=net.adapt_at)
+ORDER = [*VARIANTS, STAGE_CHOSEN]  # the table's rows per task
 
 
 def _stage_in_the_grid(records) -> list[dict]:
@@ -68,7 +67,7 @@ def _stage_in_the_grid(records) -> list[dict]:
 
 def unit(task, name, seed, data) -> dict:
     source, target, test = data
-    estimator = _estimator(name, seed, source)
+    estimator = VARIANTS[name](seed, source)
     t0 = time.perf_counter()
     default = clone(estimator).fit(source, target)
     record = {"task": task.name, "variant": name, "seed": seed, "defaults": float(default.score(test.X, test.y))}
@@ -112,7 +111,7 @@ def main(argv=None) -> None:
     records = records + _stage_in_the_grid(records)
     print("| task | variant | seeds | defaults | " + " | ".join(VALIDATORS) + " | oracle |")
     print("|---|---|---|---|" + "---|" * (len(VALIDATORS) + 1))
-    keys = sorted({(r["task"], r["variant"]) for r in records}, key=lambda k: (k[0], list(VARIANTS).index(k[1])))
+    keys = sorted({(r["task"], r["variant"]) for r in records}, key=lambda k: (k[0], ORDER.index(k[1])))
     for task, name in keys:
         rs = [r for r in records if r["task"] == task and r["variant"] == name]
         cells = [np.mean([r["defaults"] for r in rs])]
