@@ -95,6 +95,7 @@ def test_a_source_counts_from_two_rows_and_a_step_without_any_has_no_alignment_t
     assert two != pytest.approx(alone, rel=1e-3)  # two rows of the second source: its term counts
     first_skipped = objective(_batch(s1, s2, target, n1=1, n2=8), 0.5)["discrepancy"].item()
     second_only = objective(_batch(s1, s2, target, n1=0, n2=8), 0.5)["discrepancy"].item()
-    assert first_skipped == pytest.approx(second_only, rel=1e-6) and second_only != 0
+    # (float32 features of batches of other sizes: agreement to rounding, far inside the 1e-3 that tells terms apart)
+    assert first_skipped == pytest.approx(second_only, rel=1e-4) and second_only != 0
     none = objective(_batch(s1, s2, target, n1=1, n2=1), 0.5)
     assert none["discrepancy"].item() == 0.0 and torch.isfinite(none["loss"])

@@ -65,18 +65,18 @@ def check_bandwidths(values, name: str) -> None:
         raise ValueError(f"{name}={list(values)!r}; expected one or more positive, finite numbers.")
 
 
-def _base_sigma2(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    r"""The mean squared pairwise distance of the pooled sample (detached): the kernel scale.
+def _base_sigma2(z: torch.Tensor) -> torch.Tensor:
+    r"""The mean squared pairwise distance of the pooled sample ``z`` (detached): the kernel scale.
 
     In :math:`O(N d)` time and memory, from the identity
     :math:`\sum_{i \ne j} \lVert z_i - z_j \rVert^2 = 2N \sum_i \lVert z_i \rVert^2 - 2 \lVert \sum_i z_i \rVert^2`
     over the :math:`N(N-1)` ordered pairs (accumulated in float64: the two terms nearly cancel when
     the points are close together).
     """
-    z = torch.cat([x, y]).detach().to(torch.float64)
-    n = len(z)
-    total = 2 * n * z.pow(2).sum() - 2 * z.sum(0).pow(2).sum()
-    return (total.clamp_min(0) / max(n * n - n, 1)).to(x.dtype)
+    z64 = z.detach().to(torch.float64)
+    n = len(z64)
+    total = 2 * n * z64.pow(2).sum() - 2 * z64.sum(0).pow(2).sum()
+    return (total.clamp_min(0) / max(n * n - n, 1)).to(z.dtype)
 
 
 #: Kernel entries computed at once by the block sums below (about 32 MB of float64 per block).
@@ -134,9 +134,10 @@ def mmd2(
         return delta.dot(delta)
     if kernel != "gaussian":
         raise ValueError(f"kernel={kernel!r}; expected 'gaussian' or 'linear'.")
+    z = torch.cat([x, y])
     if bandwidths is None:
         check_bandwidths(multipliers, "multipliers")
-        base = _base_sigma2(x, y).clamp_min(torch.finfo(x.dtype).tiny)  # identical points: any scale will do
+        base = _base_sigma2(z).clamp_min(torch.finfo(x.dtype).tiny)  # identical points: any scale will do
         sigmas2 = base * torch.tensor(tuple(multipliers), dtype=x.dtype, device=x.device)
     else:
         check_bandwidths(bandwidths, "bandwidths")
@@ -157,8 +158,15 @@ def mmd2(
     n, m = len(x), len(y)
     if estimator == "unbiased" and (n < 2 or m < 2):
         raise ValueError(f"the unbiased estimator needs at least 2 samples per domain; got {n} and {m}.")
-    # sums over row blocks: memory O(block x n), not the (5, n, m) stack of kernel matrices
-    kxx, kyy, kxy = _kernel_sum(x, x, sigmas2), _kernel_sum(y, y, sigmas2), _kernel_sum(x, y, sigmas2)
+    # distances do not change under a common shift; centring keeps the ||a||² + ||b||² - 2ab form that
+    # cdist uses for more than 25 rows from cancelling every digit when the points share a large offset
+    z = z - z.detach().mean(0)
+    if (n + m) ** 2 * len(sigmas2) <= _BLOCK_ENTRIES:  # a minibatch: one kernel matrix of the pooled sample
+        k = gaussian_kernel(z, z, sigmas2)
+        kxx, kyy, kxy = k[:n, :n].sum(), k[n:, n:].sum(), k[:n, n:].sum()
+    else:  # sums over row blocks: memory O(block x n), not the (5, n, m) stack of kernel matrices
+        x, y = z[:n], z[n:]
+        kxx, kyy, kxy = _kernel_sum(x, x, sigmas2), _kernel_sum(y, y, sigmas2), _kernel_sum(x, y, sigmas2)
     if estimator == "biased":
         return kxx / (n * n) + kyy / (m * m) - 2 * kxy / (n * m)
     # the diagonal of a Gaussian kernel is exactly 1: k(x_i, x_i) = exp(0)
