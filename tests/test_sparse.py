@@ -118,3 +118,81 @@ def test_auto_chooses_on_sparse_domains_without_expanding_them(never_dense):
     assert auto.predict(Xt).shape == (400,) and len(auto.decision_["candidates"]) == 2
     assert not Auto(candidates={"coral": {}})._takes_sparse()  # a candidate that needs dense arrays
     assert not Auto(preprocess=("none", "standardize-domain"))._takes_sparse()
+
+
+# ---- the first layer: x W^T + b over a sparse batch, at the cost of its non-zeros in both passes
+
+
+def _layer_case(seed=0, n=7, d=11, h=3):
+    import torch
+
+    rng = np.random.default_rng(seed)
+    X = (rng.random((n, d)) < 0.3) * rng.normal(size=(n, d))
+    X[2] = 0.0  # a row with no non-zeros
+    W, b, G = rng.normal(size=(h, d)), rng.normal(size=h), rng.normal(size=(n, h))
+    coo = torch.from_numpy(X).float().to_sparse()
+    return X, W, b, G, coo
+
+
+def _sparse_form(X, form):
+    import torch
+
+    coo = torch.from_numpy(X).float().to_sparse()
+    if form == "csr":
+        return coo.to_sparse_csr()
+    if form == "coo-unordered":  # entries in reverse order, one of them given as two halves: summed
+        i, v = coo.indices().flip(1), coo.values().flip(0)
+        return torch.sparse_coo_tensor(torch.cat([i, i[:, :1]], 1), torch.cat([v[:1] / 2, v[1:], v[:1] / 2]), coo.shape)
+    if form == "stacked":  # two canonical batches stacked, as DANN stacks the source and target rows
+        return torch.cat([torch.from_numpy(X[:4]).float().to_sparse(), torch.from_numpy(X[4:]).float().to_sparse()])
+    return coo
+
+
+@pytest.mark.parametrize("form", ["coo", "csr", "coo-unordered", "stacked"])
+def test_the_sparse_linear_layer_matches_numpy_in_value_and_gradients(form):
+    import torch
+
+    from transferkit.nn.sparse import SparseInputLinear
+
+    rng = np.random.default_rng(0)
+    X = (rng.random((7, 11)) < 0.3) * rng.normal(size=(7, 11))
+    X[2] = 0.0  # a row without non-zeros
+    W, b, G = rng.normal(size=(3, 11)), rng.normal(size=3), rng.normal(size=(7, 3))
+    layer = SparseInputLinear(11, 3)
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(W))
+        layer.bias.copy_(torch.from_numpy(b))
+    y = layer(_sparse_form(X, form))
+    assert type(y.grad_fn).__name__ == "_SparseLinearBackward"  # the layer's own products, not torch's COO addmm
+    y.backward(torch.from_numpy(G).float())
+    np.testing.assert_allclose(y.detach().numpy(), X @ W.T + b, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(layer.weight.grad.numpy(), G.T @ X, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(layer.bias.grad.numpy(), G.sum(0), rtol=1e-5, atol=1e-5)
+    assert layer.weight.grad.is_contiguous()
+
+
+def test_the_sparse_linear_layer_is_a_linear_layer_for_dense_input_and_for_state():
+    import torch
+
+    from transferkit.nn.backbones import shallow_net
+    from transferkit.nn.sparse import SparseInputLinear
+
+    torch.manual_seed(0)
+    layer = SparseInputLinear(6, 2)
+    torch.manual_seed(0)
+    plain = torch.nn.Linear(6, 2)
+    assert torch.equal(layer.weight, plain.weight)  # drawn as nn.Linear draws: same weights for a seed
+    x = torch.randn(4, 6)
+    assert torch.equal(layer(x), plain(x))
+    plain.load_state_dict(layer.state_dict())  # same keys and shapes as nn.Linear
+    net = shallow_net(6, 2, hidden=3)
+    assert isinstance(net.stages["hidden"][0], SparseInputLinear)
+
+
+def test_a_sparse_batch_of_the_wrong_width_is_refused_naming_it():
+    import torch
+
+    from transferkit.nn.sparse import SparseInputLinear
+
+    with pytest.raises(ValueError, match=r"x has shape \(2, 5\); expected \(n, 6\)"):
+        SparseInputLinear(6, 2)(torch.zeros(2, 5).to_sparse())

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from transferkit.nn.sparse import SparseInputLinear
+
 __all__ = [
     "StagedNet",
     "shallow_net",
@@ -143,7 +145,8 @@ def shallow_net(
     if act is None:
         raise ValueError(f"activation={activation!r}; expected 'relu' or 'sigmoid'.")
     norm = [nn.BatchNorm1d(hidden)] if batchnorm else []
-    stages = OrderedDict(hidden=nn.Sequential(nn.Linear(in_features, hidden), *norm, act))
+    # the first layer is the one that meets sparse (bag-of-words) batches
+    stages = OrderedDict(hidden=nn.Sequential(SparseInputLinear(in_features, hidden), *norm, act))
     return StagedNet(stages, nn.Linear(hidden, n_classes), hidden, stage_dims={"hidden": hidden})
 
 
@@ -154,7 +157,8 @@ def linear_net(in_features: int, n_classes: int = 2) -> StagedNet:
     ``head(x) . a`` the bilinear form ``x^T W a`` of ALE / SJE exactly.
     """
     stages = OrderedDict(input=nn.Identity())
-    return StagedNet(stages, nn.Linear(in_features, n_classes), in_features, stage_dims={"input": in_features})
+    head = SparseInputLinear(in_features, n_classes)
+    return StagedNet(stages, head, in_features, stage_dims={"input": in_features})
 
 
 def _conv_out(in_shape: tuple[int, int, int], body: nn.Module) -> int:
