@@ -345,10 +345,15 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="folder for skada_compare_PAIRS.json / .md")
     ap.add_argument("--check", action="store_true", help="only print the domain-head gradient check")
     ap.add_argument("--summarise", nargs="+", metavar="JSON", help="only print the tables of earlier runs' files")
+    ap.add_argument(
+        "--cold", type=int, metavar="N", help="only time N pairs of fresh processes, one DANN fit each (B->D)"
+    )
     args = ap.parse_args(argv)
     if args.summarise:
         print(summarise([r for f in args.summarise for r in json.loads(Path(f).read_text())["runs"]]))
         return 0
+    if args.cold:
+        return cold_start(args.cold, args.out)
 
     torch.set_num_threads(1)
     import skada
@@ -395,6 +400,41 @@ def main(argv=None) -> int:
         # after every pair, so a stopped run keeps what it measured
         save(args.out, f"skada_compare_{args.pairs}", env, records)
     print(summarise(records))
+    return 0
+
+
+def cold_start(repeats: int, out: str | None) -> int:
+    """Whole processes, start to exit: ``transferkit run dann`` against ``skada_cold_script.py`` on
+    books -> dvd with the same recipe, ``repeats`` pairs, alternating which goes first."""
+    import subprocess
+
+    from transferkit.datasets._common import data_dir
+
+    folder = data_dir() / "amazon_reviews_dann"
+    files = [str(folder / f) for f in ("books_train.svmlight", "dvd_train.svmlight", "dvd_test.svmlight")]
+    ours = [sys.executable, "-m", "transferkit", "run", "dann", "--source", "amazon:books", "--target", "amazon:dvd"]
+    ours += ["--preprocess", "binary", "--epochs", "30", "--lr", "1e-3", "--batch-size", "64", "--seed", "0"]
+    ours += ["--set", "lambda_schedule=constant", "--set", f"lambda_max={DANN_LAMBDA}", "--set", "hidden=50", "-q"]
+    theirs = [sys.executable, str(Path(__file__).with_name("skada_cold_script.py")), *files]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    records = []
+    for i in range(repeats):
+        order = [("ours", ours), ("skada", theirs)]
+        for side, command in order if i % 2 == 0 else order[::-1]:
+            t0 = time.perf_counter()
+            done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+            seconds = time.perf_counter() - t0
+            records.append({"side": side, "repeat": i, "seconds": seconds, "stdout_tail": done.stdout[-200:]})
+            print(f"[cold {i}] {side:<5} {seconds:.2f} s", file=sys.stderr, flush=True)
+    mean = {side: float(np.mean([r["seconds"] for r in records if r["side"] == side])) for side in ("ours", "skada")}
+    summary = (
+        f"cold start, books -> dvd, {repeats} pairs of processes: transferkit {mean['ours']:.2f} s, "
+        f"SKADA {mean['skada']:.2f} s, ours / SKADA {mean['ours'] / mean['skada']:.2f}"
+    )
+    print(summary)
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "skada_cold.json").write_text(json.dumps({"runs": records, "summary": summary}, indent=1))
     return 0
 
 
