@@ -116,6 +116,17 @@ class _Against:
         return 1 - self.model.predict(X)
 
 
+def test_a_tied_vote_goes_to_class_one_as_in_the_papers_rule():
+    source, target, test, _ = _task()
+    model = TrAdaBoost(estimator=LogisticRegression(), n_estimators=2).fit(source, target)
+    h = model.estimators_[0]
+    model.estimators_ = [h, _Against(h)]  # both rounds vote (N = 2), for opposite answers
+    model.betas_ = np.array([0.3, 0.3])  # with equal weights: the margin is exactly 0 everywhere
+    assert np.all(model.decision_function(test.X) == 0)
+    # prod beta_t^(-h_t(x)) >= prod beta_t^(-1/2) holds with equality: class 1
+    np.testing.assert_array_equal(model.predict(test.X), np.full(len(test), model.classes_[1]))
+
+
 def test_the_vote_uses_only_the_second_half_of_the_rounds():
     source, target, test, _ = _task()
     model = TrAdaBoost(estimator=LogisticRegression(), n_estimators=10).fit(source, target)

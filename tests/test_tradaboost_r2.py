@@ -13,7 +13,7 @@ from sklearn.tree import DecisionTreeRegressor
 
 from transferkit import Domain
 from transferkit.methods import REGISTRY, REGRESSORS, TrAdaBoostR2, TwoStageTrAdaBoostR2
-from transferkit.methods.tradaboost_r2 import adjusted_error, weighted_median
+from transferkit.methods.tradaboost_r2 import adaboost_r2_frozen_source, adjusted_error, source_factor, weighted_median
 
 
 def _shift(seed=0, n=400, m=20):
@@ -189,5 +189,70 @@ def test_errors():
         TrAdaBoostR2().fit(source, target.unlabelled())
     with pytest.raises(ValueError, match="n_folds=30"):
         TwoStageTrAdaBoostR2(n_folds=30).fit(source, target)
-    with pytest.raises(ValueError, match="n_steps=1"):
+    with pytest.raises(
+        ValueError, match=r"'n_steps' parameter of TwoStageTrAdaBoostR2 must be an int in the range \[2"
+    ):
         TwoStageTrAdaBoostR2(n_steps=1).fit(source, target)
+    TwoStageTrAdaBoostR2(_tree(), n_steps=2, n_estimators=2, n_folds=2).fit(source, target)  # the smallest schedule
+    with pytest.raises(ValueError, match="score needs targets"):
+        TrAdaBoostR2(_tree(), n_estimators=2).fit(source, target).score(target.unlabelled())
+
+
+def test_adaboost_r2_prime_reweights_the_target_only_as_drucker_and_pardoe_stone_write_it():
+    """AdaBoost.R2' in NumPy: average loss over every example, beta = eps / (1 - eps), vote ln(1/beta),
+    target weights times beta^(1 - e) rescaled to their old total; the source weights never move."""
+    from sklearn.linear_model import Ridge
+
+    source, target, _, _ = _shift(n=60, m=15)
+    X, y, n = np.concatenate([source.X, target.X]), np.concatenate([source.y, target.y]), len(source)
+    w0 = np.random.default_rng(1).uniform(0.5, 2.0, n + len(target))
+    seen = []
+
+    class Spy(Ridge):  # ridge: the scale of the weights matters, so their normalisation is checked too
+        def fit(self, X, y, sample_weight=None):
+            seen.append(sample_weight.copy())
+            return super().fit(X, y, sample_weight=sample_weight)
+
+    given = w0.copy()
+    hyps, alphas = adaboost_r2_frozen_source(Spy(alpha=3.0), X, y, w0, n, 4, "linear", 0)
+    np.testing.assert_array_equal(w0, given)  # the caller's weights are left as they were
+    w, expected = w0.copy(), []
+    for k in range(4):
+        h = Ridge(alpha=3.0).fit(X, y, sample_weight=w / w.mean())
+        np.testing.assert_allclose(seen[k], w / w.mean(), rtol=1e-12)
+        r = np.abs(h.predict(X) - y)
+        e = r / r.max()
+        eps = np.sum(w * e) / np.sum(w)
+        assert eps < 0.5
+        beta = eps / (1 - eps)
+        expected.append(np.log(1 / beta))
+        np.testing.assert_allclose(hyps[k].predict(X), h.predict(X), rtol=1e-10)
+        total = w[n:].sum()
+        w[n:] = w[n:] * beta ** (1 - e[n:])
+        w[n:] *= total / w[n:].sum()
+    np.testing.assert_allclose(alphas, expected, rtol=1e-10)
+    for sw in seen:
+        np.testing.assert_allclose(sw[:n] / sw[:n].sum(), w0[:n] / w0[:n].sum(), rtol=1e-12)
+
+
+def test_source_factor_solves_for_the_target_share_by_bisection():
+    rng = np.random.default_rng(0)
+    w_source, e_source, w_target = rng.uniform(0.1, 1, 50), rng.uniform(0.2, 1, 50), 3.0  # every share reachable
+    for share in (0.2, 0.5, 0.9):
+        b = source_factor(w_source, e_source, w_target, share)
+        assert 0 <= b <= 1
+        assert w_target / (w_target + np.sum(w_source * b**e_source)) == pytest.approx(share, rel=1e-9)
+    now = w_target / (w_target + w_source.sum())
+    assert source_factor(w_source, e_source, w_target, now) == 1.0  # the share is already there: no change
+    assert source_factor(w_source, e_source, w_target, now / 2) == 1.0
+    assert source_factor(w_source, e_source, w_target, 1.0) == pytest.approx(0.0, abs=1e-15)
+
+
+def test_two_stage_takes_one_pooled_sample_with_its_domains():
+    source, target, test, _ = _shift(n=120, m=12)
+    X, y = np.concatenate([source.X, target.X]), np.concatenate([source.y, target.y])
+    sample_domain = np.concatenate([np.ones(len(source)), -np.ones(len(target))]).astype(int)
+    make = lambda: TwoStageTrAdaBoostR2(_tree(), n_steps=3, n_estimators=3, n_folds=2)  # noqa: E731
+    pooled = make().fit(X, y, sample_domain=sample_domain)
+    np.testing.assert_array_equal(pooled.predict(test.X), make().fit(source, target).predict(test.X))
+    assert pooled.score(test.X, test.y) == pytest.approx(pooled.score(test))

@@ -150,10 +150,6 @@ class TrAdaBoost(TransferMethod):
         if len(source.feature_shape) != 1:
             raise ValueError(f"TrAdaBoost needs feature vectors; got samples of shape {source.feature_shape}.")
         N = self.n_estimators
-        if isinstance(N, bool) or not isinstance(N, (int, np.integer)) or N < 1:
-            raise ValueError(f"n_estimators={N!r}; expected a positive integer.")
-        if self.hypothesis not in ("label", "probability"):
-            raise ValueError(f"hypothesis={self.hypothesis!r}; expected 'label' or 'probability'.")
         base = check_base_learner(
             self.estimator, LinearSVC(dual="auto", max_iter=5000), proba=self.hypothesis == "probability"
         )
@@ -259,7 +255,5 @@ class TrAdaBoost(TransferMethod):
 
     def predict_proba(self, X) -> np.ndarray:
         """Weighted share of the votes for each class, shape (n, K); columns ordered as ``classes_``."""
-        outputs, alpha = self._votes(X)
-        if alpha.sum() <= 0:
-            return np.full((outputs.shape[0], len(self.classes_)), 1.0 / len(self.classes_))
+        outputs, alpha = self._votes(X)  # every ln(1/beta_t) > 0: epsilon_t is clipped below (K-1)/K
         return np.einsum("ntk,t->nk", outputs, alpha) / alpha.sum()

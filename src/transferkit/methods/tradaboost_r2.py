@@ -82,11 +82,6 @@ class _BoostedRegressor(TransferMethod):
         if len(source.feature_shape) != 1:
             name, shape = type(self).__name__, source.feature_shape
             raise ValueError(f"{name} needs feature vectors; got samples of shape {shape}.")
-        N = self.n_estimators
-        if isinstance(N, bool) or not isinstance(N, (int, np.integer)) or N < 1:
-            raise ValueError(f"n_estimators={N!r}; expected a positive integer.")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss={self.loss!r}; expected one of {', '.join(LOSSES)}.")
         base = check_base_learner(self.estimator, DecisionTreeRegressor(max_depth=3), role="regressor")
         X = np.concatenate([source.X, target.X]).astype(np.float64)
         y = np.concatenate([source.y, target.y]).astype(np.float64)
@@ -266,7 +261,7 @@ class TwoStageTrAdaBoostR2(_BoostedRegressor):
     _parameter_constraints = {
         **TrAdaBoostR2._parameter_constraints,
         "n_folds": [Interval(Integral, 2, None, closed="left")],
-        "n_steps": [Interval(Integral, 1, None, closed="left")],
+        "n_steps": [Interval(Integral, 2, None, closed="left")],  # the schedule's last step gives the target all
     }
 
     def __init__(
@@ -284,9 +279,6 @@ class TwoStageTrAdaBoostR2(_BoostedRegressor):
         """Fit on labelled ``source`` and a few labelled ``target`` examples (real-valued ``y``)."""
         base, X, y, n = self._check_common(source, target, sample_domain)
         S, F, m = self.n_steps, self.n_folds, len(y) - n
-        for arg, value, low in (("n_steps", S, 2), ("n_folds", F, 2)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"{arg}={value!r}; expected an integer >= {low}.")
         if m < F:
             raise ValueError(f"target has {m} labelled examples but n_folds={F}; expected at least one per fold.")
         folds = list(KFold(F, shuffle=True, random_state=self.seed).split(np.arange(m)))
