@@ -233,10 +233,14 @@ def test_kernel_sums_over_blocks_equal_the_whole_matrix(monkeypatch):
     rng = np.random.default_rng(1)
     x, y = torch.from_numpy(rng.normal(size=(37, 3))), torch.from_numpy(rng.normal(1, 1, size=(23, 3)))
     whole = {e: divergences.mmd2(x, y, estimator=e).item() for e in ("unbiased", "biased")}
-    monkeypatch.setattr(divergences, "_BLOCK_ENTRIES", 50)  # blocks of 2 rows or fewer
-    rows = []
     original = divergences.gaussian_kernel
-    monkeypatch.setattr(divergences, "gaussian_kernel", lambda a, b, s: rows.append(len(a)) or original(a, b, s))
-    for e, value in whole.items():
-        assert divergences.mmd2(x, y, estimator=e).item() == pytest.approx(value, rel=1e-10)
-    assert max(rows) <= 2
+    for entries in (50, 345):  # blocks of 1 row; and of 1 row against x (37 rows), 3 against y (23 rows)
+        monkeypatch.setattr(divergences, "_BLOCK_ENTRIES", entries)
+        blocks = []
+        spy = lambda a, b, s: blocks.append((len(a), len(b))) or original(a, b, s)  # noqa: E731
+        monkeypatch.setattr(divergences, "gaussian_kernel", spy)
+        for e, value in whole.items():
+            assert divergences.mmd2(x, y, estimator=e).item() == pytest.approx(value, rel=1e-10)
+        for rows, against in blocks:  # each block as large as the budget allows, the last one what is left
+            assert rows <= max(1, entries // (against * 5))
+        assert {rows for rows, _ in blocks} == ({1} if entries == 50 else {1, 2, 3})
