@@ -185,6 +185,20 @@ def test_every_two_domain_estimator_names_a_bad_seed_before_reading_data(name, m
         cls(seed=-1).fit(np.zeros((4, 2)), np.zeros((4, 2)))
 
 
+@pytest.mark.parametrize("name", sorted({**__import__("transferkit").REGISTRY, **__import__("transferkit").REGRESSORS}))
+def test_a_boolean_for_a_number_is_refused_by_name(name, monkeypatch):
+    # scikit-learn's Interval(Integral, ...) takes True as 1: hidden=True would reach torch
+    from transferkit.methods import get_method
+
+    cls = get_method(name)
+    monkeypatch.setattr("transferkit.methods.base.as_domain", lambda *a, **k: pytest.fail("data read first"))
+    with pytest.raises(ValueError, match=rf"The 'seed' parameter of {cls.__name__} must be a number, not a boolean"):
+        cls(seed=True).fit(np.zeros((4, 2)), np.zeros((4, 2)))
+    if "hidden" in cls().get_params():
+        with pytest.raises(ValueError, match=rf"The 'hidden' parameter of {cls.__name__} must be a number"):
+            cls(hidden=True).fit(np.zeros((4, 2)), np.zeros((4, 2)))
+
+
 def test_the_other_estimators_name_a_bad_hyperparameter_first():
     from transferkit import DAP, InformationTheoreticCoClustering, MultiTask, ProgressiveNetwork, SelfTaughtClustering
 

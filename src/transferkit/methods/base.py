@@ -279,6 +279,19 @@ class TransferMethod(Persistent, BaseEstimator):
         """Whether this estimator reads sparse (CSR) inputs as they are; others get them expanded at fit."""
         return False
 
+    def _validate_params(self) -> None:
+        """scikit-learn's check of ``_parameter_constraints``, and one it lacks: its numeric intervals
+        take ``True`` and ``False`` as the integers 1 and 0, which would pass a typo such as
+        ``hidden=True`` on to torch. A boolean is refused unless the parameter is one."""
+        super()._validate_params()
+        for name, constraints in self._parameter_constraints.items():
+            value = getattr(self, name, None)
+            if isinstance(value, (bool, np.bool_)) and not any(c == "boolean" or c is bool for c in constraints):
+                raise ValueError(
+                    f"The {name!r} parameter of {type(self).__name__} must be a number, not a boolean; "
+                    f"got {value!r}."
+                )
+
     def _check_fit_data(self, source, target, sample_domain=None) -> tuple[Domain, Domain | None]:
         if hasattr(self, "_parameter_constraints"):  # every hyperparameter named before the data is touched
             self._validate_params()
