@@ -237,7 +237,7 @@ def test_kernel_sums_over_blocks_equal_the_whole_matrix(monkeypatch):
     for entries in (50, 345):  # blocks of 1 row; and of 1 row against x (37 rows), 3 against y (23 rows)
         monkeypatch.setattr(divergences, "_BLOCK_ENTRIES", entries)
         blocks = []
-        spy = lambda a, b, s: blocks.append((len(a), len(b))) or original(a, b, s)  # noqa: E731
+        spy = lambda a, b, s, blocks=blocks: blocks.append((len(a), len(b))) or original(a, b, s)  # noqa: E731
         monkeypatch.setattr(divergences, "gaussian_kernel", spy)
         for e, value in whole.items():
             assert divergences.mmd2(x, y, estimator=e).item() == pytest.approx(value, rel=1e-10)
