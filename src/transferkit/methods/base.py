@@ -288,8 +288,7 @@ class TransferMethod(Persistent, BaseEstimator):
             value = getattr(self, name, None)
             if isinstance(value, (bool, np.bool_)) and not any(c == "boolean" or c is bool for c in constraints):
                 raise ValueError(
-                    f"The {name!r} parameter of {type(self).__name__} must be a number, not a boolean; "
-                    f"got {value!r}."
+                    f"The {name!r} parameter of {type(self).__name__} must be a number, not a boolean; got {value!r}."
                 )
 
     def _check_fit_data(self, source, target, sample_domain=None) -> tuple[Domain, Domain | None]:
