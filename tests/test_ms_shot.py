@@ -100,3 +100,18 @@ def test_source_free_from_trained_networks_save_load_and_the_command_line(source
     assert main([*argv, "-q", "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["method"] == "ms-shot" and record["sources"] == paths[:2]
+
+
+def test_bag_of_words_sources_and_target_stay_sparse_and_fit_as_dense_ones():
+    import scipy.sparse
+
+    words = [scipy.sparse.random(60, 400, density=0.02, format="csr", random_state=r, dtype=np.float32) for r in (1, 2)]
+    sources = [Domain(w, np.arange(60) % 2, f"bag {i}") for i, w in enumerate(words)]
+    target = Domain(scipy.sparse.random(50, 400, density=0.02, format="csr", random_state=3, dtype=np.float32))
+    fast = dict(source_epochs=2, epochs=2, seed=0)
+    sparse_fit = MultiSourceSHOT(**fast).fit(sources, target)
+    assert sparse_fit._sparse(words[0])  # under 5 % non-zeros: batched sparse up to the first layer
+    dense_fit = MultiSourceSHOT(**fast).fit([Domain(d.X.toarray(), d.y) for d in sources], Domain(target.X.toarray()))
+    np.testing.assert_allclose(
+        sparse_fit.predict_proba(target.X), dense_fit.predict_proba(target.X.toarray()), atol=1e-4
+    )

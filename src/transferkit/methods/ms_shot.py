@@ -171,9 +171,6 @@ class MultiSourceSHOT(SHOT):
         self.source_weights_ = ensemble.alpha.detach().cpu().numpy()
         return self
 
-    def _takes_sparse(self) -> bool:
-        return False  # each source's rows are taken by a mask
-
     def transform(self, X) -> np.ndarray:
         """Every source network's adapted features, side by side."""
         return self._batched(X, lambda x: torch.cat(self.model_.features(x), 1))
