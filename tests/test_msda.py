@@ -128,13 +128,13 @@ def test_transformer_output_and_errors():
     assert MSDA(n_layers=2, keep_input=False).fit(X).transform(X).shape == (40, 12)
     assert MSDA(n_layers=1, max_features=4).fit(X).transform(X).shape == (40, 10)
     assert clone(m).get_params()["n_layers"] == 3
-    with pytest.raises(ValueError, match="noise=1.0"):
+    with pytest.raises(ValueError, match=r"The 'noise' parameter of MSDA must be .* Got 1.0 instead"):
         MSDA(noise=1.0).fit(X)
-    with pytest.raises(ValueError, match="n_layers=0"):
+    with pytest.raises(ValueError, match=r"The 'n_layers' parameter of MSDA must be .* Got 0 instead"):
         MSDA(n_layers=0).fit(X)
-    with pytest.raises(ValueError, match="reg=-1"):
+    with pytest.raises(ValueError, match=r"The 'reg' parameter of MSDA must be .* Got -1 instead"):
         MSDA(reg=-1).fit(X)
-    with pytest.raises(ValueError, match="max_features=0"):
+    with pytest.raises(ValueError, match=r"The 'max_features' parameter of MSDA must be .* Got 0 instead"):
         MSDA(max_features=0).fit(X)
     with pytest.raises(ValueError, match="expecting 6 features"):
         m.transform(X[:, :5])
@@ -144,6 +144,8 @@ def test_transformer_output_and_errors():
 
     with pytest.raises(NotFittedError, match="not fitted"):
         MSDA().transform(X)
+    with pytest.raises(ValueError, match="The 'n_layers' parameter of MSDA must be a number, not a boolean"):
+        MSDA(n_layers=True).fit(X)
 
 
 def test_msda_refuses_inputs_its_closed_form_cannot_hold_and_an_infinite_reg():
@@ -152,6 +154,6 @@ def test_msda_refuses_inputs_its_closed_form_cannot_hold_and_an_infinite_reg():
     X = np.random.default_rng(0).random((50, 4)).astype(np.float32)
     with pytest.raises(ValueError, match=r"too large for mSDA's closed form"):
         MSDA(n_layers=1).fit(X * 1e19)
-    with pytest.raises(ValueError, match=r"reg=inf; expected a finite non-negative number"):
+    with pytest.raises(ValueError, match=r"The 'reg' parameter of MSDA must be a float in the range \[0.0, inf\)"):
         MSDA(reg=float("inf")).fit(X)
     assert np.isfinite(MSDA(n_layers=1).fit_transform(X * 1e6)).all()

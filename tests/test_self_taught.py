@@ -137,3 +137,22 @@ def test_fit_classifier_keeps_the_features_and_retrains_the_classifier():
     assert set(np.unique(model.predict(Xl))) <= {3, 4}
     with pytest.raises(ValueError, match="single class"):
         model.fit_classifier(Domain(Xl, np.zeros(80, dtype=int)))
+
+
+@pytest.mark.parametrize(
+    "make, param",
+    [
+        (lambda: SparseCoding(n_bases=0), "n_bases"),
+        (lambda: SparseCoding(beta=0.0), "beta"),
+        (lambda: SparseCoding(n_iter=2.5), "n_iter"),
+        (lambda: SparseCoding(n_bases=True), "n_bases"),
+        (lambda: Autoencoder(n_hidden=0), "n_hidden"),
+        (lambda: Autoencoder(sparsity_target=1.0), "sparsity_target"),
+        (lambda: Autoencoder(sparsity=-0.1), "sparsity"),
+        (lambda: Autoencoder(epochs=0), "epochs"),
+        (lambda: Autoencoder(lr=float("nan")), "lr"),
+    ],
+)
+def test_the_feature_learners_name_a_bad_hyperparameter_before_reading_the_data(make, param):
+    with pytest.raises(ValueError, match=rf"The '{param}' parameter of \w+ must be"):
+        make().fit(object())  # never read: the parameters are checked first

@@ -331,3 +331,23 @@ def test_dap_predicts_by_the_rule_it_is_given(rule, posterior_calls, monkeypatch
     monkeypatch.setattr(dap, "dap_log_posterior", lambda *a: calls.append(1) or real(*a))
     model.predict(X[~seen])
     assert bool(calls) == posterior_calls
+
+
+@pytest.mark.parametrize(
+    "make, param",
+    [
+        (lambda: DAP(rule="vote"), "rule"),
+        (lambda: DAP(prior_clip=0.5), "prior_clip"),
+        (lambda: DeViSE(margin=0.0), "margin"),
+        (lambda: DeViSE(pretrain_epochs=-1), "pretrain_epochs"),
+        (lambda: DeViSE(finetune_lr_mult=-0.1), "finetune_lr_mult"),
+        (lambda: AttributeEmbedding(compatibility="cosine"), "compatibility"),
+        (lambda: AttributeEmbedding(embed_dim=0), "embed_dim"),
+        (lambda: AttributeEmbedding(margin=float("nan")), "margin"),
+        (lambda: ConSE(T=0), "T"),
+        (lambda: ConSE(T=True), "T"),
+    ],
+)
+def test_each_zero_shot_hyperparameter_is_named_before_the_data_is_read(make, param):
+    with pytest.raises(ValueError, match=rf"The '{param}' parameter of \w+ must be"):
+        make().fit(object(), object(), object())  # never read: the parameters are checked first

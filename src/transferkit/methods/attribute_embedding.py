@@ -25,10 +25,12 @@ transfer learning (zero-shot learning: attribute embedding).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from transferkit.methods.zeroshot import ZeroShotMethod
@@ -98,6 +100,13 @@ class AttributeEmbedding(ZeroShotMethod):
     description: ClassVar[str] = "zero-shot: sample and class embeddings with a margin (ALE/SJE bilinear option)"
     paper: ClassVar[str] = "Akata et al., CVPR 2013 / 2015; the lecture's attribute embedding"
 
+    _parameter_constraints: ClassVar[dict] = {
+        **ZeroShotMethod._parameter_constraints,
+        "compatibility": [StrOptions({"bilinear", "mlp"})],
+        "embed_dim": [Interval(Integral, 1, None, closed="left")],
+        "margin": [Interval(Real, 0, np.inf, closed="neither")],
+    }
+
     compatibility: str = "bilinear"
     embed_dim: int = 64
     margin: float = 1.0
@@ -112,10 +121,6 @@ class AttributeEmbedding(ZeroShotMethod):
         return super()._rebuild_module(name)
 
     def _fit_seen(self, X, y_idx, S_seen):
-        if self.compatibility not in ("bilinear", "mlp"):
-            raise ValueError(f"compatibility={self.compatibility!r}; expected 'bilinear' or 'mlp'.")
-        if not self.margin > 0:
-            raise ValueError(f"margin={self.margin!r}; expected a positive number.")
         d = S_seen.shape[1] if self.compatibility == "bilinear" else int(self.embed_dim)
         f = self._build(d)
         g = ClassEncoder(S_seen.shape[1], d, None if self.compatibility == "bilinear" else self.hidden)

@@ -16,15 +16,19 @@ References: Hinton & Salakhutdinov, Science 2006; Ng, CS294A lecture notes "Spar
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import numpy as np
 import torch
 from scipy.special import expit
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import Interval
 from torch import nn
 
-from transferkit._sklearn import Float32Transformer, check_n_features
+from transferkit._sklearn import CheckedParams, Float32Transformer, check_n_features
 from transferkit.data import check_array
+from transferkit.methods.base import shared_constraints
 from transferkit.train.loop import FitConfig, fit_loop
 
 __all__ = ["Autoencoder", "sparsity_kl"]
@@ -57,7 +61,7 @@ class _ReconstructionObjective(nn.Module):
         return {"loss": loss, "reconstruction": reconstruction}
 
 
-class Autoencoder(Float32Transformer, TransformerMixin, BaseEstimator):
+class Autoencoder(Float32Transformer, CheckedParams, TransformerMixin, BaseEstimator):
     """Sigmoid autoencoder features learnt on unlabelled data.
 
     Training takes the parameters of every network method (``epochs``, ``batch_size``, ``lr``, ``weight_decay``,
@@ -72,6 +76,13 @@ class Autoencoder(Float32Transformer, TransformerMixin, BaseEstimator):
     sparsity_target : float
         The mean activation the penalty pulls each hidden unit towards.
     """
+
+    _parameter_constraints = {
+        "n_hidden": [Interval(Integral, 1, None, closed="left")],
+        "sparsity": [Interval(Real, 0, np.inf, closed="left")],
+        "sparsity_target": [Interval(Real, 0, 1, closed="neither")],
+        **shared_constraints("epochs", "batch_size", "lr", "weight_decay", "seed", "device", "verbose"),
+    }
 
     def __init__(
         self,
@@ -106,10 +117,7 @@ class Autoencoder(Float32Transformer, TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         """Train on unlabelled ``X`` (images are flattened); ``y`` is ignored."""
-        if isinstance(self.n_hidden, bool) or not isinstance(self.n_hidden, (int, np.integer)) or self.n_hidden < 1:
-            raise ValueError(f"n_hidden={self.n_hidden!r}; expected a positive integer.")
-        if not 0 < self.sparsity_target < 1:
-            raise ValueError(f"sparsity_target={self.sparsity_target!r}; expected a number in (0, 1).")
+        self._validate_params()  # before the data: every hyperparameter named with what it allows
         X = self._prepare(X)
         self.mean_, self.std_ = X.mean(0), X.std(0) + 1e-3
         Z = ((X - self.mean_) / self.std_).astype(np.float32)

@@ -28,7 +28,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from torch import nn
 
-from transferkit._sklearn import check_n_features
+from transferkit._sklearn import CheckedParams, check_n_features
 from transferkit.data import Domain, as_domain, check_array, check_same_features, densify
 from transferkit.methods.persistent import Persistent
 from transferkit.nn.backbones import BACKBONES, StagedNet, build_backbone, from_module
@@ -253,7 +253,7 @@ def _accepts_sample_domain(method):
     return wrapped
 
 
-class TransferMethod(Persistent, BaseEstimator):
+class TransferMethod(Persistent, CheckedParams, BaseEstimator):
     """Base of all methods: the setting check at ``fit`` and the prediction helpers.
 
     ``predict``, ``predict_proba`` and ``transform`` also take ``sample_domain=`` (SKADA's convention),
@@ -278,18 +278,6 @@ class TransferMethod(Persistent, BaseEstimator):
     def _takes_sparse(self) -> bool:
         """Whether this estimator reads sparse (CSR) inputs as they are; others get them expanded at fit."""
         return False
-
-    def _validate_params(self) -> None:
-        """scikit-learn's check of ``_parameter_constraints``, and one it lacks: its numeric intervals
-        take ``True`` and ``False`` as the integers 1 and 0, which would pass a typo such as
-        ``hidden=True`` on to torch. A boolean is refused unless the parameter is one."""
-        super()._validate_params()
-        for name, constraints in self._parameter_constraints.items():
-            value = getattr(self, name, None)
-            if isinstance(value, (bool, np.bool_)) and not any(c == "boolean" or c is bool for c in constraints):
-                raise ValueError(
-                    f"The {name!r} parameter of {type(self).__name__} must be a number, not a boolean; got {value!r}."
-                )
 
     def _check_fit_data(self, source, target, sample_domain=None) -> tuple[Domain, Domain | None]:
         if hasattr(self, "_parameter_constraints"):  # every hyperparameter named before the data is touched

@@ -22,11 +22,13 @@ combination of semantic embeddings. ICLR 2014.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral
 from typing import ClassVar
 
 import numpy as np
 import torch
 from sklearn.base import clone
+from sklearn.utils._param_validation import HasMethods, Interval
 
 from transferkit.methods.zeroshot import SoftmaxObjective, ZeroShotMethod
 
@@ -72,6 +74,12 @@ class ConSE(ZeroShotMethod):
     description: ClassVar[str] = "zero-shot: seen classes' embeddings mixed by classifier confidence"
     paper: ClassVar[str] = "Norouzi et al., ICLR 2014"
 
+    _parameter_constraints: ClassVar[dict] = {
+        **ZeroShotMethod._parameter_constraints,
+        "T": [Interval(Integral, 1, None, closed="left")],
+        "classifier": [HasMethods(["fit", "predict_proba"]), None],
+    }
+
     T: int = 10
     classifier: object = None
 
@@ -79,8 +87,6 @@ class ConSE(ZeroShotMethod):
         return len(self.seen_classes_)
 
     def _fit_seen(self, X, y_idx, S_seen):
-        if isinstance(self.T, bool) or not isinstance(self.T, (int, np.integer)) or self.T < 1:
-            raise ValueError(f"T={self.T!r}; expected a positive integer.")
         self.S_seen_ = S_seen
         if self.classifier is not None:
             if not hasattr(self.classifier, "predict_proba"):

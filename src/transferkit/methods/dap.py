@@ -28,11 +28,13 @@ categorization. TPAMI 36(3), 2014.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Real
 from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from transferkit.methods.zeroshot import ZeroShotMethod
@@ -104,6 +106,12 @@ class DAP(ZeroShotMethod):
     paper: ClassVar[str] = "Lampert, Nickisch & Harmeling, CVPR 2009"
     kinds: ClassVar[tuple[str, ...]] = ("attributes",)
 
+    _parameter_constraints: ClassVar[dict] = {
+        **ZeroShotMethod._parameter_constraints,
+        "rule": [StrOptions({"posterior", "nearest"})],
+        "prior_clip": [Interval(Real, 0, 0.5, closed="left")],
+    }
+
     rule: str = "posterior"
     prior_clip: float = 0.1
 
@@ -117,10 +125,6 @@ class DAP(ZeroShotMethod):
         return self.descriptions_.vectors.shape[1]
 
     def _fit_seen(self, X, y_idx, S_seen):
-        if self.rule not in ("posterior", "nearest"):
-            raise ValueError(f"rule={self.rule!r}; expected 'posterior' or 'nearest'.")
-        if not 0 <= self.prior_clip < 0.5:
-            raise ValueError(f"prior_clip={self.prior_clip!r}; expected a number in [0, 0.5).")
         self.threshold_ = float(self.descriptions_.vectors.mean())
         A = self._binary(S_seen)
         constant = np.flatnonzero((A == A[0]).all(0))

@@ -26,11 +26,13 @@ embedding model. NIPS 2013.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.utils._param_validation import Interval
 from torch import nn
 
 from transferkit.methods.zeroshot import SoftmaxObjective, ZeroShotMethod
@@ -95,6 +97,13 @@ class DeViSE(ZeroShotMethod):
     description: ClassVar[str] = "zero-shot: visual model projected onto class-name word vectors (hinge rank loss)"
     paper: ClassVar[str] = "Frome et al., NIPS 2013"
 
+    _parameter_constraints: ClassVar[dict] = {
+        **ZeroShotMethod._parameter_constraints,
+        "margin": [Interval(Real, 0, np.inf, closed="neither")],
+        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "finetune_lr_mult": [Interval(Real, 0, np.inf, closed="left")],  # 0: the visual model stays frozen
+    }
+
     margin: float = 0.1
     pretrain_epochs: int = 10
     finetune_lr_mult: float = 0.1
@@ -103,10 +112,6 @@ class DeViSE(ZeroShotMethod):
         return self.descriptions_.vectors.shape[1]
 
     def _fit_seen(self, X, y_idx, S_seen):
-        if not self.margin > 0:
-            raise ValueError(f"margin={self.margin!r}; expected a positive number.")
-        if self.finetune_lr_mult < 0:
-            raise ValueError(f"finetune_lr_mult={self.finetune_lr_mult!r}; expected 0 (frozen) or more.")
         net = self._build(len(S_seen))
         self.pretrain_result_ = self._train(SoftmaxObjective(net), X, y_idx, "softmax", epochs=self.pretrain_epochs)
         T = torch.from_numpy(_unit(S_seen))

@@ -51,11 +51,14 @@ binarised inputs (``double(xx>0)``) while concatenating the raw input: ``binariz
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import numpy as np
 from scipy.linalg import lapack
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval
 
-from transferkit._sklearn import Float32Transformer, check_n_features
+from transferkit._sklearn import CheckedParams, Float32Transformer, check_n_features
 from transferkit.data import check_array
 
 __all__ = ["MSDA", "msda_layer"]
@@ -140,7 +143,7 @@ def _layer_forward(h: np.ndarray, W: np.ndarray) -> np.ndarray:
     return np.tanh(out, out=out)
 
 
-class MSDA(Float32Transformer, TransformerMixin, BaseEstimator):
+class MSDA(Float32Transformer, CheckedParams, TransformerMixin, BaseEstimator):
     """Marginalized stacked denoising autoencoder (scikit-learn transformer).
 
     Parameters
@@ -166,6 +169,15 @@ class MSDA(Float32Transformer, TransformerMixin, BaseEstimator):
         The layers' :math:`W`, with ``d`` the width the layers work at.
     """
 
+    _parameter_constraints = {
+        "n_layers": [Interval(Integral, 1, None, closed="left")],
+        "noise": [Interval(Real, 0, 1, closed="left")],
+        "reg": [Interval(Real, 0, np.inf, closed="left")],  # finite: reg=inf would turn every feature to NaN
+        "keep_input": ["boolean"],
+        "binarize": ["boolean"],
+        "max_features": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
     def __init__(
         self,
         n_layers: int = 5,
@@ -182,24 +194,13 @@ class MSDA(Float32Transformer, TransformerMixin, BaseEstimator):
         self.binarize = binarize
         self.max_features = max_features
 
-    def _check_params(self) -> None:
-        if isinstance(self.n_layers, bool) or not isinstance(self.n_layers, (int, np.integer)) or self.n_layers < 1:
-            raise ValueError(f"n_layers={self.n_layers!r}; expected a positive integer.")
-        if not isinstance(self.noise, (int, float, np.number)) or not (0.0 <= self.noise < 1.0):
-            raise ValueError(f"noise={self.noise!r}; expected a corruption probability in [0, 1).")
-        if not isinstance(self.reg, (int, float, np.number)) or not (0 <= self.reg < np.inf):
-            raise ValueError(f"reg={self.reg!r}; expected a finite non-negative number.")
-        m = self.max_features
-        if m is not None and (isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1):
-            raise ValueError(f"max_features={m!r}; expected None or a positive integer.")
-
     def _layer_input(self, X: np.ndarray) -> np.ndarray:
         h = X[:, : self.max_features] if self.max_features else X
         return (h > 0).astype(np.float32) if self.binarize else np.ascontiguousarray(h)
 
     def _fit(self, X) -> list[np.ndarray]:
         """Fit the layers; return the training rows' outputs ``[h_1, ..., h_L]``."""
-        self._check_params()
+        self._validate_params()
         X = check_array(X, "X", allow_nd=False)
         self.n_features_in_ = X.shape[1]
         h = self._layer_input(X)

@@ -24,18 +24,21 @@ activation above :math:`\beta / 2` is worth paying for.
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import MiniBatchDictionaryLearning
 from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import Interval
 
-from transferkit._sklearn import Float32Transformer, check_n_features
+from transferkit._sklearn import CheckedParams, Float32Transformer, check_n_features
 from transferkit.data import check_array
 
 __all__ = ["SparseCoding"]
 
 
-class SparseCoding(Float32Transformer, TransformerMixin, BaseEstimator):
+class SparseCoding(Float32Transformer, CheckedParams, TransformerMixin, BaseEstimator):
     """Bases learnt by L1-regularised sparse coding; features are the per-sample activations.
 
     Parameters
@@ -51,6 +54,14 @@ class SparseCoding(Float32Transformer, TransformerMixin, BaseEstimator):
         Divide every input feature by its standard deviation on the unlabelled data.
     seed : int
     """
+
+    _parameter_constraints = {
+        "n_bases": [Interval(Integral, 1, None, closed="left")],
+        "beta": [Interval(Real, 0, np.inf, closed="neither")],
+        "n_iter": [Interval(Integral, 1, None, closed="left")],
+        "scale": ["boolean"],
+        "seed": [Interval(Integral, 0, None, closed="left")],
+    }
 
     def __init__(self, n_bases: int = 256, beta: float = 0.1, n_iter: int = 10, scale: bool = False, seed: int = 0):
         self.n_bases = n_bases
@@ -68,10 +79,7 @@ class SparseCoding(Float32Transformer, TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         """Learn the bases on unlabelled ``X`` (images are flattened); ``y`` is ignored."""
-        if isinstance(self.n_bases, bool) or not isinstance(self.n_bases, (int, np.integer)) or self.n_bases < 1:
-            raise ValueError(f"n_bases={self.n_bases!r}; expected a positive integer.")
-        if not self.beta > 0:
-            raise ValueError(f"beta={self.beta!r}; expected a positive number.")
+        self._validate_params()  # before the data: every hyperparameter named with what it allows
         X = self._prepare(X)
         self.mean_ = X.mean(0)
         std = X.std(0) + 1e-6 if self.scale else np.ones(X.shape[1], dtype=np.float32)
