@@ -17,13 +17,13 @@ import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from skada.deep import DANN  # noqa: E402
-from skada.deep.modules import DomainClassifier  # noqa: E402
-from sklearn.datasets import load_svmlight_file  # noqa: E402
 from torch import nn  # noqa: E402
 
 
 class ShallowNet(nn.Module):
+    """The shallow network both sides train: SKADA hooks the stage named ``layer_name`` to read features
+    and calls the module with a ``sample_weight`` keyword at prediction time."""
+
     def __init__(self, in_features: int, n_classes: int = 2, hidden: int = 50):
         super().__init__()
         self.hidden = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU())
@@ -34,11 +34,16 @@ class ShallowNet(nn.Module):
 
 
 def read(path: str):
+    from sklearn.datasets import load_svmlight_file
+
     X, y = load_svmlight_file(path, n_features=5000, zero_based=True, dtype=np.float32)
     return (X.toarray() > 0).astype(np.float32), ((y + 1) // 2).astype(np.int64)
 
 
 def main(source_train: str, target_train: str, target_test: str) -> None:
+    from skada.deep import DANN
+    from skada.deep.modules import DomainClassifier
+
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", message="Implicit dimension choice for softmax")
     Xs, ys = read(source_train)

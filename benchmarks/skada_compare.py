@@ -63,6 +63,9 @@ from transferkit.datasets import load_task  # noqa: E402
 from transferkit.nn.backbones import shallow_net  # noqa: E402
 from transferkit.runs import preprocess  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).parent))
+from skada_cold_script import ShallowNet  # noqa: E402  (the network both sides train, in the SKADA script)
+
 DOMAINS = ("books", "dvd", "electronics", "kitchen")
 SHORT = {"books": "B", "dvd": "D", "electronics": "E", "kitchen": "K"}
 FOUR_PAIRS = [("books", "dvd"), ("dvd", "electronics"), ("electronics", "kitchen"), ("kitchen", "books")]
@@ -73,22 +76,6 @@ RECIPE = dict(epochs=30, batch_size=64, lr=1e-3, hidden=50)
 DANN_LAMBDA = 0.1  # the `bench amazon` setting: constant reversal coefficient
 DAN_LAMBDA = 1.0
 CORAL_LAMBDA = 1.0
-
-
-class ShallowNet(nn.Module):
-    """SKADA's view of our shallow network: same layers, same construction order, named stages.
-
-    SKADA hooks the layer named ``layer_name`` to read features and calls the module with a
-    ``sample_weight`` keyword at prediction time.
-    """
-
-    def __init__(self, in_features: int, n_classes: int = 2, hidden: int = 50):
-        super().__init__()
-        self.hidden = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU())
-        self.head = nn.Linear(hidden, n_classes)
-
-    def forward(self, X, sample_weight=None):
-        return self.head(self.hidden(X))
 
 
 def skada_domain_head(repaired: bool, alpha: float, num_features: int = 50) -> nn.Module:
