@@ -209,6 +209,13 @@ def test_the_other_estimators_name_a_bad_hyperparameter_first():
         (lambda: ProgressiveNetwork(reduce=0).add_task("a", X, np.arange(20) % 2), "'reduce' parameter of Progress"),
         (lambda: SelfTaughtClustering(lam=-1).fit(X, X), "'lam' parameter of SelfTaughtClustering"),
         (lambda: InformationTheoreticCoClustering(n_iter=2.5).fit(X), "'n_iter' parameter of InformationTheoretic"),
+        # booleans where numbers belong: scikit-learn's intervals alone would take them as 1
+        (
+            lambda: MultiTask(epochs=True).fit({"a": (X, np.arange(20) % 2)}),
+            "'epochs' parameter of MultiTask must be a",
+        ),
+        (lambda: ProgressiveNetwork(epochs=True).add_task("a", X, np.arange(20) % 2), "'epochs' parameter of Progr"),
+        (lambda: SelfTaughtClustering(n_iter=True).fit(X, X), "'n_iter' parameter of SelfTaughtClustering must be"),
     ]
     for fit, message in cases:
         with pytest.raises(ValueError, match=message):

@@ -40,6 +40,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
+from transferkit._sklearn import CheckedParams
 from transferkit.data import check_array
 from transferkit.methods.base import Setting, fit_identity, shared_constraints, store_params
 from transferkit.methods.persistent import Persistent
@@ -165,7 +166,7 @@ def relative_change(multi: Mapping[str, float], single: Mapping[str, float], low
     return 100.0 * float(np.mean(terms))
 
 
-class MultiTask(Persistent, BaseEstimator):
+class MultiTask(Persistent, CheckedParams, BaseEstimator):
     """Hard parameter sharing over several tasks, each a classification or a regression.
 
     Training (Adam) takes the parameters of every network method (``epochs``, ``batch_size``, ``lr``,

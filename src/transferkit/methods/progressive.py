@@ -35,6 +35,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from torch import nn
 
+from transferkit._sklearn import CheckedParams
 from transferkit.data import check_array
 from transferkit.methods.base import Setting, shared_constraints, store_params
 from transferkit.methods.persistent import Persistent
@@ -163,7 +164,7 @@ def run_columns(columns: nn.ModuleList, x: torch.Tensor, k: int) -> torch.Tensor
     return out
 
 
-class ProgressiveNetwork(Persistent, BaseEstimator):
+class ProgressiveNetwork(Persistent, CheckedParams, BaseEstimator):
     """A progressive network over a sequence of tasks (classification; ``fit`` takes them in order).
 
     Each column trains (Adam) with the parameters of every network method (``epochs``, ``batch_size``, ``lr``,

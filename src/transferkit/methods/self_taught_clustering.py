@@ -42,6 +42,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils._param_validation import Interval
 
+from transferkit._sklearn import CheckedParams
 from transferkit.data import check_array
 from transferkit.methods.base import Setting
 from transferkit.methods.persistent import Persistent
@@ -113,7 +114,7 @@ class _State:
     loss: float
 
 
-class SelfTaughtClustering(Persistent, ClusterMixin, BaseEstimator):
+class SelfTaughtClustering(Persistent, CheckedParams, ClusterMixin, BaseEstimator):
     """Co-clustering of a small target set with a large auxiliary set that share the feature clusters.
 
     Parameters
