@@ -143,12 +143,16 @@ def _sparse_form(X, form):
     if form == "coo-unordered":  # entries in reverse order, one of them given as two halves: summed
         i, v = coo.indices().flip(1), coo.values().flip(0)
         return torch.sparse_coo_tensor(torch.cat([i, i[:, :1]], 1), torch.cat([v[:1] / 2, v[1:], v[:1] / 2]), coo.shape)
+    if form == "coo-first-smallest":  # the first entry in place, the others out of order: not canonical
+        i, v = coo.indices(), coo.values()
+        order = torch.cat([torch.zeros(1, dtype=torch.long), torch.arange(len(v) - 1, 0, -1)])
+        return torch.sparse_coo_tensor(i[:, order], v[order], coo.shape)
     if form == "stacked":  # two canonical batches stacked, as DANN stacks the source and target rows
         return torch.cat([torch.from_numpy(X[:4]).float().to_sparse(), torch.from_numpy(X[4:]).float().to_sparse()])
     return coo
 
 
-@pytest.mark.parametrize("form", ["coo", "csr", "coo-unordered", "stacked"])
+@pytest.mark.parametrize("form", ["coo", "csr", "coo-unordered", "coo-first-smallest", "stacked"])
 def test_the_sparse_linear_layer_matches_numpy_in_value_and_gradients(form):
     import torch
 
@@ -169,6 +173,44 @@ def test_the_sparse_linear_layer_matches_numpy_in_value_and_gradients(form):
     np.testing.assert_allclose(layer.weight.grad.numpy(), G.T @ X, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(layer.bias.grad.numpy(), G.sum(0), rtol=1e-5, atol=1e-5)
     assert layer.weight.grad.is_contiguous()
+
+
+@pytest.mark.parametrize("form, sorts", [("stacked", False), ("coo-unordered", True), ("coo-first-smallest", True)])
+def test_only_a_batch_out_of_order_is_sorted(form, sorts, monkeypatch):
+    """Stacked canonical batches are already in row-major order: the layer converts them without the sort."""
+    import torch
+
+    from transferkit.nn.sparse import SparseInputLinear
+
+    X = (np.random.default_rng(1).random((7, 11)) < 0.3).astype(np.float64)
+    x = _sparse_form(X, form)
+    calls = []
+    original = torch.Tensor.coalesce
+    monkeypatch.setattr(torch.Tensor, "coalesce", lambda t: calls.append(1) or original(t))
+    SparseInputLinear(11, 3)(x)
+    assert bool(calls) == sorts
+
+
+@pytest.mark.parametrize("frozen", ["weight", "bias", "no bias"])
+def test_a_frozen_weight_or_bias_gets_no_gradient_and_the_other_its_own(frozen):
+    import torch
+
+    from transferkit.nn.sparse import SparseInputLinear
+
+    rng = np.random.default_rng(2)
+    X, G = (rng.random((5, 8)) < 0.4) * 1.0, rng.normal(size=(5, 2))
+    layer = SparseInputLinear(8, 2, bias=frozen != "no bias")
+    if frozen != "no bias":
+        getattr(layer, frozen).requires_grad_(False)
+    layer(torch.from_numpy(X).float().to_sparse()).backward(torch.from_numpy(G).float())
+    if frozen == "weight":
+        assert layer.weight.grad is None
+    else:
+        np.testing.assert_allclose(layer.weight.grad.numpy(), G.T @ X, rtol=1e-5, atol=1e-6)
+    if frozen == "bias":
+        assert layer.bias.grad is None
+    elif frozen == "weight":
+        np.testing.assert_allclose(layer.bias.grad.numpy(), G.sum(0), rtol=1e-5, atol=1e-6)
 
 
 def test_the_sparse_linear_layer_is_a_linear_layer_for_dense_input_and_for_state():
