@@ -244,3 +244,33 @@ def test_kernel_sums_over_blocks_equal_the_whole_matrix(monkeypatch):
         for rows, against in blocks:  # each block as large as the budget allows, the last one what is left
             assert rows <= max(1, entries // (against * 5))
         assert {rows for rows, _ in blocks} == ({1} if entries == 50 else {1, 2, 3})
+
+
+def test_a_minibatch_takes_one_pooled_kernel_matrix_up_to_the_block_budget(monkeypatch):
+    from transferkit.nn import divergences
+
+    rng = np.random.default_rng(4)
+    x, y = torch.from_numpy(rng.normal(size=(37, 3))), torch.from_numpy(rng.normal(1, 1, size=(23, 3)))
+    whole = divergences.mmd2(x, y).item()
+    original = divergences.gaussian_kernel
+    for entries, pooled in ((60 * 60 * 5, True), (60 * 60 * 5 - 1, False)):  # (n + m)^2 U entries at most
+        monkeypatch.setattr(divergences, "_BLOCK_ENTRIES", entries)
+        blocks = []
+        spy = lambda a, b, s, blocks=blocks: blocks.append(len(b)) or original(a, b, s)  # noqa: E731
+        monkeypatch.setattr(divergences, "gaussian_kernel", spy)
+        assert divergences.mmd2(x, y).item() == pytest.approx(whole, rel=1e-10)
+        assert (blocks == [60]) == pooled
+
+
+def test_distances_hold_when_each_feature_has_its_own_large_offset():
+    # float32 features far from the origin, each coordinate by another amount: centring on the pooled
+    # mean of each feature (not on one overall mean) keeps cdist's fast form from cancelling every digit
+    rng = np.random.default_rng(5)
+    offset = np.array([3000.0, -3000.0, 500.0])
+    x = (offset + rng.normal(size=(20, 3))).astype(np.float32)
+    y = (offset + rng.normal(loc=0.5, size=(15, 3))).astype(np.float32)
+    z = np.concatenate([x, y]).astype(np.float64)
+    base = ((z[:, None] - z[None]) ** 2).sum(-1).sum() / (len(z) ** 2 - len(z))
+    sig = [base * m for m in DEFAULT_BANDWIDTH_MULTIPLIERS]
+    expected = np_mmd2(x.astype(np.float64), y.astype(np.float64), sig, "unbiased")
+    assert float(mmd2(torch.tensor(x), torch.tensor(y))) == pytest.approx(expected, rel=1e-3)

@@ -173,6 +173,9 @@ def test_the_sparse_linear_layer_matches_numpy_in_value_and_gradients(form):
     np.testing.assert_allclose(layer.weight.grad.numpy(), G.T @ X, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(layer.bias.grad.numpy(), G.sum(0), rtol=1e-5, atol=1e-5)
     assert layer.weight.grad.is_contiguous()
+    y64 = layer(_sparse_form(X, form).double())  # a float64 batch meets the layer's float32 weight
+    assert y64.dtype == torch.float32
+    np.testing.assert_allclose(y64.detach().numpy(), X @ W.T + b, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("form, sorts", [("stacked", False), ("coo-unordered", True), ("coo-first-smallest", True)])
