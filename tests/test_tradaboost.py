@@ -218,7 +218,17 @@ def test_degenerate_when_every_round_is_the_pooled_fit():
     Xt[:, 0] += np.sign(Xt[:, 0]) * 2
     source, target = Domain(Xs, (Xs[:, 0] > 0).astype(int)), Domain(Xt, (Xt[:, 0] > 0).astype(int))
     model, messages = _fit_recording(TrAdaBoost(n_estimators=30), source, target)
-    assert "same output" in messages[0] and "epsilon_t = 0" in messages[1]
+    assert messages == [
+        "TrAdaBoost: all 30 round hypotheses give the same output on the 320 training examples: boosting never "
+        "changed a decision, and the vote is in effect one LinearSVC fitted on the pooled data.",
+        "TrAdaBoost: the base learner fits every labelled target example in every round (epsilon_t = 0): the "
+        "target weights never move and only the source re-weighting acts. A weaker base learner, "
+        "hypothesis='probability' or more target labels let boosting work.",
+    ]
+    one, _ = _fit_recording(TrAdaBoost(n_estimators=1), source, target)
+    assert len(one.degenerate_) == 1 and "epsilon_t = 0" in one.degenerate_[0]  # one round: nothing to compare
+    two, _ = _fit_recording(TrAdaBoost(n_estimators=2), source, target)
+    assert "all 2 round hypotheses give the same output" in two.degenerate_[0]
     assert model.degenerate_ == model.warnings_ and len(model.degenerate_) == 2
     assert np.all(model.errors_ == 0)
     soft = TrAdaBoost(estimator=LogisticRegression(), n_estimators=30, hypothesis="probability")
@@ -238,14 +248,64 @@ def test_degenerate_when_the_target_is_no_better_than_chance_in_most_rounds():
     assert "same output" in messages[0]  # clipped rounds hardly move the target weights
 
 
+def test_fitted_state_pooled_input_seed_and_where_warnings_point():
+    from sklearn.tree import DecisionTreeClassifier
+
+    source, target, test, _ = _task()
+    model = TrAdaBoost(estimator=DecisionTreeClassifier(max_depth=2, max_features=1), n_estimators=4, seed=7)
+    model.fit(source, target)
+    assert [h.random_state for h in model.estimators_] == [7] * 4  # every round's learner takes the seed
+    assert model.beta_ == pytest.approx(1 / (1 + math.sqrt(2 * math.log(len(source)) / 4)))
+    assert model.model_ is model.estimators_
+    X, y = np.concatenate([source.X, target.X]), np.concatenate([source.y, target.y])
+    sample_domain = np.r_[np.ones(len(source)), -np.ones(len(target))].astype(int)  # one array, SKADA's marks
+    pooled = TrAdaBoost(n_estimators=3).fit(X, y, sample_domain=sample_domain)
+    np.testing.assert_array_equal(
+        pooled.predict(test.X), TrAdaBoost(n_estimators=3).fit(source, target).predict(test.X)
+    )
+    flipped = Domain(target.X, 1 - target.y)
+    with pytest.warns(RuntimeWarning, match="no better than chance") as record:
+        TrAdaBoost(n_estimators=4).fit(source.subset(np.flatnonzero(~_task()[3])), flipped)
+    assert {r.filename for r in record} == {__file__}  # the warning points at the caller's fit
+
+
 def test_errors():
     source, target, _, _ = _task()
+
+    class NoParams:  # fit and predict, as the parameter check asks, but nothing to clone it by
+        def fit(self, X, y, sample_weight=None):
+            return self
+
+        def predict(self, X):
+            return np.zeros(len(X))
+
+    with pytest.raises(
+        TypeError, match=r"estimator=.* is not a scikit-learn classifier \(fit, predict, get_params\)\.$"
+    ):
+        TrAdaBoost(estimator=NoParams()).fit(source, target)
+    with pytest.raises(
+        TypeError,
+        match=r"^estimator=KNeighborsClassifier\(\) cannot take sample weights: KNeighborsClassifier.fit has no "
+        r"sample_weight parameter, and boosting trains every round on re-weighted data. Use a base learner whose "
+        r"fit accepts sample_weight \(LinearSVC, LogisticRegression, DecisionTree..., Ridge, ...\).$",
+    ):
+        TrAdaBoost(estimator=KNeighborsClassifier()).fit(source, target)
+    with pytest.raises(ValueError, match=r"^TrAdaBoost needs feature vectors; got samples of shape \(2, 2\).$"):
+        TrAdaBoost().fit(Domain(np.zeros((40, 2, 2)), np.arange(40) % 2), Domain(np.zeros((6, 2, 2)), np.arange(6) % 2))
     with pytest.raises(TypeError, match=r"KNeighborsClassifier\(\) cannot take sample weights"):
         TrAdaBoost(estimator=KNeighborsClassifier()).fit(source, target)
     with pytest.raises(TypeError, match=r"LinearRegression\(\) is a regressor.*TrAdaBoostR2"):
         TrAdaBoost(estimator=LinearRegression()).fit(source, target)
-    with pytest.raises(TypeError, match="no predict_proba"):
+    with pytest.raises(
+        TypeError,
+        match=r"no predict_proba, which hypothesis='probability' needs; use hypothesis='label', or a probabilistic "
+        r"classifier \(LogisticRegression, CalibratedClassifierCV\(...\)\).$",
+    ):
         TrAdaBoost(hypothesis="probability").fit(source, target)
+    with pytest.raises(
+        TypeError, match=r"LinearRegression\(\) is a regressor; expected a classifier \(use TrAdaBoostR2"
+    ):
+        TrAdaBoost(estimator=LinearRegression()).fit(source, target)
     with pytest.raises(ValueError, match="'hypothesis' parameter of TrAdaBoost .* Got 'soft'"):
         TrAdaBoost(hypothesis="soft").fit(source, target)
     with pytest.raises(ValueError, match="'n_estimators' parameter of TrAdaBoost must be an int in the range"):
