@@ -256,3 +256,22 @@ def test_two_stage_takes_one_pooled_sample_with_its_domains():
     pooled = make().fit(X, y, sample_domain=sample_domain)
     np.testing.assert_array_equal(pooled.predict(test.X), make().fit(source, target).predict(test.X))
     assert pooled.score(test.X, test.y) == pytest.approx(pooled.score(test))
+
+
+class _Constant:
+    def __init__(self, value):
+        self.value = value
+
+    def predict(self, X):
+        return np.full(len(X), float(self.value))
+
+
+def test_the_vote_is_rounds_ceil_half_to_n_weighted_by_log_one_over_beta():
+    source, target, test, _ = _shift()
+    model = TrAdaBoostR2(_tree(), n_estimators=9).fit(source, target)
+    model.estimators_ = [_Constant(v) for v in (100, 100, 100, 100, 0, 1, 2, 3, 4)]  # rounds 5..9 vote
+    model.betas_ = np.exp(-np.array([9, 9, 9, 9, 4, 1, 1, 1, 1.0]))  # vote weights 4, 1, 1, 1, 1 (total 8)
+    # the smallest prediction holding half the weight: 0 holds 4 of 8; with ln(2/beta) it would hold 4.7 of 11.5
+    np.testing.assert_array_equal(model.predict(test.X[:5]), np.zeros(5))
+    model.estimators_[3] = _Constant(-1)  # round 4 does not vote: with it, -1 would hold 9 of 17
+    np.testing.assert_array_equal(model.predict(test.X[:5]), np.zeros(5))
