@@ -275,3 +275,26 @@ def test_the_vote_is_rounds_ceil_half_to_n_weighted_by_log_one_over_beta():
     np.testing.assert_array_equal(model.predict(test.X[:5]), np.zeros(5))
     model.estimators_[3] = _Constant(-1)  # round 4 does not vote: with it, -1 would hold 9 of 17
     np.testing.assert_array_equal(model.predict(test.X[:5]), np.zeros(5))
+
+
+def test_tradaboost_r2_takes_pooled_input_and_keeps_its_state():
+    source, target, test, _ = _shift(n=120, m=12)
+    X, y = np.concatenate([source.X, target.X]), np.concatenate([source.y, target.y])
+    sample_domain = np.r_[np.ones(len(source)), -np.ones(len(target))].astype(int)
+    pooled = TrAdaBoostR2(_tree(), n_estimators=4).fit(X, y, sample_domain=sample_domain)
+    apart = TrAdaBoostR2(_tree(), n_estimators=4).fit(source, target)
+    np.testing.assert_array_equal(pooled.predict(test.X), apart.predict(test.X))
+    assert apart.beta_ == pytest.approx(1 / (1 + math.sqrt(2 * math.log(len(source)) / 4)))
+    assert apart.model_ is apart.estimators_
+
+
+def test_one_round_is_not_called_a_failure_to_boost():
+    source, target, _, _ = _shift()
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        model = TrAdaBoostR2(DecisionTreeRegressor(random_state=0), n_estimators=1).fit(source, target)
+    assert model.degenerate_ == [
+        "the base learner fits every target example exactly (epsilon_t = 0): target weights never move."
+    ]
+    assert [str(r.message) for r in record] == [f"TrAdaBoostR2: {model.degenerate_[0]}"]
+    assert model.warnings_ == model.degenerate_
