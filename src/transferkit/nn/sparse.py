@@ -12,9 +12,9 @@ dense product, :math:`O(z h)`, and the backward pass needs
 again :math:`O(z h)` once :math:`X^\\top` is at hand in CSR form. :func:`torch.nn.functional.linear`
 on a sparse COO batch computes the same numbers, but its backward transposes and re-sorts the COO
 batch inside torch at every step, which costs more than the products themselves
-(``benchmarks/sparse_memory.py`` times the two layers on a DANN step's batch). Here the transpose is SciPy's counting sort
-(``tocsc``, :math:`O(z + d)`), done once per batch. Inputs are data, never trained: no gradient flows
-to :math:`X`.
+(``benchmarks/sparse_memory.py`` times the two layers on a DANN step's batch). Here the transpose
+is SciPy's counting sort (``tocsc``, :math:`O(z + d)`), done once per batch. Inputs are data,
+never trained: no gradient flows to :math:`X`.
 """
 
 from __future__ import annotations
