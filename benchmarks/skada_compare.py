@@ -395,7 +395,7 @@ def cold_start(repeats: int, out: str | None) -> int:
     books -> dvd with the same recipe, ``repeats`` pairs, alternating which goes first."""
     import subprocess
 
-    from transferkit.datasets._common import data_dir
+    from transferkit.datasets import data_dir
 
     folder = data_dir() / "amazon_reviews_dann"
     files = [str(folder / f) for f in ("books_train.svmlight", "dvd_train.svmlight", "dvd_test.svmlight")]
