@@ -107,7 +107,7 @@ def test_bdas_balance_is_one_minus_the_marginal_share_of_the_proxy_a_distances(m
         assert balance_factor(Zs, Zt, y_s, pseudo, seed=7) == 0.5
     assert BDA().get_params() == {
         "estimator": None, "n_components": "auto", "mu": 0.1, "n_iter": 10, "normalize": True, "balance": "auto",
-        "seed": 0,
+        "eigen_solver": "auto", "seed": 0,
     }  # fmt: skip
 
 
@@ -131,6 +131,70 @@ def test_the_first_round_is_the_top_generalised_eigenvectors_in_order():
     assert model.history_ == [{"changed": 1.0}]  # the first pseudo-labels: all new
     assert model.model_.random_state == 3 and model.classes_.tolist() == [0, 1]
     np.testing.assert_array_equal(model.predict(Xt), model.model_.predict(Xt @ model.projection_))
+
+
+def test_arpack_solves_the_generalised_problem_with_its_normalisation():
+    """a = B^{-1/2} u for the leading eigenvectors u of B^{-1/2} X H X^T B^{-1/2}: the dense solution, and
+    A^T B A = I, with B = G G^T + mu I; from a CSR X too."""
+    import scipy.linalg
+    import scipy.sparse as sp
+
+    from transferkit.methods.jda import leading_directions
+
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(40, 30)) * (rng.random((40, 30)) < 0.3) + np.linspace(0, 1, 30)  # uncentred
+    G = rng.normal(size=(30, 3))
+    B = G @ G.T + 0.5 * np.eye(30)
+    Xc = X - X.mean(0)
+    phi, V = scipy.linalg.eigh(Xc.T @ Xc, B)
+    top = V[:, ::-1][:, :6]
+    for rows in (X, sp.csr_matrix(X)):
+        A = leading_directions(rows, G, 0.5, 6, "arpack", seed=1)
+        np.testing.assert_allclose(np.abs(A), np.abs(top), rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose(A.T @ B @ A, np.eye(6), atol=1e-9)
+    np.testing.assert_allclose(np.abs(leading_directions(X, G, 0.5, 6, "dense")), np.abs(top), rtol=1e-9)
+
+
+def test_arpack_and_dense_jda_agree_and_sparse_inputs_stay_sparse(monkeypatch):
+    """Every round of JDA and BDA on a CSR input with more features than samples: ARPACK gives the dense
+    solver's pseudo-labels and subspace, reading the CSR matrix as it is; "auto" picks ARPACK above
+    DENSE_MAX_FEATURES features."""
+    import scipy.sparse as sp
+
+    from transferkit import BDA
+    from transferkit.methods import jda
+
+    rng = np.random.default_rng(9)
+    signal = np.repeat(np.eye(2), 20, axis=1)  # two classes, each 20 features wide
+    ys, yt = np.arange(50) % 2, np.arange(40) % 2
+    Xs = (rng.random((50, 40)) < 0.15) + 0.8 * signal[ys] * (rng.random((50, 40)) < 0.5)
+    Xt = (rng.random((40, 40)) < 0.15) + 0.8 * signal[yt] * (rng.random((40, 40)) < 0.3)
+    source, target = Domain(sp.csr_matrix(Xs), ys), Domain(sp.csr_matrix(Xt))
+    seen = []
+    real = jda.leading_directions
+    monkeypatch.setattr(jda, "leading_directions", lambda X, *a: seen.append((sp.issparse(X), a[-2])) or real(X, *a))
+    for cls in (JDA, BDA):
+        dense = cls(n_components=5, n_iter=3, eigen_solver="dense").fit(source, target)
+        arpack = cls(n_components=5, n_iter=3, eigen_solver="arpack").fit(source, target)
+        np.testing.assert_array_equal(arpack.pseudo_labels_, dense.pseudo_labels_)
+        assert [h["changed"] for h in arpack.history_] == [h["changed"] for h in dense.history_]
+        np.testing.assert_allclose(np.abs(arpack.transform(Xt)), np.abs(dense.transform(Xt)), atol=1e-7)
+        np.testing.assert_array_equal(arpack.predict(sp.csr_matrix(Xt)), dense.predict(Xt))
+    assert seen == ([(False, "dense")] * 3 + [(True, "arpack")] * 3) * 2
+    seen.clear()
+    monkeypatch.setattr(jda, "DENSE_MAX_FEATURES", 39)
+    JDA(n_components=5, n_iter=1).fit(source, target)
+    monkeypatch.setattr(jda, "DENSE_MAX_FEATURES", 40)
+    JDA(n_components=5, n_iter=1).fit(source, target)
+    assert seen == [(True, "arpack"), (False, "dense")]
+    seen.clear()
+    mostly_zeros = Xs * (rng.random(Xs.shape) < 0.1)  # under 5 % non-zeros, given dense: ARPACK reads it as CSR
+    assert np.count_nonzero(mostly_zeros) < 0.05 * mostly_zeros.size
+    JDA(n_components=5, n_iter=1, eigen_solver="arpack").fit(Domain(mostly_zeros, ys), Domain(mostly_zeros))
+    JDA(n_components=5, n_iter=1, eigen_solver="arpack").fit(Domain(Xs, ys), Domain(Xs))
+    assert seen == [(True, "arpack"), (False, "arpack")]
+    with pytest.raises(ValueError, match="eigen_solver='arpack' finds fewer directions than features; n_components=40"):
+        JDA(n_components=40, eigen_solver="arpack").fit(source, target)
 
 
 def test_the_component_limit_counts_the_pooled_samples():

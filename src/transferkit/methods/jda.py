@@ -28,6 +28,12 @@ The classifier trained on the projected source labels the target; the new pseudo
 :math:`M_c`; ``n_iter`` rounds (10 in the paper). As in the authors' code, :math:`M` is scaled to
 unit Frobenius norm and the projected samples to unit norm before the classifier (1-NN in the
 paper).
+
+The right-hand side is :math:`B = G G^\top + \lambda I` with :math:`G = X E / \lVert E^\top E \rVert_F^{1/2}`
+of only :math:`C + 1` columns (:math:`M = E E^\top`), so for many features the :math:`k` leading solutions
+are those of the symmetric :math:`B^{-1/2} X H X^\top B^{-1/2}`, with :math:`B^{-1/2}` in closed form
+from the thin SVD of :math:`G`; ARPACK's Lanczos iteration finds them from products with :math:`X` alone
+(sparse inputs stay sparse), never forming a :math:`d \times d` matrix.
 """
 
 from __future__ import annotations
@@ -36,13 +42,25 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse as sp
+from scipy.sparse.linalg import LinearOperator, eigsh
 from sklearn.base import clone
 from sklearn.neighbors import KNeighborsClassifier
+from sklearn.preprocessing import normalize as unit_rows
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from transferkit.methods.base import FeatureClassifierMethod, Setting, shared_constraints, store_params
+from transferkit.methods.base import (
+    SPARSE_BELOW,
+    FeatureClassifierMethod,
+    Setting,
+    shared_constraints,
+    store_params,
+)
 
-__all__ = ["BDA", "JDA", "balance_factor", "jda_mmd_matrix", "jda_mmd_vectors"]
+__all__ = ["BDA", "JDA", "balance_factor", "jda_mmd_matrix", "jda_mmd_vectors", "leading_directions"]
+
+#: ``eigen_solver="auto"`` uses ARPACK above this many features, the dense solver up to it.
+DENSE_MAX_FEATURES = 1000
 
 
 def jda_mmd_vectors(n_s: int, n_t: int, y_s: np.ndarray, pseudo: np.ndarray | None, classes) -> np.ndarray:
@@ -67,6 +85,42 @@ def jda_mmd_matrix(n_s: int, n_t: int, y_s: np.ndarray, pseudo: np.ndarray | Non
     return E @ E.T
 
 
+def leading_directions(X, G: np.ndarray, mu: float, k: int, solver: str = "dense", seed: int = 0) -> np.ndarray:
+    r"""The :math:`k` leading solutions of :math:`X H X^\top a = \phi\,(G G^\top + \mu I)\, a`, largest
+    :math:`\phi` first, shape (d, k), normalised so that :math:`A^\top (G G^\top + \mu I) A = I`.
+
+    ``X`` holds the samples as rows, (n, d), dense or CSR; ``G`` is (d, m) with m small. ``"dense"``
+    forms both d x d matrices and solves the generalised problem; ``"arpack"`` finds the leading
+    eigenvectors :math:`u` of :math:`B^{-1/2} X H X^\top B^{-1/2}` by Lanczos iteration and returns
+    :math:`a = B^{-1/2} u`, from products with ``X`` only.
+    """
+    n, d = X.shape
+    mean = np.asarray(X.mean(axis=0)).ravel()
+    if solver == "dense":
+        Xc = (X.toarray() if sp.issparse(X) else X) - mean
+        rhs = G @ G.T + mu * np.eye(d)
+        _, V = scipy.linalg.eigh(Xc.T @ Xc, rhs, subset_by_index=[d - k, d - 1])
+        return V[:, ::-1]
+    # B = G G^T + mu I = U (S^2 + mu) U^T + mu (I - U U^T), so B^{-1/2} is known in closed form
+    U, s, _ = np.linalg.svd(G, full_matrices=False)
+    root = 1.0 / np.sqrt(s**2 + mu)
+
+    def b_inv_sqrt(V: np.ndarray) -> np.ndarray:
+        UtV = U.T @ V
+        return (V - U @ UtV) / np.sqrt(mu) + U @ (root.reshape(-1, *[1] * (V.ndim - 1)) * UtV)
+
+    def scatter(V: np.ndarray) -> np.ndarray:  # X H X^T V = X^T X V - n m m^T V, centring without a dense Xc
+        return X.T @ (X @ V) - n * np.multiply.outer(mean, mean @ V)
+
+    def product(V: np.ndarray) -> np.ndarray:
+        return b_inv_sqrt(scatter(b_inv_sqrt(V)))
+
+    op = LinearOperator((d, d), matvec=product, matmat=product, dtype=np.float64)
+    v0 = np.random.default_rng(seed).standard_normal(d)  # ARPACK's own start vector is not seeded
+    phi, Uk = eigsh(op, k=k, which="LA", v0=v0, tol=0)
+    return b_inv_sqrt(Uk[:, np.argsort(phi)[::-1]])
+
+
 class JDA(FeatureClassifierMethod):
     """JDA: a linear projection aligning the marginal and the class-conditional distributions.
 
@@ -84,8 +138,13 @@ class JDA(FeatureClassifierMethod):
     normalize : bool
         Scale every sample to unit norm before the projection, and every projected sample after it
         (the authors' code).
+    eigen_solver : {"auto", "dense", "arpack"}
+        How the generalised eigenproblem is solved each round: ``"dense"`` (both d x d matrices, exact),
+        ``"arpack"`` (Lanczos iteration on products with the samples, for many features; sparse inputs
+        stay sparse; needs ``n_components`` under the number of features), ``"auto"``: ARPACK above
+        :data:`DENSE_MAX_FEATURES` features. Both give the same subspace.
     seed : int
-        Passed to the estimator's ``random_state`` when it has one.
+        Passed to the estimator's ``random_state`` when it has one, and seeds ARPACK's start vector.
 
     Attributes
     ----------
@@ -108,6 +167,7 @@ class JDA(FeatureClassifierMethod):
         "mu": [Interval(Real, 0, np.inf, closed="neither")],
         "n_iter": [Interval(Integral, 1, None, closed="left")],
         "normalize": ["boolean"],
+        "eigen_solver": [StrOptions({"auto", "dense", "arpack"})],
     }
 
     def __init__(
@@ -117,21 +177,23 @@ class JDA(FeatureClassifierMethod):
         mu: float = 0.1,
         n_iter: int = 10,
         normalize: bool = True,
+        eigen_solver: str = "auto",
         seed: int = 0,
     ):
         store_params(self, locals())
 
-    def _unit(self, Z: np.ndarray) -> np.ndarray:
-        if not self.normalize:
-            return Z
-        norms = np.linalg.norm(Z, axis=1, keepdims=True)
-        return Z / np.where(norms > 0, norms, 1.0)
+    def _takes_sparse(self) -> bool:
+        return self.eigen_solver != "dense"
+
+    def _unit(self, Z):
+        """``Z`` with every row scaled to unit norm (all-zero rows kept), dense or CSR, with ``normalize``."""
+        return unit_rows(Z) if self.normalize else Z
 
     def fit(self, source, target=None, sample_domain=None):
         """Fit on a labelled ``source`` and an unlabelled ``target`` (samples are flattened)."""
         source, target = self._check_fit_data(source, target, sample_domain)
         n_s, n_t = len(source), len(target)
-        X = self._unit(np.concatenate([source.X.reshape(n_s, -1), target.X.reshape(n_t, -1)]).astype(np.float64))
+        X = self._unit(_pooled(source.X, target.X))
         d = X.shape[1]
         limit = min(d, n_s + n_t - 1)
         k = min(100, limit) if self.n_components == "auto" else self.n_components
@@ -140,8 +202,18 @@ class JDA(FeatureClassifierMethod):
                 f"n_components={k} exceeds min(n_features, n_s + n_t - 1) = min({d}, {n_s + n_t - 1}); "
                 f"expected n_components <= {limit}."
             )
-        Xc = X - X.mean(0)
-        scatter = Xc.T @ Xc  # X H X^T, in samples-as-rows form
+        solver = self.eigen_solver
+        if solver == "auto":
+            solver = "arpack" if d > DENSE_MAX_FEATURES and k < d else "dense"
+        if solver == "arpack" and k >= d:
+            raise ValueError(
+                f"eigen_solver='arpack' finds fewer directions than features; n_components={k} with {d} features. "
+                "Use eigen_solver='dense'."
+            )
+        if solver == "dense" and sp.issparse(X):
+            X = X.toarray()
+        elif solver == "arpack" and not sp.issparse(X) and np.count_nonzero(X) < SPARSE_BELOW * X.size:
+            X = sp.csr_matrix(X)  # mostly zeros (bag-of-words): ARPACK's products cost the non-zeros only
         classes = np.unique(source.y)
         base = clone(self.estimator) if self.estimator is not None else KNeighborsClassifier(n_neighbors=1)
         if "random_state" in base.get_params():
@@ -155,11 +227,9 @@ class JDA(FeatureClassifierMethod):
             if balance is not None:  # (1 - mu) C M_0 + mu sum_c M_c, as BDA weighs them
                 E[:, 0] *= np.sqrt(1.0 - balance)
                 E[:, 1:] *= np.sqrt(balance)
-            XE = X.T @ E
-            rhs = XE @ XE.T / np.linalg.norm(E.T @ E) + self.mu * np.eye(d)
-            _, V = scipy.linalg.eigh(scatter, rhs, subset_by_index=[d - k, d - 1])
-            A = V[:, ::-1]
-            Z = self._unit(X @ A)
+            G = (X.T @ E) / np.sqrt(np.linalg.norm(E.T @ E))  # B = G G^T + mu I
+            A = leading_directions(X, np.asarray(G), self.mu, k, solver, self.seed)
+            Z = self._unit(np.asarray(X @ A))
             model = clone(base).fit(Z[:n_s], source.y)
             new = model.predict(Z[n_s:])
             changed = 1.0 if pseudo is None else float(np.mean(new != pseudo))
@@ -175,8 +245,8 @@ class JDA(FeatureClassifierMethod):
         return None
 
     def _features(self, X) -> np.ndarray:
-        X = self._unit(np.asarray(X, dtype=np.float64).reshape(len(X), -1))
-        return self._unit(X @ self.projection_)
+        X = X.astype(np.float64) if sp.issparse(X) else np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+        return self._unit(np.asarray(self._unit(X) @ self.projection_))
 
     def transform(self, X) -> np.ndarray:
         """The projected samples :math:`A^\\top x` (unit-normalised with ``normalize``), shape (n, k)."""
@@ -212,6 +282,7 @@ class BDA(JDA):
         n_iter: int = 10,
         normalize: bool = True,
         balance="auto",
+        eigen_solver: str = "auto",
         seed: int = 0,
     ):
         store_params(self, locals())
@@ -220,6 +291,13 @@ class BDA(JDA):
         if self.balance != "auto":
             return float(self.balance)
         return balance_factor(Z[:n_s], Z[n_s:], y_s, pseudo, self.seed)
+
+
+def _pooled(Xs, Xt):
+    """The source rows then the target rows as float64 samples-as-rows: CSR if either is sparse."""
+    if sp.issparse(Xs) or sp.issparse(Xt):
+        return sp.vstack([sp.csr_matrix(Xs), sp.csr_matrix(Xt)], format="csr", dtype=np.float64)
+    return np.concatenate([Xs.reshape(len(Xs), -1), Xt.reshape(len(Xt), -1)]).astype(np.float64)
 
 
 def balance_factor(Zs: np.ndarray, Zt: np.ndarray, y_s: np.ndarray, pseudo: np.ndarray, seed: int = 0) -> float:
