@@ -157,3 +157,50 @@ def test_msda_refuses_inputs_its_closed_form_cannot_hold_and_an_infinite_reg():
     with pytest.raises(ValueError, match=r"The 'reg' parameter of MSDA must be a float in the range \[0.0, inf\)"):
         MSDA(reg=float("inf")).fit(X)
     assert np.isfinite(MSDA(n_layers=1).fit_transform(X * 1e6)).all()
+
+
+def test_a_zero_first_feature_without_ridge_is_named_and_defaults_are_the_papers():
+    """dpotrf reports the failing leading minor; the first one (info 1) is refused as any other. The
+    defaults are the DANN paper's Amazon settings (5 layers, p = 0.5, the code's ridge 1e-5)."""
+    X = np.random.default_rng(8).random((20, 4))
+    X[:, 0] = 0.0
+    with pytest.raises(np.linalg.LinAlgError) as err:
+        msda_layer(X, 0.5, reg=0.0)
+    assert str(err.value) == (
+        "the corrupted scatter matrix is not positive definite (leading minor 1); "
+        "a feature that is constant zero needs reg > 0."
+    )
+    assert MSDA().get_params() == {
+        "n_layers": 5, "noise": 0.5, "reg": 1e-5, "keep_input": True, "binarize": False, "max_features": None,
+    }  # fmt: skip
+
+
+def test_each_layer_is_solved_with_the_given_ridge():
+    X = np.random.default_rng(9).random((30, 5))
+    m = MSDA(n_layers=2, noise=0.3, reg=0.7).fit(X)
+    np.testing.assert_allclose(m.weights_[0], _paper_W(X, 0.3, 0.7), rtol=1e-5, atol=1e-6)
+    h = np.tanh(np.hstack([X, np.ones((30, 1))]) @ m.weights_[0].T.astype(np.float64))
+    np.testing.assert_allclose(m.weights_[1], _paper_W(h, 0.3, 0.7), rtol=1e-4, atol=1e-5)
+
+
+def test_every_entry_point_names_its_input_and_refuses_images():
+    X = np.random.default_rng(10).random((20, 4))
+    fitted = MSDA(n_layers=1).fit(X)
+    for call in (MSDA(n_layers=1).fit, MSDA(n_layers=1).fit_transform, fitted.transform):
+        with pytest.raises(ValueError) as err:
+            call(X.reshape(20, 2, 2))
+        assert str(err.value) == "X has shape (20, 2, 2); expected a 2-D array (n_samples, n_features)."
+    with pytest.raises(ValueError) as err:
+        fitted.transform(X[:, :3])
+    assert str(err.value) == "X has 3 features, but MSDA is expecting 4 features as input."
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError) as err:
+        MSDA().transform(X)
+    assert str(err.value) == "this MSDA is not fitted yet; call fit(X) on unlabelled source and target data."
+    with pytest.raises(ValueError) as err:
+        MSDA(n_layers=1).fit(np.full((10, 2), 1e19, dtype=np.float32))
+    assert str(err.value) == (
+        "X has values up to 1e+19, too large for mSDA's closed form (its scatter matrix overflows); scale the "
+        "features first (e.g. --preprocess standardize)."
+    )

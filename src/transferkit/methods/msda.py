@@ -206,7 +206,8 @@ class MSDA(Float32Transformer, CheckedParams, TransformerMixin, BaseEstimator):
         h = self._layer_input(X)
         self.weights_, outputs = [], []
         for _ in range(self.n_layers):
-            W = msda_layer(h, self.noise, self.reg).astype(np.float32)  # float64 buffer freed here
+            with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below, by name
+                W = msda_layer(h, self.noise, self.reg).astype(np.float32)  # float64 buffer freed here
             if not np.isfinite(W).all():  # the scatter matrix overflowed: squares of |x| near 1e19 exceed float64
                 raise ValueError(
                     f"X has values up to {np.abs(X).max():.3g}, too large for mSDA's closed form (its scatter "
