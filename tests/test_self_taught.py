@@ -46,6 +46,24 @@ def test_activations_solve_raina_equation_2():
     assert np.allclose(np.linalg.norm(sc.bases_, axis=1), 1, atol=1e-4)  # ||b_j|| <= 1, active at the optimum
 
 
+def test_objective_is_equation_2_summed_at_the_solved_activations():
+    """objective(X) = sum_i ||z_i - a_i B||^2 + beta ||a_i||_1 at the activations of eq. 2, on the scaled inputs;
+    no smaller than ISTA's optimum, and below what no activation (a = 0) or doubled ones cost."""
+    X, _, _ = sparse_world(n=300)
+    sc = SparseCoding(n_bases=12, beta=0.4, n_iter=5).fit(X)
+    Z = ((X[:8] - sc.mean_) / sc.std_).astype(np.float64)
+    B = sc.bases_.astype(np.float64)
+
+    def eq2(A):
+        return float(((Z - A @ B) ** 2).sum() + 0.4 * np.abs(A).sum())
+
+    A = sc.transform(X[:8]).astype(np.float64)
+    assert sc.objective(X[:8]) == pytest.approx(eq2(A), rel=1e-5)
+    optimum = eq2(np.array([ista(z, B, 0.4) for z in Z]))
+    assert optimum - 1e-4 <= sc.objective(X[:8]) <= optimum + 1e-3
+    assert sc.objective(X[:8]) < min(eq2(np.zeros_like(A)), eq2(2 * A))
+
+
 def test_sparse_coding_recovers_the_generating_bases():
     X, _, B = sparse_world()
     sc = SparseCoding(n_bases=12, beta=0.3, n_iter=100).fit(X)
@@ -65,6 +83,79 @@ def test_sparsity_kl_matches_formula():
     m = np.array([0.2, 0.6])
     ref = np.sum(t * np.log(t / m) + (1 - t) * np.log((1 - t) / (1 - m)))
     assert float(sparsity_kl(h, t)) == pytest.approx(ref, rel=1e-5)
+
+
+def test_sparsity_kl_clamps_dead_and_saturated_units_in_the_inputs_precision():
+    """A unit that is always 0 or always 1 gives a finite penalty: its mean is clamped into [1e-6, 1 - 1e-6]."""
+    import torch
+
+    h = torch.tensor([[0.0, 1.0, 0.25], [0.0, 1.0, 0.5]], dtype=torch.float64)
+    t = 0.05
+    m = np.array([1e-6, 1 - 1e-6, 0.375])
+    ref = np.sum(t * np.log(t / m) + (1 - t) * np.log((1 - t) / (1 - m)))
+    got = sparsity_kl(h, t)
+    assert got.dtype == torch.float64 and float(got) == pytest.approx(ref, rel=1e-12)
+
+
+def test_autoencoder_objective_features_and_error_against_numpy():
+    """The training loss is the mean over samples of the squared error summed over features, plus rho KL;
+    features are sigmoid(W z + b) and the error is measured on z = (x - mean) / (std + 1e-3)."""
+    import torch
+    from scipy.special import expit
+
+    from transferkit.methods.autoencoder import _AutoencoderNet, _ReconstructionObjective
+
+    X, _, _ = sparse_world(n=64, d=10, k=4)
+    torch.manual_seed(0)
+    net = _AutoencoderNet(10, 3).double()
+    x = torch.from_numpy(X.astype(np.float64))
+    W, b = net.encoder[0].weight.detach().numpy(), net.encoder[0].bias.detach().numpy()
+    V, c = net.decoder.weight.detach().numpy(), net.decoder.bias.detach().numpy()
+    H = expit(X @ W.T + b)
+    error = float((((H @ V.T + c) - X) ** 2).sum(1).mean())
+    with torch.no_grad():
+        plain = _ReconstructionObjective(net, 0.0, 0.05)({"xs": x}, 0.0)
+        sparse = _ReconstructionObjective(net, 2.0, 0.05)({"xs": x}, 0.0)
+    assert set(plain) == {"loss", "reconstruction"}
+    assert float(plain["reconstruction"]) == pytest.approx(error, rel=1e-10)
+    assert float(plain["loss"]) == pytest.approx(error, rel=1e-10)
+    m, t = H.mean(0), 0.05
+    kl = np.sum(t * np.log(t / m) + (1 - t) * np.log((1 - t) / (1 - m)))
+    assert float(sparse["loss"]) == pytest.approx(error + 2.0 * kl, rel=1e-10)
+
+    ae = Autoencoder(n_hidden=3, epochs=2, device="cpu").fit(X)
+    np.testing.assert_allclose(ae.mean_, X.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(ae.std_, X.std(0) + 1e-3, rtol=1e-6)
+    Z = (X.astype(np.float64) - X.mean(0)) / (X.std(0) + 1e-3)
+    enc, dec = ae.model_.encoder[0], ae.model_.decoder
+    W, b = enc.weight.detach().double().numpy(), enc.bias.detach().double().numpy()
+    H = ae.transform(X)
+    assert H.dtype == np.float32
+    np.testing.assert_allclose(H, expit(Z @ W.T + b), rtol=1e-5, atol=1e-6)
+    V, c = dec.weight.detach().double().numpy(), dec.bias.detach().double().numpy()
+    expected = float((((expit(Z @ W.T + b) @ V.T + c) - Z) ** 2).sum(1).mean())
+    assert ae.reconstruction_error(X) == pytest.approx(expected, rel=1e-4)
+    assert "reconstruction" in ae.history_[-1]
+
+
+def test_autoencoder_defaults_and_messages():
+    from sklearn.exceptions import NotFittedError
+
+    assert Autoencoder().get_params() == {
+        "n_hidden": 256, "sparsity": 0.0, "sparsity_target": 0.05, "epochs": 20, "batch_size": 128, "lr": 1e-3,
+        "weight_decay": 1e-5, "seed": 0, "device": "auto", "verbose": False,
+    }  # fmt: skip
+    with pytest.raises(NotFittedError) as err:
+        Autoencoder().transform(np.zeros((2, 3)))
+    assert str(err.value) == "this Autoencoder is not fitted yet; call fit(X_unlabelled) first."
+    X = np.random.default_rng(0).random((20, 5))
+    with pytest.raises(ValueError) as err:
+        Autoencoder(n_hidden=2, epochs=1).fit(np.where(X > 0.9, np.nan, X))
+    assert str(err.value).startswith("X contains NaN or infinity")
+    ae = Autoencoder(n_hidden=2, epochs=1, device="cpu").fit(X)
+    with pytest.raises(ValueError) as err:
+        ae.transform(X[:, :4])
+    assert str(err.value) == "X has 4 features, but Autoencoder is expecting 5 features as input."
 
 
 def test_autoencoder_reconstructs_better_than_chance_and_sparsity_lowers_activity():
