@@ -228,6 +228,14 @@ def test_fit_classifier_keeps_the_features_and_retrains_the_classifier():
     assert set(np.unique(model.predict(Xl))) <= {3, 4}
     with pytest.raises(ValueError, match="single class"):
         model.fit_classifier(Domain(Xl, np.zeros(80, dtype=int)))
+    for bad, message in (
+        (Domain(Xl), "target has no labels; the classifier learns from labelled target data."),
+        (Domain(Xl[:, :20], y), "target has samples of shape (20,); the features were learnt on (30,)."),
+        ((np.where(Xl > 1, np.inf, Xl), y), "target.X contains NaN or infinity"),
+    ):
+        with pytest.raises(ValueError) as err:
+            model.fit_classifier(bad)
+        assert str(err.value).startswith(message)
 
 
 @pytest.mark.parametrize(
