@@ -215,6 +215,64 @@ def test_bad_input():
         model.feature_map_.transform(Xl[:, :10])
 
 
+def test_each_feature_learner_gets_the_estimators_settings():
+    """n_components, beta, seed and verbose reach the named learner; a transformer of one's own is cloned;
+    mSDA is the 3-layer, p = 0.5 stack; the defaults are sparse coding with Raina et al.'s sizes."""
+    from sklearn.decomposition import PCA, FastICA
+
+    from transferkit.methods.msda import MSDA
+
+    est = SelfTaught(n_components=7, beta=0.3, seed=4, verbose=True)
+    maps = {f: est.set_params(features=f)._feature_map() for f in ("pca", "sparse-coding", "autoencoder", "msda")}
+    assert isinstance(maps["pca"], PCA) and maps["pca"].get_params()["n_components"] == 7
+    assert maps["pca"].get_params()["random_state"] == 4
+    assert {k: maps["sparse-coding"].get_params()[k] for k in ("n_bases", "beta", "seed")} == {
+        "n_bases": 7, "beta": 0.3, "seed": 4,
+    }  # fmt: skip
+    assert {k: maps["autoencoder"].get_params()[k] for k in ("n_hidden", "seed", "verbose")} == {
+        "n_hidden": 7, "seed": 4, "verbose": True,
+    }  # fmt: skip
+    assert isinstance(maps["msda"], MSDA) and (maps["msda"].n_layers, maps["msda"].noise) == (3, 0.5)
+    assert est.set_params(features="raw")._feature_map() is None
+    own = FastICA(n_components=3)
+    cloned = est.set_params(features=own)._feature_map()
+    assert cloned is not own and cloned.get_params() == own.get_params()
+    with pytest.raises(TypeError) as err:
+        SelfTaught(features=object())._feature_map()
+    assert str(err.value).startswith("features=<object object at") and str(err.value).endswith(
+        "; expected one of ('raw', 'pca', 'sparse-coding', 'autoencoder', 'msda') or a transformer."
+    )
+    with pytest.raises(ValueError) as err:
+        SelfTaught(features="ica")._feature_map()
+    assert str(err.value) == (
+        "features='ica'; expected one of raw, pca, sparse-coding, autoencoder, msda or a transformer."
+    )
+    assert SelfTaught().get_params() == {
+        "features": "sparse-coding", "n_components": 256, "beta": 0.1, "classifier": None, "seed": 0,
+        "verbose": False,
+    }  # fmt: skip
+
+
+def test_pca_components_up_to_the_smaller_side_of_the_unlabelled_data():
+    Xu, _, _ = sparse_world(seed=1, n=12, d=30)
+    Xl, A, _ = sparse_world(seed=2, n=40, d=30)
+    y = (A[:, 0] != 0).astype(int)
+    model = SelfTaught(features="pca", n_components=12).fit(Domain(Xu), Domain(Xl, y))
+    assert model.transform(Xl).shape == (40, 12) and 0 < model.fit_seconds_ < 60
+    np.testing.assert_array_equal(model.predict(Xl), model.model_.predict(model.transform(Xl)))
+    # scikit-learn's form: one pooled X, the unlabelled source rows marked by sample_domain > 0 and y = -1
+    pooled = SelfTaught(features="pca", n_components=12).fit(
+        np.r_[Xu, Xl], np.r_[np.full(12, -1), y], sample_domain=np.r_[np.ones(12, int), -np.ones(40, int)]
+    )
+    np.testing.assert_allclose(pooled.transform(Xl), model.transform(Xl), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError) as err:
+        SelfTaught(features="pca", n_components=13).fit(Domain(Xu), Domain(Xl, y))
+    assert str(err.value) == "n_components=13 for PCA on 12 unlabelled samples of 30 features; expected at most 12."
+    with pytest.raises(ValueError) as err:
+        SelfTaught(features="pca", n_components=3).fit(Domain(Xu), Domain(Xl, np.zeros(40, dtype=int)))
+    assert str(err.value) == "target.y has a single class ([0]); expected at least two."
+
+
 def test_fit_classifier_keeps_the_features_and_retrains_the_classifier():
     Xu, _, _ = sparse_world(seed=1, n=400)
     Xl, A, _ = sparse_world(seed=2, n=80)
