@@ -84,5 +84,15 @@ def test_bad_input():
         SelfTaughtClustering(2, 5).fit(X - 1, A)
     with pytest.raises(ValueError, match="auxiliary has 100 features but X has 200"):
         SelfTaughtClustering(2, 5).fit(X, A[:, :100])
-    with pytest.raises(ValueError, match="n_feature_clusters=500 but there are 200 features"):
+    with pytest.raises(ValueError, match="n_feature_clusters=500 but there are 200 features; expected at most 200"):
         SelfTaughtClustering(2, 500).fit(X, A)
+    with pytest.raises(ValueError) as err:
+        SelfTaughtClustering(2, 5, n_auxiliary_clusters=len(A) + 1).fit(X, A)
+    assert str(err.value) == (
+        f"n_auxiliary_clusters={len(A) + 1} but the auxiliary data has {len(A)} samples; expected at most {len(A)}."
+    )
+    SelfTaughtClustering(2, 5, n_auxiliary_clusters=len(A) + 1, lam=0.0, n_iter=1, n_init=1).fit(X, A)  # not used
+    for bad in ({"n_clusters": None}, {"n_clusters": 1}, {"n_auxiliary_clusters": 0}, {"lam": -1.0}):
+        name = next(iter(bad))
+        with pytest.raises(ValueError, match=f"The '{name}' parameter of SelfTaughtClustering must be"):
+            SelfTaughtClustering(**bad).fit(X, A)

@@ -169,26 +169,22 @@ class SelfTaughtClustering(Persistent, CheckedParams, ClusterMixin, BaseEstimato
         self.seed = seed
 
     def _check(self, n: int, d: int, m: int | None) -> tuple[int, int, int]:
-        def positive(name, value):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name}={value!r}; expected a positive integer.")
-
-        for name in ("n_clusters", "n_feature_clusters", "n_iter", "n_init"):
-            positive(name, getattr(self, name))
+        """The cluster counts, refused where the data cannot hold them (the constraints checked the rest)."""
         k_y = self.n_clusters if self.n_auxiliary_clusters is None else self.n_auxiliary_clusters
-        positive("n_auxiliary_clusters", k_y)
         if self.n_clusters > n:
             raise ValueError(f"n_clusters={self.n_clusters} but the target has {n} samples; expected at most {n}.")
         if self.n_feature_clusters > d:
-            raise ValueError(f"n_feature_clusters={self.n_feature_clusters} but there are {d} features.")
+            raise ValueError(
+                f"n_feature_clusters={self.n_feature_clusters} but there are {d} features; expected at most {d}."
+            )
         if m is not None and k_y > m:
-            raise ValueError(f"n_auxiliary_clusters={k_y} but the auxiliary data has {m} samples.")
-        if not self.lam >= 0:
-            raise ValueError(f"lam={self.lam!r}; expected a non-negative weight.")
-        return self.n_clusters, int(self.n_feature_clusters), int(k_y)
+            raise ValueError(
+                f"n_auxiliary_clusters={k_y} but the auxiliary data has {m} samples; expected at most {m}."
+            )
+        return int(self.n_clusters), int(self.n_feature_clusters), int(k_y)
 
     _parameter_constraints = {
-        "n_clusters": [Interval(Integral, 2, None, closed="left"), None],
+        "n_clusters": [Interval(Integral, 2, None, closed="left")],
         "n_feature_clusters": [Interval(Integral, 1, None, closed="left")],
         "n_auxiliary_clusters": [Interval(Integral, 1, None, closed="left"), None],
         "lam": [Interval(Real, 0, np.inf, closed="left")],
