@@ -64,6 +64,44 @@ def test_objective_is_equation_2_summed_at_the_solved_activations():
     assert sc.objective(X[:8]) < min(eq2(np.zeros_like(A)), eq2(2 * A))
 
 
+def test_sparse_coding_scales_inputs_and_learns_for_n_iter_full_passes():
+    """Inputs are centred on the unlabelled mean and divided by the mean norm of the centred samples (with
+    scale=True, each feature by its deviation first); an offset added to every sample changes nothing;
+    the bases are learnt for exactly n_iter passes of 256-sample batches."""
+    X, _, _ = sparse_world(n=300)
+    X = X * np.linspace(0.5, 3.0, X.shape[1], dtype=np.float32)  # features of different spreads
+    for scale in (False, True):
+        sc = SparseCoding(n_bases=6, n_iter=3, scale=scale).fit(X)
+        per_feature = X.std(0) + 1e-6 if scale else np.ones(X.shape[1])
+        norm = np.linalg.norm((X - X.mean(0)) / per_feature, axis=1).mean()
+        np.testing.assert_allclose(sc.mean_, X.mean(0), rtol=1e-6)
+        np.testing.assert_allclose(sc.std_, per_feature * norm, rtol=1e-5)
+        shifted = SparseCoding(n_bases=6, n_iter=3, scale=scale).fit(X + 100.0)
+        np.testing.assert_allclose(shifted.bases_, sc.bases_, atol=1e-3)
+        codes = sc.transform(X[:20])
+        assert codes.dtype == np.float32
+        np.testing.assert_allclose(shifted.transform(X[:20] + 100.0), codes, atol=1e-3)
+    # no early stop: 40 passes of the 2 batches of 300 rows (scikit-learn's default would stop after 9 here)
+    long = SparseCoding(n_bases=12, beta=2.0, n_iter=40).fit(sparse_world(n=300)[0])
+    assert (long.dictionary_learner_.n_iter_, long.dictionary_learner_.n_steps_) == (40, 80)
+    narrow = X.copy()
+    narrow[:, 0] *= 1e-3  # a feature whose deviation is near the 1e-6 that guards it
+    sc = SparseCoding(n_bases=6, n_iter=1, scale=True).fit(narrow)
+    per_feature = narrow.std(0) + 1e-6
+    np.testing.assert_allclose(
+        sc.std_, per_feature * np.linalg.norm((narrow - narrow.mean(0)) / per_feature, axis=1).mean(), rtol=1e-5
+    )
+    assert SparseCoding().get_params() == {"n_bases": 256, "beta": 0.1, "n_iter": 10, "scale": False, "seed": 0}
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError) as err:
+        SparseCoding().transform(X)
+    assert str(err.value) == "this SparseCoding is not fitted yet; call fit(X_unlabelled) first."
+    with pytest.raises(ValueError) as err:
+        sc.transform(np.where(X > 1, np.nan, X))
+    assert str(err.value).startswith("X contains NaN or infinity")
+
+
 def test_sparse_coding_recovers_the_generating_bases():
     X, _, B = sparse_world()
     sc = SparseCoding(n_bases=12, beta=0.3, n_iter=100).fit(X)
@@ -136,6 +174,33 @@ def test_autoencoder_objective_features_and_error_against_numpy():
     expected = float((((expit(Z @ W.T + b) @ V.T + c) - Z) ** 2).sum(1).mean())
     assert ae.reconstruction_error(X) == pytest.approx(expected, rel=1e-4)
     assert "reconstruction" in ae.history_[-1]
+
+
+def test_autoencoder_trains_on_standardised_inputs_with_its_own_settings(monkeypatch, capsys):
+    """An offset added to every sample changes nothing (the inputs are standardised before training); every
+    training setting reaches the loop; progress is shown, under the learner's name, only with verbose."""
+    from transferkit.methods import autoencoder
+
+    X, _, _ = sparse_world(n=120, d=10, k=4)
+    ae = Autoencoder(n_hidden=3, epochs=3, device="cpu").fit(X)
+    shifted = Autoencoder(n_hidden=3, epochs=3, device="cpu").fit(X + 50.0)
+    np.testing.assert_allclose(shifted.transform(X + 50.0), ae.transform(X), atol=1e-4)
+    assert len(ae.history_) == 3 and "reconstruction" in ae.history_[0]
+    assert capsys.readouterr().err == ""
+    Autoencoder(n_hidden=3, epochs=1, device="cpu", verbose=True).fit(X)
+    assert "autoencoder" in capsys.readouterr().err
+    seen = {}
+    real = autoencoder.fit_loop
+
+    def spy(objective, data, target, config):
+        seen.update(config=config, dtype=data["xs"].dtype)
+        return real(objective, data, target, config)
+
+    monkeypatch.setattr(autoencoder, "fit_loop", spy)
+    Autoencoder(n_hidden=3, epochs=2, batch_size=7, lr=0.02, weight_decay=0.5, seed=3, device="cpu").fit(X)
+    c = seen["config"]
+    assert (c.epochs, c.batch_size, c.lr, c.weight_decay, c.seed, c.device) == (2, 7, 0.02, 0.5, 3, "cpu")
+    assert (c.progress, c.desc, seen["dtype"]) == (False, "autoencoder", np.float32)
 
 
 def test_autoencoder_defaults_and_messages():
