@@ -50,7 +50,7 @@ def main() -> None:
                 {
                     "task": task.name,
                     "method": cls.__name__,
-                    "features": source.X.shape[1],
+                    "features": int(np.prod(source.feature_shape)),
                     "dense (s)": f"{t_dense:.1f}",
                     "arpack (s)": f"{t_arpack:.1f}",
                     "arpack / dense": f"{t_arpack / t_dense:.3f}",
