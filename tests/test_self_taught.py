@@ -84,6 +84,11 @@ def test_sparse_coding_scales_inputs_and_learns_for_n_iter_full_passes():
     # no early stop: 40 passes of the 2 batches of 300 rows (scikit-learn's default would stop after 9 here)
     long = SparseCoding(n_bases=12, beta=2.0, n_iter=40).fit(sparse_world(n=300)[0])
     assert (long.dictionary_learner_.n_iter_, long.dictionary_learner_.n_steps_) == (40, 80)
+    small = X * 1e-3  # samples of mean norm under 1 are scaled up by it, not by the 1e-12 floor
+    norm = np.linalg.norm(small - small.mean(0), axis=1).mean()
+    assert norm < 1
+    np.testing.assert_allclose(SparseCoding(n_bases=6, n_iter=1).fit(small).std_, norm, rtol=1e-5)
+    assert SparseCoding(n_bases=6, n_iter=1).fit(X[:257]).dictionary_learner_.n_steps_ == 2  # batches of 256
     narrow = X.copy()
     narrow[:, 0] *= 1e-3  # a feature whose deviation is near the 1e-6 that guards it
     sc = SparseCoding(n_bases=6, n_iter=1, scale=True).fit(narrow)
@@ -302,6 +307,13 @@ def test_each_feature_learner_gets_the_estimators_settings():
     own = FastICA(n_components=3)
     cloned = est.set_params(features=own)._feature_map()
     assert cloned is not own and cloned.get_params() == own.get_params()
+
+    class FitOnly:
+        def fit(self, X, y=None):
+            return self
+
+    with pytest.raises(TypeError, match="or a transformer"):
+        SelfTaught(features=FitOnly())._feature_map()
     with pytest.raises(TypeError) as err:
         SelfTaught(features=object())._feature_map()
     assert str(err.value).startswith("features=<object object at") and str(err.value).endswith(
@@ -325,6 +337,10 @@ def test_pca_components_up_to_the_smaller_side_of_the_unlabelled_data():
     model = SelfTaught(features="pca", n_components=12).fit(Domain(Xu), Domain(Xl, y))
     assert model.transform(Xl).shape == (40, 12) and 0 < model.fit_seconds_ < 60
     np.testing.assert_array_equal(model.predict(Xl), model.model_.predict(model.transform(Xl)))
+    from sklearn.neighbors import KNeighborsClassifier
+
+    own = SelfTaught(features="pca", n_components=12, classifier=KNeighborsClassifier(1)).fit(Domain(Xu), Domain(Xl, y))
+    assert isinstance(own.model_[-1], KNeighborsClassifier) and own.score(Xl, y) == 1.0  # 1-NN on its training set
     # scikit-learn's form: one pooled X, the unlabelled source rows marked by sample_domain > 0 and y = -1
     pooled = SelfTaught(features="pca", n_components=12).fit(
         np.r_[Xu, Xl], np.r_[np.full(12, -1), y], sample_domain=np.r_[np.ones(12, int), -np.ones(40, int)]
