@@ -197,6 +197,17 @@ def test_arpack_and_dense_jda_agree_and_sparse_inputs_stay_sparse(monkeypatch):
         JDA(n_components=40, eigen_solver="arpack").fit(source, target)
 
 
+def test_auto_components_are_the_papers_100_when_the_data_allow_and_the_defaults_are_its():
+    rng = np.random.default_rng(11)
+    source = Domain(rng.normal(size=(60, 150)), np.arange(60) % 2)
+    target = Domain(rng.normal(size=(60, 150)) + 0.5)
+    assert JDA(n_iter=1).fit(source, target).projection_.shape == (150, 100)
+    assert JDA().get_params() == {
+        "estimator": None, "n_components": "auto", "mu": 0.1, "n_iter": 10, "normalize": True,
+        "eigen_solver": "auto", "seed": 0,
+    }  # fmt: skip
+
+
 def test_the_component_limit_counts_the_pooled_samples():
     rng = np.random.default_rng(6)
     source, target = Domain(rng.normal(size=(3, 10)), np.array([0, 1, 0])), Domain(rng.normal(size=(2, 10)))
