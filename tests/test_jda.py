@@ -197,6 +197,23 @@ def test_arpack_and_dense_jda_agree_and_sparse_inputs_stay_sparse(monkeypatch):
         JDA(n_components=40, eigen_solver="arpack").fit(source, target)
 
 
+@pytest.mark.parametrize(
+    "d_m, d_c, expected",
+    [(-0.2, 0.25, 1.0), (0.5, -0.4, 0.0), (0.3, -0.3, 0.5), (0.0, 0.0, 0.5), (0.2, 0.6, 0.75)],
+)
+def test_bdas_balance_is_clipped_to_a_weight_and_falls_back_to_half(monkeypatch, d_m, d_c, expected):
+    """Proxy A-distances can be negative (a classifier worse than chance): mu = 1 - d_M / (d_M + sum_c d_c) is
+    clipped into [0, 1], and with d_M + sum_c d_c <= 0 nothing tells the terms apart: mu = 0.5."""
+    from transferkit.methods.jda import balance_factor
+
+    rng = np.random.default_rng(12)
+    Zs, Zt = rng.normal(size=(8, 2)), rng.normal(size=(8, 2))
+    y = np.arange(8) % 2  # two classes of 4 on each side; each gets d_c / 2
+    calls = iter([d_m, d_c / 2, d_c / 2])
+    monkeypatch.setattr("transferkit.metrics.divergence.proxy_a_distance", lambda *a, **k: next(calls))
+    assert balance_factor(Zs, Zt, y, y) == pytest.approx(expected)
+
+
 def test_auto_components_are_the_papers_100_when_the_data_allow_and_the_defaults_are_its():
     rng = np.random.default_rng(11)
     source = Domain(rng.normal(size=(60, 150)), np.arange(60) % 2)
