@@ -158,3 +158,36 @@ def test_the_first_pseudo_labels_are_one_nearest_neighbours_and_fits_repeat():
     y = np.r_[source.y, np.full(40, -1)]
     sklearn_style = MEDA(n_iter=3).fit(X, y, sample_domain=np.r_[np.ones(40, int), -np.ones(40, int)])
     np.testing.assert_array_equal(sklearn_style.pseudo_labels_, again.pseudo_labels_)
+
+
+@pytest.mark.parametrize("mu", [0.2, 0.9])
+def test_the_first_rounds_coefficients_solve_the_papers_system_with_the_balanced_mmd(mu):
+    """beta = ((E + lambda M + rho L) K + eta I)^{-1} E Y with M = ((1 - mu) C M_0 + mu sum_c M_c) / ||.||_F,
+    the M_c from the first 1-NN pseudo-labels: written out in NumPy from the paper's Eq. and BDA's M."""
+    from sklearn.metrics.pairwise import rbf_kernel
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from transferkit.methods.jda import jda_mmd_matrix
+    from transferkit.methods.meda import normalized_laplacian
+
+    rng = np.random.default_rng(4)
+    source = Domain(rng.normal(size=(30, 8)), np.arange(30) % 3)
+    target = Domain(rng.normal(size=(24, 8)) + 0.4)
+    model = MEDA(n_iter=1, balance=mu, mmd_weight=3.0, ridge=0.2, manifold_weight=0.7, n_neighbors=4).fit(
+        source, target
+    )
+    Z = model.transform(np.r_[source.X, target.X])
+    K = rbf_kernel(Z, gamma=0.5)
+    pseudo = KNeighborsClassifier(n_neighbors=1).fit(Z[:30], source.y).predict(Z[30:])
+    classes = np.array([0, 1, 2])
+    M0 = jda_mmd_matrix(30, 24, source.y, None, classes)  # C M_0 (the authors' weighting)
+    Mc = jda_mmd_matrix(30, 24, source.y, pseudo, classes) - M0  # sum_c M_c
+    M = (1 - mu) * M0 + mu * Mc
+    M /= np.linalg.norm(M)
+    E = np.diag(np.r_[np.ones(30), np.zeros(24)])
+    Y = np.zeros((54, 3))
+    Y[np.arange(30), source.y] = 1.0
+    L = normalized_laplacian(Z, 4).toarray()
+    beta = np.linalg.solve((E + 3.0 * M + 0.7 * L) @ K + 0.2 * np.eye(54), E @ Y)
+    np.testing.assert_allclose(model.model_.coef_, beta, rtol=1e-6, atol=1e-9)
+    assert model.history_[0]["balance"] == mu
