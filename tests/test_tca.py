@@ -314,3 +314,16 @@ def test_the_estimator_is_seeded_and_the_primal_limit_counts_samples():
         ValueError, match=r"min\(n_features, n_s \+ n_t - 1\) = min\(6, 4\); expected n_components <= 4"
     ):
         TCA(kernel="primal", n_components=5).fit(few_s, few_t)
+
+
+def test_nystroem_drops_the_landmark_kernels_null_space():
+    """A degree-2 polynomial kernel on 5 features lives in 21 dimensions: 40 landmarks span it, so Nyström TCA
+    is exact, once the landmark kernel's eigenvalues at rounding level (its null space) are dropped."""
+    rng = np.random.default_rng(0)
+    source, target = Domain(rng.normal(size=(80, 5)), np.arange(80) % 2), Domain(rng.normal(size=(70, 5)) + 0.5)
+    approx = TCA(kernel="poly", n_components=3, approximation="nystroem", n_landmarks=40).fit(source, target)
+    exact = TCA(kernel="poly", n_components=3, approximation="exact").fit(source, target)
+    assert approx.approximation_ == "nystroem" and approx.basis_.shape == (40, 5)
+    np.testing.assert_allclose(approx.eigenvalues_, exact.eigenvalues_, rtol=1e-8)
+    X = np.r_[source.X, target.X]
+    np.testing.assert_allclose(np.abs(approx.transform(X)), np.abs(exact.transform(X)), rtol=1e-6, atol=1e-6)
