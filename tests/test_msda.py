@@ -198,7 +198,10 @@ def test_every_entry_point_names_its_input_and_refuses_images():
     with pytest.raises(NotFittedError) as err:
         MSDA().transform(X)
     assert str(err.value) == "this MSDA is not fitted yet; call fit(X) on unlabelled source and target data."
-    with pytest.raises(ValueError) as err:
+    import warnings
+
+    with pytest.raises(ValueError) as err, warnings.catch_warnings():
+        warnings.simplefilter("error")  # the overflow is named once, without numpy's warnings first
         MSDA(n_layers=1).fit(np.full((10, 2), 1e19, dtype=np.float32))
     assert str(err.value) == (
         "X has values up to 1e+19, too large for mSDA's closed form (its scatter matrix overflows); scale the "

@@ -198,8 +198,8 @@ class MSDA(Float32Transformer, CheckedParams, TransformerMixin, BaseEstimator):
         h = X[:, : self.max_features] if self.max_features else X
         return (h > 0).astype(np.float32) if self.binarize else np.ascontiguousarray(h)
 
-    def _fit(self, X) -> list[np.ndarray]:
-        """Fit the layers; return the training rows' outputs ``[h_1, ..., h_L]``."""
+    def _fit(self, X) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Fit the layers; return the checked ``X`` and the training rows' outputs ``[h_1, ..., h_L]``."""
         self._validate_params()
         X = check_array(X, "X", allow_nd=False)
         self.n_features_in_ = X.shape[1]
@@ -216,7 +216,7 @@ class MSDA(Float32Transformer, CheckedParams, TransformerMixin, BaseEstimator):
             self.weights_.append(W)
             h = _layer_forward(h, W)
             outputs.append(h)
-        return outputs
+        return X, outputs
 
     def _stack(self, X: np.ndarray, outputs: list[np.ndarray]) -> np.ndarray:
         blocks = ([X] if self.keep_input else []) + outputs
@@ -234,8 +234,7 @@ class MSDA(Float32Transformer, CheckedParams, TransformerMixin, BaseEstimator):
 
     def fit_transform(self, X, y=None) -> np.ndarray:
         """``fit(X).transform(X)``, reusing the layer outputs computed while fitting."""
-        outputs = self._fit(X)
-        return self._stack(check_array(X, "X", allow_nd=False), outputs)
+        return self._stack(*self._fit(X))
 
     def transform(self, X) -> np.ndarray:
         """``[x, h_1, ..., h_L]`` (or ``[h_1, ..., h_L]``) as float32."""
