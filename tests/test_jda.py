@@ -133,7 +133,7 @@ def test_the_first_round_is_the_top_generalised_eigenvectors_in_order():
     np.testing.assert_array_equal(model.predict(Xt), model.model_.predict(Xt @ model.projection_))
 
 
-def test_arpack_solves_the_generalised_problem_with_its_normalisation():
+def test_arpack_solves_the_generalised_problem_with_its_normalisation(monkeypatch):
     """a = B^{-1/2} u for the leading eigenvectors u of B^{-1/2} X H X^T B^{-1/2}: the dense solution, and
     A^T B A = I, with B = G G^T + mu I; from a CSR X too."""
     import scipy.linalg
@@ -148,11 +148,18 @@ def test_arpack_solves_the_generalised_problem_with_its_normalisation():
     Xc = X - X.mean(0)
     phi, V = scipy.linalg.eigh(Xc.T @ Xc, B)
     top = V[:, ::-1][:, :6]
+    from transferkit.methods import jda
+
+    calls = []
+    real = jda.eigsh
+    monkeypatch.setattr(jda, "eigsh", lambda *a, **k: calls.append(1) or real(*a, **k))
     for rows in (X, sp.csr_matrix(X)):
         A = leading_directions(rows, G, 0.5, 6, "arpack", seed=1)
         np.testing.assert_allclose(np.abs(A), np.abs(top), rtol=1e-7, atol=1e-9)
         np.testing.assert_allclose(A.T @ B @ A, np.eye(6), atol=1e-9)
-    np.testing.assert_allclose(np.abs(leading_directions(X, G, 0.5, 6, "dense")), np.abs(top), rtol=1e-9)
+        np.testing.assert_array_equal(leading_directions(rows, G, 0.5, 6, "arpack", seed=1), A)  # seeded start
+        np.testing.assert_allclose(np.abs(leading_directions(rows, G, 0.5, 6, "dense")), np.abs(top), rtol=1e-9)
+    assert len(calls) == 4  # ARPACK for "arpack" only
 
 
 def test_arpack_and_dense_jda_agree_and_sparse_inputs_stay_sparse(monkeypatch):
@@ -193,6 +200,12 @@ def test_arpack_and_dense_jda_agree_and_sparse_inputs_stay_sparse(monkeypatch):
     JDA(n_components=5, n_iter=1, eigen_solver="arpack").fit(Domain(mostly_zeros, ys), Domain(mostly_zeros))
     JDA(n_components=5, n_iter=1, eigen_solver="arpack").fit(Domain(Xs, ys), Domain(Xs))
     assert seen == [(True, "arpack"), (False, "arpack")]
+    assert not JDA(eigen_solver="dense")._takes_sparse() and JDA()._takes_sparse()
+    # one domain sparse, the other dense: pooled as CSR either way, the same model as from dense arrays
+    dense_fit = JDA(n_components=5, n_iter=2).fit(Domain(Xs, ys), Domain(Xt))
+    for mixed in ((Domain(sp.csr_matrix(Xs), ys), Domain(Xt)), (Domain(Xs, ys), Domain(sp.csr_matrix(Xt)))):
+        model = JDA(n_components=5, n_iter=2, eigen_solver="arpack").fit(*mixed)
+        np.testing.assert_array_equal(model.pseudo_labels_, dense_fit.pseudo_labels_)
     with pytest.raises(ValueError, match="eigen_solver='arpack' finds fewer directions than features; n_components=40"):
         JDA(n_components=40, eigen_solver="arpack").fit(source, target)
 
@@ -209,9 +222,12 @@ def test_bdas_balance_is_clipped_to_a_weight_and_falls_back_to_half(monkeypatch,
     rng = np.random.default_rng(12)
     Zs, Zt = rng.normal(size=(8, 2)), rng.normal(size=(8, 2))
     y = np.arange(8) % 2  # two classes of 4 on each side; each gets d_c / 2
-    calls = iter([d_m, d_c / 2, d_c / 2])
-    monkeypatch.setattr("transferkit.metrics.divergence.proxy_a_distance", lambda *a, **k: next(calls))
-    assert balance_factor(Zs, Zt, y, y) == pytest.approx(expected)
+    calls, seeds = iter([d_m, d_c / 2, d_c / 2]), []
+    monkeypatch.setattr(
+        "transferkit.metrics.divergence.proxy_a_distance", lambda *a, seed: seeds.append(seed) or next(calls)
+    )
+    assert balance_factor(Zs, Zt, y, y, seed=5) == pytest.approx(expected)
+    assert seeds == [5, 5, 5]  # every proxy A-distance is seeded
 
 
 def test_auto_components_are_the_papers_100_when_the_data_allow_and_the_defaults_are_its():
