@@ -96,3 +96,32 @@ def test_bad_input():
         name = next(iter(bad))
         with pytest.raises(ValueError, match=f"The '{name}' parameter of SelfTaughtClustering must be"):
             SelfTaughtClustering(**bad).fit(X, A)
+
+
+def test_the_row_and_column_updates_are_dhillons_kl_steps_written_with_loops():
+    """Row x goes to argmin_x~ KL(p(Z|x) || p(Z|z~(z)) p(z~(z)|x~)); column z's cost for z~ is
+    -sum_x p(x,z) log(p(x|x~(x)) p(x~(x)|z~)), whose argmin is that of p(z) KL(p(X|z) || p^(X|z~))."""
+    from transferkit.methods.self_taught_clustering import _column_cost, _row_update
+
+    rng = np.random.default_rng(3)
+    P = rng.random((8, 6)) + 0.05
+    P /= P.sum()
+    rows, cols = np.array([0, 1, 2, 0, 1, 2, 0, 1]), np.array([0, 1, 0, 1, 0, 1])
+    Pt = np.array([[P[rows == a][:, cols == b].sum() for b in range(2)] for a in range(3)])
+    px, pz = P.sum(1), P.sum(0)
+    kl_rows = np.zeros((8, 3))
+    for x in range(8):
+        p = P[x] / px[x]
+        for a in range(3):
+            q = np.array([pz[z] / Pt[:, cols[z]].sum() * Pt[a, cols[z]] / Pt[a].sum() for z in range(6)])
+            kl_rows[x, a] = np.sum(p * np.log(p / q))
+    np.testing.assert_array_equal(_row_update(P, cols, rows, 3, 2), kl_rows.argmin(1))
+    cost, kl_cols = np.zeros((6, 2)), np.zeros((6, 2))
+    for z in range(6):
+        for b in range(2):
+            q = np.array([px[x] / Pt[rows[x]].sum() * Pt[rows[x], b] / Pt[:, b].sum() for x in range(8)])
+            cost[z, b] = -np.sum(P[:, z] * np.log(q))
+            p = P[:, z] / pz[z]
+            kl_cols[z, b] = pz[z] * np.sum(p * np.log(p / q))
+    np.testing.assert_allclose(_column_cost(P, rows, cols, 3, 2), cost, rtol=1e-12)
+    np.testing.assert_array_equal(cost.argmin(1), kl_cols.argmin(1))
