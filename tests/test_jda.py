@@ -206,8 +206,24 @@ def test_arpack_and_dense_jda_agree_and_sparse_inputs_stay_sparse(monkeypatch):
     for mixed in ((Domain(sp.csr_matrix(Xs), ys), Domain(Xt)), (Domain(Xs, ys), Domain(sp.csr_matrix(Xt)))):
         model = JDA(n_components=5, n_iter=2, eigen_solver="arpack").fit(*mixed)
         np.testing.assert_array_equal(model.pseudo_labels_, dense_fit.pseudo_labels_)
-    with pytest.raises(ValueError, match="eigen_solver='arpack' finds fewer directions than features; n_components=40"):
+    with pytest.raises(ValueError) as err:
         JDA(n_components=40, eigen_solver="arpack").fit(source, target)
+    assert str(err.value) == (
+        "eigen_solver='arpack' finds fewer directions than features; n_components=40 with 40 features. "
+        "Use eigen_solver='dense'."
+    )
+    twice = [JDA(n_components=5, n_iter=2, eigen_solver="arpack", seed=3).fit(source, target) for _ in range(2)]
+    np.testing.assert_array_equal(twice[0].projection_, twice[1].projection_)  # ARPACK's start vector is seeded
+    # as many components as features: "auto" keeps the dense solve, which finds them all
+    seen.clear()
+    monkeypatch.setattr(jda, "DENSE_MAX_FEATURES", 5)
+    JDA(n_components=40, n_iter=1).fit(source, target)
+    assert seen == [(False, "dense")]
+    seen.clear()
+    exactly = np.zeros((50, 40))
+    exactly.flat[:: 2000 // 100] = 1.0  # pooled with itself: exactly 5 % non-zeros, not under it
+    JDA(n_components=5, n_iter=1, eigen_solver="arpack").fit(Domain(exactly, ys), Domain(exactly))
+    assert seen == [(False, "arpack")]
 
 
 @pytest.mark.parametrize(
@@ -239,6 +255,24 @@ def test_auto_components_are_the_papers_100_when_the_data_allow_and_the_defaults
         "estimator": None, "n_components": "auto", "mu": 0.1, "n_iter": 10, "normalize": True,
         "eigen_solver": "auto", "seed": 0,
     }  # fmt: skip
+
+
+def test_a_class_no_target_sample_is_labelled_with_has_no_conditional_term_and_the_classifier_is_1nn():
+    from transferkit.methods.jda import jda_mmd_vectors
+
+    y_s = np.array([0, 0, 1, 1, 2, 2])
+    E = jda_mmd_vectors(6, 4, y_s, np.array([0, 0, 2, 2]), np.array([0, 1, 2]))
+    assert E.shape == (10, 3)  # e_0, then classes 0 and 2; class 1 has no target sample
+    np.testing.assert_allclose(E.sum(0), 0.0, atol=1e-12)  # each column: a source mean minus a target mean
+    rng = np.random.default_rng(13)
+    Xs, Xt = rng.normal(size=(30, 6)), rng.normal(size=(20, 6)) + 0.3
+    ys = np.arange(30) % 2
+    model = JDA(n_iter=2).fit(Domain(Xs, ys), Domain(Xt))
+    assert model.model_.n_neighbors == 1
+    pooled = JDA(n_iter=2).fit(
+        np.r_[Xs, Xt], np.r_[ys, np.full(20, -1)], sample_domain=np.r_[np.ones(30, int), -np.ones(20, int)]
+    )
+    np.testing.assert_array_equal(pooled.pseudo_labels_, model.pseudo_labels_)
 
 
 def test_the_component_limit_counts_the_pooled_samples():
