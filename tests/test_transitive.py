@@ -28,6 +28,51 @@ def test_cheapest_path_prefers_small_steps_when_jumps_are_squared():
     assert cheapest_path(D, 0, 3) == [0, 3]  # 2.5 < 3: with p = 1 the direct edge wins
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_cheapest_path_is_dijkstras_and_keeps_the_first_of_equal_paths(seed):
+    from scipy.sparse.csgraph import dijkstra
+
+    rng = np.random.default_rng(seed)
+    W = rng.random((7, 7)) ** 3  # many indirect routes are cheaper
+    np.fill_diagonal(W, 0.0)
+    for start, end in ((0, 6), (3, 1), (5, 0)):
+        cost, previous = dijkstra(W, indices=start, return_predecessors=True)
+        path = [end]
+        while path[-1] != start:
+            path.append(int(previous[path[-1]]))
+        got = cheapest_path(W, start, end)
+        assert got == path[::-1] and got[0] == start and got[-1] == end
+        assert sum(W[a, b] for a, b in zip(got, got[1:], strict=False)) == pytest.approx(cost[end])
+    tie = np.array([[0, 1, 2], [1, 0, 1], [2, 1, 0]], float)
+    assert cheapest_path(tie, 0, 2) == [0, 2]  # a bridge must be strictly cheaper than the direct jump
+    assert cheapest_path(tie, 1, 1) == [1]
+    cut = np.array([[0, np.inf], [np.inf, 0]])
+    with pytest.raises(ValueError) as err:
+        cheapest_path(cut, 0, 1)
+    assert str(err.value) == "no path of finite cost leads from domain 0 to domain 1; W has inf between them."
+
+
+def test_domain_distances_are_the_criteria_on_seeded_subsamples():
+    from transferkit.metrics.divergence import mmd, proxy_a_distance
+
+    domains = [rotated(a, n=60, seed=a).X for a in (0, 40, 80)]
+    for criterion in ("mmd", "a-distance"):
+        D = domain_distances(domains, criterion, max_samples=25, seed=4)
+        rng = np.random.default_rng(4)
+        take = [X[rng.permutation(len(X))[:25]] for X in domains]
+        for i, j in ((0, 1), (0, 2), (1, 2)):
+            expected = (
+                mmd(take[i], take[j], estimator="biased")
+                if criterion == "mmd"
+                else proxy_a_distance(take[i], take[j], seed=4)
+            )
+            assert D[i, j] == pytest.approx(expected) and D[j, i] == D[i, j]
+        assert np.all(np.diag(D) == 0)
+    with pytest.raises(ValueError) as err:
+        domain_distances(domains, "kl")
+    assert str(err.value) == "criterion='kl'; expected 'a-distance' or 'mmd'."
+
+
 def test_domain_distances_grow_with_the_angle():
     domains = [rotated(a).X for a in (0, 30, 90)]
     D = domain_distances(domains, "mmd")
@@ -56,8 +101,46 @@ def test_forced_and_direct_paths():
     assert forced.path_ == [0] and direct.path_ == [] and len(forced.steps_) == 2 and len(direct.steps_) == 1
 
 
+def test_the_distances_use_its_settings_and_the_defaults_are_the_papers():
+    source, target = rotated(0, n=80, seed=0), rotated(90, n=80, seed=1, labelled=False)
+    pool = [rotated(45, n=80, seed=3, labelled=False)]
+    model = TransitiveTransfer(base=_Recorder(), criterion="mmd", max_samples=30, seed=2).fit(source, target, pool)
+    expected = domain_distances([source.X, pool[0].X, target.X], "mmd", 30, 2)
+    np.testing.assert_array_equal(model.distances_, expected)
+    route = [0, *[i + 1 for i in model.path_], 2]
+    assert model.path_cost_ == pytest.approx(sum(expected[a, b] ** 2 for a, b in zip(route, route[1:], strict=False)))
+    pooled = TransitiveTransfer(base=_Recorder(), criterion="mmd", max_samples=30, seed=2).fit(
+        np.r_[source.X, target.X], np.r_[source.y, np.full(80, -1)], pool,
+        sample_domain=np.r_[np.ones(80, int), -np.ones(80, int)],
+    )  # fmt: skip
+    np.testing.assert_array_equal(pooled.distances_, model.distances_)
+    proba = model.predict_proba(target.X)
+    assert proba.dtype == model.model_.predict_proba(target.X).dtype
+    assert TransitiveTransfer().get_params() == {
+        "base": None, "criterion": "a-distance", "power": 2.0, "max_samples": 500, "keep": 0.9, "path": "auto",
+        "seed": 0,
+    }  # fmt: skip
+
+
 def test_bad_input():
     source, target = rotated(0), rotated(90)
+    with pytest.raises(ValueError) as err:
+        TransitiveTransfer(base=BASE).fit(source, target.unlabelled(), None)
+    assert str(err.value) == (
+        "pool is empty; transitive transfer chooses intermediate domains from a pool of unlabelled domains "
+        "(pool=[X_1, X_2, ...]). For direct transfer, fit the base method itself."
+    )
+    with pytest.raises(ValueError, match=r"^pool\[1\]\.X contains NaN or infinity"):
+        TransitiveTransfer(base=BASE).fit(source, target.unlabelled(), [rotated(45).X, np.full((5, 2), np.nan)])
+    for bad, name in (
+        ({"power": 0.0}, "power"),
+        ({"keep": 0.0}, "keep"),
+        ({"keep": 1.5}, "keep"),
+        ({"path": "x"}, "path"),
+    ):
+        with pytest.raises(ValueError, match=f"The '{name}' parameter of TransitiveTransfer must be"):
+            TransitiveTransfer(base=BASE, **bad).fit(source, target.unlabelled(), [rotated(45).unlabelled()])
+    TransitiveTransfer(base=_Recorder(), keep=1.0, path=[0]).fit(source, target.unlabelled(), [rotated(45).X])
     with pytest.raises(ValueError, match="pool is empty"):
         TransitiveTransfer(base=BASE).fit(source, target.unlabelled(), [])
     with pytest.raises(ValueError, match=r"pool\[0\] has labels"):

@@ -81,6 +81,11 @@ def cheapest_path(W: np.ndarray, start: int, end: int) -> list[int]:
             if v != u and c + W[u, v] < cost[v]:
                 cost[v], previous[v] = c + W[u, v], u
                 heapq.heappush(heap, (cost[v], v))
+    if not np.isfinite(cost[end]):
+        raise ValueError(
+            f"no path of finite cost leads from domain {start} to domain {end}; "
+            f"W has {float(W[start, end])} between them."
+        )
     path = [end]
     while path[-1] != start:
         path.append(int(previous[path[-1]]))
@@ -157,14 +162,8 @@ class TransitiveTransfer(TransferMethod):
                 )
             if p.y is not None:
                 raise ValueError(f"pool[{i}] has labels; intermediate domains are unlabelled (pass .unlabelled()).")
-        if not self.power > 0:
-            raise ValueError(f"power={self.power!r}; expected a positive number.")
-        if not 0 < self.keep <= 1:
-            raise ValueError(f"keep={self.keep!r}; expected a fraction in (0, 1].")
         domains = [source.X, *[p.X for p in pool], target.X]
         end = len(domains) - 1
-        if isinstance(self.path, str) and self.path not in ("auto", "direct"):
-            raise ValueError(f"path={self.path!r}; expected 'auto', 'direct' or a list of pool indices.")
         if self.path == "auto":
             self.distances_ = domain_distances(domains, self.criterion, self.max_samples, self.seed)
             route = cheapest_path(self.distances_**self.power, 0, end)
