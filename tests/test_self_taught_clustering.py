@@ -66,6 +66,10 @@ def test_auxiliary_data_help_the_small_target_set():
         itcc = InformationTheoreticCoClustering(2, 10, n_init=10).fit(X)
         gains.append(nmi(y, stc.labels_) - nmi(y, itcc.labels_))
     assert np.mean(gains) > 0.3, gains  # measured: +0.16 and +0.84
+    # fit_predict is fit(X, auxiliary).labels_, the auxiliary data included
+    kw = dict(n_clusters=2, n_feature_clusters=10, n_auxiliary_clusters=6, n_init=10)
+    np.testing.assert_array_equal(SelfTaughtClustering(**kw).fit_predict(X, A), stc.labels_)
+    assert not np.array_equal(SelfTaughtClustering(**kw).fit_predict(X), stc.labels_)
 
 
 def test_clustering_metrics_match_hand_counts():
