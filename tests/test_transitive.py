@@ -198,3 +198,71 @@ def test_a_base_that_does_not_adapt_between_domains_is_refused_by_name(name):
     source, target = rotated(0), rotated(30, labelled=False)
     with pytest.raises(ValueError, match=rf"base='{name}': each step adapts a method"):
         TransitiveTransfer(base=name).fit(source, target, [rotated(15).unlabelled()])
+
+
+class _AdaptingRecorder(_Recorder):
+    """As _Recorder, but a method for an unlabelled target: it records what each step adapted to."""
+
+    from transferkit.methods.base import Setting
+
+    setting = Setting(source_labels=True, target_labels=False)
+    targets: list = []
+
+    def fit(self, source, target=None):
+        _AdaptingRecorder.targets.append(target)
+        return super().fit(source, target)
+
+
+def test_each_step_adapts_from_the_last_labels_to_the_next_domain():
+    rng = np.random.default_rng(1)
+    source = Domain(rng.normal(size=(30, 2)).astype(np.float32), np.arange(30) % 2, "s")
+    pool = [rng.normal(size=(20, 2)).astype(np.float32) + i for i in range(3)]
+    target = Domain(rng.normal(size=(25, 2)).astype(np.float32) + 3)
+    _Recorder.fitted.clear()
+    _AdaptingRecorder.targets.clear()
+    model = TransitiveTransfer(base=_AdaptingRecorder(), path=[2, 0], keep=0.5).fit(source, target, pool)
+    assert [t.name for t in _AdaptingRecorder.targets] == ["pool[2]", "pool[0]", "target"]
+    np.testing.assert_array_equal(_AdaptingRecorder.targets[0].X, pool[2])
+    np.testing.assert_array_equal(_AdaptingRecorder.targets[2].X, target.X)
+    assert all(t.y is None for t in _AdaptingRecorder.targets)
+    assert [d.name for d in _Recorder.fitted] == ["s", "pool[2] (pseudo-labelled)", "pool[0] (pseudo-labelled)"]
+    assert [len(d) for d in _Recorder.fitted] == [30, 10, 10]  # keep = 0.5 of 20
+    assert model.path_ == [2, 0] and len(model.steps_) == 3 and 0 < model.fit_seconds_ < 60
+    tiny = TransitiveTransfer(base=_Recorder(), path=[0], keep=0.01).fit(source, target, pool)
+    assert len(_Recorder.fitted[-1]) == 2  # never fewer than two samples for the next step
+    assert tiny.steps_[-1] is tiny.model_
+    with pytest.raises(ValueError) as err:
+        TransitiveTransfer(base=_Recorder(), path=[3]).fit(source, target, pool)
+    assert str(err.value) == "path=[3] names pool indices outside 0..2."
+    _Recorder.fitted.clear()
+    auto = TransitiveTransfer(base=_Recorder(), criterion="mmd", power=1.0).fit(source, target, pool)
+    assert _Recorder.fitted[0].name == "s"  # every route starts at the labelled source
+    D = domain_distances([source.X, *pool, target.X], "mmd", 500, 0)
+    route = cheapest_path(D, 0, 4)  # power 1: the distances themselves
+    assert [0, *[i + 1 for i in auto.path_], 4] == route
+    assert auto.path_cost_ == pytest.approx(sum(D[a, b] for a, b in zip(route, route[1:], strict=False)))
+
+
+def test_a_class_lost_along_the_way_gets_probability_zero():
+    source = Domain(np.array([[-2.0, 0], [-1, 0], [1, 0], [2, 0], [3, 0]], np.float32), np.array([0, 0, 1, 1, 2]))
+    target = Domain(np.array([[-1.0, 0], [1, 0], [2, 0]], np.float32))
+    model = TransitiveTransfer(base=_Recorder(), path=[0]).fit(source, target, [target.X])
+    proba = model.predict_proba(target.X)
+    assert model.classes_.tolist() == [0, 1, 2] and proba.shape == (3, 3)
+    np.testing.assert_array_equal(proba[:, 2], 0.0)
+    np.testing.assert_allclose(proba[:, :2], model.model_.predict_proba(target.X))
+
+
+@pytest.mark.parametrize("power, path, cost", [(2.0, [0, 1], 3.0), (1.0, [], 2.5)])
+def test_the_route_minimises_the_distances_to_the_power_p(monkeypatch, power, path, cost):
+    """A chain source - pool[0] - pool[1] - target of unit steps, the direct jump 2.5: squared, three small
+    steps cost 3 < 6.25; with p = 1 the jump costs 2.5 < 3."""
+    from transferkit.methods import transitive
+
+    D = np.array([[0, 1, 2, 2.5], [1, 0, 1, 2], [2, 1, 0, 1], [2.5, 2, 1, 0]], float)
+    monkeypatch.setattr(transitive, "domain_distances", lambda *a, **k: D)
+    rng = np.random.default_rng(2)
+    source = Domain(rng.normal(size=(20, 2)).astype(np.float32), np.arange(20) % 2)
+    pool = [rng.normal(size=(20, 2)).astype(np.float32) for _ in range(2)]
+    model = TransitiveTransfer(base=_Recorder(), power=power).fit(source, Domain(pool[0]), pool)
+    assert model.path_ == path and model.path_cost_ == pytest.approx(cost)
