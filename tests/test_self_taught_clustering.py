@@ -129,3 +129,55 @@ def test_the_row_and_column_updates_are_dhillons_kl_steps_written_with_loops():
             kl_cols[z, b] = pz[z] * np.sum(p * np.log(p / q))
     np.testing.assert_allclose(_column_cost(P, rows, cols, 3, 2), cost, rtol=1e-12)
     np.testing.assert_array_equal(cost.argmin(1), kl_cols.argmin(1))
+
+
+def test_the_kept_restart_is_scored_by_the_whole_objective_and_stops_when_nothing_moves():
+    """objective_[-1] is J = D(p || p^) + lambda D(q || q^) of the labels kept (eq. 3); every round lowers it
+    until the round that changes no assignment, which ends the run (its J is the last value, repeated)."""
+    X, _, A = topic_world(2, n_aux=300)
+    model = SelfTaughtClustering(2, 10, n_auxiliary_clusters=4, lam=0.5, n_init=4, n_iter=200).fit(X, A)
+    P, Q = X / X.sum(), A / A.sum()
+    J = co_clustering_loss(P, model.labels_, model.feature_labels_) + 0.5 * co_clustering_loss(
+        Q, model.auxiliary_labels_, model.feature_labels_
+    )
+    history = np.array(model.objective_)
+    assert history[-1] == pytest.approx(J, rel=1e-9)
+    assert len(history) < 201 and history[-1] == history[-2] and np.all(np.diff(history[:-1]) < 0)
+    assert model.feature_labels_.shape == (X.shape[1],) and model.feature_labels_.max() < 10
+    images = SelfTaughtClustering(2, 4, n_init=1).fit(X[:, :16].reshape(-1, 4, 4), A[:, :16].reshape(-1, 4, 4))
+    assert images.feature_labels_.shape == (16,)  # samples of any shape are flattened
+
+
+def test_cluster_counts_up_to_the_data_and_the_defaults():
+    rng = np.random.default_rng(5)
+    X, A = rng.random((6, 8)), rng.random((5, 8))
+    fitted = SelfTaughtClustering(6, 8, n_auxiliary_clusters=5, n_init=1, n_iter=2).fit(X, A)  # every bound met
+    assert len(set(fitted.feature_labels_)) <= 8
+    small = 0.5 * X / X.sum()  # any positive total is normalised away, one under 1 too
+    np.testing.assert_array_equal(
+        SelfTaughtClustering(2, 2, n_init=1, n_iter=2).fit(small, A).labels_,
+        SelfTaughtClustering(2, 2, n_init=1, n_iter=2).fit(X, A).labels_,
+    )
+    for data, message in (
+        (np.zeros((4, 3)), "X is all zeros; there is no distribution to cluster."),
+        (-np.ones((4, 3)), "X has negative entries"),
+    ):
+        with pytest.raises(ValueError) as err:
+            SelfTaughtClustering(2, 2).fit(data, A[:, :3])
+        assert str(err.value).startswith(message)
+    with pytest.raises(ValueError) as err:
+        SelfTaughtClustering(2, 2).fit(X, -A)
+    assert str(err.value).startswith("auxiliary has negative entries; co-clustering treats the data as a joint")
+    with pytest.raises(ValueError) as err:
+        InformationTheoreticCoClustering(2, 2).fit(X, A)
+    assert str(err.value) == "InformationTheoreticCoClustering clusters the target alone; use SelfTaughtClustering."
+    itcc = InformationTheoreticCoClustering(2, 4, n_init=2, seed=3).fit(X)
+    alone = SelfTaughtClustering(2, 4, lam=0.0, n_init=2, seed=3).fit(X, A)
+    np.testing.assert_array_equal(itcc.labels_, alone.labels_)
+    assert SelfTaughtClustering().get_params() == {
+        "n_clusters": 2, "n_feature_clusters": 32, "n_auxiliary_clusters": None, "lam": 1.0, "n_iter": 50,
+        "n_init": 5, "seed": 0,
+    }  # fmt: skip
+    assert InformationTheoreticCoClustering().get_params() == {
+        "n_clusters": 2, "n_feature_clusters": 32, "n_iter": 50, "n_init": 5, "seed": 0,
+    }  # fmt: skip
