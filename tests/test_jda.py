@@ -179,7 +179,9 @@ def test_arpack_and_dense_jda_agree_and_sparse_inputs_stay_sparse(monkeypatch):
     source, target = Domain(sp.csr_matrix(Xs), ys), Domain(sp.csr_matrix(Xt))
     seen = []
     real = jda.leading_directions
-    monkeypatch.setattr(jda, "leading_directions", lambda X, *a: seen.append((sp.issparse(X), a[-2])) or real(X, *a))
+    monkeypatch.setattr(
+        jda, "leading_directions", lambda X, *a, **kw: seen.append((sp.issparse(X), a[-2])) or real(X, *a, **kw)
+    )
     for cls in (JDA, BDA):
         dense = cls(n_components=5, n_iter=3, eigen_solver="dense").fit(source, target)
         arpack = cls(n_components=5, n_iter=3, eigen_solver="arpack").fit(source, target)

@@ -52,6 +52,13 @@ __all__ = [
 #: Vector inputs with fewer non-zeros than this fraction train through sparse batches.
 SPARSE_BELOW = 0.05
 
+
+def mostly_zeros(X: np.ndarray) -> bool:
+    """Whether the dense array ``X`` has under :data:`SPARSE_BELOW` of its entries non-zero (bag-of-words),
+    so that products with it cost less as CSR."""
+    return np.count_nonzero(X) < SPARSE_BELOW * X.size
+
+
 QUADRANTS = {
     (True, True): "labelled source, labelled target",
     (True, False): "labelled source, unlabelled target",
@@ -620,7 +627,7 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
         """Whether ``X`` should train through sparse batches: a CSR matrix, or mostly zeros (bag-of-words)."""
         if not self._takes_sparse() or X.ndim != 2:
             return False
-        return scipy.sparse.issparse(X) or np.count_nonzero(X) < SPARSE_BELOW * X.size
+        return scipy.sparse.issparse(X) or mostly_zeros(X)
 
     def _batchable(self, X, sparse: bool):
         """``X`` as the training loop should batch it: CSR for sparse batches, else a dense array."""

@@ -50,9 +50,9 @@ from sklearn.preprocessing import normalize as unit_rows
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from transferkit.methods.base import (
-    SPARSE_BELOW,
     FeatureClassifierMethod,
     Setting,
+    mostly_zeros,
     shared_constraints,
     store_params,
 )
@@ -85,22 +85,25 @@ def jda_mmd_matrix(n_s: int, n_t: int, y_s: np.ndarray, pseudo: np.ndarray | Non
     return E @ E.T
 
 
-def leading_directions(X, G: np.ndarray, mu: float, k: int, solver: str = "dense", seed: int = 0) -> np.ndarray:
+def leading_directions(
+    X, G: np.ndarray, mu: float, k: int, solver: str = "dense", seed: int = 0, scatter: np.ndarray | None = None
+) -> np.ndarray:
     r"""The :math:`k` leading solutions of :math:`X H X^\top a = \phi\,(G G^\top + \mu I)\, a`, largest
     :math:`\phi` first, shape (d, k), normalised so that :math:`A^\top (G G^\top + \mu I) A = I`.
 
     ``X`` holds the samples as rows, (n, d), dense or CSR; ``G`` is (d, m) with m small. ``"dense"``
     forms both d x d matrices and solves the generalised problem; ``"arpack"`` finds the leading
     eigenvectors :math:`u` of :math:`B^{-1/2} X H X^\top B^{-1/2}` by Lanczos iteration and returns
-    :math:`a = B^{-1/2} u`, from products with ``X`` only.
+    :math:`a = B^{-1/2} u`, from products with ``X`` only. ``scatter``: :math:`X H X^\top` for the dense
+    solver, when the caller has it (it does not change between JDA's rounds).
     """
     n, d = X.shape
-    mean = np.asarray(X.mean(axis=0)).ravel()
     if solver == "dense":
-        Xc = (X.toarray() if sp.issparse(X) else X) - mean
-        rhs = G @ G.T + mu * np.eye(d)
-        _, V = scipy.linalg.eigh(Xc.T @ Xc, rhs, subset_by_index=[d - k, d - 1])
+        if scatter is None:
+            scatter = centred_scatter(X)
+        _, V = scipy.linalg.eigh(scatter, G @ G.T + mu * np.eye(d), subset_by_index=[d - k, d - 1])
         return V[:, ::-1]
+    mean = np.asarray(X.mean(axis=0)).ravel()
     # B = G G^T + mu I = U (S^2 + mu) U^T + mu (I - U U^T), so B^{-1/2} is known in closed form
     U, s, _ = np.linalg.svd(G, full_matrices=False)
     root = 1.0 / np.sqrt(s**2 + mu)
@@ -119,6 +122,13 @@ def leading_directions(X, G: np.ndarray, mu: float, k: int, solver: str = "dense
     v0 = np.random.default_rng(seed).standard_normal(d)  # ARPACK's own start vector is not seeded
     phi, Uk = eigsh(op, k=k, which="LA", v0=v0, tol=0)
     return b_inv_sqrt(Uk[:, np.argsort(phi)[::-1]])
+
+
+def centred_scatter(X) -> np.ndarray:
+    r""":math:`X H X^\top` in samples-as-rows form: the (d, d) scatter of the rows of ``X`` about their mean."""
+    X = X.toarray() if sp.issparse(X) else X
+    Xc = X - X.mean(0)
+    return Xc.T @ Xc
 
 
 class JDA(FeatureClassifierMethod):
@@ -212,8 +222,9 @@ class JDA(FeatureClassifierMethod):
             )
         if solver == "dense" and sp.issparse(X):
             X = X.toarray()
-        elif solver == "arpack" and not sp.issparse(X) and np.count_nonzero(X) < SPARSE_BELOW * X.size:
+        elif solver == "arpack" and not sp.issparse(X) and mostly_zeros(X):
             X = sp.csr_matrix(X)  # mostly zeros (bag-of-words): ARPACK's products cost the non-zeros only
+        scatter = centred_scatter(X) if solver == "dense" else None  # the same in every round
         classes = np.unique(source.y)
         base = clone(self.estimator) if self.estimator is not None else KNeighborsClassifier(n_neighbors=1)
         if "random_state" in base.get_params():
@@ -228,7 +239,7 @@ class JDA(FeatureClassifierMethod):
                 E[:, 0] *= np.sqrt(1.0 - balance)
                 E[:, 1:] *= np.sqrt(balance)
             G = (X.T @ E) / np.sqrt(np.linalg.norm(E.T @ E))  # B = G G^T + mu I
-            A = leading_directions(X, np.asarray(G), self.mu, k, solver, self.seed)
+            A = leading_directions(X, np.asarray(G), self.mu, k, solver, self.seed, scatter=scatter)
             Z = self._unit(np.asarray(X @ A))
             model = clone(base).fit(Z[:n_s], source.y)
             new = model.predict(Z[n_s:])
