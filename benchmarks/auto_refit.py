@@ -34,9 +34,10 @@ from transferkit.selection import split_source
 BASELINE = "source-only"
 
 
-def validated_accuracy(task, seed: int, method: str, params: dict) -> float:
-    """The target test accuracy of ``method(**params)`` fitted on Auto's training part of the source."""
-    source, target, test = task_data(task, seed, 2000)
+def validated_accuracy(data, seed: int, method: str, params: dict) -> float:
+    """The target test accuracy of ``method(**params)`` fitted on Auto's training part of the source
+    (``data``: the task's source, target and test for ``seed``)."""
+    source, target, test = data
     train, _ = split_source(source, 0.2, seed)  # Auto's default val_fraction and its split
     model = method_named(method)(seed=seed, **params)
     return float(model.fit(train, target if model.setting.target else None).score(test))
@@ -60,8 +61,9 @@ def main() -> None:
             total.append(gain)
             if chosen["method"] == BASELINE:
                 continue
-            so80 = validated_accuracy(task, seed, BASELINE, {})
-            val = validated_accuracy(task, seed, chosen["method"], chosen["params"])
+            data = task_data(task, seed, 2000)  # loaded once for both fits
+            so80 = validated_accuracy(data, seed, BASELINE, {})
+            val = validated_accuracy(data, seed, chosen["method"], chosen["params"])
             pick.append(100 * (val - so80))
             refit.append(100 * (r["defaults"] - val))
             print(f"[auto-refit] {name} seed {seed}: pick {pick[-1]:+.1f}, refit {refit[-1]:+.1f}", file=sys.stderr)
