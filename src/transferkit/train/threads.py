@@ -6,8 +6,10 @@ gains nothing on a training step and costs a third more CPU; beside another busy
 threads wait for each other and a step becomes several times slower. So a step whose forward pass
 needs fewer than :data:`SMALL_STEP_MACS` multiply-adds runs on one thread; larger steps keep
 torch's setting. The first step of a fit runs on one thread while its multiply-adds are counted
-(so a fit's arithmetic does not depend on the machine's core count when its steps are small). The
-caller's setting is restored when the fit ends, whatever happens.
+(so a fit's arithmetic does not depend on the machine's core count when its steps are small). A
+large step sums in an order that follows the thread count, and training can amplify that rounding:
+the same seed repeats a fit bit for bit only on the same number of threads. The caller's setting is
+restored when the fit ends, whatever happens.
 """
 
 from __future__ import annotations
