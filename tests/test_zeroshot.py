@@ -222,6 +222,92 @@ def test_estimator_contract():
     assert set(np.unique(model.fit(X[seen], y[seen], desc).predict(X, classes="all"))) <= set(range(8))
 
 
+
+def _net(model, X, fn=lambda z: z):
+    """``fn`` of the fitted visual network's output, computed here in torch without the method's helpers."""
+    with torch.no_grad():
+        return fn(model.model_.to("cpu").eval()(torch.from_numpy(X))).numpy()
+
+
+def _unit_rows(A):
+    return A / np.linalg.norm(A, axis=1, keepdims=True)
+
+
+def test_predict_proba_is_the_softmax_of_the_scores_even_far_from_zero():
+    X, y, desc, seen = attribute_world()
+    model = AttributeEmbedding(**FAST).fit(X[seen], y[seen], desc)
+    for classes in ("unseen", "all"):
+        scores = model.decision_function(X, classes)
+        e = np.exp(scores - scores.max(1, keepdims=True))
+        np.testing.assert_allclose(model.predict_proba(X, classes), e / e.sum(1, keepdims=True), rtol=1e-6)
+    far = np.array([[1000.0, 999.0, 990.0], [-1000.0, -1001.0, -1000.0]])  # exp() overflows without the shift
+    model.decision_function = lambda X, classes="unseen": far
+    expected = np.exp(far - far.max(1, keepdims=True))
+    np.testing.assert_allclose(model.predict_proba(X[:2]), expected / expected.sum(1, keepdims=True), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name,make", METHODS, ids=[m[0] for m in METHODS])
+def test_a_saved_zero_shot_model_scores_as_the_fitted_one(name, make, tmp_path):
+    from transferkit.persist import load, save
+
+    X, y, desc, seen = attribute_world()
+    model = make().fit(X[seen], y[seen], desc)
+    loaded = load(save(model, tmp_path / name))
+    np.testing.assert_array_equal(loaded.decision_function(X, "all"), model.decision_function(X, "all"))
+    if hasattr(model, "transform"):
+        np.testing.assert_array_equal(loaded.transform(X), model.transform(X))
+
+
+def test_dap_attribute_probabilities_and_clipped_prior_against_numpy():
+    X, y, desc, seen = attribute_world()
+    model = DAP(prior_clip=0.4, **FAST).fit(X[seen], y[seen], desc)
+    p = model.predict_attributes(X)
+    np.testing.assert_allclose(p, _net(model, X, torch.sigmoid), rtol=1e-6)
+    assert p.shape == (len(X), 4)
+    A = desc.vectors
+    prior = np.clip(A[:6].mean(0), 0.4, 0.6)  # each attribute is on for 2 of the 6 seen classes: 1/3 -> 0.4
+    np.testing.assert_allclose(model.decision_function(X, "all"), dap_log_posterior(p, A, prior), rtol=1e-5)
+
+
+def test_dap_binarises_a_continuous_table_at_its_mean():
+    X, y, desc, seen = attribute_world()
+    strengths = ClassDescriptions(10 + 70 * desc.vectors, desc.names, desc.labels)  # 10 or 80, mean 10 + 70/3
+    on_binary = DAP(**FAST).fit(X[seen], y[seen], desc)
+    on_strengths = DAP(**FAST).fit(X[seen], y[seen], strengths)
+    assert on_strengths.threshold_ == pytest.approx(strengths.vectors.mean())
+    np.testing.assert_array_equal(on_strengths.decision_function(X, "all"), on_binary.decision_function(X, "all"))
+
+
+def test_devise_projects_into_the_word_space_and_scores_by_cosine():
+    X, y, desc, seen = attribute_world()
+    model = DeViSE(pretrain_epochs=2, **FAST).fit(X[seen], y[seen], desc)
+    projected = model.transform(X)
+    np.testing.assert_allclose(projected, _net(model, X), rtol=1e-6)
+    assert projected.shape == (len(X), 4)
+    cosine = _unit_rows(projected) @ _unit_rows(desc.vectors).T
+    np.testing.assert_allclose(model.decision_function(X, "all"), cosine, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("compatibility, width", [("bilinear", 4), ("mlp", 16)])
+def test_attribute_embedding_scores_are_inner_products_in_the_common_space(compatibility, width):
+    X, y, desc, seen = attribute_world()
+    model = AttributeEmbedding(compatibility=compatibility, embed_dim=16, **FAST).fit(X[seen], y[seen], desc)
+    f = model.transform(X)
+    np.testing.assert_allclose(f, _net(model, X), rtol=1e-6)
+    assert f.shape == (len(X), width)
+    with torch.no_grad():
+        G = model.class_encoder_(torch.from_numpy(desc.vectors)).numpy()
+    np.testing.assert_allclose(model.decision_function(X, "all"), f @ G.T, rtol=1e-5, atol=1e-6)
+
+
+def test_conse_embeds_by_its_networks_seen_class_probabilities():
+    X, y, desc, seen = attribute_world()
+    model = ConSE(T=2, **FAST).fit(X[seen], y[seen], desc)
+    p = model.predict_seen_proba(X)
+    np.testing.assert_allclose(p, _net(model, X, lambda z: torch.softmax(z, 1)), rtol=1e-6)
+    assert p.shape == (len(X), 6)
+    np.testing.assert_allclose(model.transform(X), conse_embedding(p, desc.vectors[:6], 2), rtol=1e-6)
+
 # ----------------------------------------------------------------------------- bad input
 def test_description_table_must_match_the_class_list():
     with pytest.raises(ValueError, match="3 rows but the class list has 2 names"):
