@@ -222,7 +222,6 @@ def test_estimator_contract():
     assert set(np.unique(model.fit(X[seen], y[seen], desc).predict(X, classes="all"))) <= set(range(8))
 
 
-
 def _net(model, X, fn=lambda z: z):
     """``fn`` of the fitted visual network's output, computed here in torch without the method's helpers."""
     with torch.no_grad():
@@ -307,6 +306,7 @@ def test_conse_embeds_by_its_networks_seen_class_probabilities():
     np.testing.assert_allclose(p, _net(model, X, lambda z: torch.softmax(z, 1)), rtol=1e-6)
     assert p.shape == (len(X), 6)
     np.testing.assert_allclose(model.transform(X), conse_embedding(p, desc.vectors[:6], 2), rtol=1e-6)
+
 
 # ----------------------------------------------------------------------------- bad input
 def test_description_table_must_match_the_class_list():
