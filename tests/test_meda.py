@@ -115,11 +115,15 @@ def test_scores_become_a_distribution_uniform_where_every_score_is_at_most_zero(
     np.testing.assert_array_equal(model.model_.predict(Z), model.classes_[scores.argmax(1)])
 
 
-def test_unit_rows_leave_a_zero_row_at_zero():
-    from transferkit.methods.meda import _unit
-
-    Z = np.array([[3.0, 4.0], [0.0, 0.0], [0.3, 0.4]])
-    np.testing.assert_allclose(_unit(Z), [[0.6, 0.8], [0.0, 0.0], [0.6, 0.8]])
+def test_manifold_features_are_unit_rows_and_a_zero_row_stays_zero():
+    rng = np.random.default_rng(0)
+    source, target = Domain(rng.normal(size=(30, 6)), np.arange(30) % 3), Domain(rng.normal(size=(30, 6)))
+    model = MEDA(n_iter=1).fit(source, target)
+    X = np.vstack([3 * target.X[:4], np.zeros((1, 6))])
+    Z = model.transform(X)
+    raw = X @ model.mapping_
+    np.testing.assert_allclose(Z[:4], raw[:4] / np.linalg.norm(raw[:4], axis=1, keepdims=True), rtol=1e-12)
+    np.testing.assert_array_equal(Z[4], 0.0)
 
 
 def test_the_subspace_dimension_and_the_documented_defaults():

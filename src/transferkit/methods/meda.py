@@ -56,6 +56,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.decomposition import PCA
 from sklearn.metrics.pairwise import rbf_kernel
 from sklearn.neighbors import KNeighborsClassifier, kneighbors_graph
+from sklearn.preprocessing import normalize
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from transferkit.methods.base import Setting, TransferMethod, shared_constraints, store_params
@@ -81,11 +82,6 @@ def geodesic_flow_kernel(Ps: np.ndarray, Pt: np.ndarray) -> tuple[np.ndarray, np
     lam3 = 0.5 - np.sin(2 * t) / (4 * t)
     C = np.block([[np.diag(lam1), np.diag(lam2)], [np.diag(lam2), np.diag(lam3)]])
     return np.concatenate([Ps @ U1, W], axis=1), C
-
-
-def _unit(Z: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(Z, axis=1, keepdims=True)
-    return Z / np.where(norms > 0, norms, 1.0)
 
 
 def normalized_laplacian(Z: np.ndarray, n_neighbors: int) -> scipy.sparse.csr_matrix:
@@ -214,7 +210,7 @@ class MEDA(TransferMethod):
         B, C = geodesic_flow_kernel(*self._subspaces(Xs, Xt))
         w, Q = np.linalg.eigh(C)
         self.mapping_ = B @ (Q * np.sqrt(np.clip(w, 0.0, None))) @ Q.T  # B C^{1/2}
-        Z = _unit(np.concatenate([Xs, Xt]) @ self.mapping_)
+        Z = normalize(np.concatenate([Xs, Xt]) @ self.mapping_)  # unit rows; a zero row stays zero
         n = n_s + n_t
         self.classes_, y_idx = np.unique(source.y, return_inverse=True)
         Y = np.zeros((n, len(self.classes_)))
@@ -253,7 +249,7 @@ class MEDA(TransferMethod):
     def transform(self, X) -> np.ndarray:
         """The unit-normalised manifold features :math:`z` of ``X``, shape (n, 2d)."""
         X = self._check_X(X)
-        return _unit(X.reshape(len(X), -1).astype(np.float64) @ self.mapping_)
+        return normalize(X.reshape(len(X), -1).astype(np.float64) @ self.mapping_)
 
     def decision_function(self, X) -> np.ndarray:
         """:math:`f(x) = k(z, Z)\\,\\beta`, one score per class, shape (n, n_classes)."""
