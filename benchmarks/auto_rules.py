@@ -31,6 +31,7 @@ import numpy as np
 from transferkit import Auto, SourceOnly
 from transferkit.protocols.suite import suite_tasks, task_data
 from transferkit.report import markdown_table
+from transferkit.selection import split_source
 from transferkit.selection.validators import Terms, density_ratio, dev_risk, prob_better
 
 TIE = 0.5  # points
@@ -50,9 +51,17 @@ def fit_unit(task, seed: int, path: Path) -> None:
         accuracy = float(np.mean(arrays[f"test_pred{i}"] == test.y))
         meta.append({"method": name, "params": params, "preprocess": prep, "accuracy": accuracy})
         print(f"[auto-rules] {task.name} seed {seed} {name} {params}: {accuracy:.4f}", file=sys.stderr, flush=True)
+    # the same weights for every candidate: the density ratio of the held-out source rows on the raw inputs
+    _, val = split_source(source, auto.val_fraction, seed)  # the rows candidate_evidence held out
+    arrays["w_input"] = density_ratio(_dense(val.X), _dense(target.X), seed).astype(np.float32)
     meta = {"task": task.name, "seed": seed, "candidates": meta, "baseline": baseline(source, test, seed)}
     arrays["meta"] = np.array(json.dumps(meta))
     _save(path, arrays)
+
+
+def _dense(X) -> np.ndarray:
+    X = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
+    return X.reshape(len(X), -1)
 
 
 def baseline(source, test, seed: int) -> float:
@@ -90,9 +99,16 @@ def _err(u, i):
     return (u[f"proba{i}"].argmax(1) != u["y"]).astype(np.float64)
 
 
-def dev_terms(u, i, loss) -> Terms:
-    w, losses = u[f"w{i}"].astype(np.float64), loss(u, i)
+def dev_terms(u, i, loss, weights=None) -> Terms:
+    """DEV of candidate ``i`` with the weights of its own features, or those saved as ``weights`` for all."""
+    w, losses = u[weights or f"w{i}"].astype(np.float64), loss(u, i)
     return Terms("source", len(w), lambda idx: -dev_risk(w[idx], losses[idx]))
+
+
+def shared(weights: str):
+    """DEV with one set of weights for every candidate, so that an adapted model's aligned features cannot
+    flatten its own weights: ``"w0"`` (source-only's features) or ``"w_input"`` (the raw inputs)."""
+    return lambda u, i, loss: dev_terms(u, i, loss, weights)
 
 
 def iwv_terms(u, i, loss) -> Terms:
@@ -106,6 +122,7 @@ def source_terms(u, i, loss) -> Terms:
 
 
 SCORES = {"dev": dev_terms, "iwv": iwv_terms, "source": source_terms}
+SHARED = {"dev@source-only": shared("w0"), "dev@inputs": shared("w_input")}
 LOSSES = {"ce": _ce, "01": _err}
 
 
@@ -140,14 +157,14 @@ def guarded(confidence: float):
     return choose
 
 
-def tie_broken(confidence: float):
-    """DEV on the 0-1 loss decides, as ``rule("dev", "01", confidence)``, unless it cannot tell the
+def tie_broken(confidence: float, score: str = "dev"):
+    """DEV on the 0-1 loss decides, as ``rule(score, "01", confidence)``, unless it cannot tell the
     candidates apart at all (every estimated error rate the same, as on a source fitted perfectly):
     then DEV on the cross-entropy decides."""
-    by_error, by_ce = rule("dev", "01", confidence), rule("dev", "ce", confidence)
+    by_error, by_ce = rule(score, "01", confidence), rule(score, "ce", confidence)
 
     def choose(u, meta, seed):
-        errors = {round(-dev_terms(u, i, _err).score(), 12) for i in range(len(meta))}
+        errors = {round(-SCORES[score](u, i, _err).score(), 12) for i in range(len(meta))}
         return by_ce(u, meta, seed) if len(errors) == 1 else by_error(u, meta, seed)
 
     return choose
@@ -156,6 +173,9 @@ def tie_broken(confidence: float):
 RULES = {f"{s}-{loss} conf {c}": rule(s, loss, c) for s in SCORES for loss in LOSSES for c in (0.5, 0.8, 0.9, 0.95)}
 RULES.update({f"dev-ce conf {c}, vetoed by dev-01": guarded(c) for c in (0.5, 0.8, 0.9, 0.95)})
 RULES.update({f"dev-01 conf {c}, ties to dev-ce": tie_broken(c) for c in (0.8, 0.9)})
+SCORES.update(SHARED)
+RULES.update({f"{s}-{loss} conf {c}": rule(s, loss, c) for s in SHARED for loss in LOSSES for c in (0.5, 0.8, 0.9)})
+RULES.update({f"{s}-01 conf {c}, ties to {s}-ce": tie_broken(c, s) for s in SHARED for c in (0.8, 0.9)})
 
 
 def load(folder: Path) -> list[tuple[dict, dict]]:

@@ -107,6 +107,30 @@ def test_dap_log_posterior_matches_product_formula():
     np.testing.assert_allclose(dap_log_posterior(p, A, prior), ref, rtol=1e-6)
 
 
+def test_dap_log_posterior_clips_certain_attributes_and_computes_in_float64():
+    p = np.array([[0.0, 1.0, 0.3], [1.0, 0.0, 0.7]], dtype=np.float32)  # certain attributes: log 0 without a clip
+    A = np.array([[1, 1, 0], [0, 0, 1]], dtype=np.float32)
+    prior = np.array([0.0, 1.0, 0.4], dtype=np.float32)
+    eps = 1e-6
+    pc = np.clip(p.astype(np.float64), eps, 1 - eps)
+    qc = np.clip(prior.astype(np.float64), eps, 1 - eps)
+    ref = np.array(
+        [
+            [
+                sum(
+                    np.log(pc[n, m] if A[z, m] else 1 - pc[n, m]) - np.log(qc[m] if A[z, m] else 1 - qc[m])
+                    for m in range(3)
+                )
+                for z in range(2)
+            ]
+            for n in range(2)
+        ]
+    )
+    got = dap_log_posterior(p, A, prior, eps)
+    assert got.dtype == np.float64 and np.isfinite(got).all()
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+
+
 def test_hardest_negative_hinge_matches_numpy():
     rng = np.random.default_rng(2)
     s = rng.normal(size=(6, 4))
@@ -124,6 +148,9 @@ def test_hinge_rank_loss_matches_devise_equation_1():
     ref = np.mean([sum(max(0, 0.1 - T[y[n]] @ p[n] + T[j] @ p[n]) for j in range(4) if j != y[n]) for n in range(5)])
     got = hinge_rank_loss(torch.tensor(p), torch.tensor(T), torch.tensor(y), 0.1)
     assert float(got) == pytest.approx(ref)
+    y0 = np.zeros(5, dtype=np.int64)  # only class 0 in the batch: classes 1-3 are still terms
+    ref0 = np.mean([sum(max(0, 0.1 - T[0] @ p[n] + T[j] @ p[n]) for j in range(1, 4)) for n in range(5)])
+    assert float(hinge_rank_loss(torch.tensor(p), torch.tensor(T), torch.tensor(y0), 0.1)) == pytest.approx(ref0)
 
 
 def test_conse_embedding_matches_equation_2():
@@ -167,7 +194,10 @@ def test_conse_takes_any_probabilistic_classifier():
     X, y, desc, seen = attribute_world()
     model = ConSE(T=3, classifier=LogisticRegression(max_iter=500)).fit(X[seen], y[seen], desc)
     assert model.score(X[~seen], y[~seen]) > 0.8
-    with pytest.raises(TypeError, match="predict_proba"):
+    with pytest.raises(
+        ValueError,
+        match=r"The 'classifier' parameter of ConSE must be an object implementing 'fit' and 'predict_proba'",
+    ):
         ConSE(classifier=object()).fit(X[seen], y[seen], desc)
 
 
@@ -305,7 +335,57 @@ def test_conse_embeds_by_its_networks_seen_class_probabilities():
     p = model.predict_seen_proba(X)
     np.testing.assert_allclose(p, _net(model, X, lambda z: torch.softmax(z, 1)), rtol=1e-6)
     assert p.shape == (len(X), 6)
-    np.testing.assert_allclose(model.transform(X), conse_embedding(p, desc.vectors[:6], 2), rtol=1e-6)
+    f = model.transform(X)
+    np.testing.assert_allclose(f, conse_embedding(p, desc.vectors[:6], 2), rtol=1e-6)
+    cosine = _unit_rows(f) @ _unit_rows(desc.vectors).T
+    np.testing.assert_allclose(model.decision_function(X, "all"), cosine, rtol=1e-5, atol=1e-6)
+
+
+STEPS = [
+    ("dap", lambda: DAP(**FAST), {"attributes": 15}),
+    ("embedding", lambda: AttributeEmbedding(**FAST), {"embedding": 15}),
+    ("devise", lambda: DeViSE(pretrain_epochs=3, **FAST), {"softmax": 3, "projection": 15}),
+    ("conse", lambda: ConSE(**FAST), {"softmax": 15}),
+]
+
+
+@pytest.mark.parametrize("name,make,steps", STEPS, ids=[s[0] for s in STEPS])
+def test_each_training_step_keeps_its_epochs_history_and_checkpoint_folder(name, make, steps, tmp_path):
+    X, y, desc, seen = attribute_world()
+    model = make().set_params(checkpoint_dir=str(tmp_path)).fit(X[seen], y[seen], desc)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(steps)
+    assert len(model.history_) == sum(steps.values())
+    assert model.history_[-1]["loss"] < model.history_[0]["loss"]
+
+
+@pytest.mark.parametrize("lr_mult", [0.0, 0.5])
+def test_devise_step_2_freezes_or_finetunes_the_visual_layers(lr_mult):
+    X, y, desc, seen = attribute_world()
+    after_step_1 = {}
+
+    class Spy(DeViSE):
+        def _train(self, objective, X, y_idx, desc, **config):
+            result = super()._train(objective, X, y_idx, desc, **config)
+            if desc == "softmax":
+                after_step_1.update({k: v.clone() for k, v in objective.net.stages.state_dict().items()})
+            return result
+
+    model = Spy(pretrain_epochs=3, finetune_lr_mult=lr_mult, **FAST).fit(X[seen], y[seen], desc)
+    moved = [not torch.equal(v, after_step_1[k]) for k, v in model.model_.stages.state_dict().items()]
+    assert any(moved) == (lr_mult > 0)
+    assert model.history_[-1]["train_accuracy"] > 0.8  # the seen classes, ranked through their word vectors
+
+
+def test_devise_learning_rates_of_the_projection_and_the_visual_layers():
+    from transferkit.methods.devise import _RankObjective
+    from transferkit.nn.backbones import build_backbone
+
+    net = build_backbone("shallow", (10,), 4)
+    T = torch.eye(4)
+    groups = _RankObjective(net, T, 0.1, 0.25).param_groups()
+    assert [g["lr_mult"] for g in groups] == [1.0, 0.25]
+    assert [len(g["params"]) for g in groups] == [len(list(net.head.parameters())), len(list(net.stages.parameters()))]
+    assert [g["lr_mult"] for g in _RankObjective(net, T, 0.1, 0.0).param_groups()] == [1.0]
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -88,12 +88,7 @@ class ConSE(ZeroShotMethod):
 
     def _fit_seen(self, X, y_idx, S_seen):
         self.S_seen_ = S_seen
-        if self.classifier is not None:
-            if not hasattr(self.classifier, "predict_proba"):
-                raise TypeError(
-                    f"classifier {type(self.classifier).__name__} has no predict_proba; ConSE weighs the seen "
-                    "classes by their probabilities."
-                )
+        if self.classifier is not None:  # its predict_proba is checked with the other parameters
             self.model_ = clone(self.classifier).fit(X.reshape(len(X), -1), y_idx)
             return
         net = self._build(len(S_seen))
