@@ -15,7 +15,7 @@ from transferkit.methods.attribute_embedding import AttributeEmbedding, hardest_
 from transferkit.methods.conse import ConSE, conse_embedding
 from transferkit.methods.dap import DAP, dap_log_posterior
 from transferkit.methods.devise import DeViSE, hinge_rank_loss
-from transferkit.methods.zeroshot import evaluate_zeroshot, seen_class_split, select_on_seen_classes
+from transferkit.methods.zeroshot import evaluate_zeroshot, seen_class_split, select_on_seen_classes, select_on_split
 from transferkit.metrics.zeroshot import (
     calibrated_stacking,
     gzsl_scores,
@@ -213,21 +213,98 @@ def test_gzsl_calibration_moves_predictions_to_unseen_classes():
 
 def test_selection_never_trains_or_scores_on_the_unseen_test_classes():
     X, y, desc, seen = attribute_world()
-    seen_labels = []
+    fits = []
 
     class Spy(DAP):
         def fit(self, X, y=None, descriptions=None, unseen=None):
-            seen_labels.append(set(np.unique(y)))
-            return super().fit(X, y, descriptions, unseen)
+            super().fit(X, y, descriptions, unseen)
+            fits.append((set(np.unique(y).tolist()), len(y), self.unseen_classes_.tolist()))
+            return self
 
     grid = [dict(weight_decay=1e-4), dict(weight_decay=1e-2)]
-    chosen = select_on_seen_classes(Spy(**FAST), grid, X[seen], y[seen], desc, n_val=2, seed=0)
-    assert chosen.params in grid and np.isfinite(chosen.gamma) and len(chosen.log) == 2
-    assert 0 <= chosen.unseen_rate <= 1
-    train_classes, val_classes = seen_class_split(np.arange(6), 2, seed=0)
-    for labels in seen_labels:
-        assert labels <= set(train_classes)  # neither validation classes nor the unseen 6, 7
-    assert all(0 <= r["val_zsl"] <= 1 for r in chosen.log)
+    chosen = select_on_seen_classes(Spy(**FAST), grid, X[seen], y[seen], desc, n_val=2, seed=1)
+    train_classes, val_classes = seen_class_split(np.arange(6), 2, seed=1)
+    is_train = np.isin(y[seen], train_classes)
+    held = is_train & (np.random.default_rng(1).random(int(seen.sum())) < 0.2)  # the seen test samples
+    expected = (set(train_classes.tolist()), int((is_train & ~held).sum()), val_classes.tolist())
+    assert fits == [expected, expected]  # neither validation classes nor the unseen 6, 7; not the held rows
+    best = max(chosen.log, key=lambda r: r["val_zsl"])
+    assert chosen.params == {"weight_decay": best["weight_decay"]}
+    assert (chosen.gamma, chosen.unseen_rate) == (best["gamma"], best["unseen_rate"])
+    assert [sorted(r) for r in chosen.log] == [sorted(["weight_decay", "val_zsl", "val_H", "gamma", "unseen_rate"])] * 2
+    again = select_on_seen_classes(DAP(**FAST), grid, X[seen], y[seen], desc, n_val=2, seed=1)
+    assert (again.params, again.gamma, again.unseen_rate) == (chosen.params, chosen.gamma, chosen.unseen_rate)
+
+
+def test_select_on_split_with_one_grid_point_and_few_rate_samples():
+    X, y, desc, seen = attribute_world()
+    fit, val_u, val_s = y < 4, (y == 4) | (y == 5), np.zeros(len(y), bool)
+    val_s[np.flatnonzero(fit)[::5]] = True
+    fit &= ~val_s
+    parts = ((X[fit], y[fit]), (X[val_u], y[val_u]), (X[val_s], y[val_s]))
+    one = [dict(weight_decay=1e-3)]
+    a = select_on_split(DAP(**FAST), one, desc, *parts, max_rate_samples=40)
+    b = select_on_split(DAP(**FAST), one, desc, *parts, max_rate_samples=40)
+    assert a.params == one[0] and a.unseen_rate == b.unseen_rate and a.gamma == b.gamma
+    with pytest.raises(ValueError, match=r"^grid is empty; expected at least one dict of hyperparameters\.$"):
+        select_on_split(DAP(**FAST), [], desc, *parts)
+
+
+def test_seen_class_split_bounds_and_draws():
+    classes = np.arange(10, 16)
+    for n_val in (1, 4):
+        for seed in range(20):
+            train, val = seen_class_split(classes, n_val, seed)
+            assert len(np.unique(val)) == n_val and len(train) == 6 - n_val
+            assert sorted(np.r_[train, val].tolist()) == classes.tolist()
+    np.testing.assert_array_equal(seen_class_split(classes, 2)[1], seen_class_split(classes, 2, seed=0)[1])
+    for n_val in (0, 5):
+        with pytest.raises(
+            ValueError,
+            match=rf"^n_val={n_val} with 6 seen classes; expected 1 <= n_val <= 4 so that at least two classes "
+            r"remain for training\.$",
+        ):
+            seen_class_split(classes, n_val)
+
+
+def test_evaluate_zeroshot_against_its_parts():
+    X, y, desc, seen = attribute_world()
+    model = DAP(**FAST).fit(X[seen], y[seen], desc)
+    out = evaluate_zeroshot(model, X[~seen], y[~seen], X[seen], y[seen])
+    assert out == evaluate_zeroshot(model, X[~seen], y[~seen], X[seen], y[seen], calibration=0.0)
+    labels = model.candidates("all")
+    both, y_both = np.concatenate([X[seen], X[~seen]]), np.concatenate([y[seen], y[~seen]])
+    curve = seen_unseen_curve(
+        model.decision_function(both, labels), y_both, labels, np.isin(labels, [0, 1, 2, 3, 4, 5])
+    )
+    assert out["ausuc"] == pytest.approx(curve.auc)
+    assert out["zsl"] == model.score(X[~seen], y[~seen])
+    bad = X[seen].copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="X_seen"):
+        evaluate_zeroshot(model, X[~seen], y[~seen], bad, y[seen])
+    with pytest.raises(ValueError, match="X_unseen"):
+        evaluate_zeroshot(model, bad, y[seen], X[seen], y[seen])
+
+
+def test_score_needs_labels_and_scores_among_the_classes_asked_for():
+    X, y, desc, seen = attribute_world()
+    model = DAP(**FAST).fit(X[seen], y[seen], desc)
+    assert model.score(X, y, classes="all") == per_class_accuracy(y, model.predict(X, "all"))
+    assert model.score(X[~seen], y[~seen]) == per_class_accuracy(y[~seen], model.predict(X[~seen], "unseen"))
+    with pytest.raises(ValueError, match=r"^score needs labels: pass a labelled Domain or score\(X, y\)\.$"):
+        model.score(X)
+    np.testing.assert_array_equal(model.predict_proba(X), model.predict_proba(X, "unseen"))
+
+
+def test_calibration_needs_unseen_classes_and_takes_a_rate_of_one():
+    X, y, desc, seen = attribute_world()
+    model = DAP(**FAST).fit(X[seen], y[seen], desc)
+    assert model.calibration_for_rate(X[seen], 1.0) == pytest.approx(model.unseen_gap(X[seen]).max())
+    only_seen = ClassDescriptions(desc.vectors[:6], desc.names[:6], desc.labels[:6])
+    closed = DAP(**FAST).fit(X[seen], y[seen], only_seen)
+    with pytest.raises(ValueError, match=r"^there are no unseen classes to calibrate towards\.$"):
+        closed.calibration_for_rate(X[seen], 0.5)
 
 
 def test_calibration_for_rate_moves_that_share_of_seen_samples():

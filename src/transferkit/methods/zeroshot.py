@@ -310,10 +310,11 @@ def evaluate_zeroshot(model: ZeroShotMethod, X_unseen, y_unseen, X_seen=None, y_
     given, ``seen``, ``unseen``, ``H`` (predictions among all classes, with ``calibration``) and
     ``ausuc`` (the area under the seen-unseen curve, calibration-free).
     """
+    X_unseen = check_array(X_unseen, "X_unseen")  # named here, before score reads it as plain X
     out = {"zsl": model.score(X_unseen, y_unseen, classes="unseen")}
     if X_seen is None:
         return out
-    X = np.concatenate([check_array(X_seen, "X_seen"), check_array(X_unseen, "X_unseen")])
+    X = np.concatenate([check_array(X_seen, "X_seen"), X_unseen])
     y = np.concatenate([np.asarray(y_seen), np.asarray(y_unseen)])
     labels = model.candidates("all")
     scores = model.decision_function(X, labels)
