@@ -139,6 +139,9 @@ def test_hardest_negative_hinge_matches_numpy():
     ref = np.mean([max(0, k - s[n, y[n]] + max(s[n, m] for m in range(4) if m != y[n])) for n in range(6)])
     got = hardest_negative_hinge(torch.tensor(s), torch.tensor(y), k)
     assert float(got) == pytest.approx(ref)
+    y0 = np.zeros(6, dtype=np.int64)  # class 0 only: the hardest negative is still among classes 1-3
+    ref0 = np.mean([max(0, k - s[n, 0] + s[n, 1:].max()) for n in range(6)])
+    assert float(hardest_negative_hinge(torch.tensor(s), torch.tensor(y0), k)) == pytest.approx(ref0)
 
 
 def test_hinge_rank_loss_matches_devise_equation_1():
@@ -163,6 +166,7 @@ def test_conse_embedding_matches_equation_2():
         top = np.argsort(-row)[:T]
         ref.append((row[top, None] * S[top]).sum(0) / row[top].sum())
     np.testing.assert_allclose(conse_embedding(proba, S, T), np.array(ref), rtol=1e-5)
+    assert conse_embedding(proba, S, T).dtype == np.float32
 
 
 # ----------------------------------------------------------------------------- mechanisms
@@ -375,6 +379,27 @@ def test_dap_attribute_probabilities_and_clipped_prior_against_numpy():
     np.testing.assert_allclose(model.decision_function(X, "all"), dap_log_posterior(p, A, prior), rtol=1e-5)
 
 
+def test_dap_clips_the_attribute_prior_at_both_ends():
+    X, y, desc, seen = attribute_world()
+    model = DAP(prior_clip=0.4, **FAST).fit(X[seen], y[seen], desc)
+    model.attribute_prior_ = np.array([0.05, 0.95, 0.5, 0.7])
+    clipped = np.array([0.4, 0.6, 0.5, 0.6])
+    expected = dap_log_posterior(model.predict_attributes(X), desc.vectors, clipped)
+    np.testing.assert_allclose(model.decision_function(X, "all"), expected, rtol=1e-5)
+
+
+def test_dap_refuses_seen_classes_whose_binarised_attributes_are_all_equal():
+    X, y, desc, seen = attribute_world()
+    strengths = np.array(
+        [[1 + 0.01 * i, 0.01 * i, 0.5, 0.5] for i in range(6)] + [[0.0, 1.0, 0.5, 0.5], [0.2, 0.9, 0.1, 0.9]]
+    )
+    table = ClassDescriptions(strengths, desc.names, desc.labels)  # distinct strengths, one signature at the mean
+    with pytest.raises(
+        ValueError, match=r"^every attribute has the same value on all seen classes; there is nothing to learn\.$"
+    ):
+        DAP(**FAST).fit(X[seen], y[seen], table)
+
+
 def test_dap_binarises_a_continuous_table_at_its_mean():
     X, y, desc, seen = attribute_world()
     strengths = ClassDescriptions(10 + 70 * desc.vectors, desc.names, desc.labels)  # 10 or 80, mean 10 + 70/3
@@ -403,7 +428,11 @@ def test_attribute_embedding_scores_are_inner_products_in_the_common_space(compa
     assert f.shape == (len(X), width)
     with torch.no_grad():
         G = model.class_encoder_(torch.from_numpy(desc.vectors)).numpy()
+        a, b = torch.eye(4)[:1], -torch.eye(4)[:1]
+        g = model.class_encoder_
+        additive = torch.allclose(g(a) + g(b), g(a + b) + g(torch.zeros(1, 4)), atol=1e-6)
     np.testing.assert_allclose(model.decision_function(X, "all"), f @ G.T, rtol=1e-5, atol=1e-6)
+    assert additive == (compatibility == "bilinear")  # the two-layer encoder is not affine
 
 
 def test_conse_embeds_by_its_networks_seen_class_probabilities():
@@ -416,23 +445,28 @@ def test_conse_embeds_by_its_networks_seen_class_probabilities():
     np.testing.assert_allclose(f, conse_embedding(p, desc.vectors[:6], 2), rtol=1e-6)
     cosine = _unit_rows(f) @ _unit_rows(desc.vectors).T
     np.testing.assert_allclose(model.decision_function(X, "all"), cosine, rtol=1e-5, atol=1e-6)
+    model.descriptions_ = ClassDescriptions(desc.vectors / 10, desc.names, desc.labels)  # cosines ignore the scale
+    model.S_seen_ = model.S_seen_ / 10
+    np.testing.assert_allclose(model.decision_function(X, "all"), cosine, rtol=1e-5, atol=1e-6)
 
 
 STEPS = [
-    ("dap", lambda: DAP(**FAST), {"attributes": 15}),
-    ("embedding", lambda: AttributeEmbedding(**FAST), {"embedding": 15}),
-    ("devise", lambda: DeViSE(pretrain_epochs=3, **FAST), {"softmax": 3, "projection": 15}),
-    ("conse", lambda: ConSE(**FAST), {"softmax": 15}),
+    ("dap", lambda: DAP(**FAST), {"attributes": 15}, "attribute_accuracy"),
+    ("embedding", lambda: AttributeEmbedding(**FAST), {"embedding": 15}, "train_accuracy"),
+    ("devise", lambda: DeViSE(pretrain_epochs=3, **FAST), {"softmax": 3, "projection": 15}, "train_accuracy"),
+    ("conse", lambda: ConSE(**FAST), {"softmax": 15}, "train_accuracy"),
 ]
 
 
-@pytest.mark.parametrize("name,make,steps", STEPS, ids=[s[0] for s in STEPS])
-def test_each_training_step_keeps_its_epochs_history_and_checkpoint_folder(name, make, steps, tmp_path):
+@pytest.mark.parametrize("name,make,steps,metric", STEPS, ids=[s[0] for s in STEPS])
+def test_each_training_step_keeps_its_epochs_history_and_checkpoint_folder(name, make, steps, metric, tmp_path):
     X, y, desc, seen = attribute_world()
     model = make().set_params(checkpoint_dir=str(tmp_path)).fit(X[seen], y[seen], desc)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(steps)
     assert len(model.history_) == sum(steps.values())
     assert model.history_[-1]["loss"] < model.history_[0]["loss"]
+    assert model.history_[0][metric] < model.history_[-1][metric]
+    assert model.history_[-1][metric] > 0.9  # the seen classes (or their attributes), on the training samples
 
 
 @pytest.mark.parametrize("lr_mult", [0.0, 0.5])
