@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -301,6 +302,69 @@ def test_score_needs_labels_and_scores_among_the_classes_asked_for():
     np.testing.assert_array_equal(model.predict_proba(X), model.predict_proba(X, "unseen"))
 
 
+def test_each_training_step_is_configured_from_the_estimators_settings(tmp_path):
+    from transferkit.methods.base import fit_identity
+
+    X, y, desc, seen = attribute_world()
+    settings = dict(epochs=4, batch_size=32, lr=0.02, weight_decay=0.05, seed=3, device="cpu", verbose=True)
+    model = ConSE(checkpoint_dir=str(tmp_path), **settings)
+    config = model._fit_config("softmax")
+    got = {k: getattr(config, k) for k in ("epochs", "batch_size", "lr", "weight_decay", "seed", "device")}
+    assert got == {k: v for k, v in settings.items() if k != "verbose"}
+    assert (config.progress, config.desc, config.checkpoint_dir) == (True, "conse:softmax", f"{tmp_path}/softmax")
+    assert config.identity == fit_identity(model, "softmax") != fit_identity(model, "projection")
+    assert (model._fit_config("x", epochs=2, lr=0.5).epochs, model._fit_config("x", epochs=2, lr=0.5).lr) == (2, 0.5)
+
+
+def test_the_visual_network_takes_the_hidden_width():
+    X, y, desc, seen = attribute_world()
+    model = ConSE(**{**FAST, "hidden": 7}).fit(X[seen], y[seen], desc)
+    widths = [m.out_features for m in model.model_.modules() if isinstance(m, torch.nn.Linear)]
+    assert widths[0] == 7 and widths[-1] == 6
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: ConSE(**FAST), lambda: AttributeEmbedding(**FAST), lambda: DeViSE(pretrain_epochs=1, **FAST)]
+)
+def test_a_network_that_never_fitted_the_seen_classes_is_warned_about(make):
+    X, y, desc, seen = attribute_world()
+    model = make().set_params(epochs=1, lr=1e-9)
+    noise = np.random.default_rng(0).permutation(y[seen])  # labels unrelated to the samples: nothing to fit
+    with pytest.warns(RuntimeWarning, match=rf"^{type(model).__name__}: the network never fitted the source"):
+        model.fit(X[seen], noise, desc)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # the same network on the real labels: no warning
+        make().fit(X[seen], y[seen], desc)
+
+
+def test_candidate_classes_by_name_by_list_and_the_empty_pool():
+    X, y, desc, seen = attribute_world()
+    model = DAP(**FAST).fit(X[seen], y[seen], desc, unseen=[7])  # one unseen class; class 6 is neither
+    np.testing.assert_array_equal(model.candidates(), [7])
+    np.testing.assert_array_equal(model.candidates("seen"), np.arange(6))
+    np.testing.assert_array_equal(model.candidates("all"), [0, 1, 2, 3, 4, 5, 7])
+    np.testing.assert_array_equal(model.candidates([7, 2]), [7, 2])
+    assert set(model.predict(X)) == {7}
+    assert set(model.predict(X, "seen")) <= set(range(6))
+    np.testing.assert_array_equal(model.predict(X, "all"), model.predict(X, "all", calibration=0.0))
+    with pytest.raises(ValueError, match=r"^classes has labels \[9\] with no row in the class descriptions"):
+        model.candidates([9])
+    only_seen = ClassDescriptions(desc.vectors[:6], desc.names[:6], desc.labels[:6])
+    closed = DAP(**FAST).fit(X[seen], y[seen], only_seen)
+    with pytest.raises(
+        ValueError, match=r"^there are no unseen classes: every described class was seen in training\.$"
+    ):
+        closed.predict(X)
+
+
+def test_score_takes_a_labelled_domain():
+    from transferkit.data import Domain
+
+    X, y, desc, seen = attribute_world()
+    model = DAP(**FAST).fit(X[seen], y[seen], desc)
+    assert model.score(Domain(X[~seen], y[~seen])) == model.score(X[~seen], y[~seen])
+
+
 def test_calibration_needs_unseen_classes_and_takes_a_rate_of_one():
     X, y, desc, seen = attribute_world()
     model = DAP(**FAST).fit(X[seen], y[seen], desc)
@@ -452,9 +516,9 @@ def test_conse_embeds_by_its_networks_seen_class_probabilities():
 
 STEPS = [
     ("dap", lambda: DAP(**FAST), {"attributes": 15}, "attribute_accuracy"),
-    ("embedding", lambda: AttributeEmbedding(**FAST), {"embedding": 15}, "train_accuracy"),
-    ("devise", lambda: DeViSE(pretrain_epochs=3, **FAST), {"softmax": 3, "projection": 15}, "train_accuracy"),
-    ("conse", lambda: ConSE(**FAST), {"softmax": 15}, "train_accuracy"),
+    ("embedding", lambda: AttributeEmbedding(**FAST), {"embedding": 15}, "source_acc"),
+    ("devise", lambda: DeViSE(pretrain_epochs=3, **FAST), {"softmax": 3, "projection": 15}, "source_acc"),
+    ("conse", lambda: ConSE(**FAST), {"softmax": 15}, "source_acc"),
 ]
 
 
@@ -484,7 +548,7 @@ def test_devise_step_2_freezes_or_finetunes_the_visual_layers(lr_mult):
     model = Spy(pretrain_epochs=3, finetune_lr_mult=lr_mult, **FAST).fit(X[seen], y[seen], desc)
     moved = [not torch.equal(v, after_step_1[k]) for k, v in model.model_.stages.state_dict().items()]
     assert any(moved) == (lr_mult > 0)
-    assert model.history_[-1]["train_accuracy"] > 0.8  # the seen classes, ranked through their word vectors
+    assert model.history_[-1]["source_acc"] > 0.8  # the seen classes, ranked through their word vectors
 
 
 def test_devise_learning_rates_of_the_projection_and_the_visual_layers():

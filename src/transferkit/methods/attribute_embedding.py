@@ -74,7 +74,7 @@ class EmbeddingObjective(nn.Module):
         scores = self.f(batch["xs"]) @ self.g(self.S_seen).T
         y = batch["ys"]
         loss = hardest_negative_hinge(scores, y, self.margin)
-        return {"loss": loss, "train_accuracy": (scores.argmax(1) == y).float().mean()}
+        return {"loss": loss, "source_acc": (scores.argmax(1) == y).float().mean()}
 
 
 @dataclass(eq=False, repr=False, kw_only=True)

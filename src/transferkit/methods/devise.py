@@ -72,7 +72,7 @@ class _RankObjective(nn.Module):
         else:
             p = self.net(batch["xs"])
         loss = hinge_rank_loss(p, self.T, batch["ys"], self.margin)
-        return {"loss": loss, "train_accuracy": ((p @ self.T.T).argmax(1) == batch["ys"]).float().mean()}
+        return {"loss": loss, "source_acc": ((p @ self.T.T).argmax(1) == batch["ys"]).float().mean()}
 
 
 @dataclass(eq=False, repr=False, kw_only=True)

@@ -52,7 +52,7 @@ class SoftmaxObjective(torch.nn.Module):
     def forward(self, batch, progress: float):
         logits = self.net(batch["xs"])
         loss = torch.nn.functional.cross_entropy(logits, batch["ys"])
-        return {"loss": loss, "train_accuracy": (logits.argmax(1) == batch["ys"]).float().mean()}
+        return {"loss": loss, "source_acc": (logits.argmax(1) == batch["ys"]).float().mean()}
 
 
 @dataclass(eq=False, repr=False, kw_only=True)
@@ -269,8 +269,10 @@ class ZeroShotMethod(TransferMethod):
         )
 
     def _train(self, objective, X, y_idx, desc: str, **config) -> FitResult:
+        """One training step on the seen classes; a step that logs ``source_acc`` (its accuracy on them) is
+        warned about when it never fitted them or diverged, as every network method's training is."""
         result = fit_loop(objective, {"xs": X, "ys": y_idx}, None, self._fit_config(desc, **config))
-        for message in training_warnings(result.history):
+        for message in training_warnings(result.history, n_classes=len(self.seen_classes_)):
             warnings.warn(f"{type(self).__name__}: {message}", RuntimeWarning, stacklevel=3)
         return result
 
