@@ -239,6 +239,14 @@ def test_selection_never_trains_or_scores_on_the_unseen_test_classes():
     assert [sorted(r) for r in chosen.log] == [sorted(["weight_decay", "val_zsl", "val_H", "gamma", "unseen_rate"])] * 2
     again = select_on_seen_classes(DAP(**FAST), grid, X[seen], y[seen], desc, n_val=2, seed=1)
     assert (again.params, again.gamma, again.unseen_rate) == (chosen.params, chosen.gamma, chosen.unseen_rate)
+    default, zero = (
+        select_on_seen_classes(DAP(**FAST), grid[:1], X[seen], y[seen], desc, 2, **k) for k in ({}, {"seed": 0})
+    )
+    assert (default.gamma, default.unseen_rate) == (zero.gamma, zero.unseen_rate)
+    bad = X[seen].copy()
+    bad[3, 1] = np.inf
+    with pytest.raises(ValueError, match=r"^X contains NaN or infinity"):
+        select_on_seen_classes(DAP(**FAST), grid, bad, y[seen], desc, n_val=2)
 
 
 def test_select_on_split_with_one_grid_point_and_few_rate_samples():
@@ -251,6 +259,9 @@ def test_select_on_split_with_one_grid_point_and_few_rate_samples():
     a = select_on_split(DAP(**FAST), one, desc, *parts, max_rate_samples=40)
     b = select_on_split(DAP(**FAST), one, desc, *parts, max_rate_samples=40)
     assert a.params == one[0] and a.unseen_rate == b.unseen_rate and a.gamma == b.gamma
+    model = DAP(**FAST, weight_decay=1e-3).fit(X[fit], y[fit], desc, unseen=[4, 5])  # the validation model again
+    take = np.random.default_rng(0).permutation(int(fit.sum()))[:40]
+    assert a.unseen_rate == float(np.mean(model.unseen_gap(X[fit][take]) < a.gamma))
     with pytest.raises(ValueError, match=r"^grid is empty; expected at least one dict of hyperparameters\.$"):
         select_on_split(DAP(**FAST), [], desc, *parts)
 
@@ -286,9 +297,9 @@ def test_evaluate_zeroshot_against_its_parts():
     assert out["zsl"] == model.score(X[~seen], y[~seen])
     bad = X[seen].copy()
     bad[0, 0] = np.nan
-    with pytest.raises(ValueError, match="X_seen"):
+    with pytest.raises(ValueError, match=r"^X_seen contains NaN"):
         evaluate_zeroshot(model, X[~seen], y[~seen], bad, y[seen])
-    with pytest.raises(ValueError, match="X_unseen"):
+    with pytest.raises(ValueError, match=r"^X_unseen contains NaN"):
         evaluate_zeroshot(model, bad, y[seen], X[seen], y[seen])
 
 
