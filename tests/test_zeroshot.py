@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import sys
+import time
 import warnings
 
 import numpy as np
@@ -591,22 +592,68 @@ def test_identical_attribute_vectors_are_refused_by_name():
 
 def test_unseen_classes_overlapping_the_seen_ones_are_refused():
     X, y, desc, seen = attribute_world()
-    with pytest.raises(ValueError, match=r"unseen classes \[5\] also appear in y"):
+    with pytest.raises(
+        ValueError,
+        match=r"^unseen classes \[5\] also appear in y \(the seen classes\); a class is either seen in training or "
+        r"unseen, never both\.$",
+    ):
         DAP(**FAST).fit(X[seen], y[seen], desc, unseen=[5, 6])
+    with pytest.raises(ValueError, match=r"^unseen has labels \[9\] with no row in the class descriptions"):
+        DAP(**FAST).fit(X[seen], y[seen], desc, unseen=[9])
 
 
 def test_labels_without_a_description_are_refused():
     X, y, desc, seen = attribute_world()
-    with pytest.raises(ValueError, match=r"y has labels \[42\] with no row"):
+    with pytest.raises(ValueError, match=r"^y has labels \[42\] with no row"):
         DAP(**FAST).fit(X[:10], np.full(10, 42), desc)
-    with pytest.raises(TypeError, match="ClassDescriptions"):
+    with pytest.raises(
+        TypeError,
+        match=r"^descriptions is ndarray; expected a ClassDescriptions with one row per class "
+        r"\(transferkit\.semantics\.attribute_table or embed_class_names\)\.$",
+    ):
         DAP(**FAST).fit(X, y, np.eye(8))
+
+
+def test_the_seen_samples_and_labels_are_checked_by_name():
+    X, y, desc, seen = attribute_world()
+    Xs, ys = X[seen], y[seen]
+    with pytest.raises(ValueError, match=r"^y is None; DAP learns from labelled samples of the seen classes\.$"):
+        DAP(**FAST).fit(Xs, None, desc)
+    with pytest.raises(ValueError, match=r"^y has shape \(5,\); expected \(360,\), one label per sample of X\.$"):
+        DAP(**FAST).fit(Xs, ys[:5], desc)
+    with pytest.raises(ValueError, match=r"^y has shape \(360, 1\); expected \(360,\)"):
+        DAP(**FAST).fit(Xs, ys[:, None], desc)
+    with pytest.raises(ValueError, match=r"^y has a single class \(\[3\]\); expected at least two seen classes\.$"):
+        DAP(**FAST).fit(Xs, np.full(len(ys), 3), desc)
+    bad = Xs.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"^X contains NaN"):
+        DAP(**FAST).fit(bad, ys, desc)
+    two = np.isin(ys, [1, 2])
+    model = ConSE(**FAST).fit(Xs[two], ys[two], desc)  # two seen classes are enough
+    np.testing.assert_array_equal(model.seen_classes_, [1, 2])
+    np.testing.assert_array_equal(model.classes_, desc.labels)
+
+
+def test_fit_takes_a_labelled_domain_with_the_descriptions_second():
+    from transferkit.data import Domain
+
+    X, y, desc, seen = attribute_world()
+    t0 = time.perf_counter()
+    plain = ConSE(**FAST).fit(X[seen], y[seen], desc)
+    wall = time.perf_counter() - t0
+    assert 0 < plain.fit_seconds_ <= wall
+    for given in (Domain(X[seen], y[seen]), (X[seen], y[seen])):
+        model = ConSE(**FAST).fit(given, desc)
+        np.testing.assert_array_equal(model.decision_function(X, "all"), plain.decision_function(X, "all"))
+    relabelled = ConSE(**FAST).fit(Domain(X[seen], y[seen]), np.where(y[seen] == 0, 1, y[seen]), desc)
+    np.testing.assert_array_equal(relabelled.seen_classes_, [1, 2, 3, 4, 5])  # a y given beside a Domain wins
 
 
 def test_dap_refuses_word_vectors():
     X, y, desc, seen = attribute_world()
     words = ClassDescriptions(np.random.default_rng(0).normal(size=(8, 5)), desc.names, kind="word vectors")
-    with pytest.raises(ValueError, match="DAP needs descriptions of kind 'attributes'"):
+    with pytest.raises(ValueError, match=r"^DAP needs descriptions of kind 'attributes'; got 'word vectors'\.$"):
         DAP(**FAST).fit(X[seen], y[seen], words)
 
 
