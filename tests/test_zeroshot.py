@@ -545,7 +545,7 @@ def test_each_training_step_keeps_its_epochs_history_and_checkpoint_folder(name,
     assert model.history_[-1][metric] > 0.9  # the seen classes (or their attributes), on the training samples
 
 
-@pytest.mark.parametrize("lr_mult", [0.0, 0.5])
+@pytest.mark.parametrize("lr_mult", [0.0, 0.5, 1.0])
 def test_devise_step_2_freezes_or_finetunes_the_visual_layers(lr_mult):
     X, y, desc, seen = attribute_world()
     after_step_1 = {}
