@@ -750,3 +750,11 @@ def test_dap_predicts_by_the_rule_it_is_given(rule, posterior_calls, monkeypatch
 def test_each_zero_shot_hyperparameter_is_named_before_the_data_is_read(make, param):
     with pytest.raises(ValueError, match=rf"The '{param}' parameter of \w+ must be"):
         make().fit(object(), object(), object())  # never read: the parameters are checked first
+
+
+def test_training_is_quiet_unless_verbose(capfd):
+    X, y, desc, seen = attribute_world()
+    ConSE(**{**FAST, "epochs": 2}).fit(X[seen], y[seen], desc)
+    assert capfd.readouterr().err == ""
+    ConSE(**{**FAST, "epochs": 2, "verbose": True}).fit(X[seen], y[seen], desc)
+    assert "conse:softmax" in capfd.readouterr().err
