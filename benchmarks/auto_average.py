@@ -44,9 +44,11 @@ ANSWERS = ("validated", "refit", "average")
 
 
 def fitted(source, target, seed: int, method: str, params: dict):
-    """``method(**params)`` built as Auto builds its candidates and refit, fitted on ``source`` (and ``target``)."""
-    model = Auto(seed=seed)._make(method, params, "")
-    return model.fit(source, target if method_named(method).setting.target else None)
+    """``method(**params)`` with Auto's default run settings (its seed, the CPU), fitted on ``source``
+    (and ``target``), as Auto fits its candidates and its refit."""
+    cls = method_named(method)
+    model = cls(seed=seed, device=Auto().device, **params)
+    return model.fit(source, target if cls.setting.target else None)
 
 
 def answers(data, seed: int, method: str, params: dict) -> dict[str, float]:
