@@ -16,7 +16,7 @@ to score; the choice itself is the record's, made without them.
 
     TRANSFERKIT_DATA=../shared/data OMP_NUM_THREADS=1 python benchmarks/auto_average.py \\
         benchmarks/records/suite_seeds012.json --tasks synthetic,mushroom,newsgroups,amazon400 \\
-        --out benchmarks/records/auto_average_four_seeds012.json   # about 5 min
+        --out benchmarks/records/auto_average_four_seeds012.json   # about 2 min
     TRANSFERKIT_DATA=../shared/data OMP_NUM_THREADS=1 python benchmarks/auto_average.py \\
         benchmarks/records/suite_amazon_raw_auto_seeds012.json --tasks amazon \\
         --out benchmarks/records/auto_average_amazon_seeds012.json   # about 10 min
