@@ -34,9 +34,9 @@ import numpy as np
 
 from transferkit.methods.auto import Auto
 from transferkit.methods.registry import method_named
-from transferkit.protocols.partial import load_partial, save_partial
+from transferkit.protocols.partial import SEAL, load_partial, save_partial
 from transferkit.protocols.suite import suite_tasks, task_data
-from transferkit.report import markdown_table
+from transferkit.report import markdown_table, write_text_atomic
 from transferkit.selection import split_source
 
 BASELINE = "source-only"
@@ -131,7 +131,7 @@ def main() -> None:
                 file=sys.stderr,
                 flush=True,
             )
-    args.out.write_text(json.dumps([{k: v for k, v in r.items() if k != "seal"} for r in results], indent=1))
+    write_text_atomic(args.out, json.dumps([{k: v for k, v in r.items() if k != SEAL} for r in results], indent=1))
     partial.unlink()
     report(results)
 
