@@ -34,7 +34,7 @@ def test_healthy_run_has_no_warnings():
 def test_estimator_emits_and_keeps_warnings(blobs, monkeypatch):
     import transferkit.methods.base as base
 
-    monkeypatch.setattr(base, "training_warnings", lambda h, n_classes=None: ["training diverged: test"])
+    monkeypatch.setattr(base, "training_warnings", lambda h, **kw: ["training diverged: test"])
     with pytest.warns(RuntimeWarning, match="DANN: training diverged"):
         model = DANN(epochs=1).fit(blobs.source, blobs.target)
     assert model.warnings_ == ["training diverged: test"]
@@ -71,3 +71,37 @@ def test_a_run_that_never_fits_the_source_is_reported_given_the_number_of_classe
     # relative to chance: 0.151 on twenty classes has closed 11 % of the way to 1 (it slipped past "chance + 0.1")
     assert training_warnings(_history([0.10, 0.14, 0.151], [0.5] * 3), n_classes=20)
     assert training_warnings(_history([0.2, 0.4, 0.5], [0.5] * 3), n_classes=20) == []
+
+
+def test_the_messages_name_the_labelled_domain_and_offer_lambda_max_only_for_an_alignment_term():
+    flat = [{"epoch": i + 1, "target_acc": a} for i, a in enumerate([0.30, 0.34, 0.33])]
+    assert training_warnings(flat, n_classes=3) == []  # the source's accuracy is not logged: nothing to judge
+    (msg,) = training_warnings(flat, n_classes=3, labelled="target")
+    assert msg == (
+        "the network never fitted the target: target accuracy 0.330 at the end, chance is 0.333: "
+        "too few epochs or too small a learning rate."
+    )
+    (msg,) = training_warnings(_history([0.3, 0.3], [0.5, 0.5]), n_classes=3, alignment=True)
+    assert msg.endswith(
+        "too few epochs or too small a learning rate, or an alignment term that flattened the features before "
+        "they formed (then try a smaller lambda_max or lambda_schedule='ganin')."
+    )
+    fell = [{"epoch": 1, "target_acc": 0.9}, {"epoch": 2, "target_acc": 0.5}]
+    (msg,) = training_warnings(fell, labelled="target")
+    assert msg == (
+        "training diverged: target accuracy fell from 0.900 (epoch 1) to 0.500 (epoch 2); try a smaller lr, "
+        "or FitConfig.grad_clip."
+    )
+    (msg,) = training_warnings(_history([0.9, 0.5], [0.5, 0.5]), alignment=True)
+    assert "try a smaller lr or lambda_max, or FitConfig.grad_clip." in msg
+
+
+def test_only_methods_with_an_alignment_weight_suggest_it(blobs):
+    from transferkit.methods import SourceOnly
+
+    shuffled = blobs.source.__class__(blobs.source.X, np.random.default_rng(0).permutation(blobs.source.y), "s")
+    with pytest.warns(RuntimeWarning, match=r"never fitted the source") as record:
+        SourceOnly(epochs=1, lr=1e-5).fit(shuffled, blobs.target)
+    assert not any("lambda_max" in str(w.message) for w in record)
+    with pytest.warns(RuntimeWarning, match=r"never fitted the source.*smaller lambda_max"):
+        DANN(epochs=1, lr=1e-5).fit(shuffled, blobs.target)

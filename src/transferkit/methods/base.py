@@ -464,6 +464,20 @@ class LearntFeatures:
         """``fit(X, y, sample_domain)``, then the learnt features of ``X`` (scikit-learn's convention)."""
         return self.fit(X, y, sample_domain).transform(X.X if isinstance(X, Domain) else X)
 
+    def _batched(self, X, fn, batch_size: int = 1024) -> np.ndarray:
+        """``fn`` of the fitted network ``model_`` over ``X`` in batches, without gradients, on ``device``."""
+        X = self._check_X(X)
+        device = next(self.model_.parameters()).device
+        if device.type != resolve_device(self.device).type:
+            device = resolve_device(self.device)
+            self.model_.to(device)
+        self.model_.eval()
+        out = []
+        with torch.no_grad():
+            for i in range(0, X.shape[0], batch_size):
+                out.append(fn(to_batch(X[i : i + batch_size], device)).float().cpu().numpy())
+        return np.concatenate(out)
+
 
 class FeatureClassifierMethod(TransferMethod):
     """A feature transform (``_features``) followed by a scikit-learn classifier ``model_``.
@@ -603,7 +617,9 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
             on_epoch_end=_chain(callbacks),
         )
         self.history_ = self.fit_result_.history
-        self.warnings_ = training_warnings(self.history_, n_classes=len(self.classes_))
+        self.warnings_ = training_warnings(
+            self.history_, n_classes=len(self.classes_), alignment="lambda_max" in self.get_params()
+        )
         if selector is not None:
             self.selected_epoch_, why = selector.restore(last_epoch=len(self.history_))
             self.warnings_ += [why] if why else []
@@ -646,19 +662,6 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
         if target is None:
             raise ValueError(f"select_epoch={validator!r} scores adaptation to a target; this fit has no target.")
         return split_source(source, self.select_fraction, self.seed)
-
-    def _batched(self, X, fn, batch_size: int = 1024) -> np.ndarray:
-        X = self._check_X(X)
-        device = next(self.model_.parameters()).device
-        if device.type != resolve_device(self.device).type:
-            device = resolve_device(self.device)
-            self.model_.to(device)
-        self.model_.eval()
-        out = []
-        with torch.no_grad():
-            for i in range(0, X.shape[0], batch_size):
-                out.append(fn(to_batch(X[i : i + batch_size], device)).float().cpu().numpy())
-        return np.concatenate(out)
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, shape (n_samples, n_classes), columns ordered as ``classes_``."""

@@ -63,7 +63,7 @@ from transferkit.nn.transfer import (
 )
 from transferkit.train.checkpoint import why_not_loaded
 from transferkit.train.diagnostics import training_warnings
-from transferkit.train.loop import FitConfig, fit_loop, resolve_device
+from transferkit.train.loop import FitConfig, fit_loop
 
 __all__ = ["FineTune", "TargetOnly", "parse_copy", "load_source_model"]
 
@@ -115,16 +115,15 @@ def load_source_model(path: str | os.PathLike, net: StagedNet) -> StagedNet:
 class FineTuneObjective(nn.Module):
     """Target cross-entropy plus the conservative terms; gradual unfreezing applied per step."""
 
-    def __init__(
-        self, net, l2sp=None, old_model=None, old_head=None, lwf_weight=1.0, T=2.0, schedule=None, groups=None
-    ):
+    def __init__(self, net, l2sp, old_model, old_head, lwf_weight: float, T: float, schedule):
         super().__init__()
         self.net, self.l2sp, self.old_model, self.old_head = net, l2sp, old_model, old_head
-        self.lwf_weight, self.T, self.schedule, self.groups = lwf_weight, T, schedule, groups
+        self.lwf_weight, self.T, self.schedule = lwf_weight, T, schedule
+        self.groups = None  # per-layer learning rates (``lr_decay``), else one group
         self.find_unused_parameters = schedule is not None  # under DDP, layers still frozen get no gradient
 
     def param_groups(self):
-        return self.groups if self.groups is not None else [{"params": list(self.parameters()), "lr_mult": 1.0}]
+        return self.groups if self.groups is not None else [{"params": list(self.parameters())}]
 
     def forward(self, batch, progress: float):
         if self.schedule is not None:
@@ -215,7 +214,7 @@ class FineTune(LearntFeatures, TransferMethod):
     _parameter_constraints = {
         **shared_constraints(
             "backbone", "feature_layer", "hidden", "epochs", "batch_size", "lr", "optimizer", "momentum",
-            "weight_decay", "seed", "device", "checkpoint_dir", "verbose",
+            "weight_decay", "seed", "device", "n_threads", "checkpoint_dir", "verbose",
         ),
         "copy": [str, None],
         "freeze": ["boolean"],
@@ -258,6 +257,7 @@ class FineTune(LearntFeatures, TransferMethod):
         weight_decay: float = 0.0,
         seed: int = 0,
         device: str = "auto",
+        n_threads: int | None = None,
         checkpoint_dir: str | None = None,
         verbose: bool = False,
     ):
@@ -295,6 +295,7 @@ class FineTune(LearntFeatures, TransferMethod):
             momentum=self.momentum,
             seed=self.seed,
             device=self.device,
+            n_threads=self.n_threads,
             checkpoint_dir=os.path.join(self.checkpoint_dir, "source") if self.checkpoint_dir else None,
             verbose=self.verbose,
         ).fit(source)
@@ -311,8 +312,6 @@ class FineTune(LearntFeatures, TransferMethod):
             )
         if self.freeze and self.gradual_unfreezing:
             raise ValueError("freeze=True with gradual_unfreezing=True: choose one (gradual unfreezing thaws them).")
-        if self.lr_decay is not None and not (self.lr_decay >= 1):
-            raise ValueError(f"lr_decay={self.lr_decay!r}; expected a number >= 1 (2.6 in ULMFiT) or None.")
         return parts
 
     # ----------------------------------------------------------------------------- fit
@@ -363,7 +362,7 @@ class FineTune(LearntFeatures, TransferMethod):
             mults = discriminative_lr_mults(layer_names(net), self.lr_decay)
             groups = layerwise_param_groups(net, mults)
             rest = [p for n, p in objective.named_parameters() if not n.startswith("net.")]
-            objective.groups = groups + ([{"params": rest, "lr_mult": 1.0, "name": "regularisers"}] if rest else [])
+            objective.groups = groups + ([{"params": rest, "lr_mult": 1.0}] if rest else [])  # the old head
         self.trainable_layers_ = trainable_layers
         config = FitConfig(
             epochs=self.epochs,
@@ -374,6 +373,7 @@ class FineTune(LearntFeatures, TransferMethod):
             weight_decay=self.weight_decay,
             seed=self.seed,
             device=self.device,
+            n_threads=self.n_threads,
             checkpoint_dir=os.path.join(self.checkpoint_dir, "target") if self.checkpoint_dir else None,
             progress=self.verbose,
             desc=self.name,
@@ -381,7 +381,7 @@ class FineTune(LearntFeatures, TransferMethod):
         )
         self.fit_result_ = fit_loop(objective, {"x": target.X, "y": y}, None, config)
         self.history_ = self.fit_result_.history
-        self.warnings_ = training_warnings(self.history_, n_classes=len(self.classes_))
+        self.warnings_ = training_warnings(self.history_, n_classes=len(self.classes_), labelled="target")
         for message in self.warnings_:
             warnings.warn(f"{type(self).__name__}: {message}", RuntimeWarning, stacklevel=2)
         self.objective_, self.model_ = objective, net.eval()
@@ -392,26 +392,11 @@ class FineTune(LearntFeatures, TransferMethod):
     # ----------------------------------------------------------------------------- predict
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, shape (n_samples, n_classes), columns ordered as ``classes_``."""
-        X = self._check_X(X)
-        device = next(self.model_.parameters()).device
-        if device.type != resolve_device(self.device).type:
-            self.model_.to(resolve_device(self.device))
-            device = next(self.model_.parameters()).device
-        with torch.no_grad():
-            out = [
-                torch.softmax(self.model_(torch.from_numpy(X[i : i + 1024]).to(device)), 1)
-                for i in range(0, len(X), 1024)
-            ]
-        return torch.cat(out).float().cpu().numpy()
+        return self._batched(X, lambda x: torch.softmax(self.model_(x), 1))
 
     def transform(self, X) -> np.ndarray:
         """The target network's features before its head."""
-        X = self._check_X(X)
-        with torch.no_grad():
-            h = self.model_.forward_to(
-                torch.from_numpy(X).to(next(self.model_.parameters()).device), self.model_.stage_names[-1]
-            )
-        return h.flatten(1).float().cpu().numpy()
+        return self._batched(X, lambda x: self.model_.forward_to(x, self.model_.stage_names[-1]).flatten(1))
 
 
 class TargetOnly(FineTune):
@@ -441,6 +426,7 @@ class TargetOnly(FineTune):
         weight_decay: float = 0.0,
         seed: int = 0,
         device: str = "auto",
+        n_threads: int | None = None,
         checkpoint_dir: str | None = None,
         verbose: bool = False,
     ):

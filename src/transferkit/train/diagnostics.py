@@ -9,7 +9,12 @@ UNFITTED = 0.2
 
 
 def training_warnings(
-    history: list[dict[str, float]], drop: float = 0.25, domain_win: float = 0.99, n_classes: int | None = None
+    history: list[dict[str, float]],
+    drop: float = 0.25,
+    domain_win: float = 0.99,
+    n_classes: int | None = None,
+    labelled: str = "source",
+    alignment: bool = False,
 ) -> list[str]:
     """Messages for the failure modes a user would otherwise not notice.
 
@@ -23,23 +28,34 @@ def training_warnings(
       diagnostics, ``diagnostics=True``);
     - *discriminator wins*: the domain classifier separates the domains with accuracy
       ``>= domain_win`` over the last three epochs, so the features are not domain-invariant.
+
+    ``labelled`` names the domain whose labels the network trains on (the history logs its training
+    accuracy as ``f"{labelled}_acc"``: ``"target"`` when fine-tuning on labelled target examples);
+    ``alignment`` says the objective has an alignment term, the remedies then include its weight.
     """
     out = []
-    acc = [(h["epoch"], h["source_acc"]) for h in history if "source_acc" in h]
+    key = f"{labelled}_acc"
+    acc = [(h["epoch"], h[key]) for h in history if key in h]
     chance = 1.0 / n_classes if n_classes else None
     if acc and chance is not None and (acc[-1][1] - chance) / (1.0 - chance) <= UNFITTED:
+        cause = (
+            ", or an alignment term that flattened the features before they formed (then try a smaller "
+            "lambda_max or lambda_schedule='ganin')."
+            if alignment
+            else "."
+        )
         out.append(
-            f"the network never fitted the source: source accuracy {acc[-1][1]:.3f} at the end, chance is "
-            f"{1.0 / n_classes:.3f}: too few epochs or too small a learning rate, or an alignment term that "
-            "flattened the features before they formed (then try a smaller lambda_max or lambda_schedule='ganin')."
+            f"the network never fitted the {labelled}: {labelled} accuracy {acc[-1][1]:.3f} at the end, chance "
+            f"is {chance:.3f}: too few epochs or too small a learning rate{cause}"
         )
     if acc:
         best_epoch, best = max(acc, key=lambda t: t[1])
         last_epoch, last = acc[-1]
         if best - last > drop:
             out.append(
-                f"training diverged: source accuracy fell from {best:.3f} (epoch {best_epoch}) to {last:.3f} "
-                f"(epoch {last_epoch}); try a smaller lr or lambda_max, or FitConfig.grad_clip."
+                f"training diverged: {labelled} accuracy fell from {best:.3f} (epoch {best_epoch}) to {last:.3f} "
+                f"(epoch {last_epoch}); try a smaller lr{' or lambda_max' if alignment else ''}, "
+                "or FitConfig.grad_clip."
             )
     share = [h["target_top_class_share"] for h in history if "target_top_class_share" in h]
     if share and share[-1] >= 0.95:
