@@ -1,5 +1,6 @@
 """Multi-source SHOT (DECISION): one network per source, adapted together as a weighted ensemble, no source data."""
 
+import copy
 import json
 
 import numpy as np
@@ -115,3 +116,106 @@ def test_bag_of_words_sources_and_target_stay_sparse_and_fit_as_dense_ones():
     np.testing.assert_allclose(
         sparse_fit.predict_proba(target.X), dense_fit.predict_proba(target.X.toarray()), atol=1e-4
     )
+
+
+def _decision_pseudo_labels(features, proba, alpha):
+    """DECISION's weighted clustering written out sample by sample: cosine distances to each source's centroids."""
+    unit = [z / np.linalg.norm(z, axis=1, keepdims=True) for z in features]
+    weights = proba
+    for _ in range(2):
+        labels = []
+        centroids = []
+        for z in unit:
+            c = np.stack([(weights[:, j : j + 1] * z).sum(0) / weights[:, j].sum() for j in range(proba.shape[1])])
+            centroids.append(c / np.linalg.norm(c, axis=1, keepdims=True))
+        for i in range(len(proba)):
+            d = [
+                sum(a * (1 - unit[k][i] @ centroids[k][j]) for k, a in enumerate(alpha)) for j in range(proba.shape[1])
+            ]
+            labels.append(int(np.argmin(d)))
+        labels = np.array(labels)
+        one_hot = np.eye(proba.shape[1])[labels]
+        weights = np.where(one_hot.sum(0) > 0, one_hot, proba)
+    return labels
+
+
+def test_weighted_pseudo_labels_against_the_clustering_written_out():
+    rng = np.random.default_rng(3)
+    y = np.arange(90) % 3
+    # samples of very different norms in each source, and sources on different scales: only cosines count
+    first = (np.eye(3)[y] + rng.normal(0, 0.8, (90, 3))) * rng.uniform(0.1, 10, (90, 1))
+    second = 50 * (np.eye(3)[(y + 1) % 3] + rng.normal(0, 0.8, (90, 3))) * rng.uniform(0.1, 10, (90, 1))
+    proba = rng.dirichlet(np.ones(3), 90)
+    for alpha in ([0.6, 0.4], [0.3, 0.7], [0.5, 0.5]):
+        expected = _decision_pseudo_labels([first, second], proba, np.array(alpha))
+        np.testing.assert_array_equal(
+            weighted_centroid_pseudo_labels([first, second], proba, np.array(alpha)), expected
+        )
+
+
+def test_source_free_fits_are_checked_and_leave_the_given_networks_as_they_were(sources):
+    (s1, s2), target, _ = sources
+    trained = MultiSourceSHOT(epochs=1, source_epochs=3, seed=0).fit([s1, s2], target)
+    given = [copy.deepcopy(n) for n in trained.source_models_]
+    before = [{k: v.clone() for k, v in n.state_dict().items()} for n in given]
+    free = MultiSourceSHOT(epochs=2, source_model=given, seed=0).fit(None, target)
+    for net, state in zip(given, before, strict=True):
+        for k, v in net.state_dict().items():
+            assert torch.equal(v, state[k]), k  # adapted copies, not the caller's networks
+    assert any(
+        not torch.equal(a, b) for a, b in zip(free.model_.parameters(), trained.model_.parameters(), strict=True)
+    )
+    with pytest.raises(ValueError, match=r"^source_model replaces the source training, but source data were given"):
+        MultiSourceSHOT(epochs=1, source_model=given).fit([s1, s2], target)
+    with pytest.raises(ValueError, match=r"^target has labels, but MultiSourceSHOT adapts to unlabelled target data"):
+        MultiSourceSHOT(epochs=1, source_model=given).fit(None, Domain(target.X, np.zeros(len(target), int)))
+    with pytest.raises(ValueError, match=r"^augment=True augments the source training, which source_model skips"):
+        MultiSourceSHOT(epochs=1, source_model=given, augment=True).fit(None, target)
+    bad = target.X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"^target"):
+        MultiSourceSHOT(epochs=1, source_model=given).fit(None, bad)
+
+
+def test_each_source_network_trains_with_the_smoothing_and_its_own_progress_and_checkpoint(
+    sources, tmp_path, monkeypatch, capfd
+):
+    (s1, s2), target, _ = sources
+    made, real = [], ms_shot.SourceObjective
+
+    def recording(net, smoothing, augment):
+        made.append((smoothing, augment))
+        return real(net, smoothing, augment)
+
+    monkeypatch.setattr(ms_shot, "SourceObjective", recording)
+    MultiSourceSHOT(epochs=1, source_epochs=1, smoothing=0.3, verbose=True, checkpoint_dir=str(tmp_path)).fit(
+        [s1, s2], target
+    )
+    assert made == [(0.3, False), (0.3, False)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["source-1", "source-2", "target"]
+    err = capfd.readouterr().err
+    assert "source-1" in err and "source-2" in err
+    with pytest.raises(
+        ValueError, match=r"^augment=True shifts and rotates images; the source holds samples of shape \(2,\), not"
+    ):
+        MultiSourceSHOT(augment=True, epochs=1).fit([s1, s2], target)
+
+
+def test_a_target_over_one_relabelling_batch_and_what_each_epoch_logs():
+    t = make_blobs_shift(n_source=150, n_target=700, seed=0)
+    second = Domain(t.source.X + 0.5, t.source.y, "second")
+    model = MultiSourceSHOT(epochs=2, source_epochs=5, seed=0).fit([t.source, second], t.target)
+    for h in model.history_:
+        assert h["pseudo_classes"] == 3.0
+        assert h["alpha_0"] + h["alpha_1"] == pytest.approx(1.0)
+    assert model.score(t.target_test) > 0.8
+
+
+def test_a_saved_model_keeps_its_source_networks(sources, tmp_path):
+    (s1, s2), target, _ = sources
+    trained = MultiSourceSHOT(epochs=1, source_epochs=2, seed=0).fit([s1, s2], target)
+    loaded = load(trained.save(tmp_path / "m"))
+    for a, b in zip(loaded.source_models_, trained.source_models_, strict=True):
+        for (k, v), (k2, v2) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+            assert k == k2 and torch.equal(v, v2)
+    np.testing.assert_array_equal(loaded.source_weights_, trained.source_weights_)

@@ -34,7 +34,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from transferkit.data import as_domain
 from transferkit.methods.mdan import pool_sources
 from transferkit.methods.shot import SHOT, SourceObjective, TargetObjective
 from transferkit.train.loop import fit_loop, to_batch
@@ -109,12 +108,8 @@ class MultiSourceSHOT(SHOT):
     def fit(self, source, target=None, sample_domain=None):
         """Step 1 on each source (skipped with ``source_model``), step 2 on the unlabelled ``target`` alone."""
         self._validate_params()
-        if self.source_model is not None and source is None:
-            target = as_domain(target, "target")
-            if target.y is not None:
-                raise ValueError(
-                    "target has labels, but MultiSourceSHOT adapts to unlabelled data; pass target.unlabelled()."
-                )
+        if self.source_model is not None:
+            target = self._source_free_target(source, target)
             nets = [copy.deepcopy(m) for m in self.source_model]
             if len(nets) < 2:
                 raise ValueError(f"source_model holds {len(nets)} network(s); expected one per source, two or more.")

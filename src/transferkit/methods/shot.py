@@ -166,6 +166,25 @@ class SHOT(NeuralTransferMethod):
     def _build_net(self, input_shape, n_classes: int) -> StagedNet:
         return add_bottleneck(super()._build_net(input_shape, n_classes), self.bottleneck, self._design(input_shape))
 
+    def _source_free_target(self, source, target):
+        """The unlabelled ``target`` of a fit that adapts ``source_model``, with no source data."""
+        from transferkit.data import as_domain
+
+        if source is not None:
+            raise ValueError(
+                "source_model replaces the source training, but source data were given too; "
+                "call fit(None, target) to adapt source_model, or drop source_model to train on the source."
+            )
+        target = as_domain(target, "target")
+        if target.y is not None:
+            raise ValueError(
+                f"target has labels, but {type(self).__name__} adapts to unlabelled target data; "
+                "pass target.unlabelled()."
+            )
+        if self.augment:
+            raise ValueError("augment=True augments the source training, which source_model skips; drop one.")
+        return target
+
     def _check_augment(self, input_shape) -> None:
         if self.augment and len(input_shape) != 3:
             raise ValueError(
@@ -188,21 +207,8 @@ class SHOT(NeuralTransferMethod):
     def fit(self, source, target=None, sample_domain=None):
         """Step 1 on ``source`` (skipped with ``source_model``), step 2 on the unlabelled ``target`` alone."""
         self._validate_params()
-        if self.source_model is not None and source is not None:
-            raise ValueError(
-                "source_model replaces the source training, but source data were given too; "
-                "call fit(None, target) to adapt source_model, or drop source_model to train on the source."
-            )
         if self.source_model is not None:  # source-free: the target and a source network
-            from transferkit.data import as_domain
-
-            target = as_domain(target, "target")
-            if target.y is not None:
-                raise ValueError(
-                    "target has labels, but SHOT adapts to unlabelled target data; pass target.unlabelled()."
-                )
-            if self.augment:
-                raise ValueError("augment=True augments the source training, which source_model skips; drop one.")
+            target = self._source_free_target(source, target)
             net = copy.deepcopy(self.source_model)
             self.classes_ = getattr(self, "classes_", np.arange(net.head.out_features))
             self.input_shape_ = target.feature_shape
