@@ -171,6 +171,8 @@ def test_source_free_fits_are_checked_and_leave_the_given_networks_as_they_were(
         MultiSourceSHOT(epochs=1, source_model=given).fit(None, Domain(target.X, np.zeros(len(target), int)))
     with pytest.raises(ValueError, match=r"^augment=True augments the source training, which source_model skips"):
         MultiSourceSHOT(epochs=1, source_model=given, augment=True).fit(None, target)
+    with pytest.raises(ValueError, match=r"^sample_domain is for fit\(X, y, sample_domain=...\), one array holding"):
+        MultiSourceSHOT(epochs=1).fit([s1, s2], target, sample_domain=np.ones(len(s1) + len(s2)))
     bad = target.X.copy()
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match=r"^target"):
