@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import NotFittedError
 
 from transferkit.methods.progressive import ProgressiveColumn, ProgressiveNetwork
 
@@ -119,3 +120,123 @@ def test_labels_that_are_not_classes_are_refused():
         ProgressiveNetwork(epochs=1).add_task("a", X, np.r_[np.zeros(39), np.nan])
     with pytest.raises(ValueError, match=r"task 'a' y holds continuous values"):
         ProgressiveNetwork(epochs=1).add_task("a", X, np.linspace(0, 1, 40))
+
+
+def _usage_by_hand(net, X, task):
+    """Rusu et al.'s adapters evaluated sample by sample: |U relu(V alpha h_j)| / |W h_k| at each layer."""
+    k = net.tasks_.index(task)
+    x = torch.from_numpy(X)
+    with torch.no_grad():
+        previous = []
+        for j in range(k):
+            previous.append(net.columns_[j](x, previous)[1])
+        column, rows = net.columns_[k], []
+        h, ratios = x, []
+        for i, (layer, adapters) in enumerate(zip(column.layers, column.laterals, strict=True)):
+            pre = layer(h)
+            if len(adapters):
+                ratios.append(
+                    [
+                        float(
+                            np.mean(
+                                [
+                                    (a(previous[j][i - 1][n : n + 1]).norm() / pre[n].norm()).item()
+                                    for n in range(len(x))
+                                ]
+                            )
+                        )
+                        for j, a in enumerate(adapters)
+                    ]
+                )
+                pre = pre + sum(a(previous[j][i - 1]) for j, a in enumerate(adapters))
+            h = torch.relu(pre)
+        rows.append(ratios)
+    return rows[0]
+
+
+def test_three_columns_each_read_every_earlier_one_and_the_usage_counts_every_sample():
+    a, b, c = _task(0), _task(1), _task(2, n=1100)
+    net = ProgressiveNetwork(**{**FAST, "epochs": 3}).fit({"a": a, "b": b, "c": c})
+    assert [len(adapters) for adapters in net.columns_[2].laterals] == [0, 2, 2]
+    assert net.score(*c, task="c") > 0.7
+    usage = net.lateral_usage(c[0], "c")  # over one batch of 1024 samples: every sample counts
+    np.testing.assert_allclose(usage, _usage_by_hand(net, c[0], "c"), rtol=1e-5)
+    assert np.shape(usage) == (2, 2) and np.all(np.array(usage) > 0)
+    # predictions come in batches of 1024; the same as one sample at a time
+    single = np.concatenate([net.predict_proba(c[0][i : i + 1], "c") for i in range(0, 1100, 97)])
+    np.testing.assert_allclose(net.predict_proba(c[0], "c")[::97], single, rtol=1e-5, atol=1e-7)
+
+
+def test_a_saved_network_predicts_as_before_and_keeps_its_columns_frozen(tmp_path):
+    from transferkit import load
+
+    a, b = _task(0), _task(1)
+    for lateral, layers in ((True, (16, 8)), (False, (16, 8)), (True, ("c2", 4))):
+        data = (a, b) if layers[0] != "c2" else tuple((X.reshape(-1, 1, 2, 3), y) for X, y in (a, b))
+        net = ProgressiveNetwork(**{**FAST, "epochs": 2, "layers": layers, "lateral": lateral}).fit(
+            {"a": data[0], "b": data[1]}
+        )
+        loaded = load(net.save(tmp_path / f"p{lateral}{layers[0]}"))
+        for task, (X, _) in zip("ab", data, strict=True):
+            np.testing.assert_array_equal(loaded.predict_proba(X, task), net.predict_proba(X, task))
+        assert loaded.lateral_scales_ == net.lateral_scales_
+        assert not any(p.requires_grad for p in loaded.columns_.parameters())  # frozen, as after training
+    assert net._rebuild_module("model_") is None
+
+
+def test_alpha_zero_cuts_a_convolutional_connection_exactly():
+    torch.manual_seed(0)
+    col0 = ProgressiveColumn((1, 8, 8), ("c3", 5), 2, n_previous=0)
+    col1 = ProgressiveColumn((1, 8, 8), ("c3", 5), 2, n_previous=1, reduce=2)
+    x = torch.randn(4, 1, 8, 8)
+    _, acts = col0(x)
+    with torch.no_grad():
+        for adapters in col1.laterals:
+            for adapter in adapters:
+                adapter.alpha.zero_()
+        alone = ProgressiveColumn((1, 8, 8), ("c3", 5), 2, n_previous=0)
+        alone.load_state_dict({k: v for k, v in col1.state_dict().items() if not k.startswith("laterals")})
+        torch.testing.assert_close(col1(x, [acts])[0], alone(x)[0], rtol=0, atol=0)
+
+
+def test_each_column_reports_a_task_it_never_fitted():
+    X, y = _task(0)
+    net = ProgressiveNetwork(**FAST).fit({"a": (X, y)})
+    assert len(net.history_["a"]) == FAST["epochs"] and net.history_["a"][-1]["task_acc"] > 0.9
+    alternating = np.arange(300) % 2  # nothing in X predicts it, and one epoch at a tiny rate learns nothing
+    with pytest.warns(
+        RuntimeWarning, match=r"^ProgressiveNetwork: column 0 \('a'\): the network never fitted the task"
+    ):
+        ProgressiveNetwork(**{**FAST, "epochs": 1, "lr": 1e-6}).fit({"a": (X, alternating)})
+
+
+def test_messages_and_defaults():
+    X, y = _task(0)
+    for bad in ([(X, y)], {}):
+        with pytest.raises(ValueError, match=rf"^tasks={type(bad).__name__}; expected a non-empty dict of task name"):
+            ProgressiveNetwork().fit(bad)
+    with pytest.raises(NotFittedError, match=r"^this ProgressiveNetwork is not fitted yet; call fit\(tasks\) first.$"):
+        ProgressiveNetwork().predict(X, "a")
+    net = ProgressiveNetwork(**{**FAST, "epochs": 1}).fit({"a": (X, y)})
+    with pytest.raises(ValueError, match=r"^X has samples of shape \(4,\); the columns take \(6,\).$"):
+        net.predict_proba(X[:, :4], "a")
+    with pytest.raises(ValueError, match=r"^X has samples of shape \(4,\); the columns take \(6,\).$"):
+        net.lateral_usage(X[:, :4], "a")
+    bad = X.copy()
+    bad[0, 0] = np.inf
+    for call in (net.predict_proba, net.lateral_usage):
+        with pytest.raises(ValueError, match=r"^X "):
+            call(bad, "a")
+    with pytest.raises(ValueError, match=r"^y has shape \(299,\); expected \(300,\), one label per sample of X.$"):
+        net.score(X, y[:-1], "a")
+    assert ProgressiveNetwork().get_params() == dict(
+        layers=(64, 64),
+        reduce=16,
+        lateral=True,
+        epochs=10,
+        batch_size=64,
+        lr=1e-3,
+        seed=0,
+        device="auto",
+        verbose=False,
+    )

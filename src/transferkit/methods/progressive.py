@@ -23,6 +23,7 @@ with 2x2 max-pooling, then fully connected layers).
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from numbers import Integral
 
@@ -40,6 +41,7 @@ from transferkit.data import check_array
 from transferkit.methods.base import Setting, shared_constraints, store_params
 from transferkit.methods.persistent import Persistent
 from transferkit.nn.transfer import freeze
+from transferkit.train.diagnostics import training_warnings
 from transferkit.train.loop import FitConfig, fit_loop, resolve_device
 
 __all__ = ["ProgressiveNetwork", "ProgressiveColumn"]
@@ -140,16 +142,15 @@ class ProgressiveColumn(nn.Module):
 
 
 class _ColumnObjective(nn.Module):
-    def __init__(self, columns: nn.ModuleList, k: int, kind: str):
+    """Column ``k``'s cross-entropy on its task's labels; its training accuracy logged as ``task_acc``."""
+
+    def __init__(self, columns: nn.ModuleList, k: int):
         super().__init__()
-        self.columns, self.k, self.kind = columns, k, kind
+        self.columns, self.k = columns, k
 
     def forward(self, batch, progress: float):
         out = run_columns(self.columns, batch["x"], self.k)
-        if self.kind == "classification":
-            loss = F.cross_entropy(out, batch["y"].long())
-            return {"loss": loss, "source_acc": (out.argmax(1) == batch["y"].long()).float().mean()}
-        return {"loss": F.mse_loss(out.squeeze(1), batch["y"])}
+        return {"loss": F.cross_entropy(out, batch["y"]), "task_acc": (out.argmax(1) == batch["y"]).float().mean()}
 
 
 def run_columns(columns: nn.ModuleList, x: torch.Tensor, k: int) -> torch.Tensor:
@@ -245,7 +246,7 @@ class ProgressiveNetwork(Persistent, CheckedParams, BaseEstimator):
             ) from None
         if not hasattr(self, "columns_"):
             self.columns_, self.tasks_, self.classes_, self.input_shape_ = nn.ModuleList(), [], {}, X.shape[1:]
-            self.parameters_per_column_, self.fit_seconds_ = [], {}
+            self.parameters_per_column_, self.fit_seconds_, self.history_ = [], {}, {}
         if name in self.tasks_:
             raise ValueError(f"task {name!r} already has a column; tasks so far: {self.tasks_}.")
         if X.shape[1:] != self.input_shape_:
@@ -263,7 +264,7 @@ class ProgressiveNetwork(Persistent, CheckedParams, BaseEstimator):
         for old in self.columns_:
             freeze(old, "")  # no gradient, and eval mode however often the loop calls train()
         self.columns_.append(column)
-        objective = _ColumnObjective(self.columns_, k, "classification")
+        objective = _ColumnObjective(self.columns_, k)
         config = FitConfig(
             epochs=self.epochs,
             batch_size=min(self.batch_size, len(X)),
@@ -274,7 +275,10 @@ class ProgressiveNetwork(Persistent, CheckedParams, BaseEstimator):
             desc=f"column {k} ({name})",
         )
         code = np.searchsorted(classes, y).astype(np.int64)
-        fit_loop(objective, {"x": X, "y": code}, None, config)
+        history = fit_loop(objective, {"x": X, "y": code}, None, config).history
+        self.history_[name] = history
+        for message in training_warnings(history, n_classes=len(classes), labelled="task"):
+            warnings.warn(f"{type(self).__name__}: column {k} ({name!r}): {message}", RuntimeWarning, stacklevel=2)
         self.tasks_.append(name)
         self.classes_[name] = classes
         self.parameters_per_column_.append(sum(p.numel() for p in column.parameters()))
@@ -290,19 +294,23 @@ class ProgressiveNetwork(Persistent, CheckedParams, BaseEstimator):
         connection is unused; 1: it weighs as much as the column's own path).
         """
         self._check_task(task)
-        X = check_array(X, "X")
+        X = self._check_X(X)
         k = self.tasks_.index(task)
+        if not any(len(a) for a in self.columns_[k].laterals):
+            return []
         device = resolve_device(self.device)
         self.columns_.to(device).eval()
-        x = torch.from_numpy(X[:1024]).to(device)
-        usage: list[list[float]] = []
+        total = None
         with torch.no_grad():
-            previous = []
-            for j in range(k):
-                previous.append(self.columns_[j](x, previous)[1])
-            if any(len(a) for a in self.columns_[k].laterals):
+            for i in range(0, len(X), 1024):  # the per-sample ratios summed batch by batch
+                x = torch.from_numpy(X[i : i + 1024]).to(device)
+                previous, usage = [], []
+                for j in range(k):
+                    previous.append(self.columns_[j](x, previous)[1])
                 self.columns_[k](x, previous, usage=usage)
-        return usage
+                batch = np.array(usage) * len(x)
+                total = batch if total is None else total + batch
+        return (total / len(X)).tolist()
 
     @property
     def lateral_scales_(self) -> dict[str, list[list[float]]]:
@@ -318,12 +326,16 @@ class ProgressiveNetwork(Persistent, CheckedParams, BaseEstimator):
         if task not in self.tasks_:
             raise ValueError(f"task={task!r} has no column; this model's tasks: {self.tasks_}.")
 
-    def predict_proba(self, X, task: str) -> np.ndarray:
-        """Class probabilities of ``task`` (its column, reading the earlier ones)."""
-        self._check_task(task)
+    def _check_X(self, X) -> np.ndarray:
         X = check_array(X, "X")
         if X.shape[1:] != self.input_shape_:
             raise ValueError(f"X has samples of shape {X.shape[1:]}; the columns take {self.input_shape_}.")
+        return X
+
+    def predict_proba(self, X, task: str) -> np.ndarray:
+        """Class probabilities of ``task`` (its column, reading the earlier ones)."""
+        self._check_task(task)
+        X = self._check_X(X)
         device = resolve_device(self.device)
         self.columns_.to(device).eval()
         k = self.tasks_.index(task)
@@ -342,4 +354,8 @@ class ProgressiveNetwork(Persistent, CheckedParams, BaseEstimator):
 
     def score(self, X, y, task: str) -> float:
         """Accuracy on ``task``."""
-        return float(np.mean(self.predict(X, task) == np.asarray(y)))
+        y = np.asarray(y)
+        prediction = self.predict(X, task)
+        if y.shape != prediction.shape:
+            raise ValueError(f"y has shape {y.shape}; expected {prediction.shape}, one label per sample of X.")
+        return float(np.mean(prediction == y))
