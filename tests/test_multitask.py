@@ -165,7 +165,7 @@ def test_bad_input_is_named():
     for kwargs, message in cases:
         with pytest.raises(ValueError, match=message):
             MultiTask(**{**FAST, "epochs": 1}).fit(**kwargs)
-    with pytest.raises(ValueError, match="weighting='sum'"):
+    with pytest.raises(ValueError, match=r"^The 'weighting' parameter of MultiTask must be a str among .* Got 'sum'"):
         MultiTask(weighting="sum").fit({"a": (X, y)})
 
 

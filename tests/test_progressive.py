@@ -238,5 +238,6 @@ def test_messages_and_defaults():
         lr=1e-3,
         seed=0,
         device="auto",
+        n_threads=None,
         verbose=False,
     )

@@ -170,7 +170,7 @@ class MultiTask(Persistent, CheckedParams, BaseEstimator):
     """Hard parameter sharing over several tasks, each a classification or a regression.
 
     Training (Adam) takes the parameters of every network method (``epochs``, ``batch_size``, ``lr``,
-    ``weight_decay``, ``seed``, ``device``, ``checkpoint_dir``, ``verbose``; see
+    ``weight_decay``, ``seed``, ``device``, ``n_threads``, ``checkpoint_dir``, ``verbose``; see
     :class:`~transferkit.methods.dann.DANN`).
 
     Parameters
@@ -209,6 +209,7 @@ class MultiTask(Persistent, CheckedParams, BaseEstimator):
         weight_decay: float = 0.0,
         seed: int = 0,
         device: str = "auto",
+        n_threads: int | None = None,
         checkpoint_dir: str | None = None,
         verbose: bool = False,
     ):
@@ -267,14 +268,14 @@ class MultiTask(Persistent, CheckedParams, BaseEstimator):
     # ------------------------------------------------------------------------------ fit
     _parameter_constraints = {
         **shared_constraints(
-            "epochs", "batch_size", "lr", "weight_decay", "seed", "device", "checkpoint_dir", "verbose"
+            "epochs", "batch_size", "lr", "weight_decay", "seed", "device", "n_threads", "checkpoint_dir", "verbose"
         ),
         "hidden": [Interval(Integral, 1, None, closed="left"), tuple, list],
         "alpha": [Interval(Real, 0, np.inf, closed="left")],
         "temperature": [Interval(Real, 0, np.inf, closed="neither")],
         "pcgrad": ["boolean"],
         "sampling": [StrOptions({"proportional", "balanced"})],
-        "weighting": [str],
+        "weighting": [StrOptions(set(WEIGHTINGS))],
     }
 
     def _rebuild_module(self, name: str):
@@ -291,10 +292,6 @@ class MultiTask(Persistent, CheckedParams, BaseEstimator):
         input-space name; tasks of one input space share the input layer (default: all one).
         """
         self._validate_params()
-        if self.weighting not in WEIGHTINGS:
-            raise ValueError(f"weighting={self.weighting!r}; expected one of {WEIGHTINGS}.")
-        if self.sampling not in ("proportional", "balanced"):
-            raise ValueError(f"sampling={self.sampling!r}; expected 'proportional' or 'balanced'.")
         hidden = tuple(int(h) for h in np.atleast_1d(self.hidden))
         if not hidden or min(hidden) < 1:
             raise ValueError(f"hidden={self.hidden!r}; expected one or more positive widths.")
@@ -343,6 +340,7 @@ class MultiTask(Persistent, CheckedParams, BaseEstimator):
             weight_decay=self.weight_decay,
             seed=self.seed,
             device=self.device,
+            n_threads=self.n_threads,
             checkpoint_dir=self.checkpoint_dir,
             progress=self.verbose,
             desc=self.name,
@@ -397,6 +395,8 @@ class MultiTask(Persistent, CheckedParams, BaseEstimator):
         if len(y) != len(prediction):
             raise ValueError(f"y has {len(y)} labels but X has {len(prediction)} samples; expected one per sample.")
         if self.kinds_.get(task) == "regression":
-            residual = float(np.sum((y - prediction) ** 2))
-            return 1.0 - residual / float(np.sum((y - y.mean()) ** 2))
+            spread = float(np.sum((y - y.mean()) ** 2))
+            if spread == 0:
+                raise ValueError(f"y is constant ({y[0]!r}); R^2 needs targets that vary.")
+            return 1.0 - float(np.sum((y - prediction) ** 2)) / spread
         return float(np.mean(prediction == y))

@@ -169,7 +169,7 @@ class ProgressiveNetwork(Persistent, CheckedParams, BaseEstimator):
     """A progressive network over a sequence of tasks (classification; ``fit`` takes them in order).
 
     Each column trains (Adam) with the parameters of every network method (``epochs``, ``batch_size``, ``lr``,
-    ``seed``, ``device``, ``verbose``; see :class:`~transferkit.methods.dann.DANN`).
+    ``seed``, ``device``, ``n_threads``, ``verbose``; see :class:`~transferkit.methods.dann.DANN`).
 
     Parameters
     ----------
@@ -197,12 +197,13 @@ class ProgressiveNetwork(Persistent, CheckedParams, BaseEstimator):
         lr: float = 1e-3,
         seed: int = 0,
         device: str = "auto",
+        n_threads: int | None = None,
         verbose: bool = False,
     ):
         store_params(self, locals())
 
     _parameter_constraints = {
-        **shared_constraints("epochs", "batch_size", "lr", "seed", "device", "verbose"),
+        **shared_constraints("epochs", "batch_size", "lr", "seed", "device", "n_threads", "verbose"),
         "layers": [tuple, list],
         "lateral": ["boolean"],
         "reduce": [Interval(Integral, 1, None, closed="left")],
@@ -271,6 +272,7 @@ class ProgressiveNetwork(Persistent, CheckedParams, BaseEstimator):
             lr=self.lr,
             seed=self.seed + k,
             device=self.device,
+            n_threads=self.n_threads,
             progress=self.verbose,
             desc=f"column {k} ({name})",
         )
