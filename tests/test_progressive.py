@@ -241,3 +241,48 @@ def test_messages_and_defaults():
         n_threads=None,
         verbose=False,
     )
+
+
+def test_a_column_layer_is_the_papers_formula_in_numpy():
+    """h_i = relu(W_i h_{i-1} + b_i + sum_j U_i relu(V_i alpha_i h_{i-1}^(j))), the output layer without the relu."""
+    torch.manual_seed(0)
+    col0 = ProgressiveColumn((5,), (4,), 3, n_previous=0)
+    col1 = ProgressiveColumn((5,), (4,), 2, n_previous=1, reduce=3)
+    with torch.no_grad():
+        col1.laterals[1][0].alpha.fill_(0.7)
+    x = torch.randn(6, 5)
+    _, acts = col0(x)
+    out, hidden = col1(x, [acts])
+    p = {k: v.detach().numpy().astype(np.float64) for k, v in col1.state_dict().items()}
+    relu = lambda z: np.maximum(z, 0)  # noqa: E731
+    xn, h0 = x.numpy().astype(np.float64), acts[0].detach().numpy().astype(np.float64)
+    h1 = relu(xn @ p["layers.0.weight"].T + p["layers.0.bias"])
+    lateral = relu(0.7 * h0 @ p["laterals.1.0.V.weight"].T) @ p["laterals.1.0.U.weight"].T
+    expected = h1 @ p["layers.1.weight"].T + p["layers.1.bias"] + lateral
+    np.testing.assert_allclose(hidden[0].detach().numpy(), h1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out.detach().numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_usage_of_inputs_with_small_norms_and_the_layer_widths_given():
+    a, b = _task(0), _task(1)
+    net = ProgressiveNetwork(**{**FAST, "epochs": 2}).fit({"a": a, "b": b})
+    small = b[0] * 1e-3  # the column's own input norms fall well under 1
+    np.testing.assert_allclose(net.lateral_usage(small, "b"), _usage_by_hand(net, small, "b"), rtol=1e-4)
+    assert net.columns_[1].laterals[1][0].V.out_features == FAST["reduce"]
+    assert 0 < net.fit_seconds_["a"] < 60 and set(net.fit_seconds_) == {"a", "b"}
+
+
+def test_layer_specifications_and_progress_on_stderr(capfd):
+    X, y = _task(0, n=40)
+    for bad in (0, -3, True, 2.5, "c", "cx", "x4"):
+        with pytest.raises(ValueError, match=rf"^layers entry {bad!r}; expected a width \(int\) or 'cN'"):
+            ProgressiveNetwork(layers=(bad,), epochs=1).fit({"a": (X, y)})
+    net = ProgressiveNetwork(layers=(1, np.int64(2)), epochs=1, verbose=True).fit({"a": (X, y)})
+    assert [layer.out_features for layer in net.columns_[0].layers] == [1, 2, 2]
+    assert "column 0 (a)" in capfd.readouterr().err
+    with pytest.raises(ValueError, match=r"^task 'a' y has shape \(39,\); expected \(40,\).$"):
+        ProgressiveNetwork(epochs=1).add_task("a", X, y[:-1])
+    with pytest.raises(ValueError, match=r"^task 'a' y holds continuous values \(\[0.0, 0.5, 1.0\], ...\); expected"):
+        ProgressiveNetwork(epochs=1).add_task("a", X[:3], np.array([0.0, 0.5, 1.0]))
+    with pytest.raises(ValueError, match=r"the earlier columns take \(6,\), and every column reads the same input \("):
+        net.add_task("b", X[:, :3], y)
