@@ -170,11 +170,15 @@ def test_bad_input_is_named():
 
 
 def test_relative_change_matches_its_formula():
-    multi, single = {"a": 0.9, "b": 2.0}, {"a": 0.8, "b": 2.5}
-    expected = 100 * ((0.9 - 0.8) / 0.8 - (2.0 - 2.5) / 2.5) / 2  # b: lower is better, so -(-20%) = +20%
+    multi, single = {"a": 0.9, "b": 2.0, "c": -1.5}, {"a": 0.8, "b": 2.4, "c": -2.0}
+    # b: lower is better, so a fall is a gain; c: a negative reference counts by its size
+    expected = 100 * ((0.9 - 0.8) / 0.8 - (2.0 - 2.4) / 2.4 + (-1.5 + 2.0) / 2.0) / 3
     assert relative_change(multi, single, lower_is_better={"b"}) == pytest.approx(expected)
-    with pytest.raises(ValueError, match="tasks differ"):
+    with pytest.raises(ValueError, match=r"^the tasks differ: multitask \['a'\] vs single-task \['a', 'b', 'c'\].$"):
         relative_change({"a": 1.0}, single)
+    with pytest.raises(ValueError, match=r"^task 'a': the single-task metric is 0; the relative change is undefined.$"):
+        relative_change({"a": 1.0}, {"a": 0.0})
+    assert relative_change({"a": 2.0}, {"a": 1.0}) == pytest.approx(100.0)
 
 
 def test_balanced_sampling_puts_a_scarce_task_in_every_batch_as_often_as_the_others():
@@ -354,3 +358,73 @@ def test_pcgrad_term_is_zero_in_value_and_splits_the_gradient_by_parameter():
     assert extra.item() == 0.0  # at non-zero parameters too
     grads = torch.autograd.grad(sum(losses) + extra, shared)
     np.testing.assert_allclose(torch.cat(grads).numpy(), _pcgrad_numpy(rows, [[1], [0]]), rtol=1e-5)
+
+
+def _mixed_tasks(seed=0):
+    rng = np.random.default_rng(seed)
+    Xa = rng.standard_normal((120, 3)).astype(np.float32)
+    Xb = rng.standard_normal((100, 5)).astype(np.float32)
+    Xc = rng.standard_normal((90, 3)).astype(np.float32)
+    tasks = {
+        "cls": (Xa, np.where(Xa[:, 0] > 0, "yes", "no")),
+        "reg": (Xb, 5 + 2 * Xb[:, 1]),
+        "three": (Xc, np.digitize(Xc[:, 2], [-0.5, 0.5])),
+    }
+    kinds = {"cls": "classification", "reg": "regression", "three": "classification"}
+    return tasks, kinds, {"cls": "a", "reg": "b", "three": "a"}
+
+
+def test_a_saved_multitask_model_predicts_as_before(tmp_path):
+    from transferkit import load
+
+    tasks, kinds, groups = _mixed_tasks()
+    model = MultiTask(**{**FAST, "epochs": 3}).fit(tasks, kinds=kinds, groups=groups)
+    loaded = load(model.save(tmp_path / "mt"))
+    for t, (X, _) in tasks.items():
+        np.testing.assert_array_equal(loaded.predict(X, t), model.predict(X, t))
+    np.testing.assert_array_equal(
+        loaded.predict_proba(tasks["three"][0], "three"), model.predict_proba(tasks["three"][0], "three")
+    )
+    assert model._rebuild_module("objective_") is None
+
+
+def test_predict_proba_is_the_softmax_of_the_tasks_head_even_for_large_logits():
+    tasks, kinds, groups = _mixed_tasks()
+    model = MultiTask(**{**FAST, "epochs": 2}).fit(tasks, kinds=kinds, groups=groups)
+    X = tasks["three"][0]
+    with torch.no_grad():
+        model.model_.heads["three"].weight.mul_(300.0)  # logits in the hundreds: exp would overflow unshifted
+        logits = model.model_(torch.from_numpy(X), "three").double()
+    p = model.predict_proba(X, "three")
+    np.testing.assert_allclose(p, torch.softmax(logits, 1).numpy(), rtol=1e-4, atol=1e-7)
+    assert p.shape == (90, 3) and np.all(np.isfinite(p))
+    assert list(model.classes_["three"]) == [0, 1, 2] and set(model.predict(tasks["cls"][0], "cls")) <= {"no", "yes"}
+    with pytest.raises(ValueError, match=r"^task 'reg' is a regression; predict_proba is for classification tasks.$"):
+        model.predict_proba(tasks["reg"][0], "reg")
+
+
+def test_multitask_messages_in_full_and_defaults():
+    from sklearn.exceptions import NotFittedError
+
+    tasks, kinds, groups = _mixed_tasks()
+    X, y = tasks["cls"]
+    with pytest.raises(NotFittedError, match=r"^this MultiTask is not fitted yet; call fit\(tasks\) first.$"):
+        MultiTask().predict(X, "cls")
+    model = MultiTask(**{**FAST, "epochs": 1}).fit(tasks, kinds=kinds, groups=groups)
+    with pytest.raises(ValueError, match=r"^X has 5 features; task 'cls' was fitted on 3.$"):
+        model.predict(tasks["reg"][0], "cls")
+    with pytest.raises(ValueError, match=r"^X has shape \(120, 3, 1\); expected a 2-D array \(n_samples, n_features\).$"):
+        model.predict(X[:, :, None], "cls")
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"^X "):
+        model.predict(bad, "cls")
+    with pytest.raises(ValueError, match=r"^y has 119 labels but X has 120 samples; expected one per sample.$"):
+        model.score(X, y[:-1], "cls")
+    with pytest.raises(ValueError, match=r"^y is constant \(5.0\); R\^2 needs targets that vary.$"):
+        model.score(tasks["reg"][0], np.full(100, 5.0), "reg")
+    assert MultiTask().get_params() == dict(
+        hidden=(64, 32), weighting="equal", pcgrad=False, sampling="proportional", temperature=2.0, alpha=1.5,
+        epochs=50, batch_size=128, lr=1e-3, weight_decay=0.0, seed=0, device="auto", n_threads=None,
+        checkpoint_dir=None, verbose=False,
+    )  # fmt: skip

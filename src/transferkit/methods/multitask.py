@@ -397,6 +397,6 @@ class MultiTask(Persistent, CheckedParams, BaseEstimator):
         if self.kinds_.get(task) == "regression":
             spread = float(np.sum((y - y.mean()) ** 2))
             if spread == 0:
-                raise ValueError(f"y is constant ({y[0]!r}); R^2 needs targets that vary.")
+                raise ValueError(f"y is constant ({y[0]}); R^2 needs targets that vary.")
             return 1.0 - float(np.sum((y - prediction) ** 2)) / spread
         return float(np.mean(prediction == y))
