@@ -1,5 +1,7 @@
 """Multitask learning: shared layers learn from every task, the weightings follow their formulas."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -413,7 +415,9 @@ def test_multitask_messages_in_full_and_defaults():
     model = MultiTask(**{**FAST, "epochs": 1}).fit(tasks, kinds=kinds, groups=groups)
     with pytest.raises(ValueError, match=r"^X has 5 features; task 'cls' was fitted on 3.$"):
         model.predict(tasks["reg"][0], "cls")
-    with pytest.raises(ValueError, match=r"^X has shape \(120, 3, 1\); expected a 2-D array \(n_samples, n_features\).$"):
+    with pytest.raises(
+        ValueError, match=r"^X has shape \(120, 3, 1\); expected a 2-D array \(n_samples, n_features\).$"
+    ):
         model.predict(X[:, :, None], "cls")
     bad = X.copy()
     bad[0, 0] = np.nan
@@ -428,3 +432,76 @@ def test_multitask_messages_in_full_and_defaults():
         epochs=50, batch_size=128, lr=1e-3, weight_decay=0.0, seed=0, device="auto", n_threads=None,
         checkpoint_dir=None, verbose=False,
     )  # fmt: skip
+
+
+def test_every_setting_reaches_the_weighting_the_objective_and_the_training(tmp_path, monkeypatch):
+    import transferkit.methods.multitask as multitask
+    from transferkit.methods.base import fit_identity
+
+    tasks, kinds, groups = _mixed_tasks()
+    seen, real = [], multitask.fit_loop
+
+    def recording(objective, arrays, arrays_t, config, **kw):
+        seen.append((arrays, config))
+        return real(objective, arrays, arrays_t, config, **kw)
+
+    monkeypatch.setattr(multitask, "fit_loop", recording)
+    settings = dict(epochs=2, batch_size=50, lr=0.02, weight_decay=0.1, seed=3, n_threads=1)
+    model = MultiTask(
+        hidden=(8, 4), weighting="dwa", temperature=3.0, alpha=0.7, pcgrad=True, verbose=True,
+        checkpoint_dir=str(tmp_path), **settings,
+    ).fit(tasks, kinds=kinds, groups=groups)  # fmt: skip
+    w = model.objective_.weighting
+    assert (w.method, w.epochs, w.temperature, w.alpha) == ("dwa", 2, 3.0, 0.7)
+    assert model.objective_.use_pcgrad is True
+    ((arrays, config),) = seen
+    assert {k: getattr(config, k) for k in settings} == settings
+    assert (config.checkpoint_dir, config.progress, config.desc) == (str(tmp_path), True, "multitask")
+    assert config.identity == fit_identity(model)
+    assert 0 < model.fit_seconds_ < 60
+    seen.clear()
+    MultiTask(**{**FAST, "epochs": 1, "batch_size": 10_000}).fit(tasks, kinds=kinds, groups=groups)
+    assert seen[0][1].batch_size == 310  # never more than all the rows
+
+
+def test_balanced_sampling_fills_every_task_to_the_largest_and_repeats_with_the_seed(monkeypatch):
+    import transferkit.methods.multitask as multitask
+
+    tasks, kinds, groups = _mixed_tasks()
+    seen, real = [], multitask.fit_loop
+    monkeypatch.setattr(
+        multitask, "fit_loop", lambda o, arrays, t, c, **kw: seen.append(arrays) or real(o, arrays, t, c, **kw)
+    )
+    fits = [
+        MultiTask(**{**FAST, "epochs": 2}, sampling="balanced").fit(tasks, kinds=kinds, groups=groups) for _ in range(2)
+    ]
+    assert np.bincount(seen[0]["task"]).tolist() == [120, 120, 120]
+    np.testing.assert_array_equal(seen[0]["x"], seen[1]["x"])  # the resampled rows follow the seed
+    X = tasks["reg"][0]
+    np.testing.assert_array_equal(fits[0].predict(X, "reg"), fits[1].predict(X, "reg"))
+
+
+def test_regression_targets_are_standardised_and_a_constant_target_is_kept():
+    tasks, kinds, groups = _mixed_tasks()
+    model = MultiTask(**{**FAST, "epochs": 1}).fit(tasks, kinds=kinds, groups=groups)
+    y = tasks["reg"][1]
+    assert model.target_scale_["reg"] == (pytest.approx(y.mean()), pytest.approx(y.std()))
+    flat = {**tasks, "reg": (tasks["reg"][0], np.full(100, 7.0))}
+    model = MultiTask(**{**FAST, "epochs": 20}).fit(flat, kinds=kinds, groups=groups)
+    assert model.target_scale_["reg"] == (7.0, 1.0)  # no spread: the unit scale, never a division by zero
+    np.testing.assert_allclose(model.predict(flat["reg"][0], "reg"), 7.0, atol=0.05)
+
+
+def test_hidden_widths_and_task_names_with_dots():
+    X = np.random.default_rng(0).standard_normal((40, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    for bad in ((8, 0), ()):
+        with pytest.raises(
+            ValueError, match=rf"^hidden={re.escape(repr(bad))}; expected one or more positive widths.$"
+        ):
+            MultiTask(hidden=bad, epochs=1).fit({"a": (X, y)})
+    model = MultiTask(hidden=1, epochs=1).fit({"file.csv": (X, y), "b": (X, 1 - y)})  # one space: its layer is shared
+    with pytest.raises(ValueError, match=r"^hidden=\(8,\) is the input layers alone, and the tasks come in 2 input"):
+        MultiTask(hidden=(8,), epochs=1).fit({"a": (X, y), "b": (X, y)}, groups={"a": "one", "b": "two"})
+    assert model.predict(X, "file.csv").shape == (40,)
+    assert model.model_.inputs["input"][0].out_features == 1

@@ -297,6 +297,11 @@ class MultiTask(Persistent, CheckedParams, BaseEstimator):
             raise ValueError(f"hidden={self.hidden!r}; expected one or more positive widths.")
         t0 = time.perf_counter()
         data, kinds, groups, widths = self._check_tasks(tasks, kinds, groups)
+        if len(hidden) == 1 and len(widths) > 1:  # one input layer per space and no middle: nothing is shared
+            raise ValueError(
+                f"hidden={self.hidden!r} is the input layers alone, and the tasks come in {len(widths)} input spaces, "
+                "so no layer would be shared; give hidden a second width for the shared middle."
+            )
         self.tasks_ = list(data)
         self.kinds_, self.groups_ = kinds, groups
         self.n_features_ = {t: X.shape[1] for t, (X, _) in data.items()}
