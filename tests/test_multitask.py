@@ -505,3 +505,99 @@ def test_hidden_widths_and_task_names_with_dots():
         MultiTask(hidden=(8,), epochs=1).fit({"a": (X, y), "b": (X, y)}, groups={"a": "one", "b": "two"})
     assert model.predict(X, "file.csv").shape == (40,)
     assert model.model_.inputs["input"][0].out_features == 1
+
+
+def test_the_objective_projects_conflicting_gradients_only_with_pcgrad_and_in_training():
+    torch.manual_seed(0)
+    net = MultiTaskNet({"input": 4}, (6, 5), {"up": 1, "down": 1}, {"up": "input", "down": "input"})
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(8, 4, generator=g)
+    z = x[:, 0]
+    batch = {"x": torch.cat([x, x]), "task": torch.tensor([0] * 8 + [1] * 8), "y": torch.cat([z, -z])}
+    shared = net.shared_parameters()
+
+    def gradient(use_pcgrad, training=True):
+        obj = MultiTaskObjective(net, ["up", "down"], ["regression"] * 2, [4, 4], TaskWeighting(["r", "r"]), use_pcgrad)
+        obj.train(training)
+        losses, _ = obj.task_losses(batch)
+        per_task = [
+            torch.cat([t.flatten() for t in torch.autograd.grad(losses[k], shared, retain_graph=True)]).numpy()
+            for k in range(2)
+        ]
+        total = torch.cat([t.flatten() for t in torch.autograd.grad(obj(batch, 0.0)["loss"], shared)]).numpy()
+        return per_task, total
+
+    (ga, gb), plain = gradient(False)
+    assert ga @ gb < 0  # opposite targets: the tasks pull the shared layers apart
+    np.testing.assert_allclose(plain, ga + gb, rtol=1e-5, atol=1e-7)
+    _, projected = gradient(True)
+    pa = ga - (ga @ gb) / (gb @ gb) * gb
+    pb = gb - (gb @ ga) / (ga @ ga) * ga
+    np.testing.assert_allclose(projected, pa + pb, rtol=1e-4, atol=1e-6)
+    _, evaluated = gradient(True, training=False)
+    np.testing.assert_allclose(evaluated, ga + gb, rtol=1e-5, atol=1e-7)
+
+
+def test_the_network_is_input_layer_shared_middle_and_head_in_numpy():
+    """f_t(x) = h_t(relu(W_2 relu(W_1 relu(U_g x + c_g) + b_1) + b_2)) for hidden (6, 5, 4)."""
+    torch.manual_seed(0)
+    net = MultiTaskNet({"a": 3, "b": 2}, (6, 5, 4), {"s": 3, "t": 1}, {"s": "a", "t": "b"})
+    relu = lambda v: np.maximum(v, 0)  # noqa: E731
+    p = {k: v.detach().numpy().astype(np.float64) for k, v in net.state_dict().items()}
+    for task, group, d in (("s", "a", 3), ("t", "b", 2)):
+        x = np.random.default_rng(1).standard_normal((7, d))
+        h = relu(x @ p[f"inputs.{group}.0.weight"].T + p[f"inputs.{group}.0.bias"])
+        h = relu(h @ p["shared.0.weight"].T + p["shared.0.bias"])
+        h = relu(h @ p["shared.2.weight"].T + p["shared.2.bias"])
+        expected = h @ p[f"heads.{task}.weight"].T + p[f"heads.{task}.bias"]
+        out = net(torch.from_numpy(x).float(), task).detach().numpy()
+        np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+    assert net.last_shared_weight() is net.shared[2].weight
+    assert len(net.shared_parameters()) == 4  # the middle only: each input space has its own layer
+    one = MultiTaskNet({"input": 3}, (6,), {"s": 2}, {"s": "input"})
+    assert one.last_shared_weight() is one.inputs["input"][0].weight and len(one.shared_parameters()) == 2
+
+
+def test_task_tables_and_labels_are_checked_in_full():
+    X = np.random.default_rng(0).standard_normal((20, 3)).astype(np.float32)
+    y = np.arange(20) % 2
+    fit = MultiTask(**{**FAST, "epochs": 1}).fit
+    cases = [
+        (dict(tasks=[(X, y)]), r"^tasks=list; expected a non-empty dict of task name -> \(X, y\).$"),
+        (dict(tasks={"a": (X, y)}, kinds={}), r"^kinds must name every task once: missing \['a'\], unknown \[\].$"),
+        (dict(tasks={"a": (X, y)}, groups={"a": "g", "b": "g"}), r"^groups must name every task once: missing \[\], "),
+        (dict(tasks={"a": [X, y]}), r"^tasks\['a'\] is list; expected a tuple \(X, y\).$"),
+        (dict(tasks={"a": (X, y, y)}), r"^tasks\['a'\] is tuple; expected a tuple \(X, y\).$"),
+        (dict(tasks={"a": (X[:, :, None], y)}), r"^tasks\['a'\] X has shape \(20, 3, 1\); expected a 2-D array"),
+        (dict(tasks={"a": (np.where(X > 1, np.nan, X), y)}), r"^tasks\['a'\] X "),
+        (
+            dict(tasks={"a": (X, y[:5])}),
+            r"^tasks\['a'\] y has shape \(5,\); expected \(20,\), one label per row of X.$",
+        ),
+        (dict(tasks={"a": (X, y)}, kinds={"a": "ranking"}), r"^kinds\['a'\]='ranking'; expected one of \("),
+        (
+            dict(tasks={"a": (X, y + np.r_[0.5, np.zeros(18), 0.25])}),
+            r"^tasks\['a'\] is a classification task, but its labels are not whole numbers \(e.g. \[0.5, 1.25\]\); "
+            r"declare kinds\['a'\]='regression'.$",
+        ),
+        (
+            dict(tasks={"a": (X, np.full(20, 3))}),
+            r"^tasks\['a'\] y has a single class \(\[3\]\); expected two or more.$",
+        ),
+        (
+            dict(tasks={"a": (X, np.array(list("abcd") * 5))}, kinds={"a": "regression"}),
+            r"^tasks\['a'\] is a regression task, but its labels are <U1 \(e.g. \['a', 'b', 'c'\]\); expected numbers",
+        ),
+        (
+            dict(tasks={"a": (X, np.r_[np.inf, np.ones(19)])}, kinds={"a": "regression"}),
+            r"^tasks\['a'\] y has NaN or infinite values; expected finite regression targets.$",
+        ),
+        (
+            dict(tasks={"a": (X, y), "b": (X[:, :2], y)}),
+            r"^tasks\['b'\] has 2 features, other tasks of input space 'input' have 3; give it its own input space in "
+            r"groups=.$",
+        ),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(ValueError, match=message):
+            fit(**kwargs)
