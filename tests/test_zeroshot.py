@@ -758,3 +758,14 @@ def test_training_is_quiet_unless_verbose(capfd):
     assert capfd.readouterr().err == ""
     ConSE(**{**FAST, "epochs": 2, "verbose": True}).fit(X[seen], y[seen], desc)
     assert "conse:softmax" in capfd.readouterr().err
+
+
+def test_score_names_its_own_arguments():
+    X, y, desc, seen = attribute_world()
+    model = ConSE(**FAST).fit(X[seen], y[seen], desc)
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"^X contains NaN"):
+        model.score(bad, y)
+    with pytest.raises(ValueError, match=r"^score needs labels: pass a labelled Domain or score\(X, y\)\.$"):
+        model.score(X)

@@ -207,7 +207,7 @@ class ZeroShotMethod(TransferMethod):
 
     def score(self, X, y=None, classes="unseen") -> float:
         """Mean per-class top-1 accuracy among ``classes`` (the ZSL metric of Xian et al.)."""
-        domain = as_domain((X, y) if y is not None else X, "X")
+        domain = as_domain((X, y) if y is not None else X, "domain")  # its arrays named X and y
         if domain.y is None:
             raise ValueError("score needs labels: pass a labelled Domain or score(X, y).")
         return per_class_accuracy(domain.y, self.predict(domain.X, classes))
