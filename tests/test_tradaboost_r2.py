@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsRegressor
@@ -141,7 +141,7 @@ def test_two_stage_fades_the_source_on_schedule_and_freezes_it_inside_adaboost_r
     share = model.weights_[:, n:].sum(1)
     np.testing.assert_allclose(share, m / (n + m) + np.arange(S) / (S - 1) * (1 - m / (n + m)), rtol=1e-6)
     per_step = 2 * N + N + 1  # AdaBoost.R2' on 2 folds and on all data, then one learner for the source step
-    assert len(seen) == S * per_step
+    assert len(seen) == S * per_step - 1  # the last step's source factor would never be used: not fitted
     for s in range(S):
         calls = seen[s * per_step : (s + 1) * per_step - 1]  # inside AdaBoost.R2': the source never moves
         for k in range(0, len(calls), N):
@@ -298,3 +298,95 @@ def test_one_round_is_not_called_a_failure_to_boost():
     ]
     assert [str(r.message) for r in record] == [f"TrAdaBoostR2: {model.degenerate_[0]}"]
     assert model.warnings_ == model.degenerate_
+
+
+class _Scripted(RegressorMixin, BaseEstimator):
+    """A base learner whose round-r fit predicts ``script[r]`` for the samples, by their id in column 0."""
+
+    fits: list = []
+
+    def __init__(self, script=()):
+        self.script = script
+
+    def fit(self, X, y, sample_weight=None):
+        self.values = np.asarray(self.script[len(_Scripted.fits)], dtype=float)
+        _Scripted.fits.append(self)
+        return self
+
+    def predict(self, X):
+        return self.values[np.asarray(X)[:, 0].astype(int)]
+
+
+def _scripted_pair():
+    """Two source and four target samples labelled 0, 1 | 0, 0, 0, 0, each row's id its only feature."""
+    ids = np.arange(6, dtype=float)[:, None]
+    return Domain(ids[:2], np.array([0.0, 1.0])), Domain(ids[2:], np.zeros(4))
+
+
+def test_boosting_stops_at_a_target_error_of_exactly_one_half_from_the_second_round_on():
+    source, target = _scripted_pair()
+    # round 1: one target example missed (eps = 1/4), its weight x 3; round 2: the other three missed,
+    # eps = 3 / (3 + 1 + 1 + 1) = 1/2 exactly; the rule is eps >= 1/2, so round 2 is not kept
+    script = ([0, 1, 1, 0, 0, 0], [0, 1, 0, 1, 1, 1], [0, 1, 0, 1, 0, 0])
+    _Scripted.fits = []
+    with pytest.warns(RuntimeWarning) as record:
+        model = TrAdaBoostR2(_Scripted(script), n_estimators=3).fit(source, target)
+    assert len(model.estimators_) == 1 and model.errors_.tolist() == [0.25]
+    assert model.degenerate_ == ["stopped after 1 of 3 rounds: epsilon_t = 0.500 >= 1/2 on the target."]
+    assert [str(r.message) for r in record] == [f"TrAdaBoostR2: {model.degenerate_[0]}"]
+    # the first round alone at exactly one half: kept, and said so
+    _Scripted.fits = []
+    with pytest.warns(RuntimeWarning):
+        alone = TrAdaBoostR2(_Scripted(([0, 1, 1, 1, 0, 0], [0, 1, 0, 0, 0, 0])), n_estimators=2).fit(source, target)
+    assert len(alone.estimators_) == 1
+    assert alone.degenerate_ == ["epsilon_1 = 0.500 >= 1/2: the first hypothesis is kept alone."]
+    np.testing.assert_array_equal(alone.predict(target.X), [1, 1, 0, 0])
+
+
+def test_adaboost_r2_prime_stops_at_one_half_after_its_first_round():
+    source, target = _scripted_pair()
+    X, y = np.concatenate([source.X, target.X]), np.r_[0.0, 1.0, np.zeros(4)]
+    # average loss over all six examples: round 1, 1 of 6 missed; round 2, 3 of 6 missed with equal weights
+    # on the source and the target's renormalised to its mass: exactly one half only if the rule reads >=
+    _Scripted.fits = []
+    script = ([1, 1, 0, 0, 0, 0], [1, 0, 1, 0, 0, 0], [0, 1, 0, 0, 0, 0])
+    hypotheses, alphas = adaboost_r2_frozen_source(_Scripted(script), X, y, np.ones(6), 2, 3, "linear", 0)
+    assert len(hypotheses) == 1 and alphas.tolist() == pytest.approx([math.log(5.0)])
+    _Scripted.fits = []  # a first round at one half or more is kept (with its error clipped), then boosting goes on
+    first_bad = ([1, 0, 1, 0, 0, 0], [0, 1, 1, 0, 0, 0], [0, 1, 0, 0, 0, 0])
+    hypotheses, alphas = adaboost_r2_frozen_source(_Scripted(first_bad), X, y, np.ones(6), 2, 2, "linear", 0)
+    assert len(hypotheses) == 2 and alphas[0] == pytest.approx(math.log(0.501 / 0.499))
+
+
+def test_every_round_learns_from_the_weights_scaled_to_mean_one():
+    from sklearn.linear_model import Ridge
+
+    source, target, _, _ = _shift(n=120, m=12)
+    X, y = np.concatenate([source.X, target.X]), np.concatenate([source.y, target.y])
+    # a ridge learner sees the weights' scale (it trades the fit against alpha): mean one, as in round one
+    model = TrAdaBoostR2(Ridge(alpha=5.0), n_estimators=3).fit(source, target)
+    for h, w in zip(model.estimators_, model.weights_, strict=False):
+        expected = Ridge(alpha=5.0).fit(X, y, sample_weight=w / w.mean())
+        np.testing.assert_allclose(h.coef_, expected.coef_, rtol=1e-5)
+    # two-stage: the source factor of step 1 comes from a ridge fitted on the step's weights at mean one
+    two = TwoStageTrAdaBoostR2(Ridge(alpha=5.0), n_steps=3, n_estimators=2, n_folds=2).fit(source, target)
+    n, m = len(source), len(target)
+    w = np.ones(n + m) / (n + m)
+    e = adjusted_error(np.abs(Ridge(alpha=5.0).fit(X, y, sample_weight=np.ones(n + m)).predict(X) - y), "linear")
+    beta_s = source_factor(w[:n], e[:n], w[n:].sum(), m / (n + m) + 0.5 * (1 - m / (n + m)))
+    expected = np.concatenate([w[:n] * beta_s ** e[:n], w[n:]])
+    np.testing.assert_allclose(two.weights_[1], expected / expected.sum(), rtol=1e-5)
+    assert two.weights_.shape == (3, n + m)
+
+
+def test_a_constant_source_is_a_regression_source_and_score_names_its_arguments():
+    source, target, test, _ = _shift(n=60, m=12)
+    flat = Domain(source.X, np.full(len(source), 0.3))
+    model = TrAdaBoostR2(_tree(), n_estimators=4).fit(flat, target)
+    assert np.isfinite(model.predict(test.X)).all()
+    bad = test.X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"^X contains NaN"):
+        model.score(bad, test.y)
+    with pytest.raises(ValueError, match=r"^score needs targets: pass a labelled Domain or score\(X, y\)\.$"):
+        model.score(test.X)

@@ -308,8 +308,8 @@ class TransferMethod(Persistent, CheckedParams, BaseEstimator):
                 f"source has labels, but {label} learns from unlabelled source data; they would be "
                 "ignored. Pass source.unlabelled()."
             )
-        if self.setting.source_labels:
-            classes = np.unique(source.y)
+        if self.setting.source_labels and getattr(self, "task", "classification") != "regression":
+            classes = np.unique(source.y)  # a regression source may be constant: the target corrects it
             if len(classes) < 2:
                 raise ValueError(f"source.y has one class only ({classes.tolist()}); expected at least two classes.")
         if target is None:

@@ -100,7 +100,7 @@ class _BoostedRegressor(TransferMethod):
 
     def score(self, X, y=None) -> float:
         """R² on a labelled :class:`Domain` (or on ``X, y``)."""
-        domain = as_domain((X, y) if y is not None else X, "X")
+        domain = as_domain((X, y) if y is not None else X, "domain")  # its arrays named X and y
         if domain.y is None:
             raise ValueError("score needs targets: pass a labelled Domain or score(X, y).")
         return float(r2_score(domain.y, self.predict(domain.X)))
@@ -294,10 +294,12 @@ class TwoStageTrAdaBoostR2(_BoostedRegressor):
                 fold_mse.append(np.mean((pred - y[n + test]) ** 2))
             cv_errors.append(float(np.mean(fold_mse)))
             models.append(self._stage_one(base, X, y, w, n))
+            if s == S - 1:  # the last step's weights would not be used
+                break
             h = fit_round(base, X, y, w / w.mean(), self.seed)
             e = adjusted_error(np.abs(h.predict(X) - y), self.loss)
-            share = m / (n + m) + (s + 1) / (S - 1) * (1 - m / (n + m))
-            beta_s = source_factor(w[:n], e[:n], w[n:].sum(), min(share, 1.0))
+            share = m / (n + m) + (s + 1) / (S - 1) * (1 - m / (n + m))  # reaches 1 at the last step
+            beta_s = source_factor(w[:n], e[:n], w[n:].sum(), share)
             w = np.concatenate([w[:n] * beta_s ** e[:n], w[n:]])
             w /= w.sum()
         self.cv_errors_, self.weights_ = np.array(cv_errors), np.array(weights)
