@@ -443,18 +443,20 @@ def test_source_model_files_of_every_kind(task, tmp_path):
         torch.save(kind, path)
         with pytest.raises(ValueError, match=rf"^source_model='{path}' holds no state_dict of tensors.$"):
             load_source_model(path, net())
-    state = net().state_dict()
+    wide = lambda: build_backbone("shallow-bn", (4,), 3, hidden=8)  # noqa: E731  nine tensors: four are named
+    state = wide().state_dict()
     torch.save({f"other.{k}": v for k, v in state.items()}, path)
     names = list(state)
+    assert len(names) > 4
     with pytest.raises(ValueError) as info:
-        load_source_model(path, net())
+        load_source_model(path, wide())
     assert str(info.value) == (
         f"source_model='{path}' does not fit the network: missing {names[:4]}, "
         f"unexpected {['other.' + k for k in names[:4]]}."
     )
     torch.save({k: v for k, v in state.items() if k != names[0]}, path)  # one missing, none unexpected
     with pytest.raises(ValueError, match=rf"missing \['{names[0]}'\], unexpected \[\]"):
-        load_source_model(path, net())
+        load_source_model(path, wide())
     # a transferkit checkpoint of a source network loads as that network
     SourceOnly(hidden=8, epochs=2, checkpoint_dir=str(tmp_path / "ck")).fit(source)
     (ckpt,) = sorted((tmp_path / "ck").glob("ckpt-*.pt"))[-1:]

@@ -221,3 +221,13 @@ def test_a_saved_model_keeps_its_source_networks(sources, tmp_path):
         for (k, v), (k2, v2) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
             assert k == k2 and torch.equal(v, v2)
     np.testing.assert_array_equal(loaded.source_weights_, trained.source_weights_)
+
+
+def test_a_refit_on_a_new_target_keeps_the_class_names_of_the_source_fit(sources):
+    (s1, s2), target, test = sources
+    names = np.array(["cat", "dog", "owl"])
+    named = [Domain(s.X, names[s.y], s.name) for s in (s1, s2)]
+    model = MultiSourceSHOT(epochs=1, source_epochs=3, seed=0).fit(named, target)
+    model.set_params(source_model=list(model.source_models_))
+    model.fit(None, target)
+    assert list(model.classes_) == ["cat", "dog", "owl"] and set(model.predict(test.X)) <= set(names)

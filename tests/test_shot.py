@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from transferkit import SHOT
+from transferkit import SHOT, Domain
 from transferkit.datasets import make_blobs_shift
 from transferkit.methods import shot
 from transferkit.methods.shot import centroid_pseudo_labels, information_maximisation
@@ -218,3 +218,14 @@ def test_shot_takes_both_domains_in_one_array_as_scikit_learn_does(task):
     b = SHOT(epochs=2, source_epochs=2, seed=0).fit(task.source, task.target.unlabelled())
     for p, q in zip(a.model_.parameters(), b.model_.parameters(), strict=True):
         torch.testing.assert_close(p, q)
+
+
+def test_a_refit_on_a_new_target_keeps_the_class_names_of_the_source_fit(task):
+    names = np.array(["cat", "dog", "owl"])
+    named = Domain(task.source.X, names[task.source.y], "named")
+    model = SHOT(epochs=1, source_epochs=3, seed=0).fit(named, task.target)
+    model.set_params(source_model=model.source_model_)  # adapt the same source network to a new target
+    model.fit(None, task.target)
+    assert list(model.classes_) == ["cat", "dog", "owl"] and set(model.predict(task.target_test.X)) <= set(names)
+    fresh = SHOT(epochs=1, source_model=model.source_model_).fit(None, task.target)
+    np.testing.assert_array_equal(fresh.classes_, [0, 1, 2])  # a new estimator knows the network's outputs only
