@@ -118,11 +118,11 @@ def test_bag_of_words_sources_and_target_stay_sparse_and_fit_as_dense_ones():
     )
 
 
-def _decision_pseudo_labels(features, proba, alpha):
+def _decision_pseudo_labels(features, proba, alpha, passes=2):
     """DECISION's weighted clustering written out sample by sample: cosine distances to each source's centroids."""
     unit = [z / np.linalg.norm(z, axis=1, keepdims=True) for z in features]
     weights = proba
-    for _ in range(2):
+    for _ in range(passes):
         labels = []
         centroids = []
         for z in unit:
@@ -148,9 +148,19 @@ def test_weighted_pseudo_labels_against_the_clustering_written_out():
     proba = rng.dirichlet(np.ones(3), 90)
     for alpha in ([0.6, 0.4], [0.3, 0.7], [0.5, 0.5]):
         expected = _decision_pseudo_labels([first, second], proba, np.array(alpha))
-        np.testing.assert_array_equal(
-            weighted_centroid_pseudo_labels([first, second], proba, np.array(alpha)), expected
-        )
+        found = weighted_centroid_pseudo_labels([first, second], proba, np.array(alpha))
+        np.testing.assert_array_equal(found, expected)
+    # few samples, many classes: classes that no sample, or a single sample, chooses in the first pass
+    empty = single = 0
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        feats = [rng.normal(size=(12, 3)), rng.normal(size=(12, 4))]
+        proba, alpha = rng.dirichlet(0.3 * np.ones(6), 12), rng.dirichlet(np.ones(2))
+        counts = np.bincount(_decision_pseudo_labels(feats, proba, alpha, passes=1), minlength=6)
+        empty, single = empty + np.any(counts == 0), single + np.any(counts == 1)
+        expected = _decision_pseudo_labels(feats, proba, alpha)
+        np.testing.assert_array_equal(weighted_centroid_pseudo_labels(feats, proba, alpha), expected)
+    assert empty and single  # both cases were met
 
 
 def test_source_free_fits_are_checked_and_leave_the_given_networks_as_they_were(sources):
