@@ -464,3 +464,34 @@ def test_source_model_files_of_every_kind(task, tmp_path):
     loaded = load_source_model(ckpt, net())
     for (k, v), (k2, v2) in zip(loaded.state_dict().items(), trained.state_dict().items(), strict=True):
         assert k == k2 and torch.equal(v, v2)
+
+
+def test_a_staged_backbone_gets_a_head_for_the_targets_classes_and_pooled_input_fits_the_same(task, monkeypatch):
+    import time
+
+    import transferkit.methods.finetune as finetune
+    from transferkit.nn.backbones import build_backbone
+
+    source, target, test = task
+    five = build_backbone("auto", (4,), 5, hidden=8)
+    model = FineTune(backbone=five, copy="body", source_epochs=1, epochs=2).fit(source, target)
+    assert model.model_.head.out_features == 3 and model.predict_proba(test.X).shape == (len(test), 3)
+    X, y = np.concatenate([source.X, target.X]), np.concatenate([source.y, target.y])
+    sample_domain = np.r_[np.ones(len(source)), -np.ones(len(target))].astype(int)
+    t0 = time.perf_counter()
+    pooled = FineTune(**FAST).fit(X, y, sample_domain=sample_domain)
+    assert 0 < pooled.fit_seconds_ <= time.perf_counter() - t0
+    np.testing.assert_array_equal(
+        pooled.predict_proba(test.X), FineTune(**FAST).fit(source, target).predict_proba(test.X)
+    )
+    made = []
+    real = finetune.SourceOnly
+
+    class Recording(real):
+        def fit(self, *args, **kw):
+            made.append(self.get_params())
+            return super().fit(*args, **kw)
+
+    monkeypatch.setattr(finetune, "SourceOnly", Recording)
+    FineTune(n_threads=1, **FAST).fit(source, target)
+    assert made[0]["n_threads"] == 1 and made[0]["hidden"] == FAST["hidden"]

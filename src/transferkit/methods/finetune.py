@@ -362,7 +362,7 @@ class FineTune(LearntFeatures, TransferMethod):
             mults = discriminative_lr_mults(layer_names(net), self.lr_decay)
             groups = layerwise_param_groups(net, mults)
             rest = [p for n, p in objective.named_parameters() if not n.startswith("net.")]
-            objective.groups = groups + ([{"params": rest, "lr_mult": 1.0}] if rest else [])  # the old head
+            objective.groups = groups + [{"params": rest}]  # the old head, at the base rate (none: dropped)
         self.trainable_layers_ = trainable_layers
         config = FitConfig(
             epochs=self.epochs,
