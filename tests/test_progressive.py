@@ -186,15 +186,17 @@ def test_a_saved_network_predicts_as_before_and_keeps_its_columns_frozen(tmp_pat
 
 def test_alpha_zero_cuts_a_convolutional_connection_exactly():
     torch.manual_seed(0)
-    col0 = ProgressiveColumn((1, 8, 8), ("c3", 5), 2, n_previous=0)
-    col1 = ProgressiveColumn((1, 8, 8), ("c3", 5), 2, n_previous=1, reduce=2)
+    layers = ("c2", "c3", 5)  # the second convolution reads the first column's through a 1x1-convolution adapter
+    col0 = ProgressiveColumn((1, 8, 8), layers, 2, n_previous=0)
+    col1 = ProgressiveColumn((1, 8, 8), layers, 2, n_previous=1, reduce=2)
+    assert isinstance(col1.laterals[1][0].V, torch.nn.Conv2d)
     x = torch.randn(4, 1, 8, 8)
     _, acts = col0(x)
     with torch.no_grad():
         for adapters in col1.laterals:
             for adapter in adapters:
                 adapter.alpha.zero_()
-        alone = ProgressiveColumn((1, 8, 8), ("c3", 5), 2, n_previous=0)
+        alone = ProgressiveColumn((1, 8, 8), layers, 2, n_previous=0)
         alone.load_state_dict({k: v for k, v in col1.state_dict().items() if not k.startswith("laterals")})
         torch.testing.assert_close(col1(x, [acts])[0], alone(x)[0], rtol=0, atol=0)
 
@@ -283,6 +285,10 @@ def test_layer_specifications_and_progress_on_stderr(capfd):
     with pytest.raises(ValueError, match=r"^task 'a' y has shape \(39,\); expected \(40,\).$"):
         ProgressiveNetwork(epochs=1).add_task("a", X, y[:-1])
     with pytest.raises(ValueError, match=r"^task 'a' y holds continuous values \(\[0.0, 0.5, 1.0\], ...\); expected"):
-        ProgressiveNetwork(epochs=1).add_task("a", X[:3], np.array([0.0, 0.5, 1.0]))
+        ProgressiveNetwork(epochs=1).add_task("a", X[:5], np.array([0.0, 0.5, 1.0, 1.5, 2.0]))
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"^task 'a' X contains NaN"):
+        ProgressiveNetwork(epochs=1).add_task("a", bad, y)
     with pytest.raises(ValueError, match=r"the earlier columns take \(6,\), and every column reads the same input \("):
         net.add_task("b", X[:, :3], y)
