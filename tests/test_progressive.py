@@ -292,3 +292,26 @@ def test_layer_specifications_and_progress_on_stderr(capfd):
         ProgressiveNetwork(epochs=1).add_task("a", bad, y)
     with pytest.raises(ValueError, match=r"the earlier columns take \(6,\), and every column reads the same input \("):
         net.add_task("b", X[:, :3], y)
+
+
+def test_convolutional_columns_on_odd_non_square_images_and_what_a_column_is_built_with(monkeypatch):
+    import transferkit.methods.progressive as progressive
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 2, 7, 10)).astype(np.float32)  # pooled to 3 x 5, then 1 x 2
+    y = (X[:, 0, :3].mean((1, 2)) > 0).astype(int)
+    configs, real = [], progressive.fit_loop
+    monkeypatch.setattr(
+        progressive, "fit_loop", lambda o, a, t, config, **kw: configs.append(config) or real(o, a, t, config, **kw)
+    )
+    net = ProgressiveNetwork(layers=("c3", "c4", 6), reduce=2, epochs=1, n_threads=1, seed=5).fit(
+        {"a": (X, y), "b": (X, 1 - y)}
+    )
+    assert net.predict_proba(X, "b").shape == (40, 2)
+    assert net.columns_[1].layers[2].in_features == 4 * 1 * 2
+    assert [(c.n_threads, c.seed, c.desc) for c in configs] == [(1, 5, "column 0 (a)"), (1, 6, "column 1 (b)")]
+    assert ProgressiveColumn((3,), (4,), 2, n_previous=1).laterals[1][0].V.out_features == 16  # the default width
+    with pytest.raises(
+        ValueError, match=r"^a convolution needs image inputs \(channels, height, width\); got \(6,\).$"
+    ):
+        ProgressiveColumn((6,), ("c4",), 2, n_previous=0)
