@@ -134,11 +134,11 @@ class ProgressiveColumn(nn.Module):
                 pre = pre + lateral
             if usage is not None and adapters:
                 usage.append(ratios)
-            if kind == "out":
-                return pre, hidden
+            if kind == "out":  # the last layer: its pre-activation is the output
+                break
             h = F.max_pool2d(F.relu(pre), 2) if kind == "conv" else F.relu(pre)
             hidden.append(h)
-        raise AssertionError("unreachable: the last layer is the output")
+        return pre, hidden
 
 
 class _ColumnObjective(nn.Module):
