@@ -501,7 +501,11 @@ def test_hidden_widths_and_task_names_with_dots():
         ):
             MultiTask(hidden=bad, epochs=1).fit({"a": (X, y)})
     model = MultiTask(hidden=1, epochs=1).fit({"file.csv": (X, y), "b": (X, 1 - y)})  # one space: its layer is shared
-    with pytest.raises(ValueError, match=r"^hidden=\(8,\) is the input layers alone, and the tasks come in 2 input"):
+    with pytest.raises(
+        ValueError,
+        match=r"^hidden=\(8,\) is the input layers alone, and the tasks come in 2 input spaces, so no layer would be "
+        r"shared; give hidden a second width for the shared middle.$",
+    ):
         MultiTask(hidden=(8,), epochs=1).fit({"a": (X, y), "b": (X, y)}, groups={"a": "one", "b": "two"})
     assert model.predict(X, "file.csv").shape == (40,)
     assert model.model_.inputs["input"][0].out_features == 1
@@ -552,6 +556,19 @@ def test_the_network_is_input_layer_shared_middle_and_head_in_numpy():
         expected = h @ p[f"heads.{task}.weight"].T + p[f"heads.{task}.bias"]
         out = net(torch.from_numpy(x).float(), task).detach().numpy()
         np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+    # a batch of the second input space alone: the first space's layer is skipped, the second's still runs
+    obj = MultiTaskObjective(
+        net, ["s", "t"], ["classification", "regression"], [3, 2], TaskWeighting(["c", "r"]), False
+    )
+    xb = np.random.default_rng(2).standard_normal((5, 3))  # zero-padded to the widest space
+    xb[:, 2] = 0.0
+    yb = np.arange(5.0)
+    losses, present = obj.task_losses(
+        {"x": torch.from_numpy(xb).float(), "task": torch.ones(5, dtype=torch.long), "y": torch.from_numpy(yb).float()}
+    )
+    pred = net(torch.from_numpy(xb[:, :2]).float(), "t").detach().numpy()[:, 0]
+    assert present.tolist() == [False, True] and losses[0].item() == 0.0
+    assert losses[1].item() == pytest.approx(np.mean((pred - yb) ** 2), rel=1e-5)
     assert net.last_shared_weight() is net.shared[2].weight
     assert len(net.shared_parameters()) == 4  # the middle only: each input space has its own layer
     one = MultiTaskNet({"input": 3}, (6,), {"s": 2}, {"s": "input"})
@@ -576,8 +593,8 @@ def test_task_tables_and_labels_are_checked_in_full():
         ),
         (dict(tasks={"a": (X, y)}, kinds={"a": "ranking"}), r"^kinds\['a'\]='ranking'; expected one of \("),
         (
-            dict(tasks={"a": (X, y + np.r_[0.5, np.zeros(18), 0.25])}),
-            r"^tasks\['a'\] is a classification task, but its labels are not whole numbers \(e.g. \[0.5, 1.25\]\); "
+            dict(tasks={"a": (X, y + np.r_[0.5, 0.5, 0.5, np.zeros(16), 0.25])}),
+            r"^tasks\['a'\] is a classification task, but its labels are not whole numbers \(e.g. \[0.5, 1.5, 0.5\]\); "
             r"declare kinds\['a'\]='regression'.$",
         ),
         (
