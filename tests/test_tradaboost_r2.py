@@ -390,3 +390,44 @@ def test_a_constant_source_is_a_regression_source_and_score_names_its_arguments(
         model.score(bad, test.y)
     with pytest.raises(ValueError, match=r"^score needs targets: pass a labelled Domain or score\(X, y\)\.$"):
         model.score(test.X)
+
+
+@pytest.mark.parametrize(
+    "gap,same",
+    [(0.0, True), (1e-9, True), (2.5e-9, False), (5e-6, False), (0.5, False)],
+)
+def test_rounds_that_predict_alike_within_a_billionth_of_the_label_scale_are_no_boosting(gap, same):
+    source, target = _scripted_pair()  # labels within [0, 1]: the tolerance is 1e-9 x (1 + 1)
+    # half errors on two target examples keep the error of a repeated round below 1/2 (whole errors would
+    # put it at exactly 1/2: AdaBoost's reweighting makes the last hypothesis a coin toss)
+    first = np.array([1, 1, 0.5, 0.5, 0, 0])
+    second = first.copy()
+    second[1] += gap  # a source example: the target's error, and so the rounds kept, stay the same
+    _Scripted.fits = []
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        model = TrAdaBoostR2(_Scripted((first, second)), n_estimators=2).fit(source, target)
+    assert len(model.estimators_) == 2
+    said = any("predict the same on the training data" in m for m in model.degenerate_)
+    assert said == same
+
+
+def test_an_error_of_one_half_in_the_first_round_is_clipped_below_one_half_and_the_defaults():
+    source, target = _scripted_pair()
+    _Scripted.fits = []
+    with pytest.warns(RuntimeWarning):
+        alone = TrAdaBoostR2(_Scripted(([0, 1, 1, 1, 0, 0], [0, 1, 0, 0, 0, 0])), n_estimators=2).fit(source, target)
+    assert alone.errors_.tolist() == [0.5] and alone.betas_.tolist() == [pytest.approx(0.499 / 0.501)]
+    assert TrAdaBoostR2().get_params() == {"estimator": None, "n_estimators": 50, "loss": "linear", "seed": 0}
+    assert TwoStageTrAdaBoostR2().get_params() == {
+        "estimator": None, "n_steps": 10, "n_estimators": 10, "n_folds": 5, "loss": "linear", "seed": 0,
+    }  # fmt: skip
+
+
+def test_two_stage_takes_one_target_example_per_fold():
+    source, target, test, _ = _shift(n=60, m=12)
+    few = target.subset(np.arange(3))
+    model = TwoStageTrAdaBoostR2(_tree(), n_steps=2, n_estimators=2, n_folds=3).fit(source, few)
+    assert model.model_ is model.estimators_ and np.isfinite(model.predict(test.X)).all()
+    with pytest.raises(ValueError, match=r"^target has 3 labelled examples but n_folds=4; expected at least one per"):
+        TwoStageTrAdaBoostR2(_tree(), n_steps=2, n_folds=4).fit(source, few)
