@@ -431,3 +431,24 @@ def test_two_stage_takes_one_target_example_per_fold():
     assert model.model_ is model.estimators_ and np.isfinite(model.predict(test.X)).all()
     with pytest.raises(ValueError, match=r"^target has 3 labelled examples but n_folds=4; expected at least one per"):
         TwoStageTrAdaBoostR2(_tree(), n_steps=2, n_folds=4).fit(source, few)
+
+
+def test_the_base_learner_and_the_input_checks_in_full():
+    source, target, test, _ = _shift(n=200, m=20)
+    with pytest.raises(
+        TypeError,
+        match=r"^estimator=LogisticRegression\(\) is a classifier; expected a regressor "
+        r"\(use TrAdaBoost for a classifier\).$",
+    ):
+        TrAdaBoostR2(LogisticRegression()).fit(source, target)
+    images = Domain(np.zeros((20, 1, 2, 2)), np.arange(20.0))
+    with pytest.raises(
+        ValueError, match=r"^TwoStageTrAdaBoostR2 needs feature vectors; got samples of shape \(1, 2, 2\).$"
+    ):
+        TwoStageTrAdaBoostR2().fit(images, images)
+    with pytest.raises(
+        NotFittedError, match=r"^this TrAdaBoostR2 is not fitted yet; call fit\(source, target\) first.$"
+    ):
+        TrAdaBoostR2().predict(test.X)
+    model = TrAdaBoostR2(n_estimators=2).fit(source, target)  # the default learner: a tree of depth 3
+    assert all(isinstance(h, DecisionTreeRegressor) and h.get_depth() == 3 for h in model.estimators_)
