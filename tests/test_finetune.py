@@ -183,6 +183,7 @@ def test_every_training_setting_reaches_the_target_networks_training(task, tmp_p
     calls.clear()
     FineTune(batch_size=100, epochs=1, source_epochs=1, hidden=8).fit(source, target)
     assert calls[0][2].batch_size == len(target) == 15  # never a batch larger than the labelled target
+    assert calls[0][2].progress is False  # quiet unless verbose
     calls.clear()
     TargetOnly(epochs=1, hidden=8).fit(source, target)
     assert calls[0][2].desc == "target-only" and calls[0][2].checkpoint_dir is None
