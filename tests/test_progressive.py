@@ -255,6 +255,7 @@ def test_a_column_layer_is_the_papers_formula_in_numpy():
     x = torch.randn(6, 5)
     _, acts = col0(x)
     out, hidden = col1(x, [acts])
+    assert len(hidden) == 1 and len(acts) == 1  # the hidden layers' activations; the output is not one
     p = {k: v.detach().numpy().astype(np.float64) for k, v in col1.state_dict().items()}
     relu = lambda z: np.maximum(z, 0)  # noqa: E731
     xn, h0 = x.numpy().astype(np.float64), acts[0].detach().numpy().astype(np.float64)
