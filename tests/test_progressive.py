@@ -305,12 +305,13 @@ def test_convolutional_columns_on_odd_non_square_images_and_what_a_column_is_bui
     monkeypatch.setattr(
         progressive, "fit_loop", lambda o, a, t, config, **kw: configs.append(config) or real(o, a, t, config, **kw)
     )
-    net = ProgressiveNetwork(layers=("c3", "c4", 6), reduce=2, epochs=1, n_threads=1, seed=5).fit(
+    net = ProgressiveNetwork(layers=("c3", "c4", 6), reduce=2, epochs=1, batch_size=100, n_threads=1, seed=5).fit(
         {"a": (X, y), "b": (X, 1 - y)}
     )
     assert net.predict_proba(X, "b").shape == (40, 2)
     assert net.columns_[1].layers[2].in_features == 4 * 1 * 2
     assert [(c.n_threads, c.seed, c.desc) for c in configs] == [(1, 5, "column 0 (a)"), (1, 6, "column 1 (b)")]
+    assert [(c.batch_size, c.progress) for c in configs] == [(40, False)] * 2  # at most the task's rows; quiet
     assert ProgressiveColumn((3,), (4,), 2, n_previous=1).laterals[1][0].V.out_features == 16  # the default width
     with pytest.raises(
         ValueError, match=r"^a convolution needs image inputs \(channels, height, width\); got \(6,\).$"
