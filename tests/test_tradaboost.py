@@ -310,3 +310,13 @@ def test_errors():
         TrAdaBoost().fit(source, target.unlabelled())
     with pytest.raises(ValueError, match="target is None"):
         TrAdaBoost().fit(source, None)
+
+
+def test_the_documented_defaults_and_the_default_learner():
+    assert TrAdaBoost().get_params() == {
+        "balance_classes": False, "estimator": None, "hypothesis": "label", "n_estimators": 100, "seed": 0,
+    }  # fmt: skip
+    source, target, _, _ = _task()
+    model = TrAdaBoost(n_estimators=2).fit(source, target)
+    h = model.estimators_[0]
+    assert isinstance(h, LinearSVC) and (h.dual, h.max_iter, h.random_state) == ("auto", 5000, 0)
