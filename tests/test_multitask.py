@@ -462,6 +462,7 @@ def test_every_setting_reaches_the_weighting_the_objective_and_the_training(tmp_
     seen.clear()
     MultiTask(**{**FAST, "epochs": 1, "batch_size": 10_000}).fit(tasks, kinds=kinds, groups=groups)
     assert seen[0][1].batch_size == 310  # never more than all the rows
+    assert seen[0][1].progress is False  # quiet unless verbose
 
 
 def test_balanced_sampling_fills_every_task_to_the_largest_and_repeats_with_the_seed(monkeypatch):
