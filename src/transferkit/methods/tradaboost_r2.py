@@ -298,7 +298,7 @@ class TwoStageTrAdaBoostR2(_BoostedRegressor):
                 break
             h = fit_round(base, X, y, w / w.mean(), self.seed)
             e = adjusted_error(np.abs(h.predict(X) - y), self.loss)
-            share = m / (n + m) + (s + 1) / (S - 1) * (1 - m / (n + m))  # reaches 1 at the last step
+            share = m / (n + m) + (s + 1) / (S - 1) * (1 - m / (n + m))  # 1 for the last step: the target alone
             beta_s = source_factor(w[:n], e[:n], w[n:].sum(), share)
             w = np.concatenate([w[:n] * beta_s ** e[:n], w[n:]])
             w /= w.sum()
