@@ -17,16 +17,16 @@ def sources():
 
 def test_pooling_keeps_each_rows_source_and_refuses_bad_lists(sources):
     (s1, s2), _, _ = sources
-    pooled, ids = pool_sources([s1, s2])
+    pooled, ids = pool_sources([s1, s2], "DANN")
     assert len(pooled) == 300 and ids.tolist() == [0] * 150 + [1] * 150
     np.testing.assert_array_equal(pooled.X[150:], s2.X)
     with pytest.raises(ValueError, match="expected a list of two or more labelled Domains"):
-        pool_sources(s1)
+        pool_sources(s1, "DANN")
     with pytest.raises(ValueError, match=r"sources\[1\] has no labels"):
-        pool_sources([s1, s2.unlabelled()])
+        pool_sources([s1, s2.unlabelled()], "DANN")
     names = Domain(s2.X, np.array(["a", "b", "c"])[s2.y], "named")
     with pytest.raises(ValueError, match=r"sources\[0\].y holds numbers .* and sources\[1\].y class names"):
-        pool_sources([s1, names])
+        pool_sources([s1, names], "DANN")
 
 
 def test_the_loss_is_the_soft_maximum_of_the_per_source_losses(sources):
@@ -113,20 +113,20 @@ def test_pooling_names_each_bad_source_in_full(sources):
     (s1, s2), _, _ = sources
     for bad in (s1, [s1], (s1,), s1.X):
         with pytest.raises(ValueError) as err:
-            pool_sources(bad)
+            pool_sources(bad, "DANN")
         assert str(err.value) == (
             f"sources is {type(bad).__name__}; expected a list of two or more labelled Domains (one source: DANN)."
         )
     narrow = Domain(s1.X[:, :1], s1.y, "narrow")
     with pytest.raises(ValueError) as err:
-        pool_sources([s1, narrow])
+        pool_sources([s1, narrow], "DANN")
     assert str(err.value) == f"sources[1] has samples of shape (1,), sources[0] {s1.feature_shape}; expected the same."
     with pytest.raises(ValueError) as err:
-        pool_sources([s1, s2, narrow])  # the third differs from the first, the second does not
+        pool_sources([s1, s2, narrow], "DANN")  # the third differs from the first, the second does not
     assert str(err.value) == f"sources[2] has samples of shape (1,), sources[0] {s1.feature_shape}; expected the same."
     with pytest.raises(ValueError, match=r"sources\[1\] has no labels"):
-        pool_sources([s1, s2.X])  # an array alone: named by its place in the list
-    pooled, ids = pool_sources([(s1.X, s1.y), s2])
+        pool_sources([s1, s2.X], "DANN")  # an array alone: named by its place in the list
+    pooled, ids = pool_sources([(s1.X, s1.y), s2], "DANN")
     assert pooled.name == f"sources[0]+{s2.name}" and ids.dtype == np.int64
 
 
@@ -137,7 +137,7 @@ def test_a_source_too_large_to_densify_is_named(sources, monkeypatch):
     monkeypatch.setattr("transferkit.data.memory_bytes", lambda: 1000)  # a machine with 1000 bytes
     sparse = Domain(scipy.sparse.csr_matrix(np.abs(s2.X)), s2.y, "sparse")
     with pytest.raises(ValueError, match=r"^sources\[1\]\.X is sparse, 150 x 2"):
-        pool_sources([s1, sparse])
+        pool_sources([s1, sparse], "DANN")
 
 
 def test_pooling_keeps_sparse_sources_sparse_and_densifies_a_mix(sources):
@@ -146,10 +146,10 @@ def test_pooling_keeps_sparse_sources_sparse_and_densifies_a_mix(sources):
     (s1, s2), _, _ = sources
     a = Domain(scipy.sparse.csr_matrix(np.abs(s1.X)), s1.y, "a")
     b = Domain(scipy.sparse.csr_matrix(np.abs(s2.X)), s2.y, "b")
-    pooled, _ = pool_sources([a, b])
+    pooled, _ = pool_sources([a, b], "DANN")
     assert scipy.sparse.isspmatrix_csr(pooled.X) or isinstance(pooled.X, scipy.sparse.csr_array)
     np.testing.assert_array_equal(pooled.X.toarray(), np.r_[np.abs(s1.X), np.abs(s2.X)])
-    mixed, _ = pool_sources([a, Domain(np.abs(s2.X), s2.y, "dense")])
+    mixed, _ = pool_sources([a, Domain(np.abs(s2.X), s2.y, "dense")], "DANN")
     assert isinstance(mixed.X, np.ndarray)
     np.testing.assert_array_equal(mixed.X, np.r_[np.abs(s1.X), np.abs(s2.X)])
     rng = np.random.default_rng(0)

@@ -68,7 +68,7 @@ def test_multi_source_dan_fits_predicts_saves_and_runs_from_the_command_line(sou
     assert model.score(test) > 0.5 and model.get_params()["lambda_max"] == DAN().lambda_max
     model.save(tmp_path / "m")
     np.testing.assert_array_equal(load(tmp_path / "m").predict(test.X), model.predict(test.X))
-    with pytest.raises(ValueError, match="expected a list of two or more labelled Domains"):
+    with pytest.raises(ValueError, match=r"expected a list of two or more labelled Domains \(one source: DAN\)\.$"):
         MultiSourceDAN().fit(s1, target)
 
     from transferkit.cli import main

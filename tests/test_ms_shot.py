@@ -85,7 +85,7 @@ def test_source_free_from_trained_networks_save_load_and_the_command_line(source
     assert free.predict(test.X).shape == (len(test),) and free.transform(test.X).shape[0] == len(test)
     with pytest.raises(ValueError, match="one per source, two or more"):
         MultiSourceSHOT(source_model=[trained.source_models_[0]]).fit(None, target)
-    with pytest.raises(ValueError, match="expected a list of two or more labelled Domains"):
+    with pytest.raises(ValueError, match=r"expected a list of two or more labelled Domains \(one source: SHOT\)\.$"):
         MultiSourceSHOT().fit(s1, target)
     trained.save(tmp_path / "m")
     np.testing.assert_array_equal(load(tmp_path / "m").predict(test.X), trained.predict(test.X))

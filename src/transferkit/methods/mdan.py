@@ -36,11 +36,12 @@ from transferkit.nn.grl import grad_reverse
 __all__ = ["MDAN", "SeveralSources", "pool_sources"]
 
 
-def pool_sources(sources) -> tuple[Domain, np.ndarray]:
-    """Several labelled source Domains as one, and each row's source index."""
+def pool_sources(sources, single: str) -> tuple[Domain, np.ndarray]:
+    """Several labelled source Domains as one, and each row's source index; ``single``: the method for one source."""
     if isinstance(sources, Domain) or not isinstance(sources, (list, tuple)) or len(sources) < 2:
         raise ValueError(
-            f"sources is {type(sources).__name__}; expected a list of two or more labelled Domains (one source: DANN)."
+            f"sources is {type(sources).__name__}; expected a list of two or more labelled Domains "
+            f"(one source: {single})."
         )
     domains = [as_domain(s, f"sources[{i}]") for i, s in enumerate(sources)]
     for i, d in enumerate(domains):
@@ -96,7 +97,7 @@ class SeveralSources:
     def fit(self, source, target=None, sample_domain=None):
         """Fit on a list of labelled source Domains and the unlabelled ``target``."""
         self._validate_params()
-        pooled, self._source_ids = pool_sources(source)
+        pooled, self._source_ids = pool_sources(source, self._single_source)
         self.sources_ = [getattr(s, "name", f"source {i}") for i, s in enumerate(source)]
         if self.select_epoch is not None:
             raise ValueError(
@@ -120,6 +121,7 @@ class MDAN(SeveralSources, DANN):
     soft-max variant). ``sources_`` names the sources the model was trained on.
     """
 
+    _single_source = "DANN"  # the method for one source, named when a single one is given
     name = "mdan"
     description = (
         "multi-source domain-adversarial training: a domain classifier per source, the soft-max of their losses"

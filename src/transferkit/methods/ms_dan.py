@@ -60,6 +60,7 @@ class MultiSourceDAN(SeveralSources, DAN):
     names the sources the model was trained on.
     """
 
+    _single_source = "DAN"  # the method for one source, named when a single one is given
     name = "ms-dan"
     description = "multi-kernel MMD between each of several labelled sources and the target"
     paper = "Long et al., ICML 2015 (DAN); the source-target terms of Peng et al., ICCV 2019 (M3SDA)"

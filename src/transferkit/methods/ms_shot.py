@@ -116,7 +116,7 @@ class MultiSourceSHOT(SHOT):
             self.classes_ = getattr(self, "classes_", np.arange(nets[0].head.out_features))
             self.input_shape_ = target.feature_shape
         else:
-            pooled, ids = pool_sources(source)
+            pooled, ids = pool_sources(source, "SHOT")
             pooled, target = self._check_fit_data(pooled, target, sample_domain)
             self._check_augment(pooled.feature_shape)
             self.classes_ = np.unique(pooled.y)
