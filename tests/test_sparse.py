@@ -86,9 +86,9 @@ def test_multi_source_pools_sparse_sources():
     from transferkit.methods.mdan import pool_sources
 
     (a, ya), (b, yb) = bags(0, n=40), bags(2, n=30)
-    pooled, ids = pool_sources([Domain(a, ya), Domain(b, yb)])
+    pooled, ids = pool_sources([Domain(a, ya), Domain(b, yb)], "DANN")
     assert pooled.sparse and pooled.X.shape == (70, 300) and ids.tolist() == [0] * 40 + [1] * 30
-    mixed, _ = pool_sources([Domain(a, ya), Domain(b.toarray(), yb)])
+    mixed, _ = pool_sources([Domain(a, ya), Domain(b.toarray(), yb)], "DANN")
     assert not mixed.sparse and np.array_equal(mixed.X[:40], a.toarray())
 
 
