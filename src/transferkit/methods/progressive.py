@@ -302,17 +302,17 @@ class ProgressiveNetwork(Persistent, CheckedParams, BaseEstimator):
             return []
         device = resolve_device(self.device)
         self.columns_.to(device).eval()
-        total = None
+        per_batch, sizes = [], []
         with torch.no_grad():
-            for i in range(0, len(X), 1024):  # the per-sample ratios summed batch by batch
+            for i in range(0, len(X), 1024):  # each batch's mean ratios, weighted by its size
                 x = torch.from_numpy(X[i : i + 1024]).to(device)
                 previous, usage = [], []
                 for j in range(k):
                     previous.append(self.columns_[j](x, previous)[1])
                 self.columns_[k](x, previous, usage=usage)
-                batch = np.array(usage) * len(x)
-                total = batch if total is None else total + batch
-        return (total / len(X)).tolist()
+                per_batch.append(usage)
+                sizes.append(len(x))
+        return np.average(np.array(per_batch), axis=0, weights=sizes).tolist()
 
     @property
     def lateral_scales_(self) -> dict[str, list[list[float]]]:
