@@ -50,6 +50,7 @@ def fit_unit(task, seed: int, path: Path) -> None:
         arrays[f"proba{i}"] = e.source_proba.astype(np.float32)
         arrays[f"w{i}"] = w.astype(np.float32)
         arrays["y"] = e.source_y  # the same held-out rows for every candidate
+        arrays["test_y"] = np.asarray(test.y)  # only for scoring the rules afterwards
         arrays[f"test_pred{i}"] = model.predict(test.X)
         accuracy = float(np.mean(arrays[f"test_pred{i}"] == test.y))
         meta.append({"method": name, "params": params, "preprocess": prep, "accuracy": accuracy})
@@ -79,14 +80,16 @@ def _save(path: Path, arrays: dict) -> None:
 
 
 def backfill(task, seed: int, path: Path) -> None:
-    """Add the whole-source baseline to a unit saved without it."""
+    """Add the whole-source baseline and the test labels to a unit saved without them."""
     z = np.load(path, allow_pickle=False)
     arrays = {k: z[k] for k in z.files}
     meta = json.loads(str(arrays["meta"]))
-    if "baseline" in meta:
+    if "baseline" in meta and "test_y" in arrays:
         return
     source, _, test = task_data(task, seed, 2000)
-    meta["baseline"] = baseline(source, test, seed)
+    if "baseline" not in meta:
+        meta["baseline"] = baseline(source, test, seed)
+    arrays["test_y"] = np.asarray(test.y)
     arrays["meta"] = np.array(json.dumps(meta))
     _save(path, arrays)
 
@@ -200,6 +203,37 @@ RULES.update({f"{s}-{loss} conf {c}": rule(s, loss, c) for s in SHARED for loss 
 RULES.update({f"{s}-01 conf {c}, ties to {s}-ce": tie_broken(c, s) for s in SHARED for c in (0.8, 0.9)})
 
 
+# --- the vote (Auto's combine="vote"): every candidate votes, unless source-only beats the vote beyond a veto
+
+
+def _majority(labels: list[np.ndarray]) -> np.ndarray:
+    """Each row's most frequent label (a tie goes to the smallest), as Auto's vote predicts."""
+    classes = np.unique(np.concatenate(labels))
+    shares = sum((lab[:, None] == classes[None]).astype(np.float64) for lab in labels)
+    return classes[shares.argmax(1)]
+
+
+def voted(veto: float | None):
+    """The vote's target accuracy, or source-only's where DEV of the error rate (in source-only's features,
+    ``w0``) finds source-only better than the vote in at least ``veto`` of the paired resamples."""
+
+    def accuracy(u, meta, seed) -> float:
+        n = len(meta)
+        if veto is not None:
+            held_out = _majority([u[f"proba{i}"].argmax(1) for i in range(n)])
+            w = u["w0"].astype(np.float64)
+            errors = [(_err(u, 0)), (held_out != u["y"]).astype(np.float64)]
+            t0, t_vote = (Terms("source", len(w), lambda i, e=e: -dev_risk(w[i], e[i])) for e in errors)
+            if prob_better(t0, t_vote, 300, seed) >= veto:
+                return meta[0]["accuracy"]
+        return float(np.mean(_majority([u[f"test_pred{i}"] for i in range(n)]) == u["test_y"]))
+
+    return accuracy
+
+
+ENSEMBLES = {"vote of every candidate": voted(None), **{f"vote, veto {v}": voted(v) for v in (0.8, 0.9, 0.95, 0.99)}}
+
+
 def load(folder: Path) -> list[tuple[dict, dict]]:
     units = []
     for f in sorted(folder.glob("*.npz")):
@@ -227,6 +261,13 @@ def replay(units, against: str = "split") -> dict[str, list[tuple[str, str, int,
             base = cands[0]["accuracy"] if against == "split" else meta["baseline"]
             # keeping source-only is the baseline itself
             gain = 0.0 if pick == 0 else 100 * (cands[pick]["accuracy"] - base)
+            rows.append((meta["task"].split()[0], meta["task"], meta["seed"], gain))
+        out[name] = rows
+    for name, accuracy in ENSEMBLES.items():
+        rows = []
+        for meta, u in units:
+            base = meta["candidates"][0]["accuracy"] if against == "split" else meta["baseline"]
+            gain = 100 * (accuracy(u, meta["candidates"], meta["seed"]) - base)
             rows.append((meta["task"].split()[0], meta["task"], meta["seed"], gain))
         out[name] = rows
     return out

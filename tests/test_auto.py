@@ -19,7 +19,7 @@ def shift():
 
 @pytest.fixture(scope="module")
 def fitted(shift):
-    return Auto(candidates=FEW, epochs=10, n_resamples=200).fit(shift.source, shift.target.unlabelled())
+    return Auto(candidates=FEW, epochs=10, n_resamples=200, combine="best").fit(shift.source, shift.target.unlabelled())
 
 
 def _terms(values: np.ndarray) -> Terms:
@@ -126,17 +126,17 @@ def test_an_adapted_choice_is_the_validated_model_unless_refit_and_a_kept_source
     target = shift.target.unlabelled()
     adapt = {"dann": {"lambda_max": [0.3]}}
     monkeypatch.setattr(auto_module.Auto, "_decide", lambda self, rows, terms, v=None: (1, 1.0, "adapted"))
-    kept = Auto(candidates=adapt, epochs=3, n_resamples=20, refit=False).fit(shift.source, target)
+    kept = Auto(candidates=adapt, epochs=3, n_resamples=20, refit=False, combine="best").fit(shift.source, target)
     # source-only and DANN on 80 % of the 400 source samples; the validated DANN is kept, not trained again
     assert kept.decision_["adapted"] and fits == [("source-only", 320), ("dann", 320)]
     assert kept.decision_["fitted_on"] == "the source less its held-out part"
     fits.clear()
-    again = Auto(candidates=adapt, epochs=3, n_resamples=20, refit=True).fit(shift.source, target)
+    again = Auto(candidates=adapt, epochs=3, n_resamples=20, refit=True, combine="best").fit(shift.source, target)
     assert again.decision_["adapted"] and fits[-1] == ("dann", 400)
     assert again.decision_["fitted_on"] == "the whole source"
     fits.clear()
     monkeypatch.setattr(auto_module.Auto, "_decide", lambda self, rows, terms, v=None: (0, None, "kept"))
-    base = Auto(candidates=adapt, epochs=3, n_resamples=20, refit=False).fit(shift.source, target)
+    base = Auto(candidates=adapt, epochs=3, n_resamples=20, refit=False, combine="best").fit(shift.source, target)
     assert fits[-1] == ("source-only", 400) and base.decision_["fitted_on"] == "the whole source"
 
 
@@ -174,6 +174,8 @@ def test_fit_scores_every_candidate_and_keeps_the_choice(fitted, shift):
         ({"candidates": {}}, "holds no adaptation method"),
         ({"validator": "oracle"}, "'validator' parameter of Auto must be"),
         ({"confidence": 1.5}, "'confidence' parameter of Auto must be"),
+        ({"combine": "average"}, "'combine' parameter of Auto must be"),
+        ({"veto": -0.1}, "'veto' parameter of Auto must be"),
         ({"epochs": 0}, "'epochs' parameter of Auto must be"),
     ],
 )
@@ -199,7 +201,9 @@ def test_run_auto_records_the_decision(tmp_path, capsys):
     record = json.loads(capsys.readouterr().out)
     decision = record["decision"]
     assert record["method"] == "auto" and decision["validator"] == "dev-error"
-    assert len(decision["candidates"]) == 13 and decision["why"].startswith(("adapted", "kept source-only"))
+    assert len(decision["candidates"]) == 13 and decision["why"].startswith(
+        ("the 13 candidates vote", "kept source-only")
+    )
 
 
 def _gain_offset_shift(seed=0):
@@ -234,7 +238,13 @@ def test_auto_chooses_per_domain_standardisation_under_a_gain_and_offset_and_pre
 
     source, target, test = _gain_offset_shift()
     # held-out source accuracy: this shift separates the raw domains, where importance weights (DEV, IWV) fail
-    settings = {"candidates": {"deep-coral": {}}, "validator": "source", "epochs": 20, "n_resamples": 200}
+    settings = {
+        "candidates": {"deep-coral": {}},
+        "validator": "source",
+        "epochs": 20,
+        "n_resamples": 200,
+        "combine": "best",
+    }
     auto = Auto(preprocess=("none", "standardize-domain"), **settings).fit(source, target)
     chosen = auto.decision_["chosen"]
     assert chosen["preprocess"] == "standardize-domain" and auto.decision_["adapted"], auto.decision_["why"]
@@ -262,14 +272,17 @@ def test_weight_diagnostics_are_kongs_effective_sample_size_and_the_mean():
 
 def test_a_choice_resting_on_fragile_importance_weights_says_so_in_the_record():
     source, target, _ = _gain_offset_shift()  # the raw domains are apart: DEV's weights barely reach the target
-    auto = Auto(candidates={"deep-coral": {}}, validator="dev", epochs=5, n_resamples=50).fit(source, target)
+    auto = Auto(candidates={"deep-coral": {}}, validator="dev", epochs=5, n_resamples=50, combine="best").fit(
+        source, target
+    )
     rows = auto.decision_["candidates"]
     assert all({"effective_sample_size", "mean_weight"} <= set(r["weights"]) for r in rows)
     chosen = next(r for r in rows if (r["method"], r["params"]) == (auto.decision_["chosen"]["method"], {}))
     assert chosen["weights"]["mean_weight"] < 0.5 or chosen["weights"]["effective_sample_size"] < 12
     assert "importance weights behind the chosen candidate's score" in auto.decision_["weights_note"]
     assert "barely overlap" in auto.decision_["weights_note"]
-    settled = Auto(candidates={"deep-coral": {}}, validator="source", epochs=5, n_resamples=50).fit(source, target)
+    settled = Auto(candidates={"deep-coral": {}}, validator="source", epochs=5, n_resamples=50, combine="best")
+    settled.fit(source, target)
     assert "weights" not in settled.decision_["candidates"][0] and settled.decision_["weights_note"] is None
 
 
@@ -290,7 +303,7 @@ def test_when_every_error_rate_ties_dev_on_the_cross_entropy_decides(shift, monk
             yield i, step, None, evidence(confidence), []
 
     monkeypatch.setattr(Auto, "_fitted_candidates", candidates)
-    auto = Auto(candidates=FEW, epochs=2, n_resamples=200).fit(shift.source, shift.target.unlabelled())
+    auto = Auto(candidates=FEW, epochs=2, n_resamples=200, combine="best").fit(shift.source, shift.target.unlabelled())
     d = auto.decision_
     assert d["validator"] == "dev-error" and d["decided_by"] == "dev"
     assert d["chosen"] == {"method": "dann", "params": {"lambda_max": 1.0}, "preprocess": "none"}  # 0.99 on the truth
@@ -298,4 +311,141 @@ def test_when_every_error_rate_ties_dev_on_the_cross_entropy_decides(shift, monk
     assert {c["tied_score"] for c in d["candidates"]} == {0.0}
     assert d["candidates"][2]["score"] == max(c["score"] for c in d["candidates"])
     monkeypatch.setitem(transferkit_auto.TIE_BREAKERS, "dev-error", "dev-error")  # no tie-breaker: a tie keeps it
-    assert not Auto(candidates=FEW, epochs=2).fit(shift.source, shift.target.unlabelled()).decision_["adapted"]
+    best = Auto(candidates=FEW, epochs=2, combine="best")
+    assert not best.fit(shift.source, shift.target.unlabelled()).decision_["adapted"]
+
+
+class _Voter:
+    """A fitted stand-in that predicts, for the sample whose first feature is r, the class ``labels[r]``."""
+
+    def __init__(self, labels, n_classes=3):
+        self.labels, self.classes_, self.input_shape_ = np.asarray(labels), np.arange(n_classes), (2,)
+
+    def predict_proba(self, X):
+        return np.eye(len(self.classes_))[self.labels[np.asarray(X)[:, 0].astype(int)]]
+
+
+def _voting(monkeypatch, tables, y_val, seed=0):
+    """Auto's candidates replaced by ``_Voter``s: candidate k labels held-out row r ``tables[k][r]``."""
+    from transferkit.selection.validators import Evidence
+
+    rng = np.random.default_rng(seed)
+    rows = np.arange(len(y_val))[:, None] * np.ones(2)
+    fs, ft = rng.normal(size=(len(y_val), 3)), rng.normal(size=(len(y_val), 3))
+
+    def candidates(self, plan, *args):
+        for i, step in enumerate(plan):
+            voter = _Voter(tables[i])
+            yield (
+                i,
+                step,
+                voter,
+                Evidence(voter.predict_proba(rows), np.asarray(y_val), fs, voter.predict_proba(rows), ft),
+                [],
+            )
+
+    monkeypatch.setattr(Auto, "_fitted_candidates", candidates)
+    return rows
+
+
+TWO = {"dann": {"lambda_max": [0.1, 1.0]}}
+
+
+def test_the_vote_is_each_classs_share_of_the_candidates_votes_and_predicts_the_majority(shift, monkeypatch):
+    table = np.array([[0, 0, 1, 2, 2, 1], [0, 1, 1, 2, 0, 0], [1, 1, 1, 0, 0, 2]])
+    tables = np.tile(table, 20)  # 120 held-out rows, so that the validator's score can be trusted
+    X = _voting(monkeypatch, tables, y_val=tables[0])
+    monkeypatch.setattr(transferkit_auto, "prob_better", lambda a, b, *args: 0.0)  # no veto
+    auto = Auto(candidates=TWO, validator="source", refit=False).fit(shift.source, shift.target.unlabelled())
+    shares = np.zeros((len(X), 3))
+    for votes in tables:
+        for r, c in enumerate(votes):
+            shares[r, c] += 1 / 3
+    np.testing.assert_allclose(auto.predict_proba(X), shares)
+    # majorities 0, 1, 1, 2, 0, and a three-way tie that goes to the first class
+    np.testing.assert_array_equal(auto.predict(X)[:6], [0, 1, 1, 2, 0, 0])
+    d = auto.decision_
+    assert d["combine"] == "vote" and d["adapted"] and d["chosen"]["method"] == "vote"
+    assert [m["params"] for m in d["chosen"]["members"]] == [{}, {"lambda_max": 0.1}, {"lambda_max": 1.0}]
+    # the vote is scored like any candidate: here its held-out accuracy against source-only's labels
+    assert d["vote_score"] == pytest.approx(np.mean(shares.argmax(1) == tables[0]))
+    assert d["why"].startswith("the 3 candidates vote: source")
+    with pytest.raises(ValueError, match="transform: the 3 candidates vote"):
+        auto.transform(X)
+
+
+def test_source_only_is_kept_when_it_beats_the_vote_beyond_the_veto(shift, monkeypatch):
+    from transferkit import SourceOnly
+
+    y = np.arange(120) % 3
+    wrong = (y + 1) % 3
+    _voting(monkeypatch, [y, wrong, wrong], y_val=y)  # source-only right on every held-out row, the vote never
+    auto = Auto(candidates=TWO, validator="source", epochs=2, refit=False).fit(shift.source, shift.target.unlabelled())
+    d = auto.decision_
+    assert not d["adapted"] and d["chosen"]["method"] == "source-only" and d["p_better"] == 0.0
+    assert d["why"].startswith("kept source-only: it scores 1.0000 by source, the vote of the 3 candidates 0.0000")
+    # the baseline kept is fitted on the whole source, as combine="best" keeps it
+    assert isinstance(auto.estimator_, SourceOnly) and d["fitted_on"] == "the whole source"
+    np.testing.assert_array_equal(auto.predict(shift.target_test.X), auto.estimator_.predict(shift.target_test.X))
+    # veto=1: source-only is kept only where it wins every resample, as it does here
+    certain = Auto(candidates=TWO, validator="source", veto=1.0, refit=False, epochs=2)
+    assert not certain.fit(shift.source, shift.target.unlabelled()).decision_["adapted"]
+    # source-only right on 110 rows, the vote on 100: better in most resamples, not in all
+    r = np.arange(120)
+    adapted = np.where(r >= 100, wrong, y)
+    _voting(monkeypatch, [np.where(r < 10, wrong, y), adapted, adapted], y_val=y)
+    settings = {"candidates": TWO, "validator": "source", "refit": False, "n_resamples": 500, "epochs": 2}
+    lenient = Auto(veto=0.99, **settings).fit(shift.source, shift.target.unlabelled()).decision_
+    strict = Auto(veto=0.9, **settings).fit(shift.source, shift.target.unlabelled()).decision_
+    assert lenient["adapted"] and not strict["adapted"]
+    assert "source-only is better in 9" in lenient["why"] and "the veto needs 99%" in lenient["why"]
+
+
+def test_the_vote_refits_every_candidate_on_the_whole_source_unless_refit_is_false(shift, monkeypatch):
+    from transferkit import SourceOnly
+
+    fits = []
+
+    def counted(cls):
+        real = cls.fit
+
+        def fit(self, source, target=None, sample_domain=None):
+            fits.append((cls.name, len(source)))
+            return real(self, source, target, sample_domain)
+
+        monkeypatch.setattr(cls, "fit", fit)
+
+    counted(DANN)
+    counted(SourceOnly)
+    monkeypatch.setattr(transferkit_auto, "prob_better", lambda a, b, *args: 0.0)  # no veto
+    target, one = shift.target.unlabelled(), {"dann": {"lambda_max": [0.3]}}
+    auto = Auto(candidates=one, epochs=2, n_resamples=20).fit(shift.source, target)
+    assert fits == [("source-only", 320), ("dann", 320), ("source-only", 400), ("dann", 400)]
+    assert [type(e) for e in auto.estimators_] == [SourceOnly, DANN] and auto.estimator_ is None
+    assert auto.decision_["fitted_on"] == "the whole source"
+    fits.clear()
+    validated = Auto(candidates=one, epochs=2, n_resamples=20, refit=False).fit(shift.source, target)
+    assert fits == [("source-only", 320), ("dann", 320)]
+    assert validated.decision_["fitted_on"] == "the source less its held-out part"
+
+
+def test_a_saved_vote_predicts_as_it_did_and_members_read_their_own_inputs(tmp_path):
+    import transferkit
+
+    source, target, test = _gain_offset_shift()
+    auto = Auto(candidates={"deep-coral": {}}, preprocess=("none", "standardize-domain"), epochs=5, n_resamples=50)
+    auto.fit(source, target)
+    assert auto.member_preprocess_ == ["none", "none", "standardize-domain", "standardize-domain"]
+    np.testing.assert_allclose(auto.target_mean_, target.X.mean(0), rtol=1e-6)
+    # the members on standardised inputs see the target through its own statistics, the others as given
+    by_hand = np.mean(
+        [
+            est.predict(auto._inputs(test.X) if prep != "none" else test.X)[:, None] == auto.classes_[None]
+            for est, prep in zip(auto.estimators_, auto.member_preprocess_, strict=True)
+        ],
+        axis=0,
+    )
+    np.testing.assert_allclose(auto.predict_proba(test.X), by_hand)
+    loaded = transferkit.load(auto.save(tmp_path / "vote"))
+    np.testing.assert_array_equal(loaded.predict_proba(test.X), auto.predict_proba(test.X))
+    assert loaded.decision_ == auto.decision_

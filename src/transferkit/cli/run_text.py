@@ -63,7 +63,7 @@ def _pair(record: dict, predictions: str | None) -> None:
             print(f"  {selection['note']}")
     decision = record.get("decision")
     if decision:  # auto: what it chose and why
-        print(f"auto {decision['why']}")
+        print(f"auto: {decision['why']}")
         if decision.get("weights_note"):
             print(f"note: {decision['weights_note']}")
     if record.get("target_accuracy", 0) is None or record.get("target_r2", 0) is None:

@@ -1,7 +1,8 @@
-r"""Auto: choose the method, its weight, and whether to adapt at all, without target labels.
+r"""Auto: adapt without target labels, by a vote of the candidates or the one a validator picks.
 
-The question users ask first is "does adapting help here?". Auto answers it with a label-free
-validator and a paired test against the no-adaptation baseline:
+The question users ask first is "does adapting help here?". Auto answers it by fitting many
+candidate adaptations and combining them, with a label-free check against the no-adaptation
+baseline:
 
 1. Hold out a stratified fraction of the labelled source (``val_fraction``). Fit every candidate
    (source-only and each method of ``candidates`` at each grid point) on the rest of the source and
@@ -10,31 +11,42 @@ validator and a paired test against the no-adaptation baseline:
    feature's mean and scale), where source-only itself is an adapted candidate.
 2. Score each with ``validator`` (default ``dev-error``: deep embedded validation, You et al.,
    ICML 2019, of the error rate: an importance-weighted estimate of the target error, comparable
-   between methods because it estimates the same quantity for each, and, unlike DEV on the
-   cross-entropy, not swayed by how confident a method's probabilities are). Scores the validator
-   cannot trust are never picked (:func:`~transferkit.selection.validators.untrusted`). Where every
-   candidate's error rate is the same (each classifies the held-out source perfectly), the error
-   rate tells none apart, and DEV on the cross-entropy decides instead (``TIE_BREAKERS``).
-3. Take the best trusted adapted candidate :math:`a^\star`, and keep source-only :math:`s` unless
-   :math:`a^\star` beats it *with confidence*: in a paired bootstrap over the held-out rows (the same
-   rows drawn for both), the fraction of resamples on which :math:`a^\star` scores higher,
+   between methods because it estimates the same quantity for each). Scores the validator cannot
+   trust are never relied on (:func:`~transferkit.selection.validators.untrusted`).
+3. ``combine="vote"`` (the default): every candidate :math:`h_k`, :math:`k = 1..K`, votes, and each
+   class gets its share of the votes,
 
-   .. math:: \hat P(a^\star \succ s) = \frac1B \sum_{b=1}^B
-             \big[\, V_b(a^\star) > V_b(s) \,\big] \;\ge\; \texttt{confidence}.
+   .. math:: \hat p(c \mid x) = \frac1K \sum_{k=1}^K \big[\, h_k(x) = c \,\big],
+             \qquad \hat y(x) = \arg\max_c \hat p(c \mid x)
 
-4. Refit the choice on the whole source and the target (``refit``). ``decision_`` records every
-   candidate's score, :math:`\hat P`, and why the choice was made.
+   (a tie goes to the first class). The vote is scored by ``validator`` like a candidate, in
+   source-only's feature space, and source-only :math:`s` is kept instead only when it beats the vote
+   :math:`v` in at least ``veto`` of the paired bootstrap resamples of the held-out rows:
+   :math:`\hat P(s \succ v) \ge \texttt{veto}`, with
 
-The default candidates, the validator, the confidence and the grids were chosen across the suite's
-data sets (``transferkit bench suite``, ``benchmarks/auto_rules.py``; ``benchmarks/RESULTS.md``
-gives the procedure and the check on data that played no part): DANN, DAN and Deep CORAL at four
-weights each around their papers' values; ``dev-error`` with confidence 0.8, which replayed on the
-same fits lost less than DEV on the cross-entropy at 0.9 (the earlier default) and gained more.
-DDC, CORAL and TCA lost to source-only on average there even at their best grid point, so they are
-candidates only when named.
+   .. math:: \hat P(a \succ b) = \frac1B \sum_{b'=1}^B \big[\, V_{b'}(a) > V_{b'}(b) \,\big]
+
+   over resamples :math:`b'` drawing the same rows for both. No single validator pick has to be right:
+   the validators' rank correlation with target accuracy is weak on most of the suite's data sets
+   (``benchmarks/RESULTS.md``), and a candidate that fails on the target is outvoted by those that do
+   not. ``combine="best"``: keep source-only unless the best trusted adapted candidate :math:`a^\star`
+   beats it with confidence, :math:`\hat P(a^\star \succ s) \ge \texttt{confidence}`; where every
+   candidate's error rate is the same (each classifies the held-out source perfectly), DEV on the
+   cross-entropy decides instead (``TIE_BREAKERS``).
+4. Refit on the whole source and the target (``refit``): every member of the vote, or the one choice.
+   ``decision_`` records every candidate's score, :math:`\hat P`, and why.
+
+The default candidates, the combination, the veto and the grids were chosen across the suite's data
+sets (``transferkit bench suite``, ``benchmarks/auto_rules.py``; ``benchmarks/RESULTS.md`` gives the
+procedure and the check on data that played no part): DANN, DAN and Deep CORAL at four weights each
+around their papers' values; the vote, which, replayed on the same fits, gained more than every
+rule that picks one candidate on each data set left out, and lost less. DDC, CORAL and TCA lost to
+source-only on average there even at their best grid point, so they are candidates only when named.
 
 References: DA-Bench (Lalou et al., "Realistic evaluation of deep domain adaptation", the SKADA
-team) for choosing among methods without target labels; Efron & Tibshirani (1993) for the bootstrap.
+team) for choosing among methods without target labels; Dinu et al., "Addressing parameter choice
+issues in unsupervised domain adaptation by aggregation" (ICLR 2023) for combining the candidates
+instead of picking one; Efron & Tibshirani (1993) for the bootstrap.
 """
 
 from __future__ import annotations
@@ -52,7 +64,7 @@ from transferkit.data import Domain, Standardizer
 from transferkit.methods.base import Setting, TransferMethod, shared_constraints, store_params
 from transferkit.methods.registry import method_named
 from transferkit.selection import evidence_from_model, get_validator, split_source
-from transferkit.selection.validators import VALIDATORS, prob_better, untrusted
+from transferkit.selection.validators import VALIDATORS, Evidence, prob_better, untrusted
 
 #: Candidates when none are given: each method's adaptation weight around its paper's value.
 DEFAULT_CANDIDATES: dict[str, dict[str, list]] = {
@@ -74,7 +86,7 @@ _RUN = ("seed", "device", "verbose")
 
 
 class Auto(TransferMethod):
-    """Choose among adaptation methods (or none) by a label-free validator; refit the choice.
+    """Adapt by a vote of many adaptation methods (or pick one) without target labels, or keep source-only.
 
     Parameters
     ----------
@@ -84,18 +96,25 @@ class Auto(TransferMethod):
     validator : str
         The label-free validator that scores the candidates (``dev-error``, ``dev``, ``iwv``, ``source``,
         ``entropy``, ``reverse``); never the oracle.
+    combine : {"vote", "best"}
+        ``"vote"``: every candidate votes (see above). ``"best"``: the one candidate the validator picks,
+        or source-only unless it is beaten with ``confidence``.
+    veto : float
+        With ``combine="vote"``: how sure the paired bootstrap must be that source-only beats the vote
+        before Auto keeps source-only instead; 1 keeps it only where it wins every resample.
     confidence : float
-        How sure the paired bootstrap must be that the best adapted candidate beats source-only
-        before Auto adapts; 0.5 adapts whenever its score is higher.
+        With ``combine="best"``: how sure the paired bootstrap must be that the best adapted candidate
+        beats source-only before Auto adapts; 0.5 adapts whenever its score is higher.
     val_fraction : float
         The fraction of the labelled source held out for the validator.
     n_resamples : int
         Bootstrap resamples of the held-out rows.
     refit : bool
-        ``False``: an adapted choice is the very model that was validated (fitted on the source
-        without its held-out part), and a kept source-only is fitted on the whole source (it is the
-        baseline, and needs no validating). ``True``: the choice is fitted again on the whole source,
-        a new training run that nothing validated.
+        ``False``: the vote's members, or an adapted choice, are the very models that were validated
+        (fitted on the source without its held-out part), and a kept source-only is fitted on the
+        whole source (it is the baseline, and needs no validating). ``True``: each is fitted again on
+        the whole source, a new training run that nothing validated (a vote then trains every
+        candidate twice).
     preprocess : tuple of str, or str
         The input transforms to try every candidate with: ``"none"`` (the inputs as given; the
         baseline is always source-only on them) and ``"standardize-domain"``. From the command line:
@@ -108,9 +127,17 @@ class Auto(TransferMethod):
 
     Attributes
     ----------
-    estimator_ : the chosen method: the validated model, or fitted on the whole source (see ``refit``).
+    estimators_ : list or None
+        Under a vote, its members in the order of :meth:`plan` (the validated models, or fitted on the
+        whole source: see ``refit``); source-only alone when the veto kept it. None with ``combine="best"``.
+    member_preprocess_ : list of str or None
+        The input transform each member reads.
+    estimator_ : the chosen method (the validated model, or fitted on the whole source: see ``refit``),
+        or the source-only kept by the veto; None while the candidates vote.
     decision_ : dict
-        ``chosen`` (method, params and preprocess), ``adapted``, ``why``, ``p_better``, ``decided_by``
+        ``combine``; ``chosen`` (method, params and preprocess, or ``"vote"`` and its ``members``),
+        ``adapted``, ``why``, ``p_better`` (that the vote, or the best adapted candidate, beats
+        source-only), ``vote_score`` (the vote's score by the validator), ``decided_by``
         (``validator``, or its tie-breaker when every candidate tied; each candidate's tied score is then its
         ``tied_score``), and every candidate's ``score``, ``untrusted`` reason and, for the importance-weighted
         validators, its ``weights`` (effective sample size and mean). ``weights_note`` says when the chosen
@@ -124,7 +151,7 @@ class Auto(TransferMethod):
 
     name = "auto"
     setting = Setting(source_labels=True, target_labels=False)
-    description = "chooses the method and its weight by a label-free validator, or keeps source-only"
+    description = "adapts without target labels: a vote of many adaptation methods, or source-only"
     paper = "model selection as in DA-Bench (Lalou et al.); You et al., ICML 2019 (DEV)"
     min_target_samples = 2
 
@@ -136,6 +163,8 @@ class Auto(TransferMethod):
         "val_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_resamples": [Interval(Integral, 1, None, closed="left")],
         "refit": ["boolean"],
+        "combine": [StrOptions({"vote", "best"})],
+        "veto": [Interval(Real, 0, 1, closed="both")],
         "preprocess": [tuple, list, StrOptions(set(PREPROCESS))],
         "epochs": [Interval(Integral, 1, None, closed="left"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
@@ -150,6 +179,8 @@ class Auto(TransferMethod):
         val_fraction: float = 0.2,
         n_resamples: int = 1000,
         refit: bool = True,
+        combine: str = "vote",
+        veto: float = 0.99,
         preprocess: tuple = ("none",),
         epochs: int | None = None,
         batch_size: int | None = None,
@@ -232,12 +263,15 @@ class Auto(TransferMethod):
         source, target = self._check_fit_data(source, target, sample_domain)
         plan, inputs, train, val = self._prepare(source, target)
         validator = get_validator(self.validator)
-        rows, terms, models, evidences = [], [], [], []
+        rows, terms, models, evidences, votes = [], [], [], [], []
         for i, (name, params, prep), model, evidence, caught in self._fitted_candidates(
             plan, inputs, train, val, target
         ):
             models.append(None if self.refit else model)  # the validated models are kept only to be returned
-            evidences.append(evidence if validator.name in TIE_BREAKERS else None)
+            evidences.append(evidence if validator.name in TIE_BREAKERS or i == 0 else None)
+            # each candidate's vote on the held-out source and on the target (indices into the same classes:
+            # every candidate is fitted on the same rows)
+            votes.append((evidence.source_proba.argmax(1), evidence.target_proba.argmax(1)))
             t = validator.terms(evidence, self.seed)
             score = t.score()
             rows.append(
@@ -258,6 +292,8 @@ class Auto(TransferMethod):
                     file=sys.stderr,
                     flush=True,
                 )
+        if self.combine == "vote":
+            return self._fit_vote(plan, inputs, source, target, val, validator, rows, terms, models, evidences, votes)
         decided_by, tie = validator.name, None
         if validator.name in TIE_BREAKERS and np.ptp([r["score"] for r in rows]) <= 1e-12:
             # every candidate scores the same: this validator tells none apart, the tie-breaker may
@@ -278,6 +314,7 @@ class Auto(TransferMethod):
         del models
         f = on_target.standardizer if prep == "standardize-domain" else None
         self.target_mean_, self.target_std_ = (None, None) if f is None else (f.mean, f.std)
+        self.estimators_, self.member_preprocess_ = None, None
         self.classes_ = self.estimator_.classes_
         self.model_ = getattr(self.estimator_, "model_", None)
         self.input_shape_ = self.estimator_.input_shape_
@@ -286,12 +323,84 @@ class Auto(TransferMethod):
             "validator": validator.name,
             "decided_by": decided_by,
             "confidence": self.confidence,
+            "combine": "best",
             "chosen": {"method": name, "params": params, "preprocess": prep},
             "fitted_on": "the whole source" if self.refit or chosen == 0 else "the source less its held-out part",
             "adapted": chosen != 0,
             "p_better": p,
             "why": why,
             "weights_note": _fragile_weights(rows[chosen], len(val)),
+            "candidates": rows,
+        }
+        return self
+
+    def _fit_vote(self, plan, inputs, source, target, val, validator, rows, terms, models, evidences, votes):
+        """``combine="vote"``: every candidate votes, unless source-only beats the vote beyond ``veto``."""
+        v, n = validator.name, len(plan)
+        first = evidences[0]  # the vote is judged in source-only's feature space, where source-only is too
+        vote_evidence = Evidence(
+            source_proba=_shares([s for s, _ in votes], first.source_proba.shape[1]),
+            source_y=first.source_y,
+            source_features=first.source_features,
+            target_proba=_shares([t for _, t in votes], first.source_proba.shape[1]),
+            target_features=first.target_features,
+        )
+        del evidences
+        t_vote = validator.terms(vote_evidence, self.seed)
+        vote_score = t_vote.score()
+        why_not = untrusted(v, vote_evidence, vote_score) or rows[0]["untrusted"]
+        p = None if why_not else prob_better(terms[0], t_vote, self.n_resamples, self.seed)
+        vetoed = p is not None and p >= self.veto
+        if vetoed:
+            why = (
+                f"kept source-only: it scores {rows[0]['score']:.4f} by {v}, the vote of the {n} candidates "
+                f"{vote_score:.4f}, and beats it in {p:.0%} of bootstrap resamples (the veto needs {self.veto:.0%})"
+            )
+        elif why_not:
+            why = f"the {n} candidates vote; their {v} scores cannot be compared with source-only's ({why_not})"
+        else:
+            why = (
+                f"the {n} candidates vote: {v} {vote_score:.4f} against source-only's {rows[0]['score']:.4f}; "
+                f"source-only is better in {p:.0%} of bootstrap resamples (the veto needs {self.veto:.0%})"
+            )
+        members = [0] if vetoed else list(range(n))
+        if self.refit or vetoed:  # a kept source-only is the baseline: fitted on everything, as with "best"
+            fitted = []
+            for i in members:
+                name, params, prep = plan[i]
+                on_source, on_target = inputs[prep]
+                folder = "refit" if vetoed else f"refit-{i + 1}"
+                est = self._make(name, params, folder)
+                fitted.append(est.fit(on_source(source), on_target(target) if est.setting.target else None))
+        else:
+            fitted = models
+        del models
+        self.estimators_ = fitted
+        self.member_preprocess_ = [plan[i][2] for i in members]
+        self.estimator_ = fitted[0] if vetoed else None
+        f = next((inputs[p][1].standardizer for p in self.member_preprocess_ if p == "standardize-domain"), None)
+        self.target_mean_, self.target_std_ = (None, None) if f is None else (f.mean, f.std)
+        self.classes_ = np.unique(np.concatenate([est.classes_ for est in fitted]))
+        self.model_ = getattr(fitted[0], "model_", None) if vetoed else None
+        self.input_shape_ = fitted[0].input_shape_
+        self.warnings_ = sorted({str(w) for est in fitted for w in getattr(est, "warnings_", [])})
+        self.decision_ = {
+            "validator": v,
+            "decided_by": v,
+            "confidence": self.confidence,
+            "combine": "vote",
+            "veto": self.veto,
+            "chosen": (
+                {"method": BASELINE, "params": {}, "preprocess": "none"}
+                if vetoed
+                else {"method": "vote", "members": [{"method": a, "params": b, "preprocess": c} for a, b, c in plan]}
+            ),
+            "fitted_on": "the whole source" if self.refit or vetoed else "the source less its held-out part",
+            "adapted": not vetoed,
+            "p_better": None if p is None else prob_better(t_vote, terms[0], self.n_resamples, self.seed),
+            "why": why,
+            "vote_score": vote_score,
+            "weights_note": None,
             "candidates": rows,
         }
         return self
@@ -399,13 +508,25 @@ class Auto(TransferMethod):
         return Standardizer(self.target_mean_, self.target_std_)(X)
 
     def predict_proba(self, X) -> np.ndarray:
-        """The chosen model's class probabilities (``X``: target samples)."""
+        """The chosen model's class probabilities, or under a vote each class's share of the votes
+        (``X``: target samples)."""
         self._check_is_fitted()
-        return self.estimator_.predict_proba(self._inputs(X))
+        if self.estimator_ is not None:
+            return self.estimator_.predict_proba(self._inputs(X))
+        picks = []
+        for est, prep in zip(self.estimators_, self.member_preprocess_, strict=True):
+            label = est.classes_[est.predict_proba(self._inputs(X) if prep != "none" else X).argmax(1)]
+            picks.append(np.searchsorted(self.classes_, label))
+        return _shares(picks, len(self.classes_))
 
     def transform(self, X) -> np.ndarray:
         """The chosen model's features (``X``: target samples)."""
         self._check_is_fitted()
+        if self.estimator_ is None:
+            raise ValueError(
+                f"transform: the {len(self.estimators_)} candidates vote, each in its own feature space; use "
+                "estimators_[i].transform, or Auto(combine='best') for one model's features."
+            )
         return self.estimator_.transform(self._inputs(X))
 
 
@@ -427,6 +548,14 @@ def _fragile_weights(row: dict, n: int) -> str | None:
             "domains barely overlap there, and the score may be far off; check the choice with another validator"
         )
     return None
+
+
+def _shares(picks: list[np.ndarray], n_classes: int) -> np.ndarray:
+    """Each row's share of the votes per class, from each voter's class indices."""
+    shares = np.zeros((len(picks[0]), n_classes))
+    for idx in picks:
+        shares[np.arange(len(idx)), idx] += 1.0
+    return shares / len(picks)
 
 
 def _mapped(f: Standardizer):
