@@ -402,6 +402,8 @@ def test_source_only_is_kept_when_it_beats_the_vote_beyond_the_veto(shift, monke
 
 
 def test_the_vote_refits_every_candidate_on_the_whole_source_unless_refit_is_false(shift, monkeypatch):
+    import warnings
+
     from transferkit import SourceOnly
 
     fits = []
@@ -411,6 +413,8 @@ def test_the_vote_refits_every_candidate_on_the_whole_source_unless_refit_is_fal
 
         def fit(self, source, target=None, sample_domain=None):
             fits.append((cls.name, len(source)))
+            if len(source) == 400:
+                warnings.warn(f"{cls.name} refitted", RuntimeWarning, stacklevel=2)
             return real(self, source, target, sample_domain)
 
         monkeypatch.setattr(cls, "fit", fit)
@@ -419,8 +423,14 @@ def test_the_vote_refits_every_candidate_on_the_whole_source_unless_refit_is_fal
     counted(SourceOnly)
     monkeypatch.setattr(transferkit_auto, "prob_better", lambda a, b, *args: 0.0)  # no veto
     target, one = shift.target.unlabelled(), {"dann": {"lambda_max": [0.3]}}
-    auto = Auto(candidates=one, epochs=2, n_resamples=20).fit(shift.source, target)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        auto = Auto(candidates=one, epochs=2, n_resamples=20).fit(shift.source, target)
     assert fits == [("source-only", 320), ("dann", 320), ("source-only", 400), ("dann", 400)]
+    # the members' warnings are said once, together, not once per member
+    said = [str(w.message) for w in caught if "refitted" in str(w.message)]
+    assert len(said) == 1 and said[0].startswith("Auto: ") and "from the 2 refitted members" in said[0]
+    assert "e.g. source-only refitted" in said[0]
     assert [type(e) for e in auto.estimators_] == [SourceOnly, DANN] and auto.estimator_ is None
     assert auto.decision_["fitted_on"] == "the whole source"
     fits.clear()

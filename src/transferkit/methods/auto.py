@@ -365,13 +365,24 @@ class Auto(TransferMethod):
             )
         members = [0] if vetoed else list(range(n))
         if self.refit or vetoed:  # a kept source-only is the baseline: fitted on everything, as with "best"
-            fitted = []
-            for i in members:
+            fitted, said = [], []
+            for j, i in enumerate(members):
                 name, params, prep = plan[i]
                 on_source, on_target = inputs[prep]
-                folder = "refit" if vetoed else f"refit-{i + 1}"
-                est = self._make(name, params, folder)
-                fitted.append(est.fit(on_source(source), on_target(target) if est.setting.target else None))
+                if self.verbose:
+                    print(f"[auto refit {j + 1}/{len(members)}] {name} {params} ({prep})", file=sys.stderr, flush=True)
+                est = self._make(name, params, "refit" if vetoed else f"refit-{i + 1}", verbose=False)
+                with warnings.catch_warnings(record=True) as caught:  # said once below, not once per member
+                    warnings.simplefilter("always", RuntimeWarning)
+                    fitted.append(est.fit(on_source(source), on_target(target) if est.setting.target else None))
+                said += [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+            if said:
+                warnings.warn(
+                    f"Auto: {len(said)} warnings from the {len(members)} refitted members, e.g. {said[0]} "
+                    "(all of them: warnings_).",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
         else:
             fitted = models
         del models
