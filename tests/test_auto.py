@@ -206,6 +206,19 @@ def test_run_auto_records_the_decision(tmp_path, capsys):
     )
 
 
+def test_run_auto_plot_says_a_vote_has_no_feature_space_and_still_saves_the_run(tmp_path, capsys):
+    from transferkit.cli import main
+
+    task = datasets.make_covariate_shift(n_source=300, n_target=300, seed=1)
+    for name, d in (("s", task.source), ("t", task.target_test)):
+        np.savetxt(tmp_path / f"{name}.csv", np.c_[d.X, d.y], delimiter=",", header="a,b,y", comments="")
+    argv = ["run", "auto", "--source", str(tmp_path / "s.csv"), "--target", str(tmp_path / "t.csv")]
+    out = tmp_path / "run"
+    assert main([*argv, "--label-column", "y", "--epochs", "1", "--plot", "--out", str(out), "-q"]) == 0
+    assert "auto has no single feature space to plot" in capsys.readouterr().err
+    assert (out / "run.json").exists() and (out / "model").is_dir() and not (out / "tsne.png").exists()
+
+
 def _gain_offset_shift(seed=0):
     """Two classes; the target (unlabelled) is the source's distribution times 3 plus 5 in every feature."""
     from helpers_data import gain_offset_shift
@@ -370,8 +383,12 @@ def test_the_vote_is_each_classs_share_of_the_candidates_votes_and_predicts_the_
     # the vote is scored like any candidate: here its held-out accuracy against source-only's labels
     assert d["vote_score"] == pytest.approx(np.mean(shares.argmax(1) == tables[0]))
     assert d["why"].startswith("the 3 candidates vote: source")
-    with pytest.raises(ValueError, match="transform: the 3 candidates vote"):
+    # a vote has no one feature space: transform is not there (as scikit-learn's available_if hides it)
+    assert not hasattr(auto, "transform")
+    with pytest.raises(AttributeError, match="has no attribute 'transform'") as err:
         auto.transform(X)
+    assert "transform: the 3 candidates vote" in str(err.value.__cause__)  # shown with the traceback
+    assert hasattr(Auto(), "transform")  # before fit, and with one model, it is
 
 
 def test_source_only_is_kept_when_it_beats_the_vote_beyond_the_veto(shift, monkeypatch):

@@ -58,6 +58,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.model_selection import ParameterGrid
+from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from transferkit.data import Domain, Standardizer
@@ -530,14 +531,19 @@ class Auto(TransferMethod):
             picks.append(np.searchsorted(self.classes_, label))
         return _shares(picks, len(self.classes_))
 
-    def transform(self, X) -> np.ndarray:
-        """The chosen model's features (``X``: target samples)."""
-        self._check_is_fitted()
-        if self.estimator_ is None:
-            raise ValueError(
+    def _one_model(self) -> bool:
+        """Whether there are features to give: not under a vote (then ``hasattr(auto, "transform")`` is False)."""
+        if getattr(self, "estimator_", False) is None:
+            raise AttributeError(
                 f"transform: the {len(self.estimators_)} candidates vote, each in its own feature space; use "
                 "estimators_[i].transform, or Auto(combine='best') for one model's features."
             )
+        return True
+
+    @available_if(_one_model)
+    def transform(self, X) -> np.ndarray:
+        """The chosen model's features (``X``: target samples); not under a vote."""
+        self._check_is_fitted()
         return self.estimator_.transform(self._inputs(X))
 
 

@@ -270,8 +270,11 @@ class TransferMethod(Persistent, CheckedParams, BaseEstimator):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         for name in ("predict", "predict_proba", "transform"):
-            if name in cls.__dict__:
-                setattr(cls, name, _accepts_sample_domain(cls.__dict__[name]))
+            attr = cls.__dict__.get(name)
+            if hasattr(attr, "fn"):  # scikit-learn's available_if: wrap the method, keep the descriptor
+                attr.fn = _accepts_sample_domain(attr.fn)
+            elif attr is not None:
+                setattr(cls, name, _accepts_sample_domain(attr))
 
     name: ClassVar[str] = ""
     setting: ClassVar[Setting]

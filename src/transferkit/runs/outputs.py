@@ -59,7 +59,11 @@ def save_run(options, record: dict, est, source, target, target_test, target_tra
         # the trained network, reusable as `run finetune --source-model OUT/model.pt`
         torch.save({k: v.cpu() for k, v in est.model_.state_dict().items()}, os.path.join(out, "model.pt"))
     if options.plot and not hasattr(est, "transform"):
-        print(f"transferkit: warning: --plot: {record['method']} learns no feature space; no t-SNE.", file=sys.stderr)
+        print(
+            f"transferkit: warning: --plot: {record['method']} has no single feature space to plot (no learnt "
+            "features, or several models voting); no t-SNE.",
+            file=sys.stderr,
+        )
     if options.plot and hasattr(est, "transform"):
         from transferkit.report import plot_tsne
 
