@@ -390,7 +390,7 @@ class Auto(TransferMethod):
         self.estimators_ = fitted
         self.member_preprocess_ = [plan[i][2] for i in members]
         self.estimator_ = fitted[0] if vetoed else None
-        f = next((inputs[p][1].standardizer for p in self.member_preprocess_ if p == "standardize-domain"), None)
+        f = next((inputs[q][1].standardizer for q in self.member_preprocess_ if q == "standardize-domain"), None)
         self.target_mean_, self.target_std_ = (None, None) if f is None else (f.mean, f.std)
         self.classes_ = np.unique(np.concatenate([est.classes_ for est in fitted]))
         self.model_ = getattr(fitted[0], "model_", None) if vetoed else None
