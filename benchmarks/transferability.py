@@ -16,7 +16,7 @@ when fine-tuning ends below it. Two warnings are compared with what happened: th
 ``finetune_gain`` (fine-tuning against training from scratch, inside 5 folds of the k-shot set).
 
     TRANSFERKIT_DATA=../shared/data OMP_NUM_THREADS=1 python benchmarks/transferability.py --seeds 3
-    # the scores and the probe check only (about 22 min):
+    # the scores and the probe check only (about 6 min):
     TRANSFERKIT_DATA=../shared/data OMP_NUM_THREADS=1 python benchmarks/transferability.py --seeds 3 \
         --no-network-check --out benchmarks/out/zoo_probes
 
@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--no-network-check",
         action="store_true",
-        help="skip finetune_gain (ten trainings per source and target: about 75 of the run's 97 min)",
+        help="skip finetune_gain (ten trainings per source and target pair, most of the run time)",
     )
     args = parser.parse_args(argv)
     records = Records(
