@@ -196,3 +196,33 @@ def test_the_restart_kept_is_the_one_of_lowest_final_objective():
     best = runs[int(np.argmin(finals))][0]
     np.testing.assert_array_equal(model.labels_, best.rows)
     assert model.objective_[-1] == min(finals)
+
+
+@pytest.mark.parametrize("with_auxiliary", [False, True])
+def test_one_round_moves_the_rows_then_the_columns_by_the_new_rows_cost(with_auxiliary):
+    """A round of _run: rows (target and auxiliary) by the row step on the current columns, then columns by
+    the argmin of the target's column cost plus lambda times the auxiliary's, both on the new rows."""
+    from transferkit.methods.self_taught_clustering import _column_cost, _row_update
+
+    rng = np.random.default_rng(5)
+    P = rng.random((12, 9)) ** 3 + 0.01
+    P /= P.sum()
+    Q = rng.random((20, 9)) ** 3 + 0.01 if with_auxiliary else None
+    if Q is not None:
+        Q /= Q.sum()
+    model = SelfTaughtClustering(3, 3, n_auxiliary_clusters=2, lam=0.7, n_iter=1)
+    state, history = model._run(P, Q, 3, 2, 3, np.random.default_rng(0))
+    draw = np.random.default_rng(0)  # the same initial labels
+    rows, cols = draw.integers(0, 3, 12), draw.integers(0, 3, 9)
+    aux = draw.integers(0, 2, 20) if Q is not None else None
+    new_rows = _row_update(P, cols, rows, 3, 3)
+    cost = _column_cost(P, new_rows, cols, 3, 3)
+    if Q is not None:
+        aux = _row_update(Q, cols, aux, 2, 3)
+        cost = cost + 0.7 * _column_cost(Q, aux, cols, 2, 3)
+    assert len(history) == 2 and history[1] < history[0]  # the round was kept: it lowered the objective
+    np.testing.assert_array_equal(state.rows, new_rows)
+    np.testing.assert_array_equal(state.cols, cost.argmin(1))
+    assert (state.cols != cols).any()  # the columns moved, so a wrong column cost shows
+    if Q is not None:
+        np.testing.assert_array_equal(state.aux_rows, aux)
