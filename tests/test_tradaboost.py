@@ -244,7 +244,10 @@ def test_degenerate_when_the_target_is_no_better_than_chance_in_most_rounds():
     clean = source.subset(np.flatnonzero(~_task()[3]))  # a source that agrees with x0 > 0 everywhere
     model, messages = _fit_recording(TrAdaBoost(n_estimators=10), clean, flipped)
     assert np.sum(model.errors_ >= 0.499) > 5
-    assert "no better than chance" in messages[-1]
+    assert messages[-1] == (
+        "TrAdaBoost: epsilon_t >= 0.5 (no better than chance on the weighted target) in 10 of 10 rounds; those "
+        "rounds were clipped and hardly vote. The source may conflict with the target."
+    )
     assert "same output" in messages[0]  # clipped rounds hardly move the target weights
 
 
@@ -320,3 +323,21 @@ def test_the_documented_defaults_and_the_default_learner():
     model = TrAdaBoost(n_estimators=2).fit(source, target)
     h = model.estimators_[0]
     assert isinstance(h, LinearSVC) and (h.dual, h.max_iter, h.random_state) == ("auto", 5000, 0)
+
+
+def test_clipped_rounds_are_flagged_only_when_more_than_half_reach_the_clip():
+    from sklearn.svm import LinearSVC
+
+    model = TrAdaBoost(n_estimators=4)
+    model.estimators_ = [LinearSVC()] * 4
+    for errors, flagged in (
+        ([0.499, 0.499, 0.1, 0.1], False),  # half the rounds at the clip: not more than half
+        ([0.499, 0.499, 0.499, 0.1], True),  # three of four, each exactly at the clip, which counts
+        ([0.6, 0.498, 0.498, 0.1], False),
+    ):
+        model.errors_ = np.array(errors)
+        found = model._degeneration(False, 0.499, 50)
+        assert [m for m in found if "no better than chance" in m] == (
+            ["epsilon_t >= 0.5 (no better than chance on the weighted target) in 3 of 4 rounds; those rounds were "
+             "clipped and hardly vote. The source may conflict with the target."] if flagged else []
+        )  # fmt: skip
