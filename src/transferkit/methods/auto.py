@@ -28,8 +28,8 @@ baseline:
 
    over resamples :math:`b'` drawing the same rows for both. No single validator pick has to be right:
    the validators' rank correlation with target accuracy is weak on most of the suite's data sets
-   (``benchmarks/RESULTS.md``), and a candidate that fails on the target is outvoted by those that do
-   not. ``combine="best"``: keep source-only unless the best trusted adapted candidate :math:`a^\star`
+   (``benchmarks/RESULTS.md``), and a vote needs only most of the candidates to be right on a sample.
+   ``combine="best"``: keep source-only unless the best trusted adapted candidate :math:`a^\star`
    beats it with confidence, :math:`\hat P(a^\star \succ s) \ge \texttt{confidence}`; where every
    candidate's error rate is the same (each classifies the held-out source perfectly), DEV on the
    cross-entropy decides instead (``TIE_BREAKERS``).
