@@ -8,7 +8,9 @@ model on the target test split is kept beside it, for scoring the rules afterwar
 
 Rules are then replayed offline (``--rules``) and chosen by leave-one-data-set-out: for each
 data set, the rule with the best mean gain over source-only on the *other* data sets is scored on
-it. The chosen rule's accuracy is that of the model the rule picked, fitted on 80 % of the source
+it. Beside the rules that pick one candidate are those that combine them (``ENSEMBLES``: Auto's vote,
+with and without its veto, and Dinu et al.'s least-squares aggregation), and the oracle, the best
+candidate by the test labels: a ceiling, which the leave-one-out choice never takes. The chosen rule's accuracy is that of the model the rule picked, fitted on 80 % of the source
 (Auto's ``refit=False``); ``refit`` costs or gains what ``benchmarks/records/suite_seeds012.json``
 shows for Auto's refits.
 
