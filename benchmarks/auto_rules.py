@@ -10,9 +10,10 @@ Rules are then replayed offline (``--rules``) and chosen by leave-one-data-set-o
 data set, the rule with the best mean gain over source-only on the *other* data sets is scored on
 it. Beside the rules that pick one candidate are those that combine them (``ENSEMBLES``: Auto's vote,
 with and without its veto, and Dinu et al.'s least-squares aggregation), and the oracle, the best
-candidate by the test labels: a ceiling, which the leave-one-out choice never takes. The chosen rule's accuracy is that of the model the rule picked, fitted on 80 % of the source
-(Auto's ``refit=False``); ``refit`` costs or gains what ``benchmarks/records/suite_seeds012.json``
-shows for Auto's refits.
+candidate by the test labels: a ceiling, which the leave-one-out choice never takes. The chosen
+rule's accuracy is that of the model the rule picked (or of the vote of the models), fitted on 80 %
+of the source (Auto's ``refit=False``); Auto's own runs in the suite's records show what the refit
+on the whole source costs or gains.
 
     python benchmarks/auto_rules.py --tasks synthetic,mushroom,newsgroups,amazon400 --seeds 3 \\
         --out benchmarks/out/auto_rules            # fits, about 35 min on one core
