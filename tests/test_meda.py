@@ -195,3 +195,23 @@ def test_the_first_rounds_coefficients_solve_the_papers_system_with_the_balanced
     beta = np.linalg.solve((E + 3.0 * M + 0.7 * L) @ K + 0.2 * np.eye(54), E @ Y)
     np.testing.assert_allclose(model.model_.coef_, beta, rtol=1e-6, atol=1e-9)
     assert model.history_[0]["balance"] == mu
+
+
+def test_the_features_are_the_geodesic_flow_between_each_domains_own_pca_subspace():
+    """mapping_ = B C^(1/2) with (B, C) = geodesic_flow_kernel(P_s, P_t): P_s the source's d principal
+    directions and P_t the target's (Gong et al.'s subspaces, each domain by itself)."""
+    from sklearn.decomposition import PCA
+
+    from transferkit.methods.meda import geodesic_flow_kernel
+
+    rng = np.random.default_rng(4)
+    Xs = rng.normal(size=(40, 12)) * np.linspace(3, 0.5, 12)  # different principal directions per domain
+    Xt = rng.normal(size=(40, 12)) * np.linspace(0.5, 3, 12) + 1.0
+    source, target = Domain(Xs, np.arange(40) % 2), Domain(Xt)
+    model = MEDA(n_components=3, n_iter=1, balance=0.5).fit(source, target)
+    Ps, Pt = (PCA(3, random_state=0).fit(d.X.astype(np.float64)).components_.T for d in (source, target))
+    B, C = geodesic_flow_kernel(Ps, Pt)
+    w, Q = np.linalg.eigh(C)
+    np.testing.assert_allclose(model.mapping_, B @ (Q * np.sqrt(np.clip(w, 0, None))) @ Q.T, atol=1e-10)
+    same = geodesic_flow_kernel(Pt, Pt)[0]  # the target's subspace twice gives another map
+    assert not np.allclose(model.mapping_ @ model.mapping_.T, same @ same.T, atol=1e-3)
