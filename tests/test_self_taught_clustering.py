@@ -167,7 +167,10 @@ def test_cluster_counts_up_to_the_data_and_the_defaults():
         assert str(err.value).startswith(message)
     with pytest.raises(ValueError) as err:
         SelfTaughtClustering(2, 2).fit(X, -A)
-    assert str(err.value).startswith("auxiliary has negative entries; co-clustering treats the data as a joint")
+    assert str(err.value) == (
+        "auxiliary has negative entries; co-clustering treats the data as a joint distribution of samples and "
+        "features, so it needs non-negative values (counts, pixel intensities)."
+    )
     with pytest.raises(ValueError) as err:
         InformationTheoreticCoClustering(2, 2).fit(X, A)
     assert str(err.value) == "InformationTheoreticCoClustering clusters the target alone; use SelfTaughtClustering."
@@ -226,3 +229,18 @@ def test_one_round_moves_the_rows_then_the_columns_by_the_new_rows_cost(with_aux
     assert (state.cols != cols).any()  # the columns moved, so a wrong column cost shows
     if Q is not None:
         np.testing.assert_array_equal(state.aux_rows, aux)
+
+
+def test_a_round_that_raises_the_objective_is_not_kept_and_ends_the_run():
+    """In exact arithmetic no round raises J; where rounding would, the run ends on the labels before it."""
+    rng = np.random.default_rng(2)
+    P = rng.random((10, 6)) + 0.05
+    P /= P.sum()
+    model = SelfTaughtClustering(2, 3, n_iter=5)
+    losses = iter([1.0, 2.0, 0.5])  # the first round's objective is above the start's
+    model._objective = lambda *args: next(losses)
+    state, history = model._run(P, None, 2, 2, 3, np.random.default_rng(0))
+    draw = np.random.default_rng(0)
+    np.testing.assert_array_equal(state.rows, draw.integers(0, 2, 10))  # the initial labels, kept
+    np.testing.assert_array_equal(state.cols, draw.integers(0, 3, 6))
+    assert history == [1.0] and state.loss == 1.0
