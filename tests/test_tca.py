@@ -327,3 +327,14 @@ def test_nystroem_drops_the_landmark_kernels_null_space():
     np.testing.assert_allclose(approx.eigenvalues_, exact.eigenvalues_, rtol=1e-8)
     X = np.r_[source.X, target.X]
     np.testing.assert_allclose(np.abs(approx.transform(X)), np.abs(exact.transform(X)), rtol=1e-6, atol=1e-6)
+
+
+def test_more_components_than_the_nystroem_kernels_rank_are_refused_by_name():
+    rng = np.random.default_rng(0)
+    source, target = Domain(rng.normal(size=(40, 3)), np.arange(40) % 2), Domain(rng.normal(size=(40, 3)) + 1)
+    with pytest.raises(ValueError) as err:  # a linear kernel on 3 features has rank 3, whatever the landmarks
+        TCA(n_components=5, kernel="linear", approximation="nystroem", n_landmarks=20).fit(source, target)
+    assert str(err.value) == (
+        "n_components=5 exceeds the numerical rank 3 of the Nyström kernel on 20 landmarks; expected "
+        "n_components <= 3 (or more n_landmarks)."
+    )
