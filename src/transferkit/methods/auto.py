@@ -269,10 +269,11 @@ class Auto(TransferMethod):
             plan, inputs, train, val, target
         ):
             models.append(None if self.refit else model)  # the validated models are kept only to be returned
-            evidences.append(evidence if validator.name in TIE_BREAKERS or i == 0 else None)
-            # each candidate's vote on the held-out source and on the target (indices into the same classes:
-            # every candidate is fitted on the same rows)
-            votes.append((evidence.source_proba.argmax(1), evidence.target_proba.argmax(1)))
+            vote = self.combine == "vote"
+            evidences.append(evidence if validator.name in TIE_BREAKERS or (vote and i == 0) else None)
+            if vote:  # its votes on the held-out source and on the target (indices into the same classes:
+                # every candidate is fitted on the same rows)
+                votes.append((evidence.source_proba.argmax(1), evidence.target_proba.argmax(1)))
             t = validator.terms(evidence, self.seed)
             score = t.score()
             rows.append(
@@ -305,11 +306,9 @@ class Auto(TransferMethod):
         if tie is not None:
             why = f"every candidate scores {tie + 0.0:.4f} by {validator.name}, so {decided_by} decided: {why}"
         name, params, prep = plan[chosen]
-        on_source, on_target = inputs[prep]
+        on_target = inputs[prep][1]
         if self.refit or chosen == 0:
-            self.estimator_ = self._make(name, params, "refit").fit(
-                on_source(source), on_target(target) if method_named(name).setting.target else None
-            )
+            self.estimator_ = self._fit_whole(plan[chosen], inputs, source, target, "refit")
         else:
             self.estimator_ = models[chosen]
         del models
@@ -368,14 +367,13 @@ class Auto(TransferMethod):
         if self.refit or vetoed:  # a kept source-only is the baseline: fitted on everything, as with "best"
             fitted, said = [], []
             for j, i in enumerate(members):
-                name, params, prep = plan[i]
-                on_source, on_target = inputs[prep]
                 if self.verbose:
+                    name, params, prep = plan[i]
                     print(f"[auto refit {j + 1}/{len(members)}] {name} {params} ({prep})", file=sys.stderr, flush=True)
-                est = self._make(name, params, "refit" if vetoed else f"refit-{i + 1}", verbose=False)
+                folder = "refit" if vetoed else f"refit-{i + 1}"
                 with warnings.catch_warnings(record=True) as caught:  # said once below, not once per member
                     warnings.simplefilter("always", RuntimeWarning)
-                    fitted.append(est.fit(on_source(source), on_target(target) if est.setting.target else None))
+                    fitted.append(self._fit_whole(plan[i], inputs, source, target, folder, verbose=False))
                 said += [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
             if said:
                 warnings.warn(
@@ -416,6 +414,13 @@ class Auto(TransferMethod):
             "candidates": rows,
         }
         return self
+
+    def _fit_whole(self, step, inputs, source, target, folder: str, verbose: bool | None = None):
+        """The candidate ``step`` of :meth:`plan` fitted on the whole source (and the target, if it reads one)."""
+        name, params, prep = step
+        on_source, on_target = inputs[prep]
+        est = self._make(name, params, folder, verbose)
+        return est.fit(on_source(source), on_target(target) if est.setting.target else None)
 
     def _prepare(self, source: Domain, target: Domain):
         """The plan, each input transform as functions of a Domain (the statistics of each whole domain,
