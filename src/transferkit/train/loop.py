@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from transferkit.data import PairedBatches
-from transferkit.train import distributed
+from transferkit.train import distributed, optim
 from transferkit.train.checkpoint import CheckpointManager
 from transferkit.train.schedules import lr_at
 from transferkit.train.threads import MacCounter, choose_threads
@@ -154,16 +154,11 @@ def _param_groups(module: nn.Module, base_lr: float) -> list[dict]:
     return out
 
 
-def _make_optimizer(module: nn.Module, cfg: FitConfig) -> torch.optim.Optimizer:
+def _make_optimizer(module: nn.Module, cfg: FitConfig) -> optim.Adam | optim.SGD:
     groups = _param_groups(module, cfg.lr)
     if cfg.optimizer == "sgd":
-        kind, kwargs = torch.optim.SGD, dict(lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    else:
-        kind, kwargs = torch.optim.Adam, dict(lr=cfg.lr, weight_decay=cfg.weight_decay)
-    try:  # one fused kernel per step instead of a dozen small ops per parameter: same update
-        return kind(groups, fused=True, **kwargs)
-    except (RuntimeError, TypeError):  # a device or dtype the fused kernel does not cover
-        return kind(groups, **kwargs)
+        return optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def _to_tensor(a: np.ndarray, device: torch.device) -> torch.Tensor:
