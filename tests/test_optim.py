@@ -140,6 +140,33 @@ def test_a_saved_state_continues_exactly_whoever_wrote_it(kind, kwargs, writer):
         )
 
 
+def test_parameters_in_another_dense_layout_reach_the_kernel_as_flat_views_and_step_alike():
+    """A column-major weight (the sparse input layer's) or channels-last convolution weights: the fused
+    kernel gets one-dimensional views of the same memory, and the steps are those of a contiguous copy."""
+    column = torch.randn(5, 4).t()  # a 4 x 5 view of column-major memory
+    channels_last = torch.randn(3, 2, 4, 4).contiguous(memory_format=torch.channels_last)
+    for t in (column, channels_last):
+        views = optim._flat([t, t.clone(), torch.zeros_like(t)])  # zeros_like keeps the layout
+        assert all(v.dim() == 1 and v.is_contiguous() for v in views)
+        assert views[0].data_ptr() == t.data_ptr() and torch.equal(views[0].sort().values, t.flatten().sort().values)
+    mixed = [column, column.contiguous()]  # layouts differ: left as they are
+    assert optim._flat(mixed) is mixed
+
+    for kind in ("adam", "sgd"):
+        cls = optim.Adam if kind == "adam" else optim.SGD
+        kw = {"momentum": 0.9} if kind == "sgd" else {}
+        p_col = torch.nn.Parameter(torch.randn(6, 3).t())
+        p_row = torch.nn.Parameter(p_col.detach().contiguous())
+        a, b = cls([p_col], lr=0.1, **kw), cls([p_row], lr=0.1, **kw)
+        for i in range(4):
+            g = torch.randn(3, 6, generator=torch.Generator().manual_seed(i))
+            p_col.grad, p_row.grad = g.t().contiguous().t(), g.clone()
+            a.step()
+            b.step()
+        # alike up to rounding (the kernel's vector and scalar loops meet other elements in the other order)
+        assert torch.allclose(p_col.detach(), p_row.detach(), rtol=0, atol=1e-6) and p_col.t().is_contiguous()
+
+
 def test_bad_parameter_lists_and_foreign_states_are_refused():
     net = _net()
     with pytest.raises(ValueError, match="empty parameter list"):

@@ -166,13 +166,16 @@ def test_the_sparse_linear_layer_matches_numpy_in_value_and_gradients(form):
     with torch.no_grad():
         layer.weight.copy_(torch.from_numpy(W))
         layer.bias.copy_(torch.from_numpy(b))
+    arriving = []  # the layout in which the backward pass hands over the weight's gradient
+    layer.weight.register_hook(lambda g: arriving.append(g.stride()))
     y = layer(_sparse_form(X, form))
     assert type(y.grad_fn).__name__ == "_SparseLinearBackward"  # the layer's own products, not torch's COO addmm
     y.backward(torch.from_numpy(G).float())
     np.testing.assert_allclose(y.detach().numpy(), X @ W.T + b, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(layer.weight.grad.numpy(), G.T @ X, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(layer.bias.grad.numpy(), G.sum(0), rtol=1e-5, atol=1e-5)
-    assert layer.weight.grad.is_contiguous()
+    # column-major weight, and its gradient made in that layout (no transposed copy of the weight)
+    assert layer.weight.t().is_contiguous() and arriving == [layer.weight.stride()] == [layer.weight.grad.stride()]
     y64 = layer(_sparse_form(X, form).double())  # a float64 batch meets the layer's float32 weight
     assert y64.dtype == torch.float32
     np.testing.assert_allclose(y64.detach().numpy(), X @ W.T + b, rtol=1e-5, atol=1e-5)
@@ -228,7 +231,7 @@ def test_the_sparse_linear_layer_is_a_linear_layer_for_dense_input_and_for_state
     plain = torch.nn.Linear(6, 2)
     assert torch.equal(layer.weight, plain.weight)  # drawn as nn.Linear draws: same weights for a seed
     x = torch.randn(4, 6)
-    assert torch.equal(layer(x), plain(x))
+    assert torch.allclose(layer(x), plain(x), rtol=1e-6, atol=1e-7)  # another BLAS layout: rounding apart
     plain.load_state_dict(layer.state_dict())  # same keys and shapes as nn.Linear
     net = shallow_net(6, 2, hidden=3)
     assert isinstance(net.stages["hidden"][0], SparseInputLinear)

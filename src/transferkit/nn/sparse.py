@@ -38,6 +38,7 @@ class _SparseLinear(torch.autograd.Function):
             y = y + bias
         ctx.save_for_backward(x_csr)
         ctx.has_bias = bias is not None
+        ctx.weight_stride = weight.stride()
         return y
 
     @staticmethod
@@ -45,7 +46,9 @@ class _SparseLinear(torch.autograd.Function):
         (x_csr,) = ctx.saved_tensors
         grad_w = grad_b = None
         if ctx.needs_input_grad[1]:
-            grad_w = (_transpose(x_csr) @ grad_y).t().contiguous()  # the weight's own layout
+            grad_w = (_transpose(x_csr) @ grad_y).t()  # (X^T dL/dy)^T, column-major
+            if grad_w.stride() != ctx.weight_stride:  # the weight's own layout, else autograd copies it
+                grad_w = grad_w.contiguous()
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad_y.sum(0)
         return None, grad_w, grad_b
@@ -100,10 +103,17 @@ class SparseInputLinear(nn.Linear):
     """:class:`torch.nn.Linear` that multiplies a sparse CPU batch at the cost of its non-zeros in both
     passes (:func:`sparse_linear`); dense inputs take the usual path. Same parameters, same state.
 
-    The weight stays row-major, as in :class:`~torch.nn.Linear`: a column-major weight spares the
-    two transposed copies of a step, but sends the fused Adam step down a path about three times
-    slower, which costs as much as it saves.
+    The weight :math:`W` (``out x in``, as in :class:`~torch.nn.Linear`) is stored column-major, so
+    :math:`W^\\top` is the contiguous block both products read and write: the forward pass
+    multiplies by it without a copy and the backward pass's :math:`(X^\\top \\partial L/\\partial y)^\\top`
+    is already in the weight's layout, which spares a transposed copy of the whole weight at every
+    step (``benchmarks/optim_step.py``). The optimisers of :mod:`transferkit.train.optim` update
+    such a weight as fast as a row-major one.
     """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None):
+        super().__init__(in_features, out_features, bias, device, dtype)
+        self.weight = nn.Parameter(self.weight.detach().t().contiguous().t())  # same values, column-major
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return sparse_linear(x, self.weight, self.bias)

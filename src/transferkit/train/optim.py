@@ -22,6 +22,10 @@ SGD with momentum μ and dampening τ (Sutskever et al., ICML 2013, in torch's f
 
 Where the fused kernel does not cover a device or dtype (older torch on the CPU, for one), the
 same arithmetic runs as ordinary tensor operations.
+
+The updates are elementwise, so a parameter stored in another dense layout (a transposed weight,
+channels-last convolutions) goes to the kernel as a flat view of its memory, with its gradient and
+state in the same layout: the fused kernel takes about twice as long over strided tensors.
 """
 
 from __future__ import annotations
@@ -32,6 +36,22 @@ from collections.abc import Iterable
 import torch
 
 __all__ = ["SGD", "Adam"]
+
+
+def _flat(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """One-dimensional views of the memory of tensors that share a dense layout; else as they are."""
+    t = tensors[0]
+    if t.is_contiguous() or any(u.stride() != t.stride() for u in tensors):
+        return tensors
+    order = sorted(range(t.dim()), key=lambda i: -t.stride(i))  # the layout's own order of dimensions
+    if not t.permute(order).is_contiguous():  # overlapping or with gaps: no flat view
+        return tensors
+    return [u.permute(order).view(-1) for u in tensors]
+
+
+def _flattened(*lists: list[torch.Tensor]) -> tuple[list[torch.Tensor], ...]:
+    """``lists`` of tensors that belong together (parameter, gradient, state), each set as :func:`_flat`."""
+    return tuple(map(list, zip(*(_flat(list(group)) for group in zip(*lists, strict=True)), strict=True)))
 
 
 class _Optimizer:
@@ -140,7 +160,7 @@ class Adam(_Optimizer):
             if self._fused:
                 try:
                     torch._fused_adam_(
-                        params, grads, m, v, [], steps,
+                        *_flattened(params, grads, m, v), [], steps,
                         lr=lr, beta1=beta1, beta2=beta2, weight_decay=wd, eps=eps, amsgrad=False, maximize=False,
                     )  # fmt: skip
                     continue
@@ -179,8 +199,9 @@ class SGD(_Optimizer):
             buffers = [self.state[p]["momentum_buffer"] for p in params] if mu else []
             if self._fused and (all(first) or not any(first)):  # the kernel takes one first-step flag for all
                 try:
+                    flat = _flattened(params, grads, buffers) if mu else (*_flattened(params, grads), [])
                     torch._fused_sgd_(
-                        params, grads, buffers, weight_decay=wd, momentum=mu, lr=lr, dampening=tau,
+                        *flat, weight_decay=wd, momentum=mu, lr=lr, dampening=tau,
                         nesterov=False, maximize=False, is_first_step=all(first),
                     )  # fmt: skip
                     continue
