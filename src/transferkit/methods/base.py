@@ -33,7 +33,7 @@ from transferkit.data import Domain, as_domain, check_array, check_same_features
 from transferkit.methods.persistent import Persistent
 from transferkit.nn.backbones import BACKBONES, StagedNet, build_backbone, from_module
 from transferkit.train.diagnostics import training_warnings
-from transferkit.train.loop import FitConfig, FitResult, fit_loop, resolve_device, to_batch
+from transferkit.train.loop import PRECISIONS, FitConfig, FitResult, fit_loop, resolve_device, to_batch
 from transferkit.train.schedules import LR_SCHEDULES
 
 __all__ = [
@@ -200,6 +200,7 @@ SHARED_CONSTRAINTS = {
     "seed": [Interval(Integral, 0, None, closed="left")],
     "device": [str],
     "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+    "precision": [StrOptions(set(PRECISIONS))],
     "checkpoint_dir": [str, os.PathLike, None],
     "verbose": ["boolean"],
     "n_estimators": [Interval(Integral, 1, None, closed="left")],
@@ -526,7 +527,7 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
     #: and what is allowed; subclasses extend it with their own.
     _parameter_constraints = shared_constraints(
         "backbone", "feature_layer", "hidden", "epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay",
-        "grad_clip", "lr_schedule", "seed", "device", "n_threads", "checkpoint_dir", "verbose",
+        "grad_clip", "lr_schedule", "seed", "device", "n_threads", "precision", "checkpoint_dir", "verbose",
     )  # fmt: skip
 
     backbone: object = "auto"
@@ -543,6 +544,7 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
     seed: int = 0
     device: str = "auto"
     n_threads: int | None = None
+    precision: str = "float32"
     checkpoint_dir: str | None = None
     verbose: bool = False
 
@@ -559,6 +561,7 @@ class NeuralTransferMethod(LearntFeatures, TransferMethod):
             seed=self.seed,
             device=self.device,
             n_threads=self.n_threads,
+            precision=self.precision,
             checkpoint_dir=self.checkpoint_dir,
             progress=self.verbose,
             desc=desc,

@@ -167,6 +167,10 @@ class DANN(AdaptationMethod):
         CPU threads while training; ``None``: one for a small network (a training step under 1e8
         multiply-adds), torch's setting otherwise (:mod:`transferkit.train.threads`); the caller's
         setting is restored afterwards.
+    precision : {"float32", "bfloat16"}
+        ``"bfloat16"`` runs the forward pass under :func:`torch.autocast` (matrix products and
+        convolutions in bfloat16; losses, weights and the optimiser in float32): faster on GPUs and
+        CPUs with bfloat16 units, at some accuracy. Prediction stays in float32.
     checkpoint_dir : str, optional
         Save atomic checkpoints there and resume from the newest good one.
     verbose : bool

@@ -21,6 +21,7 @@ one-process run up to floating-point noise.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -43,7 +44,10 @@ from transferkit.train.checkpoint import CheckpointManager
 from transferkit.train.schedules import lr_at
 from transferkit.train.threads import MacCounter, choose_threads
 
-__all__ = ["FitConfig", "FitResult", "fit_loop", "resolve_device"]
+__all__ = ["PRECISIONS", "FitConfig", "FitResult", "fit_loop", "resolve_device"]
+
+#: The arithmetic a forward pass may run in (:attr:`FitConfig.precision`).
+PRECISIONS = ("float32", "bfloat16")
 
 CHECKPOINT_FORMAT = 1
 
@@ -76,6 +80,10 @@ class FitConfig:
     #: Intra-op threads while training; None: one for a small step, torch's setting for a large one
     #: (:mod:`transferkit.train.threads`). The caller's setting is restored afterwards.
     n_threads: int | None = None
+    #: ``"bfloat16"``: the forward pass under :func:`torch.autocast` in bfloat16 (matrix products and
+    #: convolutions in bfloat16, losses and reductions in float32, the weights and the optimiser in
+    #: float32); ``"float32"``: everything in float32.
+    precision: str = "float32"
     #: What the trained weights are of: the method and every hyperparameter that changes them (plain
     #: values). A checkpoint written for another identity is refused on resume.
     identity: dict = field(default_factory=dict)
@@ -103,6 +111,8 @@ class FitConfig:
             raise ValueError(f"grad_clip={self.grad_clip!r}; expected 0 (off) or a positive gradient-norm bound.")
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"optimizer={self.optimizer!r}; expected 'adam' or 'sgd'.")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision={self.precision!r}; expected one of {', '.join(map(repr, PRECISIONS))}.")
         lr_at(self.lr_schedule, 0.0, 1.0)  # raises on an unknown schedule name
         if self.checkpoint_dir is not None:
             self.checkpoint_dir = os.fspath(self.checkpoint_dir)
@@ -387,6 +397,11 @@ def _fit_loop(module, source, target, config: FitConfig, on_epoch_end, caller_th
     # thread too when that step was small, else on the caller's setting (transferkit.train.threads)
     torch.set_num_threads(config.n_threads or 1)
     counting = MacCounter(module) if config.n_threads is None else None
+    autocast = (
+        torch.autocast(device.type, dtype=torch.bfloat16)
+        if config.precision == "bfloat16"
+        else contextlib.nullcontext()
+    )
     for epoch in range(start_step // steps_per_epoch, config.epochs):
         skip = step - epoch * steps_per_epoch  # > 0 only in the epoch a run resumes in
         np_rng.bit_generator.state = epoch_np_state
@@ -400,8 +415,9 @@ def _fit_loop(module, source, target, config: FitConfig, on_epoch_end, caller_th
                 g["lr"] = lr * g.get("lr_mult", 1.0)
             batch = {k: v.take(distributed.shard(idx_s, rank, world), device) for k, v in rows_s.items()}
             batch.update({k: v.take(distributed.shard(idx_t, rank, world), device) for k, v in rows_t.items()})
-            out = train_module(batch, p)
-            loss = out["loss"]
+            with autocast:
+                out = train_module(batch, p)
+            loss = out["loss"].float()
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"the loss became {loss.item()} at step {step} (epoch {epoch}); lower lr={config.lr:g} "

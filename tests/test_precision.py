@@ -1,0 +1,57 @@
+"""precision="bfloat16": the forward pass under autocast, the weights and the optimiser in float32."""
+
+import numpy as np
+import pytest
+import torch
+
+from transferkit import DANN, Domain
+from transferkit.datasets.synthetic import make_blobs_shift
+from transferkit.train import FitConfig
+
+
+def _task():
+    return make_blobs_shift(n_classes=3, n_source=300, n_target=300, n_features=8, n_test=600, seed=3)
+
+
+def _dtypes_seen(model: DANN, task) -> set:
+    """The dtypes of the hidden layer's outputs while the model trains."""
+    seen = set()
+    original = DANN._objective
+
+    def objective(self, net, n_classes):
+        net.stages["hidden"].register_forward_hook(lambda m, i, out: seen.add(out.dtype) if m.training else None)
+        return original(self, net, n_classes)
+
+    DANN._objective = objective
+    try:
+        model.fit(task.source, task.target)
+    finally:
+        DANN._objective = original
+    return seen
+
+
+@pytest.mark.parametrize("precision, dtype", [("float32", torch.float32), ("bfloat16", torch.bfloat16)])
+def test_bfloat16_runs_the_forward_pass_in_bfloat16_and_keeps_float32_weights(precision, dtype):
+    task = _task()
+    model = DANN(epochs=4, batch_size=32, precision=precision, seed=0)
+    assert _dtypes_seen(model, task) == {dtype}
+    assert all(p.dtype == torch.float32 for p in model.model_.parameters())
+    assert model.predict_proba(task.target_test.X).dtype == np.float32
+    assert model.score(task.target_test) > 0.8  # the blobs are easy: bfloat16 must not spoil the fit
+
+
+def test_bfloat16_trains_close_to_float32_and_not_identically():
+    task = _task()
+    w32 = DANN(epochs=3, batch_size=32, seed=1).fit(task.source, task.target).model_.head.weight.detach()
+    w16 = DANN(epochs=3, batch_size=32, seed=1, precision="bfloat16").fit(task.source, task.target)
+    w16 = w16.model_.head.weight.detach()
+    assert not torch.equal(w32, w16)
+    assert torch.allclose(w32, w16, atol=0.05)
+
+
+def test_an_unknown_precision_is_refused_before_training():
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    with pytest.raises(ValueError, match="precision"):
+        DANN(precision="float16").fit(Domain(X, np.arange(40) % 2), Domain(X))
+    with pytest.raises(ValueError, match=r"precision='fp8'; expected one of 'float32', 'bfloat16'"):
+        FitConfig(precision="fp8").validate()
