@@ -252,14 +252,53 @@ def test_a_minibatch_takes_one_pooled_kernel_matrix_up_to_the_block_budget(monke
     rng = np.random.default_rng(4)
     x, y = torch.from_numpy(rng.normal(size=(37, 3))), torch.from_numpy(rng.normal(1, 1, size=(23, 3)))
     whole = divergences.mmd2(x, y).item()
-    original = divergences.gaussian_kernel
+    original_kernel, original_pooled = divergences.gaussian_kernel, divergences._PooledMMD2.apply
     for entries, pooled in ((60 * 60 * 5, True), (60 * 60 * 5 - 1, False)):  # (n + m)^2 U entries at most
         monkeypatch.setattr(divergences, "_BLOCK_ENTRIES", entries)
-        blocks = []
-        spy = lambda a, b, s, blocks=blocks: blocks.append(len(b)) or original(a, b, s)  # noqa: E731
+        blocks, pools = [], []
+        spy = lambda a, b, s, blocks=blocks: blocks.append(len(b)) or original_kernel(a, b, s)  # noqa: E731
         monkeypatch.setattr(divergences, "gaussian_kernel", spy)
+        monkeypatch.setattr(
+            divergences._PooledMMD2, "apply", lambda z, *a, pools=pools: pools.append(len(z)) or original_pooled(z, *a)
+        )
         assert divergences.mmd2(x, y).item() == pytest.approx(whole, rel=1e-10)
-        assert (blocks == [60]) == pooled
+        assert (pools == [60]) == pooled and bool(blocks) != pooled
+
+
+@pytest.mark.parametrize("multipliers", [(0.5, 1.0, 3.0), DEFAULT_BANDWIDTH_MULTIPLIERS])
+@pytest.mark.parametrize("estimator", ["unbiased", "biased"])
+def test_the_minibatch_gradient_in_closed_form_is_autograds_through_the_formula(estimator, multipliers, monkeypatch):
+    """The pooled minibatch's one-node MMD² against autograd through the block sums (the same formula
+    term by term), value and gradient, and torch's numerical gradient check."""
+    from transferkit.nn import divergences
+
+    rng = np.random.default_rng(8)
+    x = torch.from_numpy(rng.normal(size=(9, 4))).requires_grad_()
+    y = torch.from_numpy(rng.normal(0.5, 1.5, size=(7, 4))).requires_grad_()
+    fast = divergences.mmd2(x, y, estimator=estimator, multipliers=multipliers)
+    gx, gy = torch.autograd.grad(fast, (x, y))
+    monkeypatch.setattr(divergences, "_BLOCK_ENTRIES", 1)  # every row its own block: plain autograd
+    slow = divergences.mmd2(x, y, estimator=estimator, multipliers=multipliers)
+    sx, sy = torch.autograd.grad(slow, (x, y))
+    assert fast.item() == pytest.approx(slow.item(), rel=1e-12)
+    torch.testing.assert_close(gx, sx, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(gy, sy, rtol=1e-10, atol=1e-12)
+    assert gx.abs().max() > 1e-3  # a gradient worth checking
+    monkeypatch.undo()
+    sigmas2 = torch.tensor([0.7, 2.0], dtype=torch.float64)
+    z = torch.cat([x, y]).detach().requires_grad_()
+    assert torch.autograd.gradcheck(lambda z: divergences._PooledMMD2.apply(z, 9, sigmas2, estimator == "unbiased"), z)
+
+
+@pytest.mark.parametrize("sigmas2", [(1.0, 0.25, 4.0, 0.5, 2.0), (0.3, 0.6, 1.3), (2.0,)])
+def test_the_kernel_stack_is_each_bandwidths_exponential_squared_down_or_not(sigmas2):
+    """Bandwidths that halve one after the other (in any order) take one exponential and squarings."""
+    from transferkit.nn.divergences import _kernel_stack
+
+    d2 = torch.from_numpy(np.random.default_rng(2).uniform(0, 9, size=(1, 50)))
+    s2 = torch.tensor(sigmas2, dtype=torch.float64)
+    expected = torch.stack([torch.exp(-d2[0] / (2 * s)) for s in s2])
+    torch.testing.assert_close(_kernel_stack(d2, s2), expected, rtol=1e-13, atol=0)
 
 
 def test_distances_hold_when_each_feature_has_its_own_large_offset():

@@ -17,6 +17,7 @@ CORAL (Sun & Saenko, ECCV 2016 workshops) compares second-order statistics:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
@@ -87,6 +88,74 @@ def _kernel_sum(a: torch.Tensor, b: torch.Tensor, sigmas2: torch.Tensor) -> torc
     r""":math:`\sum_{i,j} k(a_i, b_j)` over row blocks of ``a``: O(block x m) memory, never the (n, m) matrix."""
     rows = max(1, _BLOCK_ENTRIES // max(1, len(b) * len(sigmas2)))
     return sum(gaussian_kernel(a[i : i + rows], b, sigmas2).sum() for i in range(0, len(a), rows))
+
+
+@functools.lru_cache(maxsize=8)
+def _mmd_weights(n: int, m: int, unbiased: bool, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The weights C of MMD² = sum_ij C_ij K_ij over the pooled sample (read only: cached)."""
+    c = torch.empty(n + m, n + m, dtype=dtype, device=device)
+    within_x, within_y = (n * (n - 1), m * (m - 1)) if unbiased else (n * n, m * m)
+    c[:n, :n], c[n:, n:], c[:n, n:], c[n:, :n] = 1.0 / within_x, 1.0 / within_y, -1.0 / (n * m), -1.0 / (n * m)
+    if unbiased:
+        c.fill_diagonal_(0.0)  # k(z_i, z_i) = 1 exactly: the U-statistic leaves it out
+    return c
+
+
+def _kernel_stack(d2: torch.Tensor, sigmas2: torch.Tensor) -> torch.Tensor:
+    """exp(-d2 / 2 sigma_u^2) for each bandwidth, one row each. Where the bandwidths halve one after the
+    other (the default family), one exponential and squarings: exp(-d/2(s/2)) = exp(-d/2s)^2, exactly."""
+    s = sigmas2.tolist()
+    order = sorted(range(len(s)), key=lambda u: -s[u])
+    if len(s) > 1 and all(s[order[i + 1]] * 2 == s[order[i]] for i in range(len(s) - 1)):
+        rows = [(d2 * (-0.5 / s[order[0]])).exp_()]
+        for _ in order[1:]:
+            rows.append(rows[-1] * rows[-1])
+        out = torch.empty(len(s), d2.shape[1], dtype=d2.dtype, device=d2.device)
+        for u, row in zip(order, rows, strict=True):
+            out[u] = row[0]
+        return out
+    return (d2 * (-0.5 / sigmas2).view(-1, 1)).exp_()
+
+
+class _PooledMMD2(torch.autograd.Function):
+    r"""The multi-kernel MMD² of a minibatch and its gradient in closed form, in one autograd node.
+
+    With the pooled sample :math:`z = (x_1..x_n, y_1..y_m)`, the kernel matrix
+    :math:`K_{ij} = \frac{1}{U}\sum_u K^{(u)}_{ij}`,
+    :math:`K^{(u)}_{ij} = \exp(-\lVert z_i - z_j\rVert^2 / 2\sigma_u^2)`, and a symmetric weight
+    matrix :math:`C` (:math:`1/n(n-1)` within the source, :math:`1/m(m-1)`
+    within the target, zero on the diagonal, :math:`-1/nm` across; :math:`1/n^2`, :math:`1/m^2`
+    within and the diagonal kept for the biased estimator), :math:`\mathrm{MMD}^2 = \sum_{ij} C_{ij} K_{ij}`
+    and, the bandwidths held fixed,
+
+    .. math::
+
+        \frac{\partial\,\mathrm{MMD}^2}{\partial z_i} = -\sum_j A_{ij} (z_i - z_j), \qquad
+        A_{ij} = \frac{2 C_{ij}}{U} \sum_u \frac{K^{(u)}_{ij}}{\sigma_u^2},
+
+    that is :math:`-(\operatorname{diag}(A\mathbf{1}) - A) z`: one matrix product. Autograd through the
+    same formula builds about twenty nodes over (U, N, N) tensors, and a DAN step spends more time
+    in them than in the network (``benchmarks/mmd_scale.py --minibatch``).
+    """
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, n: int, sigmas2: torch.Tensor, unbiased: bool) -> torch.Tensor:
+        c = _mmd_weights(n, len(z) - n, unbiased, z.dtype, z.device)
+        sq = z.pow(2).sum(1)  # ||z_i - z_j||² = ||z_i||² + ||z_j||² - 2 z_i.z_j, without cdist's square root
+        d2 = torch.addmm(sq.unsqueeze(1) + sq, z, z.t(), alpha=-2.0).clamp_min_(0.0).fill_diagonal_(0.0)
+        kernels = _kernel_stack(d2.view(1, -1), sigmas2)  # (U, N²)
+        # the two means over the kernels, K and (1/U) sum_u K^(u) / sigma_u^2, in one product
+        weights = torch.stack([torch.ones_like(sigmas2), 1.0 / sigmas2]) / len(sigmas2)
+        k, k_over_s2 = (weights @ kernels).view(2, len(z), len(z))
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(z, k_over_s2.mul_(2.0 * c))  # A
+        return (c * k).sum()
+
+    @staticmethod
+    def backward(ctx, grad):
+        z, a = ctx.saved_tensors
+        grad_z = a @ z - a.sum(1, keepdim=True) * z  # -(diag(A 1) - A) z
+        return grad * grad_z, None, None, None
 
 
 def mmd2(
@@ -162,11 +231,10 @@ def mmd2(
     # cdist uses for more than 25 rows from cancelling every digit when the points share a large offset
     z = z - z.detach().mean(0)
     if (n + m) ** 2 * len(sigmas2) <= _BLOCK_ENTRIES:  # a minibatch: one kernel matrix of the pooled sample
-        k = gaussian_kernel(z, z, sigmas2)
-        kxx, kyy, kxy = k[:n, :n].sum(), k[n:, n:].sum(), k[:n, n:].sum()
-    else:  # sums over row blocks: memory O(block x n), not the (5, n, m) stack of kernel matrices
-        x, y = z[:n], z[n:]
-        kxx, kyy, kxy = _kernel_sum(x, x, sigmas2), _kernel_sum(y, y, sigmas2), _kernel_sum(x, y, sigmas2)
+        return _PooledMMD2.apply(z, n, sigmas2.detach(), estimator == "unbiased")
+    # sums over row blocks: memory O(block x n), not the (5, n, m) stack of kernel matrices
+    x, y = z[:n], z[n:]
+    kxx, kyy, kxy = _kernel_sum(x, x, sigmas2), _kernel_sum(y, y, sigmas2), _kernel_sum(x, y, sigmas2)
     if estimator == "biased":
         return kxx / (n * n) + kyy / (m * m) - 2 * kxy / (n * m)
     # the diagonal of a Gaussian kernel is exactly 1: k(x_i, x_i) = exp(0)
