@@ -556,3 +556,21 @@ def test_method_names_in_any_case_and_warnings_in_one_line(capsys):
     assert ".py:" not in err  # no file path, no source line
     code, _, err = run_cli(["run", "stcc", "--target", "demo:usps"], capsys)
     assert code == 2 and "unknown method 'stcc'. Did you mean 'stc'?" in err
+
+
+def test_the_command_freezes_the_heap_after_its_work_so_exit_skips_the_last_sweep(monkeypatch):
+    """``transferkit`` (the console script and ``python -m transferkit``) is ``cli.command``: the work,
+    then ``gc.freeze()``, which spares the exit a collection over every object torch made."""
+    import gc
+    import importlib.metadata
+    import pathlib
+
+    from transferkit import cli
+
+    calls = []
+    monkeypatch.setattr(cli, "main", lambda: calls.append("main") or 3)
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
+    assert cli.command() == 3 and calls == ["main", "freeze"]
+    scripts = [e for e in importlib.metadata.entry_points(group="console_scripts") if e.name == "transferkit"]
+    assert [e.value for e in scripts] == ["transferkit.cli:command"]
+    assert "sys.exit(command())" in (pathlib.Path(cli.__file__).parent.parent / "__main__.py").read_text()

@@ -2,6 +2,6 @@
 
 import sys
 
-from transferkit.cli import main
+from transferkit.cli import command
 
-sys.exit(main())
+sys.exit(command())
