@@ -313,3 +313,14 @@ def test_distances_hold_when_each_feature_has_its_own_large_offset():
     sig = [base * m for m in DEFAULT_BANDWIDTH_MULTIPLIERS]
     expected = np_mmd2(x.astype(np.float64), y.astype(np.float64), sig, "unbiased")
     assert float(mmd2(torch.tensor(x), torch.tensor(y))) == pytest.approx(expected, rel=1e-3)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_identical_points_give_a_zero_mmd_and_a_finite_zero_gradient(dtype):
+    """No spread at all: the default bandwidth falls back to a floor whose inverse stays finite."""
+    x = torch.full((6, 2), 3.0, dtype=dtype, requires_grad=True)
+    y = torch.full((5, 2), 3.0, dtype=dtype, requires_grad=True)
+    value = mmd2(x, y)
+    value.backward()
+    assert abs(value.item()) < 1e-6
+    assert torch.equal(x.grad, torch.zeros_like(x)) and torch.equal(y.grad, torch.zeros_like(y))

@@ -206,7 +206,8 @@ def mmd2(
     z = torch.cat([x, y])
     if bandwidths is None:
         check_bandwidths(multipliers, "multipliers")
-        base = _base_sigma2(z).clamp_min(torch.finfo(x.dtype).tiny)  # identical points: any scale will do
+        # identical points: any scale will do, one whose inverse (the gradient's factor 1/sigma²) stays finite
+        base = _base_sigma2(z).clamp_min(torch.finfo(x.dtype).tiny ** 0.5)
         sigmas2 = base * torch.tensor(tuple(multipliers), dtype=x.dtype, device=x.device)
     else:
         check_bandwidths(bandwidths, "bandwidths")
