@@ -89,11 +89,18 @@ class _Optimizer:
                 else:
                     p.grad.detach_().zero_()
 
-    def _with_grads(self, group: dict) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        params = [p for p in group["params"] if p.grad is not None]
-        if any(p.grad.is_sparse for p in params):
-            raise RuntimeError(f"{type(self).__name__} does not take sparse gradients.")
-        return params, [p.grad for p in params]
+    @torch.no_grad()
+    def step(self) -> None:
+        """One update of every parameter that has a gradient."""
+        for group in self.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            if any(p.grad.is_sparse for p in params):
+                raise RuntimeError(f"{type(self).__name__} does not take sparse gradients.")
+            if params:
+                self._step_group(group, params, [p.grad for p in params])
+
+    def _step_group(self, group: dict, params: list[torch.Tensor], grads: list[torch.Tensor]) -> None:
+        raise NotImplementedError  # pragma: no cover - abstract
 
     def state_dict(self) -> dict:
         """The state in ``torch.optim``'s layout: parameters by their index across the groups."""
@@ -139,41 +146,36 @@ class Adam(_Optimizer):
             dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=False, maximize=False),
         )
 
-    @torch.no_grad()
-    def step(self) -> None:
-        for group in self.param_groups:
-            params, grads = self._with_grads(group)
-            if not params:
-                continue
-            for p in params:
-                if p not in self.state:  # the step count as the fused kernel keeps it: a float32 scalar beside p
-                    self.state[p] = {
-                        "step": torch.zeros((), dtype=torch.float32, device=p.device),
-                        "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
-                        "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
-                    }
-            states = [self.state[p] for p in params]
-            steps = [s["step"] for s in states]
-            m, v = [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states]
-            torch._foreach_add_(steps, 1.0)
-            (beta1, beta2), lr, eps, wd = group["betas"], group["lr"], group["eps"], group["weight_decay"]
-            if self._fused:
-                try:
-                    torch._fused_adam_(
-                        *_flattened(params, grads, m, v), [], steps,
-                        lr=lr, beta1=beta1, beta2=beta2, weight_decay=wd, eps=eps, amsgrad=False, maximize=False,
-                    )  # fmt: skip
-                    continue
-                except (RuntimeError, NotImplementedError, AttributeError):
-                    self._fused = False  # raised before any update: the same step runs below
-            for p, g, m_i, v_i, t in zip(params, grads, m, v, steps, strict=True):
-                t = float(t)
-                if wd:
-                    g = g.add(p, alpha=wd)
-                m_i.lerp_(g, 1 - beta1)
-                v_i.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-                denom = (v_i.sqrt() / math.sqrt(1 - beta2**t)).add_(eps)
-                p.addcdiv_(m_i, denom, value=-lr / (1 - beta1**t))
+    def _step_group(self, group: dict, params: list[torch.Tensor], grads: list[torch.Tensor]) -> None:
+        for p in params:
+            if p not in self.state:  # the step count as the fused kernel keeps it: a float32 scalar beside p
+                self.state[p] = {
+                    "step": torch.zeros((), dtype=torch.float32, device=p.device),
+                    "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
+                    "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
+                }
+        states = [self.state[p] for p in params]
+        steps = [s["step"] for s in states]
+        m, v = [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states]
+        torch._foreach_add_(steps, 1.0)
+        (beta1, beta2), lr, eps, wd = group["betas"], group["lr"], group["eps"], group["weight_decay"]
+        if self._fused:
+            try:
+                torch._fused_adam_(
+                    *_flattened(params, grads, m, v), [], steps,
+                    lr=lr, beta1=beta1, beta2=beta2, weight_decay=wd, eps=eps, amsgrad=False, maximize=False,
+                )  # fmt: skip
+                return
+            except (RuntimeError, NotImplementedError, AttributeError):
+                self._fused = False  # raised before any update: the same step runs below
+        for p, g, m_i, v_i, t in zip(params, grads, m, v, steps, strict=True):
+            t = float(t)
+            if wd:
+                g = g.add(p, alpha=wd)
+            m_i.lerp_(g, 1 - beta1)
+            v_i.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+            denom = (v_i.sqrt() / math.sqrt(1 - beta2**t)).add_(eps)
+            p.addcdiv_(m_i, denom, value=-lr / (1 - beta1**t))
 
 
 class SGD(_Optimizer):
@@ -185,36 +187,31 @@ class SGD(_Optimizer):
             dict(lr=lr, momentum=momentum, dampening=0.0, weight_decay=weight_decay, nesterov=False, maximize=False),
         )
 
-    @torch.no_grad()
-    def step(self) -> None:
-        for group in self.param_groups:
-            params, grads = self._with_grads(group)
-            if not params:
-                continue
-            mu, lr, wd, tau = group["momentum"], group["lr"], group["weight_decay"], group["dampening"]
-            first = [mu != 0 and p not in self.state for p in params]  # b_1 = g_1
-            for p, g, new in zip(params, grads, first, strict=True):
-                if new:
-                    self.state[p] = {"momentum_buffer": torch.empty_like(g)}
-            buffers = [self.state[p]["momentum_buffer"] for p in params] if mu else []
-            if self._fused and (all(first) or not any(first)):  # the kernel takes one first-step flag for all
-                try:
-                    flat = _flattened(params, grads, buffers) if mu else (*_flattened(params, grads), [])
-                    torch._fused_sgd_(
-                        *flat, weight_decay=wd, momentum=mu, lr=lr, dampening=tau,
-                        nesterov=False, maximize=False, is_first_step=all(first),
-                    )  # fmt: skip
-                    continue
-                except (RuntimeError, NotImplementedError, AttributeError):
-                    self._fused = False
-            for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-                if wd:
-                    g = g.add(p, alpha=wd)
-                if mu:
-                    b = buffers[i]
-                    if first[i]:
-                        b.copy_(g)
-                    else:
-                        b.mul_(mu).add_(g, alpha=1 - tau)
-                    g = b
-                p.add_(g, alpha=-lr)
+    def _step_group(self, group: dict, params: list[torch.Tensor], grads: list[torch.Tensor]) -> None:
+        mu, lr, wd, tau = group["momentum"], group["lr"], group["weight_decay"], group["dampening"]
+        first = [mu != 0 and p not in self.state for p in params]  # b_1 = g_1
+        for p, g, new in zip(params, grads, first, strict=True):
+            if new:
+                self.state[p] = {"momentum_buffer": torch.empty_like(g)}
+        buffers = [self.state[p]["momentum_buffer"] for p in params] if mu else []
+        if self._fused and (all(first) or not any(first)):  # the kernel takes one first-step flag for all
+            try:
+                flat = _flattened(params, grads, buffers) if mu else (*_flattened(params, grads), [])
+                torch._fused_sgd_(
+                    *flat, weight_decay=wd, momentum=mu, lr=lr, dampening=tau,
+                    nesterov=False, maximize=False, is_first_step=all(first),
+                )  # fmt: skip
+                return
+            except (RuntimeError, NotImplementedError, AttributeError):
+                self._fused = False
+        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
+            if wd:
+                g = g.add(p, alpha=wd)
+            if mu:
+                b = buffers[i]
+                if first[i]:
+                    b.copy_(g)
+                else:
+                    b.mul_(mu).add_(g, alpha=1 - tau)
+                g = b
+            p.add_(g, alpha=-lr)
