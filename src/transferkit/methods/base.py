@@ -312,7 +312,7 @@ class TransferMethod(Persistent, CheckedParams, BaseEstimator):
                 f"source has labels, but {label} learns from unlabelled source data; they would be "
                 "ignored. Pass source.unlabelled()."
             )
-        if self.setting.source_labels and getattr(self, "task", "classification") != "regression":
+        if self.setting.source_labels and not self._is_regressor():
             classes = np.unique(source.y)  # a regression source may be constant: the target corrects it
             if len(classes) < 2:
                 raise ValueError(f"source.y has one class only ({classes.tolist()}); expected at least two classes.")
@@ -342,9 +342,13 @@ class TransferMethod(Persistent, CheckedParams, BaseEstimator):
             _check_same_label_kind(source.y, target.y)
         return source, target
 
+    def _is_regressor(self) -> bool:
+        """Whether this method predicts numbers (a ``task = "regression"`` class), not classes."""
+        return getattr(self, "task", "classification") == "regression"
+
     def _check_targets(self, *domains) -> None:
         """A classifier refuses continuous labels, as scikit-learn's classifiers do."""
-        if getattr(self, "task", "classification") != "regression":
+        if not self._is_regressor():
             for d in domains:
                 if d is not None and d.y is not None:
                     check_classification_targets(d.y)
@@ -356,7 +360,7 @@ class TransferMethod(Persistent, CheckedParams, BaseEstimator):
         if hasattr(self, "transform"):
             tags.transformer_tags = TransformerTags(preserves_dtype=["float32"])
         tags.input_tags.sparse = True  # densified, or batched sparse for bag-of-words vectors
-        if getattr(self, "task", "classification") == "regression":
+        if self._is_regressor():
             tags.estimator_type, tags.regressor_tags = "regressor", RegressorTags()
         else:
             tags.estimator_type, tags.classifier_tags = "classifier", ClassifierTags()
