@@ -58,7 +58,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.model_selection import ParameterGrid
-from sklearn.utils._available_if import available_if
+from sklearn.utils._available_if import _AvailableIfDescriptor
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from transferkit.data import Domain, Standardizer
@@ -84,6 +84,19 @@ PREPROCESS = ("none", "standardize-domain")
 #: Training settings handed to every candidate that has them (``None`` keeps each method's own).
 _SHARED = ("epochs", "batch_size", "lr")
 _RUN = ("seed", "device", "verbose")
+
+
+class _AvailableIfWithReason(_AvailableIfDescriptor):
+    """scikit-learn's ``available_if``, except that an AttributeError raised by the check is the error
+    itself: scikit-learn's raises its generic "has no attribute" instead, with the reason only as its cause."""
+
+    def _check(self, obj, owner):
+        if not self.check(obj):
+            raise AttributeError(f"This {owner.__name__!r} has no attribute {self.attribute_name!r}")
+
+
+def _available_if_with_reason(check):
+    return lambda fn: _AvailableIfWithReason(fn, check, attribute_name=fn.__name__)
 
 
 class Auto(TransferMethod):
@@ -540,12 +553,12 @@ class Auto(TransferMethod):
         """Whether there are features to give: not under a vote (then ``hasattr(auto, "transform")`` is False)."""
         if getattr(self, "estimator_", False) is None:
             raise AttributeError(
-                f"transform: the {len(self.estimators_)} candidates vote, each in its own feature space; use "
-                "estimators_[i].transform, or Auto(combine='best') for one model's features."
+                f"Auto has no transform under a vote: the {len(self.estimators_)} candidates vote, each in its "
+                "own feature space; use estimators_[i].transform, or Auto(combine='best') for one model's features."
             )
         return True
 
-    @available_if(_one_model)
+    @_available_if_with_reason(_one_model)
     def transform(self, X) -> np.ndarray:
         """The chosen model's features (``X``: target samples); not under a vote."""
         self._check_is_fitted()
