@@ -90,3 +90,41 @@ def test_coral_takes_both_domains_in_one_array_as_scikit_learn_does():
     y = (Xs[:, 0] > 0).astype(int)
     a = CORAL().fit(np.r_[Xs, Xt], np.r_[y, np.full(20, -1)], sample_domain=np.r_[np.ones(30, int), -np.ones(20, int)])
     np.testing.assert_allclose(a.A_, CORAL().fit(Domain(Xs, y), Domain(Xt)).A_)
+
+
+@pytest.mark.parametrize("n_s, n_t", [(12, 30), (30, 12), (9, 11)])
+def test_more_features_than_samples_take_the_gram_matrix_and_give_algorithm_1(n_s, n_t):
+    """d = 20 against 9-30 samples: each power from the covariance or the Gram matrix, whichever is smaller,
+    equals scipy's matrix power of the regularised covariance."""
+    from scipy.linalg import fractional_matrix_power
+
+    from transferkit.methods.coral import power_factors
+
+    rng = np.random.default_rng(5)
+    Xs, Xt = rng.normal(size=(n_s, 20)) * 3, rng.normal(size=(n_t, 20)) @ rng.normal(size=(20, 20))
+    for X in (Xs, Xt):
+        C = np.cov(X, rowvar=False) + 0.5 * np.eye(20)
+        for p in (-0.5, 0.5):
+            U, D = power_factors(X, 0.5, p)
+            assert U.shape[1] <= min(len(X) - 1, 20)  # the rank of the covariance at most
+            np.testing.assert_allclose(
+                0.5**p * np.eye(20) + (U * D) @ U.T, np.real(fractional_matrix_power(C, p)), atol=1e-9
+            )
+    expected = np.real(fractional_matrix_power(np.cov(Xs, rowvar=False) + np.eye(20), -0.5)) @ np.real(
+        fractional_matrix_power(np.cov(Xt, rowvar=False) + np.eye(20), 0.5)
+    )
+    np.testing.assert_allclose(coral_transform(Xs, Xt), expected, atol=1e-9)
+
+
+def test_above_the_dense_limit_the_map_is_applied_from_its_factors(monkeypatch):
+    from transferkit.methods import coral
+
+    rng = np.random.default_rng(6)
+    Xs, Xt = rng.normal(size=(40, 25)), rng.normal(size=(30, 25)) * 2 + 1
+    y = (Xs[:, 0] > 0).astype(int)
+    dense = CORAL().fit(Domain(Xs, y), Domain(Xt))
+    monkeypatch.setattr(coral, "DENSE_LIMIT", 24)
+    factored = CORAL().fit(Domain(Xs, y), Domain(Xt))
+    assert dense.factors_ is None and factored.A_ is None  # no d x d matrix above the limit
+    np.testing.assert_allclose(factored.transform(Xt), dense.transform(Xt), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(factored.predict(Xt), dense.predict(Xt))
