@@ -134,3 +134,31 @@ def test_the_command_line_passes_the_chosen_tasks_and_refuses_them_elsewhere(mon
     assert [t.name for t in seen["tasks"]] == ["synthetic blobs", "mushroom enlarging->tapering"]
     assert main(["bench", "amazon", "--tasks", "amazon"]) == 2
     assert "--tasks is for `bench suite`" in capsys.readouterr().err
+
+
+def test_the_msda_family_learns_its_features_once_per_task_and_seed(monkeypatch):
+    """``amazon-msda`` tasks load the raw reviews with ``features="msda"``; the methods of one task and
+    seed share one load (mSDA is learnt once), while tasks without learnt features load afresh each time."""
+    import types
+
+    import transferkit.datasets
+
+    tasks = suite.suite_tasks(only=["amazon-msda"])
+    assert len(tasks) == 12 and {t.features for t in tasks} == {"msda"}
+    assert tasks[0].source == "amazon:books" and tasks[0].preprocess == "none"
+    asked = []
+
+    def fake_load_pair(source, target, options):
+        asked.append(options.features)
+        return types.SimpleNamespace(source=f"S{len(asked)}", target="T", target_test="E")
+
+    monkeypatch.setattr(suite, "load_pair", fake_load_pair)
+    monkeypatch.setattr(transferkit.datasets, "load_domain", lambda key, split="train", **kw: [0] * 2000)
+    suite._loaded_and_kept.cache_clear()
+    msda, raw = tasks[0], suite.suite_tasks(only=["amazon books->dvd"])[0]
+    first, again = suite.task_data(msda, 0, 2000), suite.task_data(msda, 0, 2000)
+    assert first is again and asked == ["msda"]
+    suite.task_data(msda, 1, 2000)  # another seed: loaded again
+    suite.task_data(raw, 0, 2000), suite.task_data(raw, 0, 2000)
+    assert asked == ["msda", "msda", "none", "none"]
+    suite._loaded_and_kept.cache_clear()
