@@ -401,11 +401,13 @@ def test_the_documented_defaults():
         backbone="auto", feature_layer=None, hidden=50, copy="all", freeze=False, conservative=None, alpha=0.1,
         beta=0.01, lwf_weight=1.0, temperature=2.0, gradual_unfreezing=False, lr_decay=None, lora=None,
         source_model=None, source_epochs=10, source_lr=1e-3, epochs=50, batch_size=32, lr=1e-3, optimizer="adam",
-        momentum=0.9, weight_decay=0.0, seed=0, device="auto", n_threads=None, checkpoint_dir=None, verbose=False,
+        momentum=0.9, weight_decay=0.0, seed=0, device="auto", n_threads=None, precision="float32",
+        checkpoint_dir=None, verbose=False,
     )  # fmt: skip
     assert TargetOnly().get_params() == dict(
         backbone="auto", feature_layer=None, hidden=50, epochs=50, batch_size=32, lr=1e-3, optimizer="adam",
-        momentum=0.9, weight_decay=0.0, seed=0, device="auto", n_threads=None, checkpoint_dir=None, verbose=False,
+        momentum=0.9, weight_decay=0.0, seed=0, device="auto", n_threads=None, precision="float32",
+        checkpoint_dir=None, verbose=False,
     )  # fmt: skip
 
 

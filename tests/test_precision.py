@@ -55,3 +55,27 @@ def test_an_unknown_precision_is_refused_before_training():
         DANN(precision="float16").fit(Domain(X, np.arange(40) % 2), Domain(X))
     with pytest.raises(ValueError, match=r"precision='fp8'; expected one of 'float32', 'bfloat16'"):
         FitConfig(precision="fp8").validate()
+
+
+@pytest.mark.parametrize("name", ["finetune", "target-only"])
+def test_fine_tuning_trains_both_networks_in_the_precision_asked_for(name, monkeypatch):
+    from transferkit import REGISTRY
+    from transferkit.methods import base, finetune
+
+    task = _task()
+    few = Domain(task.target_test.X[:30], task.target_test.y[:30])
+    seen = []
+    original = finetune.fit_loop
+
+    def spy(module, source, target, config, **kw):
+        seen.append(config.precision)
+        return original(module, source, target, config, **kw)
+
+    monkeypatch.setattr(finetune, "fit_loop", spy)
+    monkeypatch.setattr(base, "fit_loop", spy)  # the source network FineTune trains first
+    fast = {"epochs": 2, "source_epochs": 2} if name == "finetune" else {"epochs": 2}
+    model = REGISTRY[name](precision="bfloat16", **fast)
+    model.fit(task.source, few)
+    assert seen == (["bfloat16", "bfloat16"] if name == "finetune" else ["bfloat16"])  # source network, then target
+    with pytest.raises(ValueError, match="precision"):
+        REGISTRY[name](precision="half").fit(task.source, few)

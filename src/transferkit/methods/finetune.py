@@ -203,6 +203,9 @@ class FineTune(LearntFeatures, TransferMethod):
         Training epochs of the source network, when ``source_model`` is None.
     source_lr : float
         Learning rate of the source network.
+    precision : {"float32", "bfloat16"}
+        ``"bfloat16"``: both networks' forward passes under bfloat16 autocast (see
+        :class:`~transferkit.methods.dann.DANN`).
     """
 
     name = "finetune"
@@ -214,7 +217,7 @@ class FineTune(LearntFeatures, TransferMethod):
     _parameter_constraints = {
         **shared_constraints(
             "backbone", "feature_layer", "hidden", "epochs", "batch_size", "lr", "optimizer", "momentum",
-            "weight_decay", "seed", "device", "n_threads", "checkpoint_dir", "verbose",
+            "weight_decay", "seed", "device", "n_threads", "precision", "checkpoint_dir", "verbose",
         ),
         "copy": [str, None],
         "freeze": ["boolean"],
@@ -258,6 +261,7 @@ class FineTune(LearntFeatures, TransferMethod):
         seed: int = 0,
         device: str = "auto",
         n_threads: int | None = None,
+        precision: str = "float32",
         checkpoint_dir: str | None = None,
         verbose: bool = False,
     ):
@@ -296,6 +300,7 @@ class FineTune(LearntFeatures, TransferMethod):
             seed=self.seed,
             device=self.device,
             n_threads=self.n_threads,
+            precision=self.precision,
             checkpoint_dir=os.path.join(self.checkpoint_dir, "source") if self.checkpoint_dir else None,
             verbose=self.verbose,
         ).fit(source)
@@ -374,6 +379,7 @@ class FineTune(LearntFeatures, TransferMethod):
             seed=self.seed,
             device=self.device,
             n_threads=self.n_threads,
+            precision=self.precision,
             checkpoint_dir=os.path.join(self.checkpoint_dir, "target") if self.checkpoint_dir else None,
             progress=self.verbose,
             desc=self.name,
@@ -427,6 +433,7 @@ class TargetOnly(FineTune):
         seed: int = 0,
         device: str = "auto",
         n_threads: int | None = None,
+        precision: str = "float32",
         checkpoint_dir: str | None = None,
         verbose: bool = False,
     ):
