@@ -278,11 +278,11 @@ class Auto(TransferMethod):
         plan, inputs, train, val = self._prepare(source, target)
         validator = get_validator(self.validator)
         rows, terms, models, evidences, votes = [], [], [], [], []
+        vote = self.combine == "vote"
         for i, (name, params, prep), model, evidence, caught in self._fitted_candidates(
             plan, inputs, train, val, target
         ):
             models.append(None if self.refit else model)  # the validated models are kept only to be returned
-            vote = self.combine == "vote"
             evidences.append(evidence if validator.name in TIE_BREAKERS or (vote and i == 0) else None)
             if vote:  # its votes on the held-out source and on the target (indices into the same classes:
                 # every candidate is fitted on the same rows)
@@ -307,7 +307,7 @@ class Auto(TransferMethod):
                     file=sys.stderr,
                     flush=True,
                 )
-        if self.combine == "vote":
+        if vote:
             return self._fit_vote(plan, inputs, source, target, val, validator, rows, terms, models, evidences, votes)
         decided_by, tie = validator.name, None
         if validator.name in TIE_BREAKERS and np.ptp([r["score"] for r in rows]) <= 1e-12:

@@ -91,6 +91,8 @@ class CORAL(FeatureClassifierMethod):
         linear SVM; any estimator with ``predict_proba`` works here).
     reg : float
         The ridge added to both covariances (1, as in the paper).
+    seed : int
+        Passed to the estimator's ``random_state`` when it has one.
 
     Attributes
     ----------
@@ -99,8 +101,6 @@ class CORAL(FeatureClassifierMethod):
     factors_ : tuple or None
         Above :data:`DENSE_LIMIT` features: the factors of the two matrix powers
         (:func:`coral_factors`), from which the map is applied without forming it.
-    seed : int
-        Passed to the estimator's ``random_state`` when it has one.
     """
 
     min_target_samples = 2  # a covariance needs two samples
