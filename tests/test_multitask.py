@@ -430,7 +430,7 @@ def test_multitask_messages_in_full_and_defaults():
     assert MultiTask().get_params() == dict(
         hidden=(64, 32), weighting="equal", pcgrad=False, sampling="proportional", temperature=2.0, alpha=1.5,
         epochs=50, batch_size=128, lr=1e-3, weight_decay=0.0, seed=0, device="auto", n_threads=None,
-        checkpoint_dir=None, verbose=False,
+        precision="float32", checkpoint_dir=None, verbose=False,
     )  # fmt: skip
 
 

@@ -1,5 +1,7 @@
 """precision="bfloat16": the forward pass under autocast, the weights and the optimiser in float32."""
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -79,3 +81,64 @@ def test_fine_tuning_trains_both_networks_in_the_precision_asked_for(name, monke
     assert seen == (["bfloat16", "bfloat16"] if name == "finetune" else ["bfloat16"])  # source network, then target
     with pytest.raises(ValueError, match="precision"):
         REGISTRY[name](precision="half").fit(task.source, few)
+
+
+def _linear_dtypes_while_training(fit) -> set:
+    """The dtypes of every linear layer's outputs while ``fit()`` trains (modules in training mode)."""
+    seen = set()
+
+    def hook(module, inputs, out):
+        if isinstance(module, torch.nn.Linear) and module.training:
+            seen.add(out.dtype)
+
+    handle = torch.nn.modules.module.register_module_forward_hook(hook)
+    try:
+        fit()
+    finally:
+        handle.remove()
+    return seen
+
+
+def _other_networks():
+    """Each network estimator outside the adaptation base, with a small fit of its own kind of data."""
+    from tests.test_zeroshot import attribute_world
+
+    from transferkit.methods.attribute_embedding import AttributeEmbedding
+    from transferkit.methods.autoencoder import Autoencoder
+    from transferkit.methods.conse import ConSE
+    from transferkit.methods.dap import DAP
+    from transferkit.methods.devise import DeViSE
+    from transferkit.methods.multitask import MultiTask
+    from transferkit.methods.progressive import ProgressiveNetwork
+
+    task = _task()
+    X, y = task.source.X, task.source.y
+    tasks = {"a": (X[:150], y[:150]), "b": (X[150:], y[150:])}
+    Z, yz, desc, seen = attribute_world()
+    small = dict(epochs=2, device="cpu")
+    return {
+        "multitask": (lambda p: MultiTask(precision=p, **small), lambda m: m.fit(tasks)),
+        "progressive": (lambda p: ProgressiveNetwork(precision=p, **small), lambda m: m.fit(tasks)),
+        "autoencoder": (lambda p: Autoencoder(n_hidden=4, precision=p, **small), lambda m: m.fit(X)),
+        "dap": (lambda p: DAP(precision=p, **small), lambda m: m.fit(Z[seen], yz[seen], desc)),
+        "attribute-embedding": (
+            lambda p: AttributeEmbedding(precision=p, **small),
+            lambda m: m.fit(Z[seen], yz[seen], desc),
+        ),
+        "devise": (lambda p: DeViSE(pretrain_epochs=2, precision=p, **small), lambda m: m.fit(Z[seen], yz[seen], desc)),
+        "conse": (lambda p: ConSE(precision=p, **small), lambda m: m.fit(Z[seen], yz[seen], desc)),
+    }
+
+
+@pytest.mark.parametrize(
+    "name", ["multitask", "progressive", "autoencoder", "dap", "attribute-embedding", "devise", "conse"]
+)
+def test_every_other_network_trains_in_the_precision_asked_for(name):
+    make, fit = _other_networks()[name]
+    for precision, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+        model = make(precision)
+        assert _linear_dtypes_while_training(functools.partial(fit, model)) == {dtype}, precision
+        modules = [v for v in vars(model).values() if isinstance(v, torch.nn.Module)]
+        assert modules and all(p.dtype == torch.float32 for m in modules for p in m.parameters())
+    with pytest.raises(ValueError, match="precision"):
+        make("half")._validate_params()

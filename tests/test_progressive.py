@@ -241,6 +241,7 @@ def test_messages_and_defaults():
         seed=0,
         device="auto",
         n_threads=None,
+        precision="float32",
         verbose=False,
     )
 

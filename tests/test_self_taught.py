@@ -213,7 +213,8 @@ def test_autoencoder_defaults_and_messages():
 
     assert Autoencoder().get_params() == {
         "n_hidden": 256, "sparsity": 0.0, "sparsity_target": 0.05, "epochs": 20, "batch_size": 128, "lr": 1e-3,
-        "weight_decay": 1e-5, "seed": 0, "device": "auto", "verbose": False,
+        "weight_decay": 1e-5, "seed": 0, "device": "auto", "n_threads": None,
+        "precision": "float32", "verbose": False,
     }  # fmt: skip
     with pytest.raises(NotFittedError) as err:
         Autoencoder().transform(np.zeros((2, 3)))

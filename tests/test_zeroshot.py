@@ -318,10 +318,20 @@ def test_each_training_step_is_configured_from_the_estimators_settings(tmp_path)
     from transferkit.methods.base import fit_identity
 
     X, y, desc, seen = attribute_world()
-    settings = dict(epochs=4, batch_size=32, lr=0.02, weight_decay=0.05, seed=3, device="cpu", verbose=True)
+    settings = dict(
+        epochs=4,
+        batch_size=32,
+        lr=0.02,
+        weight_decay=0.05,
+        seed=3,
+        device="cpu",
+        n_threads=2,
+        precision="bfloat16",
+        verbose=True,
+    )
     model = ConSE(checkpoint_dir=str(tmp_path), **settings)
     config = model._fit_config("softmax")
-    got = {k: getattr(config, k) for k in ("epochs", "batch_size", "lr", "weight_decay", "seed", "device")}
+    got = {k: getattr(config, k) for k in settings if k != "verbose"}
     assert got == {k: v for k, v in settings.items() if k != "verbose"}
     assert (config.progress, config.desc, config.checkpoint_dir) == (True, "conse:softmax", f"{tmp_path}/softmax")
     assert config.identity == fit_identity(model, "softmax") != fit_identity(model, "projection")

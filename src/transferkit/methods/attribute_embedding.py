@@ -82,7 +82,7 @@ class AttributeEmbedding(ZeroShotMethod):
     """Sample and class embeddings trained with the margin loss; nearest class by compatibility.
 
     Training takes the parameters of every network method (``backbone``, ``hidden``, ``epochs``, ``batch_size``,
-    ``lr``, ``weight_decay``, ``seed``, ``device``, ``checkpoint_dir``, ``verbose``; see
+    ``lr``, ``weight_decay``, ``seed``, ``device``, ``n_threads``, ``precision``, ``checkpoint_dir``, ``verbose``; see
     :class:`~transferkit.methods.dann.DANN`).
 
     Parameters

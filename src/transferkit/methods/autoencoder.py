@@ -65,7 +65,7 @@ class Autoencoder(Float32Transformer, CheckedParams, TransformerMixin, BaseEstim
     """Sigmoid autoencoder features learnt on unlabelled data.
 
     Training takes the parameters of every network method (``epochs``, ``batch_size``, ``lr``, ``weight_decay``,
-    ``seed``, ``device``, ``verbose``; see :class:`~transferkit.methods.dann.DANN`).
+    ``seed``, ``device``, ``n_threads``, ``precision``, ``verbose``; see :class:`~transferkit.methods.dann.DANN`).
 
     Parameters
     ----------
@@ -81,7 +81,9 @@ class Autoencoder(Float32Transformer, CheckedParams, TransformerMixin, BaseEstim
         "n_hidden": [Interval(Integral, 1, None, closed="left")],
         "sparsity": [Interval(Real, 0, np.inf, closed="left")],
         "sparsity_target": [Interval(Real, 0, 1, closed="neither")],
-        **shared_constraints("epochs", "batch_size", "lr", "weight_decay", "seed", "device", "verbose"),
+        **shared_constraints(
+            "epochs", "batch_size", "lr", "weight_decay", "seed", "device", "n_threads", "precision", "verbose"
+        ),
     }
 
     def __init__(
@@ -95,6 +97,8 @@ class Autoencoder(Float32Transformer, CheckedParams, TransformerMixin, BaseEstim
         weight_decay: float = 1e-5,
         seed: int = 0,
         device: str = "auto",
+        n_threads: int | None = None,
+        precision: str = "float32",
         verbose: bool = False,
     ):
         self.n_hidden = n_hidden
@@ -106,6 +110,8 @@ class Autoencoder(Float32Transformer, CheckedParams, TransformerMixin, BaseEstim
         self.weight_decay = weight_decay
         self.seed = seed
         self.device = device
+        self.n_threads = n_threads
+        self.precision = precision
         self.verbose = verbose
 
     def _prepare(self, X) -> np.ndarray:
@@ -130,6 +136,8 @@ class Autoencoder(Float32Transformer, CheckedParams, TransformerMixin, BaseEstim
             weight_decay=self.weight_decay,
             seed=self.seed,
             device=self.device,
+            n_threads=self.n_threads,
+            precision=self.precision,
             progress=self.verbose,
             desc="autoencoder",
         )

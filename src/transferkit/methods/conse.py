@@ -58,8 +58,8 @@ class ConSE(ZeroShotMethod):
     """A seen-class classifier's top-T probabilities weighting the seen classes' embeddings.
 
     The default classifier is a network trained as every network method is (``backbone``, ``hidden``,
-    ``epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``seed``, ``device``, ``checkpoint_dir``, ``verbose``;
-    see :class:`~transferkit.methods.dann.DANN`).
+    ``epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``seed``, ``device``, ``n_threads``, ``precision``,
+    ``checkpoint_dir``, ``verbose``; see :class:`~transferkit.methods.dann.DANN`).
 
     Parameters
     ----------

@@ -87,7 +87,8 @@ class DAP(ZeroShotMethod):
     """Direct attribute prediction: per-attribute classifiers and the DAP class posterior.
 
     Training takes the parameters of every network method (``epochs``, ``batch_size``, ``lr``, ``weight_decay``,
-    ``seed``, ``device``, ``checkpoint_dir``, ``verbose``; see :class:`~transferkit.methods.dann.DANN`).
+    ``seed``, ``device``, ``n_threads``, ``precision``, ``checkpoint_dir``, ``verbose``; see
+    :class:`~transferkit.methods.dann.DANN`).
 
     Parameters
     ----------

@@ -80,7 +80,7 @@ class DeViSE(ZeroShotMethod):
     """Visual softmax model, then a linear map into word-vector space under the hinge rank loss.
 
     Training takes the parameters of every network method (``backbone``, ``hidden``, ``epochs``, ``batch_size``,
-    ``lr``, ``weight_decay``, ``seed``, ``device``, ``checkpoint_dir``, ``verbose``; see
+    ``lr``, ``weight_decay``, ``seed``, ``device``, ``n_threads``, ``precision``, ``checkpoint_dir``, ``verbose``; see
     :class:`~transferkit.methods.dann.DANN`).
 
     Parameters

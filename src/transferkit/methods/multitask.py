@@ -170,8 +170,8 @@ class MultiTask(Persistent, CheckedParams, BaseEstimator):
     """Hard parameter sharing over several tasks, each a classification or a regression.
 
     Training (Adam) takes the parameters of every network method (``epochs``, ``batch_size``, ``lr``,
-    ``weight_decay``, ``seed``, ``device``, ``n_threads``, ``checkpoint_dir``, ``verbose``; see
-    :class:`~transferkit.methods.dann.DANN`).
+    ``weight_decay``, ``seed``, ``device``, ``n_threads``, ``precision``, ``checkpoint_dir``, ``verbose``;
+    see :class:`~transferkit.methods.dann.DANN`).
 
     Parameters
     ----------
@@ -210,6 +210,7 @@ class MultiTask(Persistent, CheckedParams, BaseEstimator):
         seed: int = 0,
         device: str = "auto",
         n_threads: int | None = None,
+        precision: str = "float32",
         checkpoint_dir: str | None = None,
         verbose: bool = False,
     ):
@@ -267,9 +268,8 @@ class MultiTask(Persistent, CheckedParams, BaseEstimator):
 
     # ------------------------------------------------------------------------------ fit
     _parameter_constraints = {
-        **shared_constraints(
-            "epochs", "batch_size", "lr", "weight_decay", "seed", "device", "n_threads", "checkpoint_dir", "verbose"
-        ),
+        **shared_constraints("epochs", "batch_size", "lr", "weight_decay", "seed", "device"),
+        **shared_constraints("n_threads", "precision", "checkpoint_dir", "verbose"),
         "hidden": [Interval(Integral, 1, None, closed="left"), tuple, list],
         "alpha": [Interval(Real, 0, np.inf, closed="left")],
         "temperature": [Interval(Real, 0, np.inf, closed="neither")],
@@ -346,6 +346,7 @@ class MultiTask(Persistent, CheckedParams, BaseEstimator):
             seed=self.seed,
             device=self.device,
             n_threads=self.n_threads,
+            precision=self.precision,
             checkpoint_dir=self.checkpoint_dir,
             progress=self.verbose,
             desc=self.name,

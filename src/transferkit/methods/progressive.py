@@ -169,7 +169,7 @@ class ProgressiveNetwork(Persistent, CheckedParams, BaseEstimator):
     """A progressive network over a sequence of tasks (classification; ``fit`` takes them in order).
 
     Each column trains (Adam) with the parameters of every network method (``epochs``, ``batch_size``, ``lr``,
-    ``seed``, ``device``, ``n_threads``, ``verbose``; see :class:`~transferkit.methods.dann.DANN`).
+    ``seed``, ``device``, ``n_threads``, ``precision``, ``verbose``; see :class:`~transferkit.methods.dann.DANN`).
 
     Parameters
     ----------
@@ -198,12 +198,13 @@ class ProgressiveNetwork(Persistent, CheckedParams, BaseEstimator):
         seed: int = 0,
         device: str = "auto",
         n_threads: int | None = None,
+        precision: str = "float32",
         verbose: bool = False,
     ):
         store_params(self, locals())
 
     _parameter_constraints = {
-        **shared_constraints("epochs", "batch_size", "lr", "seed", "device", "n_threads", "verbose"),
+        **shared_constraints("epochs", "batch_size", "lr", "seed", "device", "n_threads", "precision", "verbose"),
         "layers": [tuple, list],
         "lateral": ["boolean"],
         "reduce": [Interval(Integral, 1, None, closed="left")],
@@ -273,6 +274,7 @@ class ProgressiveNetwork(Persistent, CheckedParams, BaseEstimator):
             seed=self.seed + k,
             device=self.device,
             n_threads=self.n_threads,
+            precision=self.precision,
             progress=self.verbose,
             desc=f"column {k} ({name})",
         )

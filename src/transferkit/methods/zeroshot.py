@@ -76,6 +76,8 @@ class ZeroShotMethod(TransferMethod):
         "weight_decay",
         "seed",
         "device",
+        "n_threads",
+        "precision",
         "checkpoint_dir",
         "verbose",
     )
@@ -89,6 +91,8 @@ class ZeroShotMethod(TransferMethod):
     weight_decay: float = 1e-4
     seed: int = 0
     device: str = "auto"
+    n_threads: int | None = None
+    precision: str = "float32"
     checkpoint_dir: str | None = None
     verbose: bool = False
 
@@ -247,6 +251,8 @@ class ZeroShotMethod(TransferMethod):
             weight_decay=self.weight_decay,
             seed=self.seed,
             device=self.device,
+            n_threads=self.n_threads,
+            precision=self.precision,
             checkpoint_dir=None if self.checkpoint_dir is None else f"{self.checkpoint_dir}/{desc}",
             progress=self.verbose,
             desc=f"{self.name}:{desc}",
