@@ -229,3 +229,30 @@ def test_a_refit_on_a_new_target_keeps_the_class_names_of_the_source_fit(task):
     assert list(model.classes_) == ["cat", "dog", "owl"] and set(model.predict(task.target_test.X)) <= set(names)
     fresh = SHOT(epochs=1, source_model=model.source_model_).fit(None, task.target)
     np.testing.assert_array_equal(fresh.classes_, [0, 1, 2])  # a new estimator knows the network's outputs only
+
+
+def test_a_fitted_shot_as_the_source_carries_its_class_labels_and_is_checked(task, tmp_path):
+    from transferkit import SourceOnly, load
+    from transferkit.methods.ms_shot import MultiSourceSHOT
+
+    names = np.array(["cat", "dog", "owl"])
+    source = SHOT(epochs=1, source_epochs=3, seed=0).fit(Domain(task.source.X, names[task.source.y]), task.target)
+    free = SHOT(epochs=1, source_model=source, seed=0).fit(None, task.target)
+    assert list(free.classes_) == ["cat", "dog", "owl"] and set(free.predict(task.target_test.X)) <= set(names)
+    bare = SHOT(epochs=1, source_model=source.source_model_, seed=0).fit(None, task.target)
+    np.testing.assert_array_equal(
+        np.searchsorted(names, free.predict(task.target_test.X)), bare.predict(task.target_test.X)
+    )
+    loaded = load(free.save(tmp_path / "m"))  # the source given is training data: dropped, not saved
+    assert loaded.get_params()["source_model"] is None and list(loaded.classes_) == ["cat", "dog", "owl"]
+    with pytest.raises(
+        ValueError, match=r"^source_model is a SHOT that is not fitted yet; fit it on the source first\.$"
+    ):
+        SHOT(source_model=SHOT()).fit(None, task.target)
+    with pytest.raises(ValueError, match=r"^source_model is a SourceOnly; expected a source network \(nn\.Module\) or"):
+        SHOT(source_model=SourceOnly()).fit(None, task.target)
+    several = MultiSourceSHOT(epochs=1, source_epochs=1).fit([task.source, task.source], task.target)
+    with pytest.raises(ValueError, match=r"^source_model is a MultiSourceSHOT of several sources; pass one of its"):
+        SHOT(source_model=several).fit(None, task.target)
+    with pytest.raises(ValueError, match="source_model"):
+        SHOT(source_model="net.pt").fit(None, task.target)

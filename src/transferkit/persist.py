@@ -140,7 +140,7 @@ def save(estimator, path) -> Path:
     for k, v in estimator.get_params(deep=False).items():
         if k == "checkpoint_dir":  # a run setting of the machine that trained it
             v = None
-        if _is_module(v):
+        if _is_source(v):
             if k == "backbone":
                 raise ValueError(
                     f"backbone is a {type(v).__name__} module; a saved model rebuilds its network from its settings, "
@@ -187,6 +187,13 @@ def _is_module(value) -> bool:
     from torch import nn
 
     return isinstance(value, nn.Module)
+
+
+def _is_source(value) -> bool:
+    """A network to transfer from, a fitted estimator holding source networks, or a list of them."""
+    if isinstance(value, (list, tuple)) and value:
+        return all(_is_source(v) for v in value)
+    return _is_module(value) or hasattr(value, "source_model_") or hasattr(value, "source_models_")
 
 
 class _Reader:

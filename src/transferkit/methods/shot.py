@@ -33,7 +33,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from torch import nn
 
 from transferkit.methods.base import NeuralTransferMethod, Setting
@@ -121,9 +121,11 @@ class SHOT(NeuralTransferMethod):
         Train the source network on images shifted by up to 4 pixels and rotated by up to 10 degrees,
         each batch drawn afresh: the paper's digit augmentation. Images only. Off by default: it
         lifts MNIST <-> USPS to the paper's numbers and ruins MNIST -> MNIST-M (benchmarks/RESULTS.md).
-    source_model : nn.Module, optional
-        A network already trained on the source (this class's ``model_`` from another fit): step 1 is
-        skipped and ``fit(None, target)`` needs no source data at all.
+    source_model : nn.Module or SHOT, optional
+        A network already trained on the source (``source_model_`` of another fit), or that fitted SHOT
+        itself: step 1 is skipped and ``fit(None, target)`` needs no source data at all. Given the
+        estimator, predictions keep its class labels; given a bare network, they are its output
+        indices 0, ..., C-1.
 
     ``epochs`` counts the target epochs; the other parameters are those of
     :class:`~transferkit.methods.source_only.SourceOnly`.
@@ -148,7 +150,7 @@ class SHOT(NeuralTransferMethod):
         "bottleneck": [Interval(Integral, 1, None, closed="left")],
         "bottleneck_design": [StrOptions({"auto", "shot", "ddc"})],
         "augment": ["boolean"],
-        "source_model": [nn.Module, None],
+        "source_model": [nn.Module, HasMethods(["fit", "predict"]), None],
     }
 
     epochs: int = 15
@@ -185,6 +187,20 @@ class SHOT(NeuralTransferMethod):
             raise ValueError("augment=True augments the source training, which source_model skips; drop one.")
         return target
 
+    @staticmethod
+    def _given_source(given, what: str = "source_model") -> tuple[nn.Module, np.ndarray | None]:
+        """The network of ``source_model`` and the class labels of its outputs (None for a bare network)."""
+        if isinstance(given, nn.Module):
+            return given, None
+        name = type(given).__name__
+        if not isinstance(given, SHOT):
+            raise ValueError(f"{what} is a {name}; expected a source network (nn.Module) or a fitted SHOT.")
+        if hasattr(given, "source_models_"):
+            raise ValueError(f"{what} is a {name} of several sources; pass one of its source_models_.")
+        if not hasattr(given, "source_model_"):
+            raise ValueError(f"{what} is a {name} that is not fitted yet; fit it on the source first.")
+        return given.source_model_, given.classes_
+
     def _check_augment(self, input_shape) -> None:
         if self.augment and len(input_shape) != 3:
             raise ValueError(
@@ -209,8 +225,11 @@ class SHOT(NeuralTransferMethod):
         self._validate_params()
         if self.source_model is not None:  # source-free: the target and a source network
             target = self._source_free_target(source, target)
-            net = copy.deepcopy(self.source_model)
-            self.classes_ = getattr(self, "classes_", np.arange(net.head.out_features))
+            net, classes = self._given_source(self.source_model)
+            net = copy.deepcopy(net)
+            self.classes_ = (
+                classes if classes is not None else getattr(self, "classes_", np.arange(net.head.out_features))
+            )
             self.input_shape_ = target.feature_shape
         else:
             source, target = self._check_fit_data(source, target, sample_domain)
