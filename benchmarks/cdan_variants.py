@@ -32,12 +32,22 @@ def _dann_stage(source) -> str:
     return DANN()._build_net(source.feature_shape, len(np.unique(source.y))).adapt_at
 
 
+class _ConstantWeights(CDAN):
+    """CDAN+E with its entropy weights held constant (detached): the ablation of their gradient path."""
+
+    def _objective(self, net, n_classes):
+        objective = super()._objective(net, n_classes)
+        objective.weight_gradient = False
+        return objective
+
+
 #: name -> the estimator for a seed and the task's source
 VARIANTS = {
     "dann": lambda seed, source: DANN(seed=seed),
     "cdan": lambda seed, source: CDAN(seed=seed),  # +E, conditioned at the last stage (the classifier's input)
     "cdan@adapt_at": lambda seed, source: CDAN(seed=seed, adapt_at=_dann_stage(source)),
     "cdan-noE": lambda seed, source: CDAN(seed=seed, entropy_conditioning=False),
+    "cdan-constant-weights": lambda seed, source: _ConstantWeights(seed=seed),
 }
 ORDER = [*VARIANTS, STAGE_CHOSEN]  # the table's rows per task
 

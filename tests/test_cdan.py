@@ -97,8 +97,9 @@ def test_entropy_conditioning_changes_the_domain_loss(task):
 
 
 @pytest.mark.parametrize("schedule,progress", [("ganin", 0.3), ("constant", 0.3)])
-def test_features_descend_the_label_loss_and_ascend_the_conditioned_domain_loss(schedule, progress):
-    """Through the reversal layer the features get g_y - lambda g_d; the predictions are not trained through T."""
+def test_the_network_descends_the_label_loss_and_ascends_the_weighted_domain_loss(schedule, progress):
+    """Through the reversal layer every parameter of the network gets g_y - lambda g_d, where L_d reaches the
+    predictions through the entropy weights only (the map conditions on them without training them)."""
     from transferkit.nn import build_backbone
 
     torch.manual_seed(0)
@@ -107,25 +108,41 @@ def test_features_descend_the_label_loss_and_ascend_the_conditioned_domain_loss(
     g = torch.Generator().manual_seed(1)
     batch = {"xs": torch.randn(10, 6, generator=g), "ys": torch.randint(0, 3, (10,), generator=g),
              "xt": torch.randn(8, 6, generator=g) + 2.0}  # fmt: skip
-    feats = list(net.stages["hidden"].parameters())
+    feats, head = list(net.stages["hidden"].parameters()), list(net.head.parameters())
 
-    def grads(loss):
-        return [t.detach().clone() for t in torch.autograd.grad(loss, feats, retain_graph=True)]
+    def grads(loss, params):
+        return [t.detach().clone() for t in torch.autograd.grad(loss, params, retain_graph=True)]
 
-    total = grads(objective(batch, progress)["loss"])
+    def domain_loss(p_map, p_weights):
+        d = objective.discriminator(objective.mapping(torch.cat([f_s, f_t]), p_map)).reshape(-1)
+        h = -(p_weights * torch.log(p_weights)).sum(1)
+        w = 1 + torch.exp(-h)
+        w = torch.cat([w[:10] / w[:10].detach().mean(), w[10:] / w[10:].detach().mean()])
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(d, labels, reduction="none")
+        return (w * bce).mean()
+
+    out = objective(batch, progress)
     f_s, f_t = net.forward_to(batch["xs"], "hidden"), net.forward_to(batch["xt"], "hidden")
     logits = torch.cat([net.forward_from(f_s, "hidden"), net.forward_from(f_t, "hidden")])
-    p = torch.softmax(logits, 1).detach()
-    d = objective.discriminator(objective.mapping(torch.cat([f_s, f_t]), p)).reshape(-1)
-    weight = torch.cat([entropy_weights(p[:10]), entropy_weights(p[10:])])
+    p = torch.softmax(logits, 1)
     labels = torch.cat([torch.zeros(10), torch.ones(8)])
-    g_d = grads(torch.nn.functional.binary_cross_entropy_with_logits(d, labels, weight=weight))
-    g_y = grads(torch.nn.functional.cross_entropy(logits[:10], batch["ys"]))
     lam = 0.7 if schedule == "constant" else 0.7 * (2 / (1 + np.exp(-10 * progress)) - 1)
     assert objective.grl_lambda(progress) == pytest.approx(lam)
-    assert sum(float(t.abs().sum()) for t in g_d) > 1e-6
-    for gt, gy, gd in zip(total, g_y, g_d, strict=True):
-        torch.testing.assert_close(gt, gy - lam * gd, rtol=1e-5, atol=1e-7)
+    loss_y = torch.nn.functional.cross_entropy(logits[:10], batch["ys"])
+    loss_d = domain_loss(p.detach(), p)
+    assert out["loss_d"].item() == pytest.approx(loss_d.item(), rel=1e-6)
+    for params in (feats, head):
+        total, g_y, g_d = grads(out["loss"], params), grads(loss_y, params), grads(loss_d, params)
+        for gt, gy, gd in zip(total, g_y, g_d, strict=True):
+            torch.testing.assert_close(gt, gy - lam * gd, rtol=1e-5, atol=1e-7)
+    # the head reads the domain loss through the weights alone, and does read it
+    through_weights = grads(domain_loss(p.detach(), p), head)
+    assert sum(float(t.abs().sum()) for t in through_weights) > 1e-6
+    constant = grads(domain_loss(p.detach(), p.detach()), feats)
+    assert sum(float(t.abs().sum()) for t in constant) > 1e-6  # the map's path reaches the features
+    objective.weight_gradient = False  # the ablation: constant weights leave the head to the label loss
+    for gt, gy in zip(grads(objective(batch, progress)["loss"], head), grads(loss_y, head), strict=True):
+        torch.testing.assert_close(gt, gy, rtol=1e-5, atol=1e-7)
     widths = [m.out_features for m in objective.discriminator.modules() if isinstance(m, torch.nn.Linear)]
     assert widths == [5, 1]
 

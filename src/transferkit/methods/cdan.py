@@ -22,7 +22,11 @@ CDAN+E weighs each sample's domain loss by the certainty of its prediction,
 
 normalised to mean 1 within each domain's batch (as in the authors' code: normalised over both, the
 source, whose predictions are trained and certain, would outweigh the target), so that
-hard-to-transfer, uncertain samples count less than the certain ones of their domain.
+hard-to-transfer, uncertain samples count less than the certain ones of their domain. The weights
+depend on the network, so its minimisation of :math:`-\lambda L_d^w` reaches them too: through the
+reversal layer the predictions ascend the weighted domain loss, growing more certain where the
+domain classifier is fooled (the authors' code reverses the entropy's gradient the same way; the
+normalisers are constants there and here).
 """
 
 from __future__ import annotations
@@ -68,19 +72,23 @@ class MultilinearMap(nn.Module):
 
 
 def entropy_weights(g: torch.Tensor) -> torch.Tensor:
-    """:math:`w = 1 + e^{-H(g)}` per sample, normalised to mean 1 over ``g`` (one domain's batch, CDAN+E)."""
+    """:math:`w = 1 + e^{-H(g)}` per sample, normalised to mean 1 over ``g`` (one domain's batch, CDAN+E);
+    the normaliser is a constant to autograd."""
     h = -(g * torch.log(g.clamp_min(1e-12))).sum(1)
     w = 1.0 + torch.exp(-h)
-    return w / w.sum() * len(w)
+    return w / w.detach().sum() * len(w)
 
 
 class CDANObjective(DANNObjective):
     """:math:`L_y + L_d`, the domain classifier fed :math:`T(f, g)` through the gradient reversal layer."""
 
-    def __init__(self, net, discriminator, mapping: MultilinearMap, entropy_conditioning: bool, **dann):
+    def __init__(
+        self, net, discriminator, mapping: MultilinearMap, entropy_conditioning: bool, weight_gradient=True, **dann
+    ):
         super().__init__(net, discriminator, **dann)
         self.mapping = mapping
         self.entropy_conditioning = entropy_conditioning
+        self.weight_gradient = weight_gradient  # False: the weights are constants (an ablation, not the paper)
 
     def forward(self, batch, progress: float):
         xs, ys, xt = batch["xs"], batch["ys"], batch["xt"]
@@ -88,16 +96,18 @@ class CDANObjective(DANNObjective):
         logits_s = self.net.forward_from(f_s, self.adapt_at)
         logits_t = self.net.forward_from(f_t, self.adapt_at)
         loss_y = F.cross_entropy(logits_s, ys)
-        g = torch.softmax(torch.cat([logits_s, logits_t]), 1).detach()  # conditioning, not trained through
+        g = torch.softmax(torch.cat([logits_s, logits_t]), 1)
         f = torch.cat([f_s, f_t]).flatten(1)
         coeff = self.grl_lambda(progress)
-        d = self.discriminator(grad_reverse(self.mapping(f, g), coeff)).reshape(-1)
+        # the map conditions on g but does not train it
+        d = self.discriminator(grad_reverse(self.mapping(f, g.detach()), coeff)).reshape(-1)
         labels = torch.cat([torch.zeros(len(ys)), torch.ones(xt.shape[0])]).to(d.device)
-        weight = None
+        loss_d = F.binary_cross_entropy_with_logits(d, labels, reduction="none")
         if self.entropy_conditioning:
-            g_s, g_t = g.split([len(ys), xt.shape[0]])
-            weight = torch.cat([entropy_weights(g_s), entropy_weights(g_t)])
-        loss_d = F.binary_cross_entropy_with_logits(d, labels, weight=weight)
+            g_w = grad_reverse(g, coeff) if self.weight_gradient else g.detach()
+            g_s, g_t = g_w.split([len(ys), xt.shape[0]])
+            loss_d = loss_d * torch.cat([entropy_weights(g_s), entropy_weights(g_t)])
+        loss_d = loss_d.mean()
         with torch.no_grad():
             domain_acc = ((d > 0).float() == labels).float().mean()
         return {
