@@ -94,13 +94,40 @@ def unit(task, name, seed, data) -> dict:
     return record
 
 
+def _data_set(task: str) -> str:
+    """The data set of a suite task: the first word of its name, the digit sizes counted together."""
+    first = task.split()[0]
+    return {"digits16": "digits", "mnist->mnist-m": "mnist->mnist-m"}.get(first, first)
+
+
+def summarise(paths: list[str]) -> str:
+    """Mean accuracy per data set and variant, under each protocol, over records files of this script."""
+    records = [r for p in paths for r in json.loads(Path(p).read_text())]
+    head = "| data set (runs) | variant | defaults | " + " | ".join(VALIDATORS) + " | oracle |"
+    lines = [head, "|---|---|---|" + "---|" * (len(VALIDATORS) + 1)]
+    sets = list(dict.fromkeys(_data_set(r["task"]) for r in records))
+    for data_set in sets:
+        for name in [n for n in ORDER if any(r["variant"] == n for r in records)]:
+            rs = [r for r in records if r["variant"] == name and _data_set(r["task"]) == data_set]
+            if not rs:
+                continue
+            cells = [np.mean([r["defaults"] for r in rs])]
+            cells += [np.mean([r["picks"][v] for r in rs]) for v in VALIDATORS] + [np.mean([r["oracle"] for r in rs])]
+            lines.append(f"| {data_set} ({len(rs)}) | {name} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default="mnist->mnist-m", help="comma-separated suite task names or families")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--out", default="benchmarks/out/cdan_variants")
+    parser.add_argument("--summarise", metavar="RECORDS", help="comma-separated records files: the per-data-set table")
     args = parser.parse_args(argv)
+    if args.summarise:
+        print(summarise(args.summarise.split(",")))
+        return
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "records.json"
@@ -127,6 +154,14 @@ def main(argv=None) -> None:
         cells = [np.mean([r["defaults"] for r in rs])]
         cells += [np.mean([r["picks"][v] for r in rs]) for v in VALIDATORS] + [np.mean([r["oracle"] for r in rs])]
         print(f"| {task} | {name} | {len(rs)} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
+    # the mean over the (task, seed) runs every variant has, so the rows compare
+    names = sorted({r["variant"] for r in records}, key=ORDER.index)
+    common = set.intersection(*({(r["task"], r["seed"]) for r in records if r["variant"] == n} for n in names))
+    for name in names:
+        rs = [r for r in records if r["variant"] == name and (r["task"], r["seed"]) in common]
+        cells = [np.mean([r["defaults"] for r in rs])]
+        cells += [np.mean([r["picks"][v] for r in rs]) for v in VALIDATORS] + [np.mean([r["oracle"] for r in rs])]
+        print(f"| **mean of the {len(rs)} runs** | {name} | | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
 
 
 if __name__ == "__main__":
