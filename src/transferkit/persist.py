@@ -190,10 +190,10 @@ def _is_module(value) -> bool:
 
 
 def _is_source(value) -> bool:
-    """A network to transfer from, a fitted estimator holding source networks, or a list of them."""
+    """A network to transfer from, or a list of them (MS-SHOT's)."""
     if isinstance(value, (list, tuple)) and value:
-        return all(_is_source(v) for v in value)
-    return _is_module(value) or hasattr(value, "source_model_") or hasattr(value, "source_models_")
+        return all(_is_module(v) for v in value)
+    return _is_module(value)
 
 
 class _Reader:

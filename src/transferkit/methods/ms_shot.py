@@ -32,11 +32,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import HasMethods
 from torch import nn
 
 from transferkit.methods.mdan import pool_sources
-from transferkit.methods.shot import SHOT, SourceObjective, TargetObjective
+from transferkit.methods.shot import SHOT, SourceObjective, TargetObjective, source_classes
 from transferkit.train.loop import fit_loop, to_batch
 
 __all__ = ["MultiSourceSHOT", "SourceEnsemble", "weighted_centroid_pseudo_labels"]
@@ -89,9 +88,9 @@ class MultiSourceSHOT(SHOT):
     adapted to the target together as a weighted ensemble, without the sources.
 
     Parameters are those of :class:`~transferkit.methods.shot.SHOT`; ``source_model`` is a list of
-    networks or fitted SHOTs, one per source, or a fitted MultiSourceSHOT (whose ``source_models_`` it
-    takes), and then ``fit(None, target)`` needs no source data. Fitted estimators carry their class
-    labels into the predictions; bare networks give output indices 0, ..., C-1.
+    networks, one per source (``source_models_`` of another fit, or SHOT's ``source_model_`` of
+    several), and then ``fit(None, target)`` needs no source data. Predictions keep the class labels
+    of the fits that trained them.
 
     Attributes
     ----------
@@ -105,46 +104,17 @@ class MultiSourceSHOT(SHOT):
     description = "source-free adaptation of several source networks, weighted, by SHOT's objective (DECISION)"
     paper = "Ahmed et al., Unsupervised Multi-source Domain Adaptation Without Access to Source Data, CVPR 2021"
 
-    _parameter_constraints = {
-        **SHOT._parameter_constraints,
-        "source_model": [list, tuple, nn.ModuleList, HasMethods(["fit", "predict"]), None],
-    }
-
-    def _given_sources(self, given) -> tuple[list, np.ndarray | None]:
-        """The networks of ``source_model`` and the class labels of their outputs (None for bare networks)."""
-        if isinstance(given, MultiSourceSHOT):
-            if not hasattr(given, "source_models_"):
-                raise ValueError(
-                    "source_model is a MultiSourceSHOT that is not fitted yet; fit it on the sources first."
-                )
-            return list(given.source_models_), given.classes_
-        if not isinstance(given, (list, tuple, nn.ModuleList)):
-            raise ValueError(
-                f"source_model is a {type(given).__name__}; expected a list of source networks or fitted SHOTs, "
-                "or a fitted MultiSourceSHOT."
-            )
-        pairs = [self._given_source(g, f"source_model[{i}]") for i, g in enumerate(given)]
-        labelled = [(i, c) for i, (_, c) in enumerate(pairs) if c is not None]
-        for i, c in labelled[1:]:
-            if not np.array_equal(c, labelled[0][1]):
-                raise ValueError(
-                    f"source_model[{i}] predicts the classes {c.tolist()}, source_model[{labelled[0][0]}] "
-                    f"{labelled[0][1].tolist()}; expected every source to share its classes."
-                )
-        return [net for net, _ in pairs], (labelled[0][1] if labelled else None)
+    _parameter_constraints = {**SHOT._parameter_constraints, "source_model": [list, tuple, nn.ModuleList, None]}
 
     def fit(self, source, target=None, sample_domain=None):
         """Step 1 on each source (skipped with ``source_model``), step 2 on the unlabelled ``target`` alone."""
         self._validate_params()
         if self.source_model is not None:
             target = self._source_free_target(source, target)
-            nets, classes = self._given_sources(self.source_model)
-            nets = [copy.deepcopy(m) for m in nets]
+            nets = [copy.deepcopy(m) for m in self.source_model]
             if len(nets) < 2:
                 raise ValueError(f"source_model holds {len(nets)} network(s); expected one per source, two or more.")
-            self.classes_ = (
-                classes if classes is not None else getattr(self, "classes_", np.arange(nets[0].head.out_features))
-            )
+            self.classes_ = source_classes(nets, getattr(self, "classes_", None))
             self.input_shape_ = target.feature_shape
         else:
             pooled, ids = pool_sources(source, "SHOT")
@@ -167,6 +137,8 @@ class MultiSourceSHOT(SHOT):
                 nets.append(net)
         self.n_sources_ = len(nets)
         self.source_models_ = nn.ModuleList(copy.deepcopy(n).eval() for n in nets)
+        for net in self.source_models_:
+            net.class_labels = self.classes_
         for net in nets:  # the source hypotheses stay as they are
             net.head.requires_grad_(False)
         ensemble = SourceEnsemble(nets)
@@ -205,4 +177,8 @@ class MultiSourceSHOT(SHOT):
         if name not in ("model_", "source_models_"):
             return None
         nets = [self._build_net(self.input_shape_, len(self.classes_)) for _ in range(self.n_sources_)]
-        return SourceEnsemble(nets) if name == "model_" else nn.ModuleList(nets)
+        if name == "model_":
+            return SourceEnsemble(nets)
+        for net in nets:  # as after fit: the source networks remember their labels
+            net.class_labels = self.classes_
+        return nn.ModuleList(nets)

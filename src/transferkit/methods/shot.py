@@ -33,7 +33,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from transferkit.methods.base import NeuralTransferMethod, Setting
@@ -97,6 +97,21 @@ class TargetObjective(nn.Module):
         return {"loss": im + self.beta * pl, "im": im.detach(), "pseudo_ce": pl.detach()}
 
 
+def source_classes(nets, fallback=None) -> np.ndarray:
+    """The class labels of given source networks' outputs: those of the fit that trained them (their
+    ``class_labels``), else ``fallback``, else the output indices; every network must agree."""
+    labels = [(i, np.asarray(n.class_labels)) for i, n in enumerate(nets) if hasattr(n, "class_labels")]
+    for i, c in labels[1:]:
+        if not np.array_equal(c, labels[0][1]):
+            raise ValueError(
+                f"source_model[{i}] predicts the classes {c.tolist()}, source_model[{labels[0][0]}] "
+                f"{labels[0][1].tolist()}; expected every source to share its classes."
+            )
+    if labels:
+        return labels[0][1]
+    return fallback if fallback is not None else np.arange(nets[0].head.out_features)
+
+
 @dataclass(eq=False, repr=False, kw_only=True)
 class SHOT(NeuralTransferMethod):
     """Train on the source, then adapt the features to the target alone with the classifier frozen.
@@ -121,11 +136,11 @@ class SHOT(NeuralTransferMethod):
         Train the source network on images shifted by up to 4 pixels and rotated by up to 10 degrees,
         each batch drawn afresh: the paper's digit augmentation. Images only. Off by default: it
         lifts MNIST <-> USPS to the paper's numbers and ruins MNIST -> MNIST-M (benchmarks/RESULTS.md).
-    source_model : nn.Module or SHOT, optional
-        A network already trained on the source (``source_model_`` of another fit), or that fitted SHOT
-        itself: step 1 is skipped and ``fit(None, target)`` needs no source data at all. Given the
-        estimator, predictions keep its class labels; given a bare network, they are its output
-        indices 0, ..., C-1.
+    source_model : nn.Module, optional
+        A network already trained on the source (``source_model_`` of another fit): step 1 is
+        skipped and ``fit(None, target)`` needs no source data at all. Predictions keep the class
+        labels of the fit that trained it (the network's ``class_labels``); a network from elsewhere
+        predicts its output indices 0, ..., C-1.
 
     ``epochs`` counts the target epochs; the other parameters are those of
     :class:`~transferkit.methods.source_only.SourceOnly`.
@@ -150,7 +165,7 @@ class SHOT(NeuralTransferMethod):
         "bottleneck": [Interval(Integral, 1, None, closed="left")],
         "bottleneck_design": [StrOptions({"auto", "shot", "ddc"})],
         "augment": ["boolean"],
-        "source_model": [nn.Module, HasMethods(["fit", "predict"]), None],
+        "source_model": [nn.Module, None],
     }
 
     epochs: int = 15
@@ -187,20 +202,6 @@ class SHOT(NeuralTransferMethod):
             raise ValueError("augment=True augments the source training, which source_model skips; drop one.")
         return target
 
-    @staticmethod
-    def _given_source(given, what: str = "source_model") -> tuple[nn.Module, np.ndarray | None]:
-        """The network of ``source_model`` and the class labels of its outputs (None for a bare network)."""
-        if isinstance(given, nn.Module):
-            return given, None
-        name = type(given).__name__
-        if not isinstance(given, SHOT):
-            raise ValueError(f"{what} is a {name}; expected a source network (nn.Module) or a fitted SHOT.")
-        if hasattr(given, "source_models_"):
-            raise ValueError(f"{what} is a {name} of several sources; pass one of its source_models_.")
-        if not hasattr(given, "source_model_"):
-            raise ValueError(f"{what} is a {name} that is not fitted yet; fit it on the source first.")
-        return given.source_model_, given.classes_
-
     def _check_augment(self, input_shape) -> None:
         if self.augment and len(input_shape) != 3:
             raise ValueError(
@@ -225,11 +226,8 @@ class SHOT(NeuralTransferMethod):
         self._validate_params()
         if self.source_model is not None:  # source-free: the target and a source network
             target = self._source_free_target(source, target)
-            net, classes = self._given_source(self.source_model)
-            net = copy.deepcopy(net)
-            self.classes_ = (
-                classes if classes is not None else getattr(self, "classes_", np.arange(net.head.out_features))
-            )
+            net = copy.deepcopy(self.source_model)
+            self.classes_ = source_classes([net], getattr(self, "classes_", None))
             self.input_shape_ = target.feature_shape
         else:
             source, target = self._check_fit_data(source, target, sample_domain)
@@ -246,6 +244,7 @@ class SHOT(NeuralTransferMethod):
                 self._config(self.source_epochs, "source"),
             )
         self.source_model_ = copy.deepcopy(net).eval()  # the source hypothesis, for reuse without the source
+        self.source_model_.class_labels = self.classes_  # so that its reuse predicts the same labels
         # step 2: the target alone; the classifier is the source hypothesis, frozen
         net.head.requires_grad_(False)
         objective = TargetObjective(net, len(target), self.beta)
