@@ -48,6 +48,8 @@ VARIANTS = {
     "cdan@adapt_at": lambda seed, source: CDAN(seed=seed, adapt_at=_dann_stage(source)),
     "cdan-noE": lambda seed, source: CDAN(seed=seed, entropy_conditioning=False),
     "cdan-constant-weights": lambda seed, source: _ConstantWeights(seed=seed),
+    # the authors' digit discriminator's widths (two hidden layers of 500) in place of DANN's one of 100
+    "cdan-disc500x2": lambda seed, source: CDAN(seed=seed, disc_hidden=(500, 500)),
 }
 ORDER = [*VARIANTS, STAGE_CHOSEN]  # the table's rows per task
 
