@@ -1,4 +1,5 @@
-"""CDAN(+E) variants against DANN under the suite's protocols: which stage is conditioned, with or without +E.
+"""CDAN(+E) variants against DANN under the suite's protocols: which stage is conditioned, with or without +E,
+with the entropy weights constant (the ablation of their gradient) or the authors' wider domain classifier.
 
 For each task and seed, every variant is fitted with its defaults and over the suite's grid of
 ``lambda_max``; each label-free validator picks a candidate, and the oracle (target test labels) gives
