@@ -202,3 +202,37 @@ def test_the_conditioned_width_comes_from_the_stage_or_the_classifiers_input():
     unknown_first = StagedNet(stages, torch.nn.Linear(5, 3), 5, adapt_at="a", stage_dims={"b": 5})
     with pytest.raises(ValueError, match="adapt_at='a'"):  # neither listed nor the last stage
         CDAN(adapt_at="a")._objective(unknown_first, 3)
+
+
+def test_the_weights_gradient_reaching_the_logits_against_numpy():
+    """d/dz of CDAN+E's loss on the classifier's bias, in NumPy: the label loss's (p - y)/n_s, minus lambda
+    times the weighted domain loss's, which reaches the logits through w alone:
+    dw_i/dz_i = exp(-H_i) p_i (log p_i + H_i) / c, c the (constant) mean of 1 + exp(-H) over i's domain."""
+    from transferkit.nn import build_backbone
+
+    torch.manual_seed(2)
+    net = build_backbone("shallow", (5,), 4, hidden=6)
+    objective = CDAN(lambda_max=0.8, lambda_schedule="constant", disc_hidden=(7,))._objective(net, 4)
+    g = torch.Generator().manual_seed(3)
+    n_s, n_t = 9, 7
+    batch = {"xs": torch.randn(n_s, 5, generator=g), "ys": torch.randint(0, 4, (n_s,), generator=g),
+             "xt": torch.randn(n_t, 5, generator=g) + 1.0}  # fmt: skip
+    (grad,) = torch.autograd.grad(objective(batch, 0.5)["loss"], [net.head.bias])
+    with torch.no_grad():
+        f = torch.cat([net.forward_to(batch["xs"], "hidden"), net.forward_to(batch["xt"], "hidden")])
+        z = net.forward_from(f, "hidden").double().numpy()
+        p_map = torch.softmax(torch.from_numpy(z), 1).float()
+        d = objective.discriminator(objective.mapping(f, p_map)).reshape(-1).double().numpy()
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    H = -(p * np.log(p)).sum(1)
+    labels = np.r_[np.zeros(n_s), np.ones(n_t)]
+    q = 1 / (1 + np.exp(-d))
+    bce = -(labels * np.log(q) + (1 - labels) * np.log(1 - q))
+    c = np.r_[np.full(n_s, (1 + np.exp(-H[:n_s])).mean()), np.full(n_t, (1 + np.exp(-H[n_s:])).mean())]
+    dw_dz = (np.exp(-H) / c)[:, None] * p * (np.log(p) + H[:, None])
+    d_domain = (bce[:, None] * dw_dz).sum(0) / (n_s + n_t)
+    y = np.eye(4)[batch["ys"].numpy()]
+    d_label = (p[:n_s] - y).sum(0) / n_s
+    np.testing.assert_allclose(grad.double().numpy(), d_label - 0.8 * d_domain, rtol=1e-4, atol=1e-7)
+    assert np.abs(0.8 * d_domain).max() > 1e-4  # the weights' share is there to be seen
