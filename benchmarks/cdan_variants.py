@@ -97,6 +97,16 @@ def unit(task, name, seed, data) -> dict:
     return record
 
 
+def _means(records: list[dict]) -> list[float]:
+    """Mean accuracy of ``records`` with the defaults, each validator's pick, and the oracle (a table row)."""
+    cells = [np.mean([r["defaults"] for r in records])]
+    return (
+        cells
+        + [np.mean([r["picks"][v] for r in records]) for v in VALIDATORS]
+        + [np.mean([r["oracle"] for r in records])]
+    )
+
+
 def _data_set(task: str) -> str:
     """The data set of a suite task: the first word of its name, the digit sizes counted together."""
     first = task.split()[0]
@@ -114,8 +124,7 @@ def summarise(paths: list[str]) -> str:
             rs = [r for r in records if r["variant"] == name and _data_set(r["task"]) == data_set]
             if not rs:
                 continue
-            cells = [np.mean([r["defaults"] for r in rs])]
-            cells += [np.mean([r["picks"][v] for r in rs]) for v in VALIDATORS] + [np.mean([r["oracle"] for r in rs])]
+            cells = _means(rs)
             lines.append(f"| {data_set} ({len(rs)}) | {name} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
     return "\n".join(lines)
 
@@ -154,16 +163,14 @@ def main(argv=None) -> None:
     keys = sorted({(r["task"], r["variant"]) for r in records}, key=lambda k: (k[0], ORDER.index(k[1])))
     for task, name in keys:
         rs = [r for r in records if r["task"] == task and r["variant"] == name]
-        cells = [np.mean([r["defaults"] for r in rs])]
-        cells += [np.mean([r["picks"][v] for r in rs]) for v in VALIDATORS] + [np.mean([r["oracle"] for r in rs])]
+        cells = _means(rs)
         print(f"| {task} | {name} | {len(rs)} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
     # the mean over the (task, seed) runs every variant has, so the rows compare
     names = sorted({r["variant"] for r in records}, key=ORDER.index)
     common = set.intersection(*({(r["task"], r["seed"]) for r in records if r["variant"] == n} for n in names))
     for name in names:
         rs = [r for r in records if r["variant"] == name and (r["task"], r["seed"]) in common]
-        cells = [np.mean([r["defaults"] for r in rs])]
-        cells += [np.mean([r["picks"][v] for r in rs]) for v in VALIDATORS] + [np.mean([r["oracle"] for r in rs])]
+        cells = _means(rs)
         print(f"| **mean of the {len(rs)} runs** | {name} | | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
 
 
