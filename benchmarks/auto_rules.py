@@ -22,6 +22,10 @@ on the whole source costs or gains.
         --out benchmarks/out/auto_rules_heldout   # the data sets the rule was not chosen on, about 55 min
     python benchmarks/auto_rules.py --out benchmarks/out/auto_rules benchmarks/out/auto_rules_heldout --rules
 
+``--add cdan`` fits a further method over its suite grid as more candidates of each saved unit (on the
+same split: source-only is refitted and must match), and with ``--rules`` lets them join the rules and
+the vote; the replay then also scores the vote of Auto's default candidates alone, on the same units.
+
 Progress on stderr; the fits resume from --out (one .npz per task and seed).
 """
 
@@ -35,7 +39,8 @@ from pathlib import Path
 import numpy as np
 
 from transferkit import Auto, SourceOnly
-from transferkit.protocols.suite import suite_tasks, task_data
+from transferkit.methods.auto import DEFAULT_CANDIDATES
+from transferkit.protocols.suite import GRIDS, suite_tasks, task_data
 from transferkit.report import markdown_table
 from transferkit.selection import split_source
 from transferkit.selection.validators import Terms, density_ratio, dev_risk, prob_better
@@ -64,6 +69,34 @@ def fit_unit(task, seed: int, path: Path) -> None:
     meta = {"task": task.name, "seed": seed, "candidates": meta, "baseline": baseline(source, test, seed)}
     arrays["meta"] = np.array(json.dumps(meta))
     _save(path, arrays)
+
+
+def fit_added(task, seed: int, path: Path, method: str) -> None:
+    """Fit ``method`` over its suite grid as one more of Auto's candidates on a unit saved by :func:`fit_unit`,
+    into a file beside it. Source-only is fitted again first: its held-out probabilities must equal the
+    saved ones, so the added candidates share the unit's split and rows."""
+    unit = np.load(path, allow_pickle=False)
+    source, target, test = task_data(task, seed, 2000)
+    auto = Auto(seed=seed, candidates={method: GRIDS[method]})
+    arrays, meta = {}, []
+    for i, (name, params, prep), model, e, _ in auto.candidate_evidence(source, target):
+        if i == 0:
+            if not np.allclose(e.source_proba, unit["proba0"], atol=1e-4) or not np.array_equal(e.source_y, unit["y"]):
+                raise SystemExit(f"{path}: source-only refitted differs from the saved fit; the units cannot be joined")
+            continue
+        j = len(meta)
+        arrays[f"proba{j}"] = e.source_proba.astype(np.float32)
+        arrays[f"w{j}"] = density_ratio(e.source_features, e.target_features, seed).astype(np.float32)
+        arrays[f"test_pred{j}"] = model.predict(test.X)
+        accuracy = float(np.mean(arrays[f"test_pred{j}"] == test.y))
+        meta.append({"method": name, "params": params, "preprocess": prep, "accuracy": accuracy})
+        print(f"[auto-rules] {task.name} seed {seed} {name} {params}: {accuracy:.4f}", file=sys.stderr, flush=True)
+    arrays["meta"] = np.array(json.dumps({"task": task.name, "seed": seed, "candidates": meta}))
+    _save(_added_path(path, method), arrays)
+
+
+def _added_path(path: Path, method: str) -> Path:
+    return path.with_name(f"{path.stem}.{method}.npz")
 
 
 def _dense(X) -> np.ndarray:
@@ -216,11 +249,15 @@ def _majority(labels: list[np.ndarray]) -> np.ndarray:
     return classes[shares.argmax(1)]
 
 
-def voted(veto: float | None):
+def voted(veto: float | None, methods=None):
     """The vote's target accuracy, or source-only's where DEV of the error rate (in source-only's features,
-    ``w0``) finds source-only better than the vote in at least ``veto`` of the paired resamples."""
+    ``w0``) finds source-only better than the vote in at least ``veto`` of the paired resamples. ``methods``:
+    the candidates that vote (source-only always does); every candidate by default."""
 
     def accuracy(u, meta, seed) -> float:
+        keep = [i for i, c in enumerate(meta) if i == 0 or methods is None or c["method"] in methods]
+        u = {**u, **{f"{k}{j}": u[f"{k}{i}"] for j, i in enumerate(keep) for k in ("proba", "test_pred")}}
+        meta = [meta[i] for i in keep]
         n = len(meta)
         if veto is not None:
             held_out = _majority([u[f"proba{i}"].argmax(1) for i in range(n)])
@@ -254,22 +291,38 @@ def oracle(u, meta, seed) -> float:
     return max(c["accuracy"] for c in meta)
 
 
+#: Auto's default candidates, the vote's members when added methods' candidates are loaded beside them.
+DEFAULT = tuple(DEFAULT_CANDIDATES)
+
 ENSEMBLES = {
     "vote of every candidate": voted(None),
+    "vote of Auto's default candidates": voted(None, DEFAULT),
     **{f"vote, veto {v}": voted(v) for v in (0.8, 0.9, 0.95, 0.99)},
     "least-squares aggregation (Dinu et al.) of the predicted labels": least_squares,
     "oracle: the best candidate in hindsight (a ceiling)": oracle,
 }
 
 
-def load(folder: Path) -> list[tuple[dict, dict]]:
+def load(folder: Path, added: tuple[str, ...] = ()) -> list[tuple[dict, dict]]:
+    """Every unit saved in ``folder``, with the candidates of the ``added`` methods appended after Auto's own
+    (a unit missing one of them is left out, so that every rule sees the same candidates on every unit)."""
     units = []
-    for f in sorted(folder.glob("*.npz")):
-        if f.name.endswith(".tmp.npz"):
-            continue
+    for f in sorted(folder.glob("*_seed[0-9].npz")):
         z = np.load(f, allow_pickle=False)
         meta = json.loads(str(z["meta"]))
-        units.append((meta, {k: z[k] for k in z.files if k != "meta"}))
+        u = {k: z[k] for k in z.files if k != "meta"}
+        extra = [_added_path(f, m) for m in added]
+        if not all(p.exists() for p in extra):
+            print(f"[auto-rules] {f.name}: no fits of {added}; left out", file=sys.stderr)
+            continue
+        for p in extra:
+            za = np.load(p, allow_pickle=False)
+            n = len(meta["candidates"])
+            for j, c in enumerate(json.loads(str(za["meta"]))["candidates"]):
+                for key in ("proba", "w", "test_pred"):
+                    u[f"{key}{n + j}"] = za[f"{key}{j}"]
+                meta["candidates"].append(c)
+        units.append((meta, u))
     return units
 
 
@@ -374,6 +427,12 @@ def main() -> None:
     )
     parser.add_argument("--rules", action="store_true", help="replay the rules on the saved fits")
     parser.add_argument(
+        "--add",
+        default="",
+        help="comma-separated methods of the suite's grids (e.g. cdan) fitted as further candidates beside each "
+        "saved unit; with --rules, their candidates join every rule's and the vote's",
+    )
+    parser.add_argument(
         "--against",
         choices=("split", "whole"),
         default="split",
@@ -381,8 +440,13 @@ def main() -> None:
         "as it is (refit=False), over source-only on the whole source",
     )
     args = parser.parse_args()
+    added = tuple(m.strip() for m in args.add.split(",") if m.strip())
+    unknown = [m for m in added if m not in GRIDS or m == "source-only"]
+    if unknown:
+        known = sorted(set(GRIDS) - {"source-only"})
+        parser.error(f"--add names {unknown}; expected methods of the suite's grids: {known}")
     if args.rules:
-        print(report([unit for folder in args.out for unit in load(folder)], args.against))
+        print(report([unit for folder in args.out for unit in load(folder, added)], args.against))
         return
     if len(args.out) > 1:
         parser.error("--out: the fits go into one folder; several are for --rules only.")
@@ -395,6 +459,9 @@ def main() -> None:
                 fit_unit(task, seed, path)
             else:
                 backfill(task, seed, path)
+            for method in added:
+                if not _added_path(path, method).exists():
+                    fit_added(task, seed, path, method)
 
 
 if __name__ == "__main__":
