@@ -147,6 +147,18 @@ def test_the_network_descends_the_label_loss_and_ascends_the_weighted_domain_los
     assert widths == [5, 1]
 
 
+def test_randomized_dim_none_keeps_the_full_outer_product_however_large():
+    from transferkit.nn import build_backbone
+
+    net = build_backbone("shallow", (6,), 3, hidden=2000)  # 2000 x 3 > 4096
+    assert CDAN(randomized_dim=16)._objective(net, 3).mapping.out_features == 16
+    full = CDAN(randomized_dim=None)._objective(net, 3)
+    assert not full.mapping.randomized and full.mapping.out_features == 6000
+    assert full.discriminator.net[1].in_features == 6000
+    f, g = torch.randn(4, 2000), torch.softmax(torch.randn(4, 3), 1)
+    torch.testing.assert_close(full.mapping(f, g), (f[:, :, None] * g[:, None, :]).flatten(1))
+
+
 def test_the_random_map_is_fixed_by_the_seed_alone():
     torch.manual_seed(1)
     a = MultilinearMap(7, 3, randomized_dim=16, seed=4)

@@ -196,6 +196,35 @@ def test_the_domain_classifier_has_the_hidden_widths_asked_for():
     assert widths == [7, 5, 1]
 
 
+@pytest.mark.parametrize("method", ["dann", "cdan", "mdan"])
+def test_the_domain_classifier_drops_out_as_asked_while_training(method):
+    from transferkit import CDAN, MDAN
+
+    net = build_backbone("shallow", (6,), 3, hidden=8)
+
+    def discriminator(**params):
+        model = {"dann": DANN, "cdan": CDAN, "mdan": MDAN}[method](disc_hidden=(64, 64), **params)
+        model._source_ids = np.array([0, 1])  # MDAN's two sources; the others ignore it
+        model._objective(net, 3)
+        return model.discriminator_[0] if method == "mdan" else model.discriminator_
+
+    d = discriminator(disc_dropout=0.5)
+    assert [m.p for m in d.modules() if isinstance(m, torch.nn.Dropout)] == [0.5, 0.5]
+    x = torch.randn(32, d.net[1].in_features)
+    torch.manual_seed(0)
+    d.train()
+    assert not torch.allclose(d(x), d(x))  # a fresh mask on every pass
+    d.eval()
+    torch.testing.assert_close(d(x), d(x))
+    assert not any(isinstance(m, torch.nn.Dropout) for m in discriminator().modules())  # off by default
+
+
+@pytest.mark.parametrize("bad", [1.0, -0.1, "half"])
+def test_a_bad_disc_dropout_is_refused_by_name_before_training(blobs, bad):
+    with pytest.raises((ValueError, TypeError), match="disc_dropout"):
+        DANN(disc_dropout=bad, epochs=1).fit(blobs.source, blobs.target)
+
+
 def test_a_stage_of_unknown_width_is_refused_naming_the_known_ones():
     net = build_backbone("dann-digits", (3, 28, 28), 10)
     with pytest.raises(ValueError) as err:

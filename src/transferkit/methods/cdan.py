@@ -127,9 +127,10 @@ class CDAN(DANN):
 
     entropy_conditioning : bool
         Weigh each sample's domain loss by :math:`1 + e^{-H(g)}` (CDAN+E).
-    randomized_dim : int
+    randomized_dim : int or None
         The width :math:`d` of the randomized multilinear map, used when features times classes
-        exceed 4096 (1024 in the paper).
+        exceed 4096 (1024 in the paper); ``None``: always the full outer product, as the authors'
+        digit script does for LeNet's 500 features times 10 classes.
 
     ``adapt_at`` defaults to the last stage: the features the classifier reads, as in the paper.
     """
@@ -141,18 +142,18 @@ class CDAN(DANN):
     _parameter_constraints = {
         **DANN._parameter_constraints,
         "entropy_conditioning": ["boolean"],
-        "randomized_dim": [Interval(Integral, 1, None, closed="left")],
+        "randomized_dim": [Interval(Integral, 1, None, closed="left"), None],
     }
 
     entropy_conditioning: bool = True
-    randomized_dim: int = 1024
+    randomized_dim: int | None = 1024
 
     def _objective(self, net: StagedNet, n_classes: int) -> nn.Module:
         adapt_at = self.adapt_at or net.stage_names[-1]
         width = net.stage_width(adapt_at)
-        randomized = self.randomized_dim if width * n_classes > MAX_OUTER else None
-        mapping = MultilinearMap(width, n_classes, randomized, seed=self.seed)
-        self.discriminator_ = DomainDiscriminator(mapping.out_features, tuple(self.disc_hidden))
+        large = self.randomized_dim is not None and width * n_classes > MAX_OUTER
+        mapping = MultilinearMap(width, n_classes, self.randomized_dim if large else None, seed=self.seed)
+        self.discriminator_ = DomainDiscriminator(mapping.out_features, tuple(self.disc_hidden), self.disc_dropout)
         return CDANObjective(
             net,
             self.discriminator_,

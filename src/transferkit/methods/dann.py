@@ -124,6 +124,9 @@ class DANN(AdaptationMethod):
         The stage whose output is aligned; default the backbone's ``adapt_at``.
     disc_hidden : tuple of int
         Hidden widths of the domain classifier; ``(100,)`` as in the paper's digits network.
+    disc_dropout : float
+        Dropout after each hidden layer of the domain classifier (0; the paper's Office network and
+        CDAN's code use 0.5 with two wide layers).
     lambda_max : float
         Final adaptation factor :math:`\\lambda` (1 in the paper's schedule).
     lambda_schedule : {"ganin", "constant"}
@@ -186,11 +189,13 @@ class DANN(AdaptationMethod):
         **AdaptationMethod._parameter_constraints,
         "adapt_at": [str, None],
         "disc_hidden": [tuple, list],
+        "disc_dropout": [Interval(Real, 0, 1, closed="left")],
         "gamma": [Interval(Real, 0, np.inf, closed="neither")],
     }
 
     adapt_at: str | None = None
     disc_hidden: tuple[int, ...] = (100,)
+    disc_dropout: float = 0.0
     lambda_max: float = 1.0
     lambda_schedule: str = "ganin"
     gamma: float = 10.0
@@ -198,5 +203,5 @@ class DANN(AdaptationMethod):
     def _objective(self, net: StagedNet, n_classes: int) -> nn.Module:
         adapt_at = self.adapt_at or net.adapt_at
         width = net.stage_width(adapt_at)
-        self.discriminator_ = DomainDiscriminator(width, tuple(self.disc_hidden))
+        self.discriminator_ = DomainDiscriminator(width, tuple(self.disc_hidden), self.disc_dropout)
         return DANNObjective(net, self.discriminator_, adapt_at, self.lambda_max, self.lambda_schedule, self.gamma)

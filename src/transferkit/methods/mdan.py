@@ -139,7 +139,9 @@ class MDAN(SeveralSources, DANN):
         adapt_at = self.adapt_at or net.adapt_at
         width = net.stage_width(adapt_at)
         k = int(self._source_ids.max()) + 1
-        discriminators = nn.ModuleList(DomainDiscriminator(width, tuple(self.disc_hidden)) for _ in range(k))
+        discriminators = nn.ModuleList(
+            DomainDiscriminator(width, tuple(self.disc_hidden), self.disc_dropout) for _ in range(k)
+        )
         self.discriminator_ = discriminators
         return MDANObjective(
             net,
