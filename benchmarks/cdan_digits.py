@@ -123,6 +123,8 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/cdan_digits.jsonl"))
     args = parser.parse_args()
+    if args.epochs < 1 or args.seeds < 1:
+        parser.error(f"--epochs {args.epochs} --seeds {args.seeds}: both must be at least 1")
     tasks = [t.strip() for t in args.tasks.split(",")]
     methods = [m.strip() for m in args.methods.split(",")]
     for name, known, what in ((tasks, TASKS, "--tasks"), (methods, METHODS, "--methods")):
