@@ -41,7 +41,6 @@ from torch import nn
 
 from transferkit.methods.dann import DANN, DANNObjective
 from transferkit.nn.backbones import StagedNet
-from transferkit.nn.discriminator import DomainDiscriminator
 from transferkit.nn.grl import grad_reverse
 
 __all__ = ["CDAN", "MultilinearMap", "entropy_weights"]
@@ -153,7 +152,7 @@ class CDAN(DANN):
         width = net.stage_width(adapt_at)
         large = self.randomized_dim is not None and width * n_classes > MAX_OUTER
         mapping = MultilinearMap(width, n_classes, self.randomized_dim if large else None, seed=self.seed)
-        self.discriminator_ = DomainDiscriminator(mapping.out_features, tuple(self.disc_hidden), self.disc_dropout)
+        self.discriminator_ = self._domain_classifier(mapping.out_features)
         return CDANObjective(
             net,
             self.discriminator_,

@@ -200,8 +200,12 @@ class DANN(AdaptationMethod):
     lambda_schedule: str = "ganin"
     gamma: float = 10.0
 
+    def _domain_classifier(self, width: int) -> DomainDiscriminator:
+        """A new domain classifier of ``width`` inputs with this estimator's hidden widths and dropout."""
+        return DomainDiscriminator(width, tuple(self.disc_hidden), self.disc_dropout)
+
     def _objective(self, net: StagedNet, n_classes: int) -> nn.Module:
         adapt_at = self.adapt_at or net.adapt_at
         width = net.stage_width(adapt_at)
-        self.discriminator_ = DomainDiscriminator(width, tuple(self.disc_hidden), self.disc_dropout)
+        self.discriminator_ = self._domain_classifier(width)
         return DANNObjective(net, self.discriminator_, adapt_at, self.lambda_max, self.lambda_schedule, self.gamma)

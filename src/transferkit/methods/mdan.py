@@ -30,7 +30,6 @@ from transferkit.data import Domain, as_domain, densify
 from transferkit.methods.base import _check_same_label_kind
 from transferkit.methods.dann import DANN, DANNObjective, domain_adversarial_loss
 from transferkit.nn.backbones import StagedNet
-from transferkit.nn.discriminator import DomainDiscriminator
 from transferkit.nn.grl import grad_reverse
 
 __all__ = ["MDAN", "SeveralSources", "pool_sources"]
@@ -139,9 +138,7 @@ class MDAN(SeveralSources, DANN):
         adapt_at = self.adapt_at or net.adapt_at
         width = net.stage_width(adapt_at)
         k = int(self._source_ids.max()) + 1
-        discriminators = nn.ModuleList(
-            DomainDiscriminator(width, tuple(self.disc_hidden), self.disc_dropout) for _ in range(k)
-        )
+        discriminators = nn.ModuleList(self._domain_classifier(width) for _ in range(k))
         self.discriminator_ = discriminators
         return MDANObjective(
             net,
