@@ -53,16 +53,10 @@ def fit_unit(task, seed: int, path: Path) -> None:
     source, target, test = task_data(task, seed, 2000)
     auto = Auto(seed=seed)
     arrays, meta = {}, []
-    for i, (name, params, prep), model, e, _ in auto.candidate_evidence(source, target):
-        w = density_ratio(e.source_features, e.target_features, seed)
-        arrays[f"proba{i}"] = e.source_proba.astype(np.float32)
-        arrays[f"w{i}"] = w.astype(np.float32)
+    for _, candidate, model, e, _ in auto.candidate_evidence(source, target):
+        _keep(arrays, meta, candidate, model, e, test, f"{task.name} seed {seed}", seed)
         arrays["y"] = e.source_y  # the same held-out rows for every candidate
         arrays["test_y"] = np.asarray(test.y)  # only for scoring the rules afterwards
-        arrays[f"test_pred{i}"] = model.predict(test.X)
-        accuracy = float(np.mean(arrays[f"test_pred{i}"] == test.y))
-        meta.append({"method": name, "params": params, "preprocess": prep, "accuracy": accuracy})
-        print(f"[auto-rules] {task.name} seed {seed} {name} {params}: {accuracy:.4f}", file=sys.stderr, flush=True)
     # the same weights for every candidate: the density ratio of the held-out source rows on the raw inputs
     _, val = split_source(source, auto.val_fraction, seed)  # the rows candidate_evidence held out
     arrays["w_input"] = density_ratio(_dense(val.X), _dense(target.X), seed).astype(np.float32)
@@ -79,20 +73,25 @@ def fit_added(task, seed: int, path: Path, method: str) -> None:
     source, target, test = task_data(task, seed, 2000)
     auto = Auto(seed=seed, candidates={method: GRIDS[method]})
     arrays, meta = {}, []
-    for i, (name, params, prep), model, e, _ in auto.candidate_evidence(source, target):
+    for i, candidate, model, e, _ in auto.candidate_evidence(source, target):
         if i == 0:
             if not np.allclose(e.source_proba, unit["proba0"], atol=1e-4) or not np.array_equal(e.source_y, unit["y"]):
                 raise SystemExit(f"{path}: source-only refitted differs from the saved fit; the units cannot be joined")
             continue
-        j = len(meta)
-        arrays[f"proba{j}"] = e.source_proba.astype(np.float32)
-        arrays[f"w{j}"] = density_ratio(e.source_features, e.target_features, seed).astype(np.float32)
-        arrays[f"test_pred{j}"] = model.predict(test.X)
-        accuracy = float(np.mean(arrays[f"test_pred{j}"] == test.y))
-        meta.append({"method": name, "params": params, "preprocess": prep, "accuracy": accuracy})
-        print(f"[auto-rules] {task.name} seed {seed} {name} {params}: {accuracy:.4f}", file=sys.stderr, flush=True)
+        _keep(arrays, meta, candidate, model, e, test, f"{task.name} seed {seed}", seed)
     arrays["meta"] = np.array(json.dumps({"task": task.name, "seed": seed, "candidates": meta}))
     _save(_added_path(path, method), arrays)
+
+
+def _keep(arrays: dict, meta: list, candidate, model, e, test, label: str, seed: int) -> None:
+    """Add one fitted candidate, as number ``len(meta)``: what the rules read, and its test accuracy beside it."""
+    (name, params, prep), j = candidate, len(meta)
+    arrays[f"proba{j}"] = e.source_proba.astype(np.float32)
+    arrays[f"w{j}"] = density_ratio(e.source_features, e.target_features, seed).astype(np.float32)
+    arrays[f"test_pred{j}"] = model.predict(test.X)
+    accuracy = float(np.mean(arrays[f"test_pred{j}"] == test.y))
+    meta.append({"method": name, "params": params, "preprocess": prep, "accuracy": accuracy})
+    print(f"[auto-rules] {label} {name} {params}: {accuracy:.4f}", file=sys.stderr, flush=True)
 
 
 def _added_path(path: Path, method: str) -> Path:
