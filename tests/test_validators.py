@@ -1,5 +1,6 @@
 """Label-free validators and selection: formulas against NumPy, mechanisms, and the label firewall."""
 
+import dataclasses
 import re
 
 import numpy as np
@@ -656,3 +657,27 @@ def test_reverse_validations_classifier_is_regularised_with_c_1():
     agrees = {C: np.mean(LogisticRegression(C=C).fit(z(ft), pseudo).predict(z(fs)) == y) for C in (1.0, 2.0)}
     assert agrees[1.0] != agrees[2.0]
     assert VALIDATORS["reverse"].score(e, 0) == pytest.approx(agrees[1.0])
+
+
+def test_the_importance_weighted_validators_share_one_density_ratio_per_features_and_seed(monkeypatch):
+    import transferkit.selection.validators as validators
+
+    rng = np.random.default_rng(2)
+    e = Evidence(
+        source_proba=rng.dirichlet(np.ones(2), 120),
+        source_y=rng.integers(0, 2, 120),
+        source_features=rng.normal(size=(120, 3)),
+        target_features=rng.normal(0.5, 1, size=(90, 3)),
+    )
+    expected = {n: VALIDATORS[n].score(dataclasses.replace(e), 1) for n in ("iwv", "dev", "dev-error")}
+    calls = []
+    monkeypatch.setattr(validators, "density_ratio", lambda *a: calls.append(a[2]) or density_ratio(*a))
+    assert {n: VALIDATORS[n].score(e, 1) for n in expected} == expected  # the same scores as when computed apart
+    assert calls == [1]  # one domain classifier for the three validators
+    VALIDATORS["iwv"].score(e, 2)
+    e.target_features = e.target_features + 1.0  # other features: the shared ratio no longer describes them
+    diagnostics = VALIDATORS["dev"].terms(e, 2).diagnostics
+    assert calls == [1, 2, 2]
+    assert diagnostics == validators.weight_diagnostics(density_ratio(e.source_features, e.target_features, 2))
+    with pytest.raises(ValueError, match="read-only"):
+        e.importance_weights(2)[0] = 0.0  # one validator cannot change the weights the next one reads
