@@ -162,3 +162,48 @@ def test_the_msda_family_learns_its_features_once_per_task_and_seed(monkeypatch)
     suite.task_data(raw, 0, 2000), suite.task_data(raw, 0, 2000)
     assert asked == ["msda", "msda", "none", "none"]
     suite._loaded_and_kept.cache_clear()
+
+
+def test_a_list_of_seeds_runs_those_seeds_only_and_adds_them_to_the_run(tmp_path, monkeypatch):
+    calls = []
+    original = suite._unit
+    monkeypatch.setattr(suite, "_unit", lambda *a: calls.append((a[1], a[2])) or original(*a))
+    records = run_suite(seeds=[1], out=tmp_path, methods=["coral"], tasks=BLOBS, verbose=False)
+    assert calls == [("source-only", 1), ("coral", 1)] and {r["seed"] for r in records} == {1}
+    records = run_suite(seeds=2, out=tmp_path, methods=["coral"], tasks=BLOBS, verbose=False)
+    assert calls[2:] == [("source-only", 0), ("coral", 0)]  # seed 1 resumed from the run above
+    assert sorted((r["seed"], r["method"]) for r in records) == [(0, "coral"), (0, "source-only"),
+                                                                 (1, "coral"), (1, "source-only")]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("seeds", "match"),
+    [
+        (0, r"seeds=0; expected a number of seeds >= 1"),
+        ([], r"seeds=\[\]; expected a number of seeds >= 1, or a non-empty list"),
+        ([1, -1], r"seeds=\[1, -1\]; expected"),
+        ("12", r"seeds='12'; expected"),
+        ([1.5], r"seeds=\[1.5\]; expected"),
+        ([2, 2], r"seeds=\[2, 2\]: a seed is named twice"),
+    ],
+)
+def test_bad_seeds_are_refused_by_name_before_any_run(seeds, match, monkeypatch):
+    monkeypatch.setattr(suite, "_unit", lambda *a: pytest.fail("ran a unit"))
+    with pytest.raises(ValueError, match=match):
+        run_suite(seeds=seeds, methods=["coral"], tasks=BLOBS, verbose=False)
+    with pytest.raises(ValueError, match=r"quick=True; the quick run has one seed, 0"):
+        run_suite(seeds=[1], quick=True, methods=["coral"], tasks=BLOBS, verbose=False)
+
+
+def test_the_command_line_runs_only_the_seeds_named(monkeypatch, capsys):
+    from transferkit.cli import main
+
+    seen = {}
+    monkeypatch.setattr(suite, "run_suite", lambda **kw: seen.update(kw) or [])
+    monkeypatch.setattr(suite, "summarise_suite", lambda records: "")
+    assert main(["bench", "suite", "--only-seeds", "1,2", "--tasks", "synthetic blobs"]) == 0
+    assert seen["seeds"] == [1, 2]
+    assert main(["bench", "suite", "--only-seeds", "1,x"]) == 2
+    assert "--only-seeds '1,x'; expected comma-separated whole numbers" in capsys.readouterr().err
+    assert main(["bench", "amazon", "--only-seeds", "1"]) == 2
+    assert "--only-seeds is for `bench suite`" in capsys.readouterr().err

@@ -29,6 +29,11 @@ def add_parser(sub) -> None:
         default=None,
         help="suite only: comma-separated task families or names to run (default: all), e.g. 'amazon400,newsgroups'",
     )
+    p.add_argument(
+        "--only-seeds",
+        default=None,
+        help="suite only: comma-separated seeds to run instead of 0 .. SEEDS-1, e.g. '1,2' to add seeds to a run",
+    )
     p.set_defaults(func=handle)
 
 
@@ -46,6 +51,8 @@ def handle(args) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     if args.tasks is not None and args.name != "suite":
         raise UsageError(f"--tasks is for `bench suite`; the {args.name!r} benchmark has its own fixed tasks.")
+    if args.only_seeds is not None and args.name != "suite":
+        raise UsageError(f"--only-seeds is for `bench suite`; the {args.name!r} benchmark runs seeds 0 .. --seeds-1.")
     if args.name == "suite":
         return _suite(args, methods)
     try:
@@ -74,9 +81,8 @@ def _suite(args, methods) -> int:
 
     try:
         tasks = None if args.tasks is None else suite_tasks(args.quick, [t.strip() for t in args.tasks.split(",")])
-        records = run_suite(
-            seeds=args.seeds, out=args.out, quick=args.quick, methods=methods, tasks=tasks, verbose=True
-        )
+        seeds = args.seeds if args.only_seeds is None else _seeds(args.only_seeds)
+        records = run_suite(seeds=seeds, out=args.out, quick=args.quick, methods=methods, tasks=tasks, verbose=True)
     except ValueError as err:
         raise UsageError(str(err)) from None
     if args.json:
@@ -84,3 +90,10 @@ def _suite(args, methods) -> int:
     else:
         print(summarise_suite(records))
     return 0
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",")]
+    except ValueError:
+        raise UsageError(f"--only-seeds {text!r}; expected comma-separated whole numbers, e.g. '1,2'.") from None

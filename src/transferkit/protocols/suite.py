@@ -29,7 +29,9 @@ import functools
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -241,7 +243,7 @@ def _protocols(task, method, seed, source, target, test, options) -> dict:
 
 
 def run_suite(
-    seeds: int = 3,
+    seeds: int | Sequence[int] = 3,
     out: str | Path | None = None,
     quick: bool = False,
     methods: list[str] | None = None,
@@ -250,9 +252,14 @@ def run_suite(
 ) -> list[dict]:
     """Run the suite; with ``out``, resume from ``out/suite.partial.json`` and write the tables there.
 
+    ``seeds``: a number ``n`` runs seeds ``0 .. n-1``; a list runs those seeds only (more seeds for a
+    finished run, or one run split over several machines, each with its own ``out``).
     ``quick``: five tasks (one of each kind), one seed, at most 600 samples per domain and 10 epochs.
     The full run caps every domain at 2000 training samples (the ADDA sizes for the digits).
     """
+    seed_list = _seed_list(seeds)
+    if quick and not isinstance(seeds, Integral):
+        raise ValueError(f"seeds={seeds!r} with quick=True; the quick run has one seed, 0.")
     methods = list(methods or METHODS)
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
@@ -260,7 +267,7 @@ def run_suite(
     if "source-only" not in methods:
         methods.insert(0, "source-only")  # every gain is measured against it
     tasks = tasks if tasks is not None else suite_tasks(quick)
-    seed_list = [0] if quick else list(range(seeds))
+    seed_list = [0] if quick else seed_list
     n_max, epochs = (600, 10) if quick else (2000, None)
     partial = Path(out) / "suite.partial.json" if out else None
     required = ("task", "method", "seed", "defaults", "seconds", "quick")
@@ -292,6 +299,20 @@ def run_suite(
         write_text_atomic(Path(out) / "suite.md", summarise_suite(records) + "\n")
         plot_suite(records, Path(out) / "suite.png")
     return records
+
+
+def _seed_list(seeds) -> list[int]:
+    """``seeds`` as the list of seeds to run: ``range(n)`` for a number, else the distinct seeds given."""
+    if isinstance(seeds, Integral) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise ValueError(f"seeds={seeds}; expected a number of seeds >= 1, or a list of seeds.")
+        return list(range(seeds))
+    seed_list = list(seeds) if isinstance(seeds, Sequence) and not isinstance(seeds, str) else None
+    if not seed_list or not all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 0 for s in seed_list):
+        raise ValueError(f"seeds={seeds!r}; expected a number of seeds >= 1, or a non-empty list of seeds >= 0.")
+    if len(set(seed_list)) < len(seed_list):
+        raise ValueError(f"seeds={seed_list}: a seed is named twice; expected distinct seeds.")
+    return [int(s) for s in seed_list]
 
 
 def _gains(records: list[dict]) -> dict[tuple[str, str], dict[str, list[float]]]:
