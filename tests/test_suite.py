@@ -87,16 +87,16 @@ def test_the_suite_is_a_bench_command(capsys):
 
 def test_a_forged_or_incomplete_partial_record_is_run_again(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TRANSFERKIT_CACHE", str(tmp_path / "cache"))
-    run_suite(out=tmp_path, quick=True, methods=["coral"], tasks=BLOBS, verbose=False)
+    run_suite(out=tmp_path, quick=True, methods=["coral", "tca"], tasks=BLOBS, verbose=False)
     path = tmp_path / "suite.partial.json"
     records = json.loads(path.read_text())
     records[1]["defaults"] = 0.99  # a forged accuracy
-    del records[0]["seconds"]  # a record missing a field
+    del records[0]["seconds"]  # a record missing a field; the third is left as written
     path.write_text(json.dumps(records))
     calls = []
     original = suite._unit
     monkeypatch.setattr(suite, "_unit", lambda *a: calls.append(a[1]) or original(*a))
-    again = run_suite(out=tmp_path, quick=True, methods=["coral"], tasks=BLOBS, verbose=False)
+    again = run_suite(out=tmp_path, quick=True, methods=["coral", "tca"], tasks=BLOBS, verbose=False)
     err = capsys.readouterr().err
     assert sorted(calls) == ["coral", "source-only"] and 0.99 not in [r["defaults"] for r in again]
     assert "record 2 is run again: it was changed after it was written" in err and "record 1 is run again" in err
@@ -207,3 +207,18 @@ def test_the_command_line_runs_only_the_seeds_named(monkeypatch, capsys):
     assert "--only-seeds '1,x'; expected comma-separated whole numbers" in capsys.readouterr().err
     assert main(["bench", "amazon", "--only-seeds", "1"]) == 2
     assert "--only-seeds is for `bench suite`" in capsys.readouterr().err
+
+
+def test_records_sealed_on_another_machine_are_run_again_with_one_line_that_says_so(tmp_path, monkeypatch, capsys):
+    from transferkit.protocols.partial import load_partial, save_partial
+
+    path = tmp_path / "suite.partial.json"
+    records = [{"task": "t", "method": m, "seed": 0, "defaults": 0.5} for m in ("source-only", "coral", "tca")]
+    monkeypatch.setenv("TRANSFERKIT_CACHE", str(tmp_path / "machine-a"))
+    save_partial(path, records)
+    assert load_partial(path, ("task", "defaults")) == records  # read back on the machine that wrote them
+    monkeypatch.setenv("TRANSFERKIT_CACHE", str(tmp_path / "machine-b"))
+    assert load_partial(path, ("task", "defaults")) == []
+    err = capsys.readouterr().err
+    assert "none of its 3 records passes its check under this machine's key" in err and "machine-b" in err
+    assert err.count("\n") == 1  # one line, not one per record
