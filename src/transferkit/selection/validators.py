@@ -108,7 +108,10 @@ class Evidence:
     _ratio: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def importance_weights(self, seed: int) -> np.ndarray:
-        """:func:`density_ratio` of the source features to the target's, computed once per arrays and seed."""
+        """:func:`density_ratio` of the source features to the target's, computed once per arrays and seed.
+
+        The arrays are recognised by identity: assign new ones rather than change them in place.
+        """
         fs, ft = self.source_features, self.target_features
         kept = self._ratio
         if kept is None or kept[0] is not fs or kept[1] is not ft or kept[2] != seed:
