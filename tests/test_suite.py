@@ -39,6 +39,13 @@ def test_the_suite_resumes_after_the_last_finished_unit(tmp_path, monkeypatch):
     assert calls == ["tca"] and [r["method"] for r in records] == ["source-only", "coral", "tca"]
 
 
+def test_progress_counts_this_runs_units_only_when_the_saved_run_holds_others(tmp_path, capsys):
+    run_suite(out=tmp_path, quick=True, methods=["coral"], tasks=BLOBS, verbose=False)
+    run_suite(out=tmp_path, quick=True, methods=["tca"], tasks=BLOBS)  # source-only is saved; coral is not asked
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("[suite")]
+    assert len(lines) == 1 and lines[0].startswith("[suite 2/2] synthetic blobs tca seed 0")
+
+
 def test_gains_and_wins_against_a_numpy_count():
     records = [
         {"task": t, "method": m, "seed": s, "defaults": acc}

@@ -272,8 +272,10 @@ def run_suite(
     partial = Path(out) / "suite.partial.json" if out else None
     required = ("task", "method", "seed", "defaults", "seconds", "quick")
     records = load_partial(partial, required, keep=lambda r: r["quick"] == quick)
+    wanted = {(t.name, m, s) for t in tasks for m in methods for s in seed_list}
     done = {(r["task"], r["method"], r["seed"]) for r in records}
-    total, t0 = len(tasks) * len(methods) * len(seed_list), time.perf_counter()
+    # the count is of this run's units: a saved run may hold others (other tasks, seeds or methods)
+    finished, t0 = len(done & wanted), time.perf_counter()
     for task in tasks:
         for seed in seed_list:
             todo = [m for m in methods if (task.name, m, seed) not in done]
@@ -283,16 +285,16 @@ def run_suite(
             for method in todo:
                 record = {**_unit(task, method, seed, data, epochs), "quick": quick}
                 records.append(record)
+                finished += 1
                 if partial is not None:
                     save_partial(partial, records)
                 if verbose:
                     print(
-                        f"[suite {len(records)}/{total}] {task.name} {method} seed {seed}: defaults "
+                        f"[suite {finished}/{len(wanted)}] {task.name} {method} seed {seed}: defaults "
                         f"{record['defaults']:.4f} ({record['seconds']:.1f} s, {time.perf_counter() - t0:.0f} s total)",
                         file=sys.stderr,
                         flush=True,
                     )
-    wanted = {(t.name, m, s) for t in tasks for m in methods for s in seed_list}
     records = [r for r in records if (r["task"], r["method"], r["seed"]) in wanted]
     if out:
         write_text_atomic(Path(out) / "suite.json", to_json(records))
