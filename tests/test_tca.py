@@ -338,3 +338,15 @@ def test_more_components_than_the_nystroem_kernels_rank_are_refused_by_name():
         "n_components=5 exceeds the numerical rank 3 of the Nyström kernel on 20 landmarks; expected "
         "n_components <= 3 (or more n_landmarks)."
     )
+
+
+def test_the_exact_fit_computes_the_pooled_kernel_once_and_trains_on_the_source_embedding(monkeypatch):
+    source, target = _pair(n_s=60, n_t=50)
+    rows = []
+    original = TCA._kernel
+    monkeypatch.setattr(TCA, "_kernel", lambda self, X, Y: rows.append(len(X)) or original(self, X, Y))
+    model = TCA(n_components=3, approximation="exact").fit(source, target)
+    assert rows == [110]  # k(X, X) only: the classifier's source rows are taken from it
+    embedded = model._embed(source.X.astype(np.float64))  # what k(X_s, X) W gives when computed afresh
+    again = LogisticRegression(max_iter=2000, random_state=0).fit(embedded, source.y)
+    np.testing.assert_allclose(model.model_.coef_, again.coef_, rtol=1e-6, atol=1e-8)

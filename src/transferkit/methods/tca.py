@@ -274,12 +274,14 @@ class TCA(FeatureClassifierMethod):
         if self.gamma is None and self.kernel == "rbf":
             self.gamma_ = median_gamma(X)
         e = _mmd_vector(n_s, n_t)
+        K_source = None  # k(X_s, basis), when the fit has computed it already
 
         if mode == "primal":
             scatter, delta, self.basis_ = _centred_scatter(X), X.T @ e, None
             lam, P = transfer_components(scatter, delta, self.mu, m)
         elif mode == "exact":
             K = self._kernel(X, X)
+            K_source = K[:n_s].copy()  # the classifier's inputs below: the most costly rows not to compute twice
             delta = K @ e
             K -= K.mean(0)  # H K (K symmetric), so that K H K = (HK)^T (HK)
             scatter = K.T @ K
@@ -305,7 +307,8 @@ class TCA(FeatureClassifierMethod):
         est = clone(self.estimator) if self.estimator is not None else LogisticRegression(max_iter=2000)
         if "random_state" in est.get_params():
             est.set_params(random_state=self.seed)
-        self.model_ = est.fit(self._embed(X[:n_s]), source.y)
+        Z_source = self._embed(X[:n_s]) if K_source is None else K_source @ self.projection_
+        self.model_ = est.fit(Z_source, source.y)
         self.classes_ = self.model_.classes_
         return self
 
