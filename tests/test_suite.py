@@ -131,6 +131,22 @@ def test_tasks_are_chosen_by_family_or_name_and_unknown_ones_refused():
         suite.suite_tasks(only=["amazon500"])
 
 
+def test_the_speaker_pairs_are_suite_tasks_with_registered_sources_and_targets_of_one_label_set():
+    from transferkit.datasets import domain_info
+
+    tasks = suite.suite_tasks()
+    for t in tasks:
+        if not t.source.startswith("synthetic:"):
+            assert domain_info(t.source).n_classes == domain_info(t.target).n_classes, t.name
+    pairs = {(t.source, t.target) for t in tasks}
+    assert {("spoken:en", f"spoken:{v}") for v in ("en-speaker-20", "en-child", "en-deep")} <= pairs
+    assert [t.name for t in suite.suite_tasks(only=["spoken"])] == [
+        "spoken en->en-speaker-20",
+        "spoken en->en-child",
+        "spoken en->en-deep",
+    ]
+
+
 def test_the_command_line_passes_the_chosen_tasks_and_refuses_them_elsewhere(monkeypatch, capsys):
     from transferkit.cli import main
 
