@@ -77,7 +77,7 @@ __all__ = ["TCA", "mmd_matrix", "median_gamma", "transfer_components", "tca_obje
 KERNELS = ("linear", "rbf", "poly", "primal")
 APPROXIMATIONS = ("auto", "exact", "nystroem")
 #: ``approximation="auto"`` solves the exact n x n problem up to this many pooled samples
-#: (three n x n float64 matrices: about 0.6 GB at 5000), Nyström beyond.
+#: (three n x n float64 matrices and the n_s x n source rows of the kernel: at most 0.8 GB at 5000), Nyström beyond.
 EXACT_MAX_SAMPLES = 5000
 #: ``n_components="auto"``: this many components, or as many as the kernel's numerical rank allows. Chosen
 #: across the suite's data sets (benchmarks/RESULTS.md, "TCA's number of components").
