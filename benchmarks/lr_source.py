@@ -17,7 +17,7 @@ a confidence of :data:`CONFIDENCE` (and other levels). No rate here becomes a de
 every method and the whole suite.
 
     TRANSFERKIT_DATA=../shared/data OMP_NUM_THREADS=1 python benchmarks/lr_source.py \\
-        --out benchmarks/out/lr_source.json   # one task of each family, seed 0: about 30 min on one core
+        --out benchmarks/out/lr_source.json   # the first task of each family, seed 0
 
 Resumable: a killed run continues from the records in ``--out``.
 """

@@ -123,7 +123,7 @@ def suite_tasks(quick: bool = False, only: list[str] | None = None) -> list[Suit
         if family == "digits16":
             tasks += [SuiteTask(f"rotmnist 0->{d}", "rotmnist:0", f"rotmnist:{d}") for d in (30, 60)]
     tasks.append(SuiteTask("mnist->mnist-m", "digits:mnist", "digits:mnistm"))
-    # (landmine foliated <-> desert is not a task: 93-95 % of its fields hold no mine, and every method scores
+    # (landmine foliated <-> desert is not a task: 93-95 % of its samples hold no mine, and every method scores
     # the share of the majority class, 0.927 on the desert; accuracy cannot tell methods apart there.)
     # many English voices -> one new voice (100 unlabelled utterances): of the catalogue, and two outside its range.
     # The other languages are not targets: each says its own word for a digit, a new input for every class.
