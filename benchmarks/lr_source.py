@@ -41,6 +41,7 @@ from transferkit.selection.validators import VALIDATORS, evidence_from_model, pr
 
 RATES = [1e-3, 3e-4, 1e-4, 3e-5]  # the default first: kept when held-out accuracy cannot decide
 TIE = 0.005
+VAL_FRACTION = 0.2  # the held-out share of the source: score_grid's split, drawn again below for the paired terms
 #: The paired-bootstrap confidence a lower rate must reach against the default (fixed before the run: a
 #: one-sided 5 % level); the summary shows other levels beside it.
 CONFIDENCE = 0.95
@@ -80,11 +81,12 @@ def main() -> None:
             target,
             validators=("source", "oracle"),
             target_test=test,
+            val_fraction=VAL_FRACTION,
             seed=args.seed,
         )
         pick, why = choose(sg.scores["source"], sg.untrusted["source"], sg.default_index)
         # each rate against the default on the same held-out rows: the paired bootstrap of Auto's rules
-        _, val = split_source(source, 0.2, args.seed)
+        _, val = split_source(source, VAL_FRACTION, args.seed)
         terms = [VALIDATORS["source"].terms(evidence_from_model(m, val, target), args.seed) for m in sg.fitted]
         p_better = [prob_better(t, terms[0], 1000, args.seed) for t in terms]
         records.add(

@@ -61,7 +61,9 @@ def main() -> None:
     except ValueError as err:
         parser.error(f"--pairs: {err}")
     records = Records(args.out, {"seed": args.seed, "settings": [list(k) for k in SETTINGS]})
-    t_start = time.perf_counter()
+    t_start, total = time.perf_counter(), len(tasks) * len(SETTINGS)
+    # this run's pairs only: the saved records may hold others
+    finished = sum(records.has({"task": t.name, "method": m, "setting": s}) for t in tasks for m, s in SETTINGS)
     for task in tasks:
         todo = [k for k in SETTINGS if not records.has({"task": task.name, "method": k[0], "setting": k[1]})]
         if not todo:
@@ -73,8 +75,9 @@ def main() -> None:
             accuracy = run(method, source, target, options, target_test=test).record["target_accuracy"]
             records.add({"task": task.name, "method": method, "setting": setting, "accuracy": accuracy,
                          "seconds": round(time.perf_counter() - t0, 1)})  # fmt: skip
+            finished += 1
             print(
-                f"[msda-rate {len(records.rows)}/{len(tasks) * len(SETTINGS)}] {task.name} {method} {setting}: "
+                f"[msda-rate {finished}/{total}] {task.name} {method} {setting}: "
                 f"{accuracy:.4f} ({time.perf_counter() - t_start:.0f} s total)",
                 file=sys.stderr,
                 flush=True,
