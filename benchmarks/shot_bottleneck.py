@@ -55,14 +55,17 @@ def one(task, design: str, seed: int) -> dict:
     }
 
 
-def tables(rows: list[dict]) -> str:
+def tables(rows: list[dict], arms: tuple[str, str] = DESIGNS, key: str = "design") -> str:
+    """Per task, the mean accuracy of the two ``arms`` (values of ``key``) and their difference; then each
+    data set left out, the arm with the higher mean over the others of its input kind applied to it."""
     tasks = list(dict.fromkeys(r["task"] for r in rows))
-    mean = lambda task, design: np.mean([r["accuracy"] for r in rows if r["task"] == task and r["design"] == design])  # noqa: E731
+    mean = lambda task, arm: np.mean([r["accuracy"] for r in rows if r["task"] == task and r[key] == arm])  # noqa: E731
+    a, b = arms
     per_task = [
         {
             "task": t,
-            **{d: f"{mean(t, d):.3f}" for d in DESIGNS},
-            "shot - ddc (points)": f"{100 * (mean(t, 'shot') - mean(t, 'ddc')):+.1f}",
+            **{d: f"{mean(t, d):.3f}" for d in arms},
+            f"{a} - {b} (points)": f"{100 * (mean(t, a) - mean(t, b)):+.1f}",
         }
         for t in tasks
     ]
@@ -72,13 +75,13 @@ def tables(rows: list[dict]) -> str:
     lodo = []
     for held in families:
         kind = [f for f in families if f != held and (f in images) == (held in images)]
-        pick = max(DESIGNS, key=lambda d: fam_mean(kind, d)) if kind else "(no other data set)"
+        pick = max(arms, key=lambda d: fam_mean(kind, d)) if kind else "(no other data set)"
         lodo.append(
             {
                 "held-out data set": held,
                 "inputs": "images" if held in images else "vectors",
                 "picked on the others": pick,
-                **{f"{d} there": f"{fam_mean([held], d):.3f}" for d in DESIGNS},
+                **{f"{d} there": f"{fam_mean([held], d):.3f}" for d in arms},
             }
         )
     seeds = sorted({r["seed"] for r in rows})

@@ -1,0 +1,66 @@
+"""SHOT's BatchNorm statistics after each target epoch: recomputed on the whole target (``refresh_statistics``,
+the default) against the momentum averages of training (the paper's code), on the suite's image and
+spoken-digit tasks, where SHOT's bottleneck holds a BatchNorm layer.
+
+**Protocol: defaults** (SHOT's, but for ``refresh_statistics``), seeds 0..N-1, run as the suite runs
+it (``transferkit run shot``: its data, sizes and preprocessing), the target test split scored. Each
+data set left out, the choice with the higher mean over the others is applied to it.
+
+    python benchmarks/shot_statistics.py --tasks digits16,rotmnist,digits,mnist->mnist-m,spoken --seeds 3
+
+Progress on stderr; resumes from --out; prints Markdown tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from _records import Records
+from shot_bottleneck import tables
+from transferkit.protocols.suite import suite_tasks, task_data
+from transferkit.runs import RunOptions, run
+
+ARMS = {"target": True, "running": False}  # the statistics the network predicts with -> refresh_statistics
+
+
+def one(task, statistics: str, seed: int) -> dict:
+    source, target, test = task_data(task, seed, 2000)
+    t0 = time.perf_counter()
+    options = RunOptions(seed=seed, quiet=True, params={"refresh_statistics": ARMS[statistics]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        record = run("shot", source, target, options, target_test=test).record
+    return {
+        "task": task.name,
+        "images": len(source.feature_shape) > 1,
+        "statistics": statistics,
+        "seed": seed,
+        "accuracy": record["target_accuracy"],
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", default="digits16,rotmnist,digits,mnist->mnist-m,spoken")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/out/shot_statistics.json"))
+    args = parser.parse_args()
+    records = Records(args.out, {"arms": list(ARMS), "n_max": 2000})
+    for seed in range(args.seeds):  # seed by seed, so that a stopped run has whole seeds
+        for task in suite_tasks(only=[t.strip() for t in args.tasks.split(",")]):
+            for statistics in ARMS:
+                key = {"task": task.name, "statistics": statistics, "seed": seed}
+                row = records.ensure(key, one, task, statistics, seed)
+                if row:
+                    done = f"{row['accuracy']:.4f} ({row['seconds']} s)"
+                    print(f"{task.name} {statistics} seed {seed}: {done}", file=sys.stderr, flush=True)
+    print(tables(records.rows, tuple(ARMS), "statistics"))
+
+
+if __name__ == "__main__":
+    main()
