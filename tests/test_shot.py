@@ -97,12 +97,59 @@ def test_the_papers_bottleneck_normalises_its_batch_and_weight_normalises_the_cl
 def test_the_bottlenecks_batch_statistics_move_to_the_target_in_step_two(task):
     model = SHOT(epochs=5, source_epochs=10, seed=0, bottleneck_design="shot").fit(task.source, task.target)
     net, bn = model.model_, model.model_.stages["bottleneck"][2]
-    fc = torch.nn.Sequential(*list(net.stages.values())[:-1], *net.stages["bottleneck"][:2])
+    fc = _pre_norm(net)
     with torch.no_grad():
         mean_t = fc(torch.from_numpy(task.target.X)).mean(0)
         mean_s = fc(torch.from_numpy(task.source.X)).mean(0)
     # trained in train mode on target batches alone, the running mean is the target's, not the source's
     assert (bn.running_mean - mean_t).norm() < 0.5 * (bn.running_mean - mean_s).norm()
+
+
+def _pre_norm(net):
+    """The layers before the bottleneck's BatchNorm: what it normalises."""
+    return torch.nn.Sequential(*list(net.stages.values())[:-1], *net.stages["bottleneck"][:2])
+
+
+def test_refresh_batchnorm_sets_the_statistics_of_the_rows_and_leaves_frozen_layers_alone():
+    from transferkit.nn.backbones import add_bottleneck, build_backbone
+    from transferkit.nn.transfer import freeze
+
+    torch.manual_seed(0)
+    net = add_bottleneck(build_backbone("shallow", (4,), 3, hidden=6), 5, design="shot").eval()
+    bn = net.stages["bottleneck"][2]
+    X = np.random.default_rng(0).normal(2.0, 3.0, (10, 4)).astype(np.float32)
+    shot.refresh_batchnorm(net, X, chunk=5)
+    with torch.no_grad():
+        h = _pre_norm(net)(torch.from_numpy(X)).numpy()
+    halves = np.split(h, 2)  # two equal chunks of five rows: their statistics averaged
+    np.testing.assert_allclose(bn.running_mean.numpy(), h.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(bn.running_var.numpy(), np.mean([c.var(0, ddof=1) for c in halves], 0), rtol=1e-5)
+    assert not net.training and bn.momentum == 0.1  # the mode and the momentum as they were
+    frozen = bn.running_mean.clone()
+    freeze(net, "bottleneck")
+    shot.refresh_batchnorm(net, X + 5.0)
+    torch.testing.assert_close(bn.running_mean, frozen)
+
+
+def test_step_two_predicts_with_the_targets_statistics_under_the_final_weights(task, monkeypatch):
+    seen = []
+    original = shot.centroid_pseudo_labels
+    monkeypatch.setattr(shot, "centroid_pseudo_labels", lambda f, p: seen.append(f) or original(f, p))
+    model = SHOT(epochs=3, source_epochs=5, seed=0, bottleneck_design="shot").fit(task.source, task.target)
+    # the first pseudo-labels come from the source network as it is (its source statistics), as the paper's
+    with torch.no_grad():
+        first = model.source_model_.forward_features(torch.from_numpy(task.target.X)).numpy()
+    np.testing.assert_allclose(seen[0], first, rtol=1e-5, atol=1e-6)
+    # after the last epoch the running statistics are the target's under the weights the model keeps
+    bn = model.model_.stages["bottleneck"][2]
+    kept = bn.running_mean.clone(), bn.running_var.clone()
+    again = copy.deepcopy(model.model_)
+    shot.refresh_batchnorm(again, task.target.X)
+    torch.testing.assert_close(kept[0], again.stages["bottleneck"][2].running_mean)
+    torch.testing.assert_close(kept[1], again.stages["bottleneck"][2].running_var)
+    running = SHOT(epochs=3, source_epochs=5, seed=0, bottleneck_design="shot", refresh_statistics=False)
+    lagging = running.fit(task.source, task.target).model_.stages["bottleneck"][2].running_mean
+    assert not torch.allclose(lagging, kept[0], atol=1e-3)
 
 
 def test_auto_builds_the_papers_bottleneck_for_images_and_ddcs_for_vectors():
