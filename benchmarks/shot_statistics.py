@@ -7,6 +7,11 @@ it (``transferkit run shot``: its data, sizes and preprocessing), the target tes
 data set left out, the choice with the higher mean over the others is applied to it.
 
     python benchmarks/shot_statistics.py --tasks digits16,rotmnist,digits,mnist->mnist-m,spoken --seeds 3
+    python benchmarks/shot_statistics.py --tasks "" --seeds 3 \
+        --pairs "spoken:en->spoken:en-speaker-21,spoken:en->spoken:en-speaker-22,..."
+
+``--pairs`` adds registered source -> target pairs beyond the suite's (the data set ``held-out``), to
+check the choice on data that played no part in it.
 
 Progress on stderr; resumes from --out; prints Markdown tables.
 """
@@ -21,7 +26,7 @@ from pathlib import Path
 
 from _records import Records
 from shot_bottleneck import tables
-from transferkit.protocols.suite import suite_tasks, task_data
+from transferkit.protocols.suite import SuiteTask, suite_tasks, task_data
 from transferkit.runs import RunOptions, run
 
 ARMS = {"target": True, "running": False}  # the statistics the network predicts with -> refresh_statistics
@@ -47,12 +52,19 @@ def one(task, statistics: str, seed: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", default="digits16,rotmnist,digits,mnist->mnist-m,spoken")
+    parser.add_argument("--pairs", default="", help="source->target registry keys, comma-separated")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/shot_statistics.json"))
     args = parser.parse_args()
     records = Records(args.out, {"arms": list(ARMS), "n_max": 2000})
+    tasks = suite_tasks(only=[t.strip() for t in args.tasks.split(",")]) if args.tasks.strip() else []
+    for pair in filter(None, (p.strip() for p in args.pairs.split(","))):
+        if "->" not in pair:
+            parser.error(f"--pairs: {pair!r} is not source->target (registry keys, e.g. spoken:en->spoken:en-child)")
+        source, target = (k.strip() for k in pair.split("->"))
+        tasks.append(SuiteTask(f"held-out {source}->{target}", source, target))
     for seed in range(args.seeds):  # seed by seed, so that a stopped run has whole seeds
-        for task in suite_tasks(only=[t.strip() for t in args.tasks.split(",")]):
+        for task in tasks:
             for statistics in ARMS:
                 key = {"task": task.name, "statistics": statistics, "seed": seed}
                 row = records.ensure(key, one, task, statistics, seed)
