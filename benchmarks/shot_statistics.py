@@ -26,6 +26,7 @@ from pathlib import Path
 
 from _records import Records
 from shot_bottleneck import tables
+from transferkit.datasets import parse_key
 from transferkit.protocols.suite import SuiteTask, suite_tasks, task_data
 from transferkit.runs import RunOptions, run
 
@@ -62,6 +63,11 @@ def main() -> None:
         if "->" not in pair:
             parser.error(f"--pairs: {pair!r} is not source->target (registry keys, e.g. spoken:en->spoken:en-child)")
         source, target = (k.strip() for k in pair.split("->"))
+        for key in (source, target):  # an unknown key is refused before any fit
+            try:
+                parse_key(key)
+            except ValueError as err:
+                parser.error(f"--pairs: {err}")
         tasks.append(SuiteTask(f"held-out {source}->{target}", source, target))
     for seed in range(args.seeds):  # seed by seed, so that a stopped run has whole seeds
         for task in tasks:

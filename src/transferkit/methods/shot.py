@@ -301,7 +301,7 @@ class SHOT(NeuralTransferMethod):
 
     def _adapt(self, objective: nn.Module, X_t, relabel) -> SHOT:
         """Step 2: train ``objective`` on the target rows ``X_t`` alone, ``relabel`` setting the pseudo-labels
-        before the first epoch (with the source network's statistics, as the paper) and after every one
+        before the first epoch (with the source network's statistics, as the paper's) and after every one
         (with the target's, if ``refresh_statistics``); its network becomes ``model_``."""
 
         def after_epoch(epoch, module, log):
