@@ -38,21 +38,25 @@ def family(task: str) -> str:
     return task.split()[0]
 
 
-def one(task, design: str, seed: int) -> dict:
+def shot_run(task, seed: int, params: dict) -> dict:
+    """SHOT with ``params`` on ``task`` as the suite runs it: the record's task, input kind, seed, accuracy, time."""
     source, target, test = task_data(task, seed, 2000)
     t0 = time.perf_counter()
-    options = RunOptions(seed=seed, quiet=True, params={"bottleneck_design": design})
+    options = RunOptions(seed=seed, quiet=True, params=params)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         record = run("shot", source, target, options, target_test=test).record
     return {
         "task": task.name,
         "images": len(source.feature_shape) > 1,
-        "design": design,
         "seed": seed,
         "accuracy": record["target_accuracy"],
         "seconds": round(time.perf_counter() - t0, 1),
     }
+
+
+def one(task, design: str, seed: int) -> dict:
+    return {**shot_run(task, seed, {"bottleneck_design": design}), "design": design}
 
 
 def tables(rows: list[dict], arms: tuple[str, str] = DESIGNS, key: str = "design") -> str:

@@ -20,34 +20,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-import warnings
 from pathlib import Path
 
 from _records import Records
-from shot_bottleneck import tables
+from shot_bottleneck import shot_run, tables
 from transferkit.datasets import parse_key
-from transferkit.protocols.suite import SuiteTask, suite_tasks, task_data
-from transferkit.runs import RunOptions, run
+from transferkit.protocols.suite import SuiteTask, suite_tasks
 
 ARMS = {"target": True, "running": False}  # the statistics the network predicts with -> refresh_statistics
 
 
 def one(task, statistics: str, seed: int) -> dict:
-    source, target, test = task_data(task, seed, 2000)
-    t0 = time.perf_counter()
-    options = RunOptions(seed=seed, quiet=True, params={"refresh_statistics": ARMS[statistics]})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        record = run("shot", source, target, options, target_test=test).record
-    return {
-        "task": task.name,
-        "images": len(source.feature_shape) > 1,
-        "statistics": statistics,
-        "seed": seed,
-        "accuracy": record["target_accuracy"],
-        "seconds": round(time.perf_counter() - t0, 1),
-    }
+    return {**shot_run(task, seed, {"refresh_statistics": ARMS[statistics]}), "statistics": statistics}
 
 
 def main() -> None:
