@@ -73,8 +73,8 @@ def refresh_batchnorm(net: nn.Module, X, chunk: int = 512) -> None:
     equal chunks of at most ``chunk`` rows. Layers that stay in eval mode (frozen ones) keep theirs."""
     was_training = net.training
     net.train()
-    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
-    norms = [m for m in norms if m.track_running_stats]
+    batchnorm = nn.modules.batchnorm._BatchNorm
+    norms = [m for m in net.modules() if isinstance(m, batchnorm) and m.training and m.track_running_stats]
     if not norms or X.shape[0] < 2:  # a batch of one has no variance to measure
         net.train(was_training)
         return
